@@ -1,0 +1,202 @@
+"""Command line: argument parsing and exit codes only; the work happens elsewhere.
+
+Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it; 2 usage, input or
+connection error (with a one-line reason on stderr).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+COMMANDS = ("scan", "rules", "demo")
+
+
+class UsageError(Exception):
+    """A one-line reason for exit code 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="k8s-isolation-audit",
+        description="Audit how isolated the tenants of a Kubernetes fleet really are.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    scan = sub.add_parser("scan", help="audit manifests, kubectl output or snapshots")
+    scan.add_argument("paths", nargs="*", metavar="PATH", help="files, directories, or '-' for stdin")
+    _scan_options(scan)
+
+    demo = sub.add_parser("demo", help="audit the bundled demo cluster end to end")
+    _scan_options(demo)
+
+    rules = sub.add_parser("rules", help="list, explain or validate rules")
+    rules_sub = rules.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
+    listing = rules_sub.add_parser("list", help="every rule with its severity and controls")
+    listing.add_argument("--rules", action="append", default=[], metavar="PATH", help="extra rule pack")
+    explain = rules_sub.add_parser("explain", help="the docs of one rule")
+    explain.add_argument("rule", metavar="ID", help="rule id (IA101) or name (host-pid)")
+    explain.add_argument("--rules", action="append", default=[], metavar="PATH", help="extra rule pack")
+    validate = rules_sub.add_parser("validate", help="check rule pack files against the pack schema")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    return parser
+
+
+def _scan_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=("table", "json"), default="table", help="report format (default: table)")
+    p.add_argument("--output", "-o", metavar="FILE", help="write the report here instead of stdout")
+    p.add_argument(
+        "--fail-on",
+        choices=("critical", "high", "medium", "low", "info", "none"),
+        help="exit 1 when a finding is at or above this severity (default: high, or the config's fail_on)",
+    )
+    p.add_argument("--config", metavar="FILE", help="tenancy, rule selection, severity overrides, waivers")
+    p.add_argument("--rules", action="append", default=[], metavar="PATH", help="extra rule pack file or directory")
+    p.add_argument("--max-file-size", type=_size, default=None, metavar="BYTES", help="skip larger inputs (default 2GiB)")
+
+
+def _size(text: str) -> int:
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    try:
+        return int(float(t[:-1]) * units[t[-1]]) if t and t[-1] in units else int(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r}") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+        argv = ["scan", *argv]  # no command means scan
+    args = _parser().parse_args(argv)
+    try:
+        if args.command in ("scan", "demo"):
+            return _scan(args)
+        return _rules(args)
+    except UsageError as exc:
+        print(f"k8s-isolation-audit: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        return EXIT_ERROR
+
+
+def demo_dir() -> Path:
+    packaged = Path(__file__).parent / "_demo"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "fixtures" / "demo"
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from .config import Config, ConfigError, load_config
+    from .model import Severity
+    from .rules import RulePackError
+    from .sources.manifests import Limits, load
+
+    config_path = args.config
+    if args.command == "demo":
+        root = demo_dir()
+        relative = os.path.relpath(root)  # short paths in the report when run from the repo
+        args.paths = [str(root / "cluster") if relative.startswith("..") else os.path.join(relative, "cluster")]
+        config_path = config_path or str(root / "config.yaml")
+    if not args.paths:
+        raise UsageError("no input: give manifest PATHs, a directory, or '-' for stdin")
+    try:
+        config = load_config(config_path) if config_path else Config()
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    if args.fail_on is not None:
+        config = replace(config, fail_on=None if args.fail_on == "none" else Severity.parse(args.fail_on))
+    try:
+        ruleset, analyses = _load_rules(args.rules)
+    except RulePackError as exc:
+        raise UsageError(str(exc)) from None
+
+    limits = Limits() if args.max_file_size is None else Limits(max_file_bytes=args.max_file_size)
+    inventory = load(args.paths, stdin=sys.stdin.buffer if "-" in args.paths else None, limits=limits)
+    from .engine import audit
+
+    report = audit(inventory, ruleset, analyses, config, date.today(), __version__)
+    _emit(report, args)
+    for skipped in inventory.skipped:
+        print(f"k8s-isolation-audit: skipped {skipped.one_line()}", file=sys.stderr)
+    if inventory.skipped:
+        return EXIT_ERROR
+    return EXIT_FINDINGS if report.failing() else EXIT_OK
+
+
+def _load_rules(extra: Sequence[str]):
+    from .engine import BUILTIN_ANALYSES
+    from .registry import PluginError, discover, load
+    from .rules import RulePackError, load_rules
+
+    try:
+        available = discover()
+        ruleset = load_rules(extra, analyses=set(available) | BUILTIN_ANALYSES)
+        plugins = load({r.analysis for r in ruleset.rules if r.analysis and r.analysis not in BUILTIN_ANALYSES}, available)
+    except PluginError as exc:
+        raise RulePackError(str(exc)) from None
+    return ruleset, plugins
+
+
+def _emit(report, args: argparse.Namespace) -> None:
+    from .reports import renderer
+
+    render = renderer(args.format)
+    if args.format == "table":
+        tty = args.output is None and sys.stdout.isatty()
+        width = shutil.get_terminal_size((80, 24)).columns if tty else 80
+        text = render(report, width=width, color=tty and "NO_COLOR" not in os.environ)
+    else:
+        text = render(report)
+    if args.output:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"{args.output}: cannot write report: {exc.strerror or exc}") from None
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+def _rules(args: argparse.Namespace) -> int:
+    from .rules import RulePackError, load_pack
+
+    if args.rules_command == "validate":
+        from .engine import BUILTIN_ANALYSES
+        from .registry import discover
+
+        known = set(discover()) | BUILTIN_ANALYSES
+        status = EXIT_OK
+        for file in args.files:
+            try:
+                rules = load_pack(Path(file))
+                unknown = sorted({r.analysis for r in rules if r.analysis and r.analysis not in known})
+                if unknown:
+                    raise RulePackError(f"{file}: rules.analysis: unknown analysis plugin(s): {', '.join(unknown)}")
+                print(f"{file}: ok ({len(rules)} rules)")
+            except RulePackError as exc:
+                print(f"k8s-isolation-audit: error: {exc}", file=sys.stderr)
+                status = EXIT_ERROR
+        return status
+    try:
+        ruleset, _ = _load_rules(args.rules)
+    except RulePackError as exc:
+        raise UsageError(str(exc)) from None
+    from .reports.rule_docs import explain, listing
+
+    if args.rules_command == "list":
+        sys.stdout.write(listing(ruleset.rules))
+        return EXIT_OK
+    rule = next((r for r in ruleset.rules if args.rule in (r.id, r.name)), None)
+    if rule is None:
+        raise UsageError(f"no rule {args.rule!r} (see 'k8s-isolation-audit rules list')")
+    sys.stdout.write(explain(rule))
+    return EXIT_OK

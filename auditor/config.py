@@ -1,0 +1,129 @@
+"""The audit configuration: tenancy, rule selection, severity overrides, waivers, gating."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from fnmatch import fnmatchcase
+from functools import cache
+from pathlib import Path
+from typing import Any, Mapping
+
+from .model import Finding, Rule, Severity
+from .rules import SCHEMAS
+from .sources.yaml_loader import YAMLError, line_of, load_documents
+from .tenancy import DEFAULT_PLATFORM_NAMESPACES, TenancyConfig
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; the message names the file, line and field."""
+
+
+@dataclass(frozen=True, slots=True)
+class Waiver:
+    rule: str
+    reason: str
+    expires: date | None = None
+    selector: Mapping[str, str] = field(default_factory=dict)  # tenant/namespace/kind/name/container
+
+    def expired(self, today: date) -> bool:
+        return self.expires is not None and today > self.expires
+
+    def matches(self, finding: Finding) -> bool:
+        if not fnmatchcase(finding.rule_id, self.rule):
+            return False
+        for key, pattern in self.selector.items():
+            value = getattr(finding, key)
+            if value is None or not fnmatchcase(value, pattern):
+                return False
+        return True
+
+    def describe(self) -> str:
+        where = ", ".join(f"{k}={v}" for k, v in sorted(self.selector.items()))
+        return f"{self.rule} ({where})" if where else self.rule
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    tenancy: TenancyConfig = field(default_factory=TenancyConfig)
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    severity: Mapping[str, Severity] = field(default_factory=dict)
+    fail_on: Severity | None = Severity.HIGH
+    waivers: tuple[Waiver, ...] = ()
+    analyses: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    path: str | None = None
+
+    def active(self, rule: Rule) -> bool:
+        """ruff-style selection: a rule runs if selected (or nothing is) and not ignored."""
+        if self.select and not any(rule.id.startswith(s) or rule.name == s for s in self.select):
+            return False
+        return not any(rule.id.startswith(s) or rule.name == s for s in self.ignore)
+
+    def severity_of(self, rule: Rule) -> Severity:
+        return self.severity.get(rule.id, rule.severity)
+
+
+@cache
+def _validator():
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(json.loads((SCHEMAS / "config.schema.json").read_text()))
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+        docs = list(load_documents(text))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from None
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not docs:
+        return Config(path=str(path))
+    node, data, error = docs[0]
+    if error is not None or len(docs) > 1:
+        raise ConfigError(f"{path}: a config file is exactly one YAML mapping")
+    data = {} if data is None else data
+    errors = list(_validator().iter_errors(data))
+    if errors:
+        error = min(errors, key=lambda e: len(e.absolute_path))
+        tokens = [str(p) for p in error.absolute_path]
+        field_name = ".".join(tokens) or "(top level)"
+        line = line_of(node, tokens) if node is not None else 1
+        raise ConfigError(f"{path}:{line}: {field_name}: {' '.join(error.message.split())[:200]}")
+    try:
+        return parse_config(data, str(path))
+    except ValueError as exc:  # a well-formed but impossible date such as 2026-02-30
+        raise ConfigError(f"{path}: waivers: {exc}") from None
+
+
+def parse_config(data: Mapping[str, Any], path: str | None = None) -> Config:
+    """Build a Config from already-validated data."""
+    tenancy = data.get("tenancy", {})
+    fail_on = data.get("fail_on", "high")
+    return Config(
+        tenancy=TenancyConfig(
+            label=tenancy.get("label"),
+            map={t: tuple(ns) for t, ns in tenancy.get("map", {}).items()},
+            platform_namespaces=tuple(tenancy.get("platform_namespaces", DEFAULT_PLATFORM_NAMESPACES)),
+        ),
+        select=tuple(data.get("select", ())),
+        ignore=tuple(data.get("ignore", ())),
+        severity={k: Severity.parse(v) for k, v in data.get("severity", {}).items()},
+        fail_on=None if fail_on == "none" else Severity.parse(fail_on),
+        waivers=tuple(
+            Waiver(
+                rule=w["rule"],
+                reason=w["reason"],
+                expires=date.fromisoformat(w["expires"]) if "expires" in w else None,
+                selector={k: w[k] for k in ("tenant", "namespace", "kind", "name", "container") if k in w},
+            )
+            for w in data.get("waivers", ())
+        ),
+        analyses=data.get("analyses", {}),
+        path=path,
+    )

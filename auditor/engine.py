@@ -1,0 +1,301 @@
+"""Inventory + rules + analyses + config -> Report. Pure: no I/O, no clock but `today`."""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+import orjson
+
+from .analysis import Analysis, AnalysisContext, Hit
+from .config import Config, Waiver
+from .model import Coverage, Finding, Inventory, Location, Origin, Report, Resource, Rule, WaiverStatus
+from .rules import RuleSet
+from .sources.json_lines import escape, split_pointer
+from .tenancy import Tenancy, resolve_tenancy
+from .workloads import ContainerView, PodView, top_level_workloads
+
+# Analyses the engine provides itself; every other name is an entry-point plugin.
+BUILTIN_ANALYSES = frozenset({"waivers"})
+
+
+@dataclass(slots=True)
+class _Draft:
+    """A finding before its line is known: lines are resolved in one batch per document."""
+
+    rule: Rule
+    resource: Resource | None
+    message: str
+    evidence: Mapping[str, Any]
+    pointer: str = ""
+    container: str | None = None
+    node: str | None = None
+    kind: str = ""
+    name: str = ""
+    namespace: str | None = None
+    location: Location | None = field(default=None)
+
+
+def audit(
+    inventory: Inventory,
+    ruleset: RuleSet,
+    analyses: Mapping[str, Analysis],
+    config: Config,
+    today: date,
+    tool_version: str,
+) -> Report:
+    rules = [r for r in ruleset.rules if config.active(r)]
+    tenancy = resolve_tenancy(inventory.resources, config.tenancy)
+    workloads = top_level_workloads(inventory.resources)
+    drafts: list[_Draft] = []
+    drafts.extend(_declarative(inventory, workloads, [r for r in rules if r.declarative]))
+    sections: dict[str, Any] = {}
+    ctx = AnalysisContext(inventory, tenancy, workloads, config.analyses, today)
+    by_plugin: dict[str, list[Rule]] = defaultdict(list)
+    for rule in rules:
+        if rule.analysis and rule.analysis not in BUILTIN_ANALYSES:
+            by_plugin[rule.analysis].append(rule)
+    for name in sorted(by_plugin):
+        result = analyses[name].run(ctx, by_plugin[name])
+        wanted = {r.id: r for r in by_plugin[name]}
+        drafts.extend(_from_hit(wanted[h.rule_id], h) for h in result.hits if h.rule_id in wanted)
+        sections.update(result.sections)
+    _resolve_locations(drafts)
+    findings = [_finding(d, config, tenancy, inventory.cluster) for d in drafts]
+    findings, waiver_statuses, expired = _apply_waivers(findings, config, today)
+    expiry_rule = next((r for r in rules if r.analysis == "waivers"), None)
+    if expiry_rule is not None:
+        findings.extend(_expired_findings(expiry_rule, expired, config, tenancy, inventory.cluster))
+    findings.sort(key=lambda f: f.sort_key)
+    return Report(
+        tool_version=tool_version,
+        source=_source(inventory),
+        findings=tuple(findings),
+        coverage=Coverage(
+            inputs=inventory.inputs,
+            objects=len(inventory.resources),
+            audited_workloads=len(workloads),
+            rules_run=len(rules),
+            skipped=inventory.skipped,
+        ),
+        waivers=tuple(waiver_statuses),
+        nodes=tuple(sections.get("nodes", ())),
+        placement=tuple(sections.get("placement", ())),
+        reachability=sections.get("reachability", {"intended": [], "observed": []}),
+        fail_on=config.fail_on,
+    )
+
+
+def _source(inventory: Inventory) -> dict[str, Any]:
+    if inventory.cluster is not None:
+        return {"type": "cluster", "cluster": inventory.cluster, "inputs": list(inventory.inputs)}
+    return {"type": "files", "cluster": None, "inputs": list(inventory.inputs)}
+
+
+# -- declarative rules -----------------------------------------------------------------
+
+
+def _declarative(inventory: Inventory, workloads: Sequence[PodView], rules: Sequence[Rule]) -> Iterator[_Draft]:
+    by_target: dict[str, list[tuple[Rule, Any]]] = defaultdict(list)
+    for rule in rules:
+        by_target[rule.target or ""].append((rule, _validator(rule)))
+    pod_rules, container_rules = by_target.get("pod", []), by_target.get("container", [])
+    for view in workloads:
+        resource, node = view.resource, view.node_name
+        for rule, is_match in pod_rules:
+            if is_match(view.template):
+                evidence = _evidence(view.template, rule.evidence, view.pointer, {})
+                yield _draft(rule, resource, evidence, view.pointer, None, node)
+        if container_rules:
+            for container in view.containers():
+                for rule, is_match in container_rules:
+                    if is_match(container.target):
+                        evidence = _evidence(container.target, rule.evidence, container.pointer, _inherited(container))
+                        yield _draft(rule, resource, evidence, container.pointer, container.name, node)
+    for target, kinds in (("namespace", ("Namespace",)), ("node", ("Node",))):
+        for rule, is_match in by_target.get(target, []):
+            for resource in inventory.resources:
+                if resource.kind in kinds and is_match(resource.obj):
+                    evidence = _evidence(resource.obj, rule.evidence, "", {})
+                    yield _draft(rule, resource, evidence, "", None, resource.name if target == "node" else None)
+    for rule, is_match in by_target.get("object", []):
+        for resource in inventory.resources:
+            if (not rule.kinds or resource.kind in rule.kinds) and is_match(resource.obj):
+                yield _draft(rule, resource, _evidence(resource.obj, rule.evidence, "", {}), "", None, None)
+
+
+def _validator(rule: Rule):
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(rule.match).is_valid
+
+
+def _inherited(container: ContainerView) -> dict[str, str]:
+    return {f"/_effectiveSecurityContext/{k}": v for k, v in container.inherited.items()}
+
+
+def _evidence(target: Any, pointers: Sequence[str], base: str, redirects: Mapping[str, str]) -> dict[str, Any]:
+    """Observed values at the rule's evidence pointers, keyed by pointer in the object.
+
+    A `*` token walks every list item (or mapping value); items lacking the rest of the
+    path are left out, so `/spec/volumes/*/hostPath` shows the hostPath volumes only.
+    """
+    found: dict[str, Any] = {}
+    for pointer in pointers:
+        for path, value in _walk(target, split_pointer(pointer), ""):
+            found[_object_pointer(path, base, redirects)] = value
+    return found
+
+
+def _object_pointer(path: str, base: str, redirects: Mapping[str, str]) -> str:
+    if path.startswith("/_effectiveSecurityContext/"):
+        head = "/".join(path.split("/")[:3])
+        if head in redirects:
+            return redirects[head] + path[len(head):]
+        return base + "/securityContext/" + path[len("/_effectiveSecurityContext/"):]
+    return base + path
+
+
+def _walk(value: Any, tokens: list[str], path: str) -> Iterator[tuple[str, Any]]:
+    if not tokens:
+        yield path, value
+        return
+    head, rest = tokens[0], tokens[1:]
+    if head == "*":
+        items = enumerate(value) if isinstance(value, list) else value.items() if isinstance(value, dict) else ()
+        for key, item in items:
+            yield from _walk(item, rest, f"{path}/{escape(str(key))}")
+    elif isinstance(value, dict) and head in value:
+        yield from _walk(value[head], rest, f"{path}/{escape(head)}")
+    elif isinstance(value, list) and head.isdigit() and int(head) < len(value):
+        yield from _walk(value[int(head)], rest, f"{path}/{head}")
+
+
+def _draft(
+    rule: Rule, resource: Resource, evidence: dict[str, Any], pointer: str, container: str | None, node: str | None
+) -> _Draft:
+    # The finding points at the first observed value, else at the pod or container itself.
+    location_pointer = next(iter(evidence), pointer)
+    return _Draft(rule, resource, "", evidence, location_pointer, container, node)
+
+
+def _from_hit(rule: Rule, hit: Hit) -> _Draft:
+    return _Draft(rule, hit.resource, hit.message, hit.evidence, hit.pointer, hit.container, hit.node)
+
+
+# -- findings --------------------------------------------------------------------------
+
+
+def _resolve_locations(drafts: Iterable[_Draft]) -> None:
+    by_index: dict[int, tuple[Origin, list[_Draft]]] = {}
+    for draft in drafts:
+        origin = draft.resource.origin if draft.resource is not None else None
+        if origin is None or origin.path is None:
+            continue
+        if origin.lines is None:
+            draft.location = Location(origin.path, None)
+            continue
+        by_index.setdefault(id(origin.lines), (origin, []))[1].append(draft)
+    for origin, group in by_index.values():
+        assert origin.lines is not None
+        pointers = {d.resource.origin.pointer + d.pointer for d in group if d.resource is not None}
+        lines = origin.lines.resolve(pointers)
+        for d in group:
+            assert d.resource is not None
+            d.location = Location(d.resource.origin.path or "", lines.get(d.resource.origin.pointer + d.pointer))
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def _format(template: str, fields: Mapping[str, Any]) -> str:
+    """`{name}` placeholders only: a rule pack is data, so no attribute or index access."""
+    return _PLACEHOLDER.sub(lambda m: str(fields.get(m.group(1), m.group(0))), template)
+
+
+def _finding(d: _Draft, config: Config, tenancy: Tenancy, cluster: str | None) -> Finding:
+    r = d.resource
+    kind, name, namespace = (r.kind, r.name, r.namespace) if r is not None else (d.kind, d.name, d.namespace)
+    fields = {
+        "kind": kind,
+        "name": name,
+        "namespace": namespace or "-",
+        "container": d.container or "-",
+        "node": d.node or "-",
+        "tenant": tenancy.tenant_of(namespace) or "platform",
+        "value": next((_short(v) for v in d.evidence.values()), "-"),
+    }
+    message = d.message or _format(d.rule.message, fields)
+    return Finding(
+        rule_id=d.rule.id,
+        severity=config.severity_of(d.rule),
+        title=d.rule.title,
+        message=message,
+        tenant=tenancy.tenant_of(namespace),
+        namespace=namespace,
+        kind=kind,
+        name=name,
+        container=d.container,
+        node=d.node,
+        controls=d.rule.controls,
+        evidence=d.evidence,
+        location=d.location,
+        remediation=d.rule.remediation,
+        cluster=(r.origin.cluster if r is not None else None) or cluster,
+    )
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        text = ", ".join(value)
+    else:
+        text = orjson.dumps(value).decode()
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# -- waivers ---------------------------------------------------------------------------
+
+
+def _apply_waivers(
+    findings: list[Finding], config: Config, today: date
+) -> tuple[list[Finding], list[WaiverStatus], list[Waiver]]:
+    active = [w for w in config.waivers if not w.expired(today)]
+    expired = [w for w in config.waivers if w.expired(today)]
+    matched = [0] * len(active)
+    kept = []
+    for finding in findings:
+        hit = next((i for i, w in enumerate(active) if w.matches(finding)), None)
+        if hit is None:
+            kept.append(finding)
+        else:
+            matched[hit] += 1
+    statuses = [
+        WaiverStatus(w.describe(), w.reason, _iso(w.expires), "active" if n else "unused", n)
+        for w, n in zip(active, matched)
+    ] + [WaiverStatus(w.describe(), w.reason, _iso(w.expires), "expired", 0) for w in expired]
+    return kept, statuses, expired
+
+
+def _expired_findings(
+    rule: Rule, expired: Sequence[Waiver], config: Config, tenancy: Tenancy, cluster: str | None
+) -> Iterator[Finding]:
+    for waiver in expired:
+        draft = _Draft(
+            rule,
+            None,
+            f"waiver for {waiver.describe()} expired on {_iso(waiver.expires)}; its findings are reported again",
+            {"reason": waiver.reason, "expires": _iso(waiver.expires)},
+            kind="Waiver",
+            name=waiver.describe(),
+            namespace=waiver.selector.get("namespace"),
+            location=Location(config.path, None) if config.path else None,
+        )
+        yield _finding(draft, config, tenancy, cluster)
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None

@@ -1,0 +1,226 @@
+"""The data model: frozen dataclasses shared by sources, the engine and renderers.
+
+Raw Kubernetes objects are kept as the plain dicts the loader produced. They are treated as
+read-only by every consumer; deep-freezing them would double the cost of a large snapshot.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Collection, Mapping, Protocol, Sequence
+
+
+class Severity(enum.IntEnum):
+    INFO = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @classmethod
+    def parse(cls, text: str) -> "Severity":
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            names = ", ".join(s.label for s in cls)
+            raise ValueError(f"unknown severity {text!r} (expected one of {names})") from None
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    path: str
+    line: int | None
+
+
+class LineIndex(Protocol):
+    """Finds the 1-based lines of JSON pointers inside one source document, on demand.
+
+    Lines are resolved in one batch per document after the audit, and only for findings,
+    so loading never pays for position tracking.
+    """
+
+    def resolve(self, pointers: Collection[str]) -> Mapping[str, int]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where an object came from: a file document (path + pointer) or a cluster."""
+
+    path: str | None = None
+    pointer: str = ""
+    cluster: str | None = None
+    lines: LineIndex | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    kind: str
+    api_version: str
+    namespace: str | None
+    name: str
+    obj: Mapping[str, Any] = field(repr=False)
+    origin: Origin = field(default_factory=Origin)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.kind, self.namespace or "", self.name)
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        meta = self.obj.get("metadata")
+        return meta if isinstance(meta, dict) else {}
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        labels = self.metadata.get("labels")
+        return labels if isinstance(labels, dict) else {}
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """Something a probe observed, attached to the node (and pod) it ran in."""
+
+    probe_id: str
+    node: str | None
+    namespace: str | None
+    pod: str | None
+    report: Mapping[str, Any] = field(repr=False)
+    origin: Origin = field(default_factory=Origin)
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """An input, or part of one, that could not be audited."""
+
+    source: str
+    reason: str
+    line: int | None = None
+
+    def one_line(self) -> str:
+        where = self.source if self.line is None else f"{self.source}:{self.line}"
+        return f"{where}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    resources: tuple[Resource, ...]
+    facts: tuple[Fact, ...] = ()
+    inputs: tuple[str, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+    cluster: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleDocs:
+    what: str
+    why: str
+    bad_example: str
+    good_example: str
+    references: tuple[str, ...]
+
+
+TARGETS = ("pod", "container", "namespace", "node", "probe", "object")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    name: str
+    title: str
+    severity: Severity
+    controls: tuple[str, ...]
+    message: str
+    remediation: str
+    docs: RuleDocs
+    pack: str
+    target: str | None = None
+    kinds: tuple[str, ...] = ()
+    match: Mapping[str, Any] | None = field(default=None, repr=False)
+    evidence: tuple[str, ...] = ()
+    analysis: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def declarative(self) -> bool:
+        return self.analysis is None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule_id: str
+    severity: Severity
+    title: str
+    message: str
+    tenant: str | None
+    namespace: str | None
+    kind: str
+    name: str
+    container: str | None
+    node: str | None
+    controls: tuple[str, ...]
+    evidence: Mapping[str, Any]
+    location: Location | None
+    remediation: str
+    cluster: str | None = None
+
+    @property
+    def sort_key(self) -> tuple:
+        return (
+            -self.severity,
+            self.rule_id,
+            self.namespace or "",
+            self.kind,
+            self.name,
+            self.container or "",
+            self.message,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WaiverStatus:
+    rule: str
+    reason: str
+    expires: str | None
+    status: str  # active | expired | unused
+    matched: int
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    inputs: tuple[str, ...]
+    objects: int
+    audited_workloads: int
+    rules_run: int
+    skipped: tuple[Skipped, ...]
+
+    @property
+    def complete(self) -> bool:
+        return not self.skipped
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    tool_version: str
+    source: Mapping[str, Any]
+    findings: tuple[Finding, ...]
+    coverage: Coverage
+    waivers: tuple[WaiverStatus, ...] = ()
+    nodes: tuple[Mapping[str, Any], ...] = ()
+    placement: tuple[Mapping[str, Any], ...] = ()
+    reachability: Mapping[str, Any] = field(default_factory=lambda: {"intended": [], "observed": []})
+    fail_on: Severity | None = Severity.HIGH
+
+    def counts(self) -> dict[str, int]:
+        counts = {s.label: 0 for s in sorted(Severity, reverse=True)}
+        for f in self.findings:
+            counts[f.severity.label] += 1
+        return counts
+
+    def failing(self) -> Sequence[Finding]:
+        if self.fail_on is None:
+            return ()
+        return [f for f in self.findings if f.severity >= self.fail_on]

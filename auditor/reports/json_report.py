@@ -1,0 +1,71 @@
+"""The JSON report: the stable contract, valid against schemas/report.schema.json."""
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ..model import Finding, Report
+
+SCHEMA_VERSION = "1.0"
+
+
+def finding_dict(f: Finding) -> dict[str, Any]:
+    return {
+        "rule_id": f.rule_id,
+        "severity": f.severity.label,
+        "title": f.title,
+        "message": f.message,
+        "tenant": f.tenant,
+        "namespace": f.namespace,
+        "kind": f.kind,
+        "name": f.name,
+        "container": f.container,
+        "node": f.node,
+        "cluster": f.cluster,
+        "controls": list(f.controls),
+        "evidence": dict(f.evidence),
+        "location": {"path": f.location.path, "line": f.location.line} if f.location else None,
+        "remediation": f.remediation,
+    }
+
+
+def to_dict(report: Report) -> dict[str, Any]:
+    cov = report.coverage
+    by_tenant: dict[str, dict[str, int]] = {}
+    for f in report.findings:
+        row = by_tenant.setdefault(f.tenant or "(platform)", {})
+        row[f.severity.label] = row.get(f.severity.label, 0) + 1
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "k8s-isolation-audit", "version": report.tool_version},
+        "source": dict(report.source),
+        "summary": {
+            "findings": len(report.findings),
+            "by_severity": report.counts(),
+            "by_tenant": dict(sorted(by_tenant.items())),
+            "fail_on": report.fail_on.label if report.fail_on is not None else "none",
+            "failing": len(report.failing()),
+            "partial": not cov.complete,
+        },
+        "findings": [finding_dict(f) for f in report.findings],
+        "nodes": [dict(n) for n in report.nodes],
+        "placement": [dict(p) for p in report.placement],
+        "reachability": dict(report.reachability),
+        "coverage": {
+            "complete": cov.complete,
+            "inputs": list(cov.inputs),
+            "objects": cov.objects,
+            "audited_workloads": cov.audited_workloads,
+            "rules_run": cov.rules_run,
+            "skipped": [{"source": s.source, "line": s.line, "reason": s.reason} for s in cov.skipped],
+        },
+        "waivers": [
+            {"rule": w.rule, "reason": w.reason, "expires": w.expires, "status": w.status, "matched": w.matched}
+            for w in report.waivers
+        ],
+    }
+
+
+def render(report: Report) -> str:
+    return orjson.dumps(to_dict(report), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n"

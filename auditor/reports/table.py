@@ -1,0 +1,121 @@
+"""The terminal report: summary by severity and tenant, then findings; fits 80 columns."""
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ..model import Finding, Report, Severity
+
+STYLES = {
+    Severity.CRITICAL: "bold white on red",
+    Severity.HIGH: "bold red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+    Severity.INFO: "dim",
+}
+
+
+def render(report: Report, width: int = 80, color: bool = False) -> str:
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        width=width,
+        force_terminal=color,
+        color_system="standard" if color else None,
+        no_color=not color,
+        highlight=False,
+        emoji=False,
+        soft_wrap=False,
+    )
+    _header(console, report)
+    _summary(console, report)
+    _findings(console, report.findings)
+    _skipped(console, report)
+    _verdict(console, report)
+    return buffer.getvalue()
+
+
+def _header(console: Console, report: Report) -> None:
+    cov = report.coverage
+    where = report.source.get("cluster") or f"{len(cov.inputs)} input(s)"
+    console.print(
+        Text.assemble(
+            ("k8s-isolation-audit ", "bold"),
+            report.tool_version,
+            f" · {where} · {cov.objects} objects · {cov.audited_workloads} workloads · {cov.rules_run} rules",
+        )
+    )
+    if not cov.complete:
+        console.print(
+            Text(f"PARTIAL AUDIT: {len(cov.skipped)} input(s) or object(s) skipped, see below", style="bold yellow")
+        )
+    console.print()
+
+
+def _summary(console: Console, report: Report) -> None:
+    counts = report.counts()
+    line = Text("Findings: ")
+    for i, sev in enumerate(sorted(Severity, reverse=True)):
+        if i:
+            line.append(" · ")
+        line.append(f"{sev.label} {counts[sev.label]}", style=STYLES[sev] if counts[sev.label] else "dim")
+    console.print(line)
+    if not report.findings:
+        console.print()
+        return
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    table.add_column("tenant", overflow="ellipsis", max_width=30)
+    for sev in sorted(Severity, reverse=True):
+        table.add_column(sev.label[:4], justify="right")
+    rows: dict[str, dict[Severity, int]] = {}
+    for f in report.findings:
+        row = rows.setdefault(f.tenant or "(platform)", {})
+        row[f.severity] = row.get(f.severity, 0) + 1
+    for tenant in sorted(rows):
+        table.add_row(tenant, *(str(rows[tenant].get(s, 0) or "·") for s in sorted(Severity, reverse=True)))
+    console.print(table)
+    console.print()
+
+
+def _findings(console: Console, findings: tuple[Finding, ...]) -> None:
+    if not findings:
+        return
+    # A grid keeps wrapped lines under their column instead of under the severity.
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(width=8, no_wrap=True)
+    grid.add_column(overflow="fold")
+    for f in findings:
+        obj = "/".join(p for p in (f.namespace, f.kind, f.name) if p)
+        if f.container:
+            obj += f" [{f.container}]"
+        body = Text()
+        body.append(f"{f.rule_id} ", style="bold")
+        body.append(f.title + "\n")
+        body.append(obj, style="bold")
+        if f.location is not None:
+            body.append(f"  {f.location.path}" + (f":{f.location.line}" if f.location.line else ""), style="dim")
+        body.append("\n" + f.message)
+        grid.add_row(Text(f.severity.label.upper(), style=STYLES[f.severity]), body)
+    console.print(grid)
+    console.print()
+
+
+def _skipped(console: Console, report: Report) -> None:
+    if report.coverage.complete:
+        return
+    console.print(Text("Not audited:", style="bold yellow"))
+    for s in report.coverage.skipped:
+        console.print(Text("  " + s.one_line()), overflow="fold")
+    console.print()
+
+
+def _verdict(console: Console, report: Report) -> None:
+    if report.fail_on is None:
+        console.print("Gate: off (--fail-on none)")
+        return
+    failing = len(report.failing())
+    style = "bold red" if failing else "bold green"
+    console.print(Text(f"Gate: {failing} finding(s) at or above {report.fail_on.label}", style=style))

@@ -1,0 +1,157 @@
+"""Rule packs: YAML data validated against the pack schema. Packs never execute code."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from .model import Rule, RuleDocs, Severity
+from .sources.yaml_loader import YAMLError, line_of, load_documents
+
+SCHEMAS = Path(__file__).parent / "schemas"
+
+
+class RulePackError(Exception):
+    """A pack that cannot be used; the message names the file, line and field."""
+
+
+def builtin_rules_dir() -> Path:
+    # The wheel carries rules/ inside the package; a source checkout has it beside auditor/.
+    packaged = Path(__file__).parent / "_rules"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "rules"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    rules: tuple[Rule, ...]
+    packs: tuple[str, ...]  # files they came from
+
+    def get(self, rule_id: str) -> Rule | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
+
+
+@cache
+def _pack_validator():
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads((SCHEMAS / "rule-pack.schema.json").read_text())
+    return Draft202012Validator(schema)
+
+
+def load_pack(path: Path) -> list[Rule]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RulePackError(f"{path}: cannot read rule pack: {exc}") from None
+    try:
+        docs = list(load_documents(text))
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise RulePackError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if len(docs) != 1 or docs[0][2] is not None:
+        raise RulePackError(f"{path}: a rule pack is exactly one YAML document")
+    node, data, _ = docs[0]
+    errors = sorted(_pack_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = min(errors, key=lambda e: len(e.absolute_path))  # the outermost says the most
+        field = _field(error.absolute_path)
+        line = line_of(node, [str(p) for p in error.absolute_path])
+        raise RulePackError(f"{path}:{line}: {field}: {_short(error.message)}")
+    defs = data.get("$defs", {})
+    rules = []
+    for index, raw in enumerate(data["rules"]):
+        match = raw.get("match")
+        if match is not None:
+            _check_condition(path, node, index, match, defs)
+        rules.append(_rule(raw, data["pack"], match, defs))
+    return rules
+
+
+def _rule(raw: Mapping[str, Any], pack: str, match: Any, defs: Mapping[str, Any]) -> Rule:
+    docs = raw["docs"]
+    if isinstance(match, dict) and defs:
+        match = {**match, "$defs": {**defs, **match.get("$defs", {})}}
+    return Rule(
+        id=raw["id"],
+        name=raw["name"],
+        title=raw["title"],
+        severity=Severity.parse(raw["severity"]),
+        controls=tuple(raw["controls"]),
+        message=raw["message"],
+        remediation=raw["remediation"].strip(),
+        docs=RuleDocs(
+            what=docs["what"].strip(),
+            why=docs["why"].strip(),
+            bad_example=docs["bad_example"],
+            good_example=docs["good_example"],
+            references=tuple(docs["references"]),
+        ),
+        pack=pack,
+        target=raw.get("target"),
+        kinds=tuple(raw.get("kinds", ())),
+        match=match,
+        evidence=tuple(raw.get("evidence", ())),
+        analysis=raw.get("analysis"),
+        params=raw.get("params", {}),
+    )
+
+
+def _check_condition(path: Path, node, index: int, match: Any, defs: Mapping[str, Any]) -> None:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    try:
+        Draft202012Validator.check_schema({**match, "$defs": defs} if isinstance(match, dict) else match)
+    except SchemaError as exc:
+        tokens = ["rules", str(index), "match", *map(str, exc.absolute_path)]
+        line = line_of(node, tokens)
+        raise RulePackError(f"{path}:{line}: {_field(tokens[:3])}: invalid JSON Schema: {_short(exc.message)}") from None
+
+
+def _field(path: Iterable[Any]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) or str(part).isdigit() else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _short(message: str, limit: int = 160) -> str:
+    message = " ".join(message.split())
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+def pack_files(extra: Sequence[str | Path] = ()) -> list[Path]:
+    """The built-in packs, then each extra file or every .yaml/.yml in each extra directory."""
+    files = sorted(builtin_rules_dir().glob("*.y*ml"))
+    for entry in map(Path, extra):
+        if entry.is_dir():
+            files.extend(sorted(p for p in entry.iterdir() if p.suffix in (".yaml", ".yml")))
+        elif entry.exists():
+            files.append(entry)
+        else:
+            raise RulePackError(f"{entry}: no such rule pack file or directory")
+    return files
+
+
+def load_rules(extra: Sequence[str | Path] = (), analyses: Iterable[str] | None = None) -> RuleSet:
+    """Load and cross-check packs: ids unique, every analysis rule names a known plugin."""
+    files = pack_files(extra)
+    seen: dict[str, Path] = {}
+    rules: list[Rule] = []
+    known = set(analyses) if analyses is not None else None
+    for file in files:
+        for rule in load_pack(file):
+            if rule.id in seen:
+                raise RulePackError(f"{file}: rules.id: duplicate rule id {rule.id} (also in {seen[rule.id]})")
+            seen[rule.id] = file
+            if known is not None and rule.analysis is not None and rule.analysis not in known:
+                raise RulePackError(
+                    f"{file}: rules[{rule.id}].analysis: unknown analysis plugin '{rule.analysis}' "
+                    f"(registered: {', '.join(sorted(known)) or 'none'})"
+                )
+            rules.append(rule)
+    return RuleSet(rules=tuple(rules), packs=tuple(str(f) for f in files))
+

@@ -1,0 +1,152 @@
+"""Files, directories and stdin: manifests, `kubectl get -o json|yaml` output, snapshots.
+
+Every input is read on its own: a broken file becomes a `Skipped` entry with its name (and
+line where known) while the other files are still loaded.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterable, Iterator
+
+import orjson
+
+from ..model import Inventory, Resource, Skipped
+from .lines import JsonLines, YamlLines
+from .objects import extract
+from .yaml_loader import MAX_DEPTH, YAMLError, expanded_size, has_alias, load_documents, too_deep
+
+SUFFIXES = (".yaml", ".yml", ".json")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_file_bytes: int = 2 * 1024**3
+    # Kubernetes objects are rarely more than a few thousand nodes; a billion-laughs
+    # document is billions. Far above the first, far below the second.
+    max_expanded_nodes: int = 1_000_000
+
+
+def load(paths: Iterable[str], stdin: BinaryIO | None = None, limits: Limits = Limits()) -> Inventory:
+    resources: list[Resource] = []
+    skipped: list[Skipped] = []
+    inputs: list[str] = []
+    for display, path in _expand(paths, skipped):
+        inputs.append(display)
+        for item in _load_one(display, path, stdin, limits):
+            (resources if isinstance(item, Resource) else skipped).append(item)
+    return Inventory(resources=tuple(resources), inputs=tuple(inputs), skipped=tuple(skipped))
+
+
+def _expand(paths: Iterable[str], skipped: list[Skipped]) -> Iterator[tuple[str, Path | None]]:
+    """(display name, path) per input file; None stands for stdin."""
+    for raw in paths:
+        if raw == "-":
+            yield "-", None
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(_walk(path))
+            if not found:
+                skipped.append(Skipped(raw, "directory holds no .yaml, .yml or .json file"))
+            for file in found:
+                yield str(file), file
+        elif path.exists():
+            yield raw, path
+        else:
+            skipped.append(Skipped(raw, "no such file or directory"))
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root, onerror=None):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            if name.endswith(SUFFIXES) and not name.startswith("."):
+                yield Path(dirpath, name)
+
+
+def _load_one(
+    display: str, path: Path | None, stdin: BinaryIO | None, limits: Limits
+) -> Iterator[Resource | Skipped]:
+    try:
+        data = _read(path, stdin, limits.max_file_bytes)
+        text = data.decode("utf-8-sig")
+    except _TooLarge as exc:
+        yield Skipped(display, str(exc))
+        return
+    except OSError as exc:
+        yield Skipped(display, f"cannot read: {exc.strerror or exc}")
+        return
+    except UnicodeDecodeError as exc:
+        yield Skipped(display, f"not UTF-8 text (byte {exc.start})")
+        return
+    if _looks_like_json(display, text):
+        try:
+            doc = orjson.loads(data[3:] if data.startswith(b"\xef\xbb\xbf") else data)
+        except orjson.JSONDecodeError as exc:
+            if display.endswith(".json"):
+                yield Skipped(display, f"invalid JSON: {exc.msg}", exc.lineno)
+                return
+        else:
+            yield from extract(doc, display, JsonLines(path=path, text=text if path is None else None))
+            return
+    yield from _yaml(display, text, limits)
+
+
+def _yaml(display: str, text: str, limits: Limits) -> Iterator[Resource | Skipped]:
+    if too_deep(text):
+        yield Skipped(display, f"invalid YAML: nesting deeper than {MAX_DEPTH} levels")
+        return
+    check_aliases = has_alias(text)
+    try:
+        for node, doc, error in load_documents(text):
+            if error is not None:
+                yield Skipped(display, _yaml_problem(error), _yaml_line(error, node))
+            elif check_aliases and expanded_size(node, limits.max_expanded_nodes) > limits.max_expanded_nodes:
+                yield Skipped(
+                    display,
+                    f"YAML aliases expand past {limits.max_expanded_nodes} nodes (an alias bomb?)",
+                    node.start_mark.line + 1,
+                )
+            else:
+                yield from extract(doc, display, YamlLines(node))
+    except YAMLError as exc:
+        yield Skipped(display, _yaml_problem(exc), _yaml_line(exc, None))
+
+
+def _yaml_problem(exc: YAMLError) -> str:
+    problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
+    context = getattr(exc, "context", None)
+    return f"invalid YAML: {problem}" + (f" ({context})" if context else "")
+
+
+def _yaml_line(exc: YAMLError, node) -> int | None:
+    mark = getattr(exc, "problem_mark", None) or (node.start_mark if node is not None else None)
+    return mark.line + 1 if mark is not None else None
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _read(path: Path | None, stdin: BinaryIO | None, limit: int) -> bytes:
+    if path is not None and path.stat().st_size > limit:
+        raise _TooLarge(f"file larger than the {limit}-byte input limit")
+    stream = stdin if path is None else None
+    if stream is None and path is not None:
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
+    else:
+        assert stream is not None, "stdin requested but none given"
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise _TooLarge(f"input larger than the {limit}-byte input limit")
+    return data
+
+
+def _looks_like_json(display: str, text: str) -> bool:
+    if display.endswith(".json"):
+        return True
+    head = text.lstrip()[:1]
+    return head in ("{", "[")

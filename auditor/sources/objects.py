@@ -1,0 +1,66 @@
+"""Turn parsed documents into Resources: expand Lists, reject what is not a Kubernetes object."""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from ..model import Origin, Resource, Skipped
+from .lines import LineIndex
+
+
+def extract(
+    data: Any, path: str, lines: LineIndex | None, cluster: str | None = None, pointer: str = ""
+) -> Iterator[Resource | Skipped]:
+    """Yield the objects in one document (a List yields its items, wherever they nest)."""
+    if data is None and not pointer:
+        return  # an empty document, as Helm renders between templates
+    if not isinstance(data, dict):
+        yield _skip(path, lines, pointer, f"not a Kubernetes object (a {_type_name(data)}, not a mapping)")
+        return
+    kind = data.get("kind")
+    items = data.get("items")
+    if isinstance(kind, str) and kind.endswith("List") and isinstance(items, list):
+        for i, item in enumerate(items):
+            yield from extract(item, path, lines, cluster, f"{pointer}/items/{i}")
+        return
+    problem = _problem(data)
+    if problem:
+        yield _skip(path, lines, pointer, f"not a Kubernetes object ({problem})")
+        return
+    meta = data["metadata"]
+    namespace = meta.get("namespace")
+    yield Resource(
+        kind=kind,
+        api_version=data["apiVersion"],
+        namespace=namespace if isinstance(namespace, str) and namespace else None,
+        name=meta.get("name") or meta.get("generateName") or "",
+        obj=data,
+        origin=Origin(path=path, pointer=pointer, cluster=cluster, lines=lines),
+    )
+
+
+def _problem(data: dict) -> str | None:
+    for field in ("apiVersion", "kind"):
+        value = data.get(field)
+        if not isinstance(value, str) or not value:
+            return f"field '{field}' missing or not a string"
+    meta = data.get("metadata")
+    if not isinstance(meta, dict):
+        return "field 'metadata' missing or not a mapping"
+    name = meta.get("name") or meta.get("generateName")
+    if not isinstance(name, str) or not name:
+        return "field 'metadata.name' missing or not a string"
+    namespace = meta.get("namespace")
+    if namespace is not None and not isinstance(namespace, str):
+        return "field 'metadata.namespace' is not a string"
+    return None
+
+
+def _skip(path: str, lines: LineIndex | None, pointer: str, reason: str) -> Skipped:
+    line = lines.resolve([pointer])[pointer] if lines is not None else None
+    return Skipped(source=path, reason=reason, line=line)
+
+
+def _type_name(value: Any) -> str:
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(
+        type(value), type(value).__name__
+    )

@@ -1,0 +1,205 @@
+"""YAML as Kubernetes reads it: libyaml (ruamel's C parser) with YAML 1.1 scalar rules.
+
+kubectl and the API server decode manifests with go-yaml v2 semantics, so `privileged: yes`
+is a boolean and `0755` is octal there; a security audit must read them the same way.
+Timestamps stay strings, as they do in the JSON the API server stores.
+"""
+from __future__ import annotations
+
+import re
+import warnings
+from typing import Any, Iterator
+
+from ruamel.yaml.constructor import SafeConstructor
+from ruamel.yaml.cyaml import CParser
+from ruamel.yaml.constructor import ConstructorError
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.events import MappingEndEvent, MappingStartEvent, SequenceEndEvent, SequenceStartEvent
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.resolver import BaseResolver
+
+__all__ = ["Node", "YAMLError", "load_documents", "line_of", "expanded_size", "has_alias", "too_deep"]
+
+warnings.filterwarnings("ignore", module=r"ruamel\.yaml.*")
+
+
+class _KubeResolver(BaseResolver):
+    @property
+    def processing_version(self) -> Any:
+        return (1, 1)
+
+
+for _tag, _regexp, _first in (
+    (
+        "tag:yaml.org,2002:bool",
+        r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$",
+        "yYnNtTfFoO",
+    ),
+    (
+        "tag:yaml.org,2002:int",
+        r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$",
+        "-+0123456789",
+    ),
+    (
+        "tag:yaml.org,2002:float",
+        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)"
+        r"|[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+0123456789.",
+    ),
+    ("tag:yaml.org,2002:merge", r"^(?:<<)$", "<"),
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+):
+    _KubeResolver.add_implicit_resolver_base(_tag, re.compile(_regexp), list(_first))
+
+
+class _KubeConstructor(SafeConstructor):
+    # A duplicate key could hide a setting from one reader but not another: refuse it.
+    allow_duplicate_keys = False
+
+    def construct_as_text(self, node: Node) -> str:
+        return self.construct_scalar(node)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        # JSON object keys are strings: a key `y` or `on` must not become a boolean.
+        self.flatten_mapping(node)
+        mapping: dict[Any, Any] = {}
+        merged = getattr(node, "merge", None) or []
+        for pairs, check in ((merged, False), (node.value[len(merged):], True)):
+            own: dict[Any, Any] = {}
+            for key_node, value_node in pairs:
+                if isinstance(key_node, ScalarNode):
+                    key = key_node.value
+                else:
+                    raise ConstructorError(
+                        "while constructing a mapping", node.start_mark,
+                        "found a non-scalar key", key_node.start_mark,
+                    )
+                value = self.construct_object(value_node, deep=deep)
+                if not check or self.check_mapping_key(node, key_node, own, key, value):
+                    own[key] = value
+            mapping.update(own)
+        return mapping
+
+
+_KubeConstructor.add_constructor("tag:yaml.org,2002:timestamp", _KubeConstructor.construct_as_text)
+_KubeConstructor.add_constructor("tag:yaml.org,2002:binary", _KubeConstructor.construct_as_text)
+
+
+class _KubeLoader(CParser, _KubeConstructor, _KubeResolver):
+    def __init__(self, stream: str) -> None:
+        CParser.__init__(self, stream)
+        self._parser = self._composer = self
+        _KubeConstructor.__init__(self, loader=self)
+        _KubeResolver.__init__(self, loadumper=self)
+
+
+_ALIAS = re.compile(r"(?:^|[\s\[{,:-])\*[^\s,\[\]{}]")
+
+
+def has_alias(text: str) -> bool:
+    """A cheap pre-check: alias-free text needs no expansion bound."""
+    return _ALIAS.search(text) is not None
+
+
+def expanded_size(root: Node, limit: int) -> int:
+    """Node count with every alias expanded, stopping once it passes `limit`.
+
+    The composed graph shares aliased nodes, so a billion-laughs document is small in
+    memory but explodes for anything that walks it as a tree (schemas, JSON output).
+    """
+    sizes: dict[int, int] = {}
+    # Iterative post-order: deep nesting must not hit Python's recursion limit.
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children = _children(node)
+        if not children_done:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in sizes)
+            continue
+        total = 1 + sum(sizes[id(c)] for c in children)
+        if total > limit:
+            return total
+        sizes[id(node)] = total
+    return sizes[id(root)]
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    return []
+
+
+MAX_DEPTH = 5_000
+_LONG_LINE = re.compile(r"[^\n]{%d}" % MAX_DEPTH)
+
+
+def too_deep(text: str) -> bool:
+    """True when nesting exceeds MAX_DEPTH, which libyaml's recursive composer cannot survive.
+
+    Block nesting needs a column per level, so only flow brackets or a very long line can
+    reach the limit; only then are the parser's events counted, which needs no recursion.
+    """
+    if text.count("[") + text.count("{") < MAX_DEPTH and not _LONG_LINE.search(text):
+        return False
+    parser = CParser(text)
+    depth = 0
+    try:
+        while parser.check_event():
+            event = parser.get_event()
+            if isinstance(event, (MappingStartEvent, SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return True
+            elif isinstance(event, (MappingEndEvent, SequenceEndEvent)):
+                depth -= 1
+    except YAMLError:
+        return False  # the loader will report the syntax error itself
+    finally:
+        parser.dispose()
+    return False
+
+
+def load_documents(text: str) -> Iterator[tuple[Node, Any, YAMLError | None]]:
+    """Yield (node, data, error) per document.
+
+    A document that parses but cannot be constructed (a duplicate key, an unknown tag)
+    yields its error and loading goes on; a syntax error ends the stream and is raised.
+    """
+    loader = _KubeLoader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            try:
+                yield node, loader.construct_document(node), None
+            except YAMLError as exc:
+                loader.constructed_objects, loader.recursive_objects = {}, {}
+                loader.state_generators = []
+                yield node, None, exc
+    finally:
+        loader.dispose()
+
+
+def line_of(root: Node, tokens: list[str]) -> int:
+    """1-based line of the deepest node on the path `tokens` (JSON-pointer segments)."""
+    node = root
+    line = root.start_mark.line
+    for token in tokens:
+        nxt: Node | None = None
+        if isinstance(node, MappingNode):
+            for key, value in node.value:
+                if isinstance(key, ScalarNode) and key.value == token:
+                    line = key.start_mark.line
+                    nxt = value
+                    break
+        elif isinstance(node, SequenceNode) and token.isdigit() and int(token) < len(node.value):
+            nxt = node.value[int(token)]
+            line = nxt.start_mark.line
+        if nxt is None:
+            break
+        node = nxt
+    return line + 1

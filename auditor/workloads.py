@@ -1,0 +1,175 @@
+"""One pod-spec view of every kind that runs pods, with pointers back to the original object."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping, Sequence
+
+from .model import Resource
+
+# Where each built-in kind keeps its pod template (metadata + spec).
+TEMPLATE_POINTERS: Mapping[str, str] = {
+    "Pod": "",
+    "PodTemplate": "/template",
+    "Deployment": "/spec/template",
+    "ReplicaSet": "/spec/template",
+    "StatefulSet": "/spec/template",
+    "DaemonSet": "/spec/template",
+    "Job": "/spec/template",
+    "ReplicationController": "/spec/template",
+    "CronJob": "/spec/jobTemplate/spec/template",
+}
+
+CONTAINER_FIELDS = (
+    ("initContainers", "initContainer"),
+    ("containers", "container"),
+    ("ephemeralContainers", "ephemeralContainer"),
+)
+
+# Pod-level securityContext fields a container inherits unless it sets them itself.
+INHERITED_SECURITY_FIELDS = (
+    "runAsUser",
+    "runAsGroup",
+    "runAsNonRoot",
+    "seLinuxOptions",
+    "seccompProfile",
+    "appArmorProfile",
+    "windowsOptions",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerView:
+    name: str
+    type: str  # container | initContainer | ephemeralContainer
+    pointer: str  # relative to the resource object
+    spec: Mapping[str, Any]
+    target: Mapping[str, Any]  # the container plus synthetic, read-only `_` keys for rules
+    inherited: Mapping[str, str]  # effective securityContext field -> pointer it came from
+
+
+@dataclass(frozen=True, slots=True)
+class PodView:
+    resource: Resource
+    pointer: str  # the pod template inside the resource object
+    template: Mapping[str, Any]  # {"metadata": ..., "spec": ...}
+
+    @property
+    def spec(self) -> Mapping[str, Any]:
+        spec = self.template.get("spec")
+        return spec if isinstance(spec, dict) else {}
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        meta = self.template.get("metadata")
+        return meta if isinstance(meta, dict) else {}
+
+    @property
+    def node_name(self) -> str | None:
+        node = self.spec.get("nodeName")
+        return node if isinstance(node, str) and node else None
+
+    def containers(self) -> Iterator[ContainerView]:
+        spec = self.spec
+        pod_context = spec.get("securityContext")
+        pod_context = pod_context if isinstance(pod_context, dict) else {}
+        for field, type_ in CONTAINER_FIELDS:
+            items = spec.get(field)
+            if not isinstance(items, list):
+                continue
+            for index, container in enumerate(items):
+                if not isinstance(container, dict):
+                    continue
+                pointer = f"{self.pointer}/spec/{field}/{index}"
+                yield _container_view(container, type_, pointer, pod_context, self.pointer)
+
+
+def _container_view(
+    container: Mapping[str, Any], type_: str, pointer: str, pod_context: Mapping[str, Any], pod_pointer: str
+) -> ContainerView:
+    own = container.get("securityContext")
+    own = own if isinstance(own, dict) else {}
+    effective = dict(own)
+    inherited: dict[str, str] = {}
+    for field in INHERITED_SECURITY_FIELDS:
+        if field not in own and field in pod_context:
+            effective[field] = pod_context[field]
+            inherited[field] = f"{pod_pointer}/spec/securityContext/{field}"
+    target = dict(container)
+    target["_type"] = type_
+    target["_effectiveSecurityContext"] = effective
+    name = container.get("name")
+    return ContainerView(
+        name=name if isinstance(name, str) else f"#{pointer.rsplit('/', 1)[-1]}",
+        type=type_,
+        pointer=pointer,
+        spec=container,
+        target=target,
+        inherited=inherited,
+    )
+
+
+def pod_view(resource: Resource) -> PodView | None:
+    """The pod template of a workload, or None for kinds that run no pods."""
+    pointer = TEMPLATE_POINTERS.get(resource.kind)
+    if pointer is None:
+        # Custom kinds (Argo Rollouts, OpenKruise, ...) follow the Deployment shape.
+        pointer = "/spec/template"
+        template = _at(resource.obj, ("spec", "template"))
+        if not isinstance(template, dict) or not isinstance(_at(template, ("spec", "containers")), list):
+            return None
+    else:
+        template = _at(resource.obj, tuple(pointer.split("/")[1:])) if pointer else resource.obj
+        if not isinstance(template, dict):
+            return None
+    return PodView(resource=resource, pointer=pointer, template=template)
+
+
+def _at(obj: Any, path: Sequence[str]) -> Any:
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def controller_of(resource: Resource) -> tuple[str, str] | None:
+    """(kind, name) of the controller that owns this object, if any."""
+    refs = resource.metadata.get("ownerReferences")
+    if not isinstance(refs, list):
+        return None
+    for ref in refs:
+        if isinstance(ref, dict) and ref.get("controller") is True:
+            kind, name = ref.get("kind"), ref.get("name")
+            if isinstance(kind, str) and isinstance(name, str):
+                return kind, name
+    return None
+
+
+# Controllers that name what they create "<owner>-<suffix>": a dump without the middle
+# object (`kubectl get deploy,pods`) still shows who owns the pods.
+_GENERATED_BY = {"ReplicaSet": "Deployment", "Job": "CronJob"}
+
+
+def top_level_workloads(resources: Sequence[Resource]) -> list[PodView]:
+    """Pod-running objects not owned by another one in the inventory.
+
+    A cluster dump holds a Deployment, its ReplicaSet and its Pods: auditing all three
+    would triple every finding, so the highest present owner stands for the rest.
+    """
+    present = {(r.kind, r.namespace or "", r.name) for r in resources}
+    views = []
+    for resource in resources:
+        view = pod_view(resource)
+        if view is None:
+            continue
+        owner = controller_of(resource)
+        if owner is not None:
+            kind, name = owner
+            namespace = resource.namespace or ""
+            if (kind, namespace, name) in present:
+                continue
+            parent = _GENERATED_BY.get(kind)
+            if parent and "-" in name and (parent, namespace, name.rsplit("-", 1)[0]) in present:
+                continue
+        views.append(view)
+    return views

@@ -1,0 +1,28 @@
+"""Shared pytest configuration: the real-infrastructure fixtures and the leftover check."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+REPO = TESTS.parent
+sys.path.insert(0, str(TESTS))
+
+pytest_plugins = ["harness.runc_fixture", "harness.netns_fixture", "harness.apiserver_fixture"]
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Nothing may outlive the suite: containers, namespaces, bridges, cgroups, temp dirs."""
+    from harness import leftovers
+
+    left = leftovers.everything()
+    if left:
+        print("\nleft behind by the test suite:\n  " + "\n  ".join(left), file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

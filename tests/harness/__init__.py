@@ -1,0 +1,1 @@
+"""Real test infrastructure: a kube-apiserver, runc containers and network namespaces."""
