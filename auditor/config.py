@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from fnmatch import fnmatchcase
 from functools import cache
@@ -25,6 +25,7 @@ class Waiver:
     reason: str
     expires: date | None = None
     selector: Mapping[str, str] = field(default_factory=dict)  # tenant/namespace/kind/name/container
+    line: int | None = None  # in the config file, for the expired-waiver finding
 
     def expired(self, today: date) -> bool:
         return self.expires is not None and today > self.expires
@@ -96,7 +97,9 @@ def load_config(path: str | Path) -> Config:
         line = line_of(node, tokens) if node is not None else 1
         raise ConfigError(f"{path}:{line}: {field_name}: {' '.join(error.message.split())[:200]}")
     try:
-        return parse_config(data, str(path))
+        config = parse_config(data, str(path))
+        lines = [line_of(node, ["waivers", str(i)]) for i in range(len(config.waivers))]
+        return replace(config, waivers=tuple(replace(w, line=n) for w, n in zip(config.waivers, lines)))
     except ValueError as exc:  # a well-formed but impossible date such as 2026-02-30
         raise ConfigError(f"{path}: waivers: {exc}") from None
 

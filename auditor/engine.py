@@ -292,7 +292,7 @@ def _expired_findings(
             kind="Waiver",
             name=waiver.describe(),
             namespace=waiver.selector.get("namespace"),
-            location=Location(config.path, None) if config.path else None,
+            location=Location(config.path, waiver.line) if config.path else None,
         )
         yield _finding(draft, config, tenancy, cluster)
 

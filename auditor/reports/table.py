@@ -35,7 +35,7 @@ def render(report: Report, width: int = 80, color: bool = False) -> str:
     _findings(console, report.findings)
     _skipped(console, report)
     _verdict(console, report)
-    return buffer.getvalue()
+    return "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
 
 
 def _header(console: Console, report: Report) -> None:
