@@ -9,4 +9,4 @@ def everything() -> list[str]:
         return []  # without root none of the real fixtures ran
     from harness import apiserver, netns, runc
 
-    return [*runc.leftovers(), *netns.leftovers(), *getattr(apiserver, "leftovers", list)()]
+    return [*runc.leftovers(), *netns.leftovers(), *apiserver.leftovers()]
