@@ -70,10 +70,45 @@ def load_pack(path: Path) -> list[Rule]:
     return rules
 
 
+_OBJECT_WORDS = ("properties", "required", "additionalProperties", "patternProperties", "propertyNames")
+_ARRAY_WORDS = ("items", "prefixItems", "contains", "minItems", "maxItems", "uniqueItems")
+_SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+_SUBSCHEMA_MAPS = ("properties", "patternProperties", "$defs")
+_SUBSCHEMAS = ("not", "items", "contains", "additionalProperties", "propertyNames", "if", "then", "else")
+
+
+def typed(schema: Any) -> Any:
+    """The condition with `type` made explicit wherever object or array keywords imply it.
+
+    JSON Schema ignores `properties` and `required` on a value that is not an object, so
+    `securityContext: "x"` would vacuously match `{properties: {privileged: {const: true}}}`.
+    A malformed field must never read as a violation, nor (under `not`) as compliance.
+    """
+    if not isinstance(schema, dict):
+        return schema
+    out = dict(schema)
+    if "type" not in out and "$ref" not in out:
+        if any(w in out for w in _OBJECT_WORDS):
+            out["type"] = "object"
+        elif any(w in out for w in _ARRAY_WORDS):
+            out["type"] = "array"
+    for key in _SUBSCHEMA_LISTS:
+        if isinstance(out.get(key), list):
+            out[key] = [typed(s) for s in out[key]]
+    for key in _SUBSCHEMA_MAPS:
+        if isinstance(out.get(key), dict):
+            out[key] = {name: typed(s) for name, s in out[key].items()}
+    for key in _SUBSCHEMAS:
+        if key in out and key not in _SUBSCHEMA_MAPS:
+            out[key] = typed(out[key])
+    return out
+
+
 def _rule(raw: Mapping[str, Any], pack: str, match: Any, defs: Mapping[str, Any]) -> Rule:
     docs = raw["docs"]
     if isinstance(match, dict) and defs:
         match = {**match, "$defs": {**defs, **match.get("$defs", {})}}
+    match = typed(match)
     return Rule(
         id=raw["id"],
         name=raw["name"],
