@@ -7,7 +7,7 @@ from datetime import date
 from fnmatch import fnmatchcase
 from functools import cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from .model import Finding, Rule, Severity
 from .rules import SCHEMAS
@@ -57,12 +57,31 @@ class Config:
 
     def active(self, rule: Rule) -> bool:
         """ruff-style selection: a rule runs if selected (or nothing is) and not ignored."""
-        if self.select and not any(rule.id.startswith(s) or rule.name == s for s in self.select):
+        if self.select and not any(_names(rule, s) for s in self.select):
             return False
-        return not any(rule.id.startswith(s) or rule.name == s for s in self.ignore)
+        return not any(_names(rule, s) for s in self.ignore)
 
     def severity_of(self, rule: Rule) -> Severity:
-        return self.severity.get(rule.id, rule.severity)
+        return self.severity.get(rule.id, self.severity.get(rule.name, rule.severity))
+
+
+def _names(rule: Rule, selector: str) -> bool:
+    return rule.id.startswith(selector) or rule.name == selector
+
+
+def check_rule_references(config: Config, rules: Sequence[Rule]) -> None:
+    """A typo in select, ignore, severity or a waiver must not silently turn a gate green."""
+    where = config.path or "config"
+    for field_name, selectors in (("select", config.select), ("ignore", config.ignore)):
+        for s in selectors:
+            if not any(_names(r, s) for r in rules):
+                raise ConfigError(f"{where}: {field_name}: {s!r} names no rule id, id prefix or rule name")
+    for key in config.severity:
+        if not any(key in (r.id, r.name) for r in rules):
+            raise ConfigError(f"{where}: severity: {key!r} is not a rule id or name")
+    for w in config.waivers:
+        if not any(fnmatchcase(r.id, w.rule) for r in rules):
+            raise ConfigError(f"{where}:{w.line or 1}: waivers: rule {w.rule!r} matches no rule id")
 
 
 @cache

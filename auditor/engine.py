@@ -218,6 +218,8 @@ def _format(template: str, fields: Mapping[str, Any]) -> str:
 def _finding(d: _Draft, config: Config, tenancy: Tenancy, cluster: str | None) -> Finding:
     r = d.resource
     kind, name, namespace = (r.kind, r.name, r.namespace) if r is not None else (d.kind, d.name, d.namespace)
+    if kind == "Namespace":
+        namespace = name  # a namespace's findings belong to its tenant and match its waivers
     fields = {
         "kind": kind,
         "name": name,
@@ -253,7 +255,10 @@ def _short(value: Any, limit: int = 80) -> str:
     elif isinstance(value, list) and all(isinstance(v, str) for v in value):
         text = ", ".join(value)
     else:
-        text = orjson.dumps(value).decode()
+        try:
+            text = orjson.dumps(value).decode()
+        except orjson.JSONEncodeError:  # beyond 64-bit ints or orjson's depth limit
+            text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -28,9 +28,6 @@ class RuleSet:
     rules: tuple[Rule, ...]
     packs: tuple[str, ...]  # files they came from
 
-    def get(self, rule_id: str) -> Rule | None:
-        return next((r for r in self.rules if r.id == rule_id), None)
-
 
 @cache
 def _pack_validator():
@@ -54,7 +51,7 @@ def load_pack(path: Path) -> list[Rule]:
     if len(docs) != 1 or docs[0][2] is not None:
         raise RulePackError(f"{path}: a rule pack is exactly one YAML document")
     node, data, _ = docs[0]
-    errors = sorted(_pack_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
+    errors = list(_pack_validator().iter_errors(data))
     if errors:
         error = min(errors, key=lambda e: len(e.absolute_path))  # the outermost says the most
         field = _field(error.absolute_path)
@@ -165,7 +162,8 @@ def pack_files(extra: Sequence[str | Path] = ()) -> list[Path]:
         if entry.is_dir():
             files.extend(sorted(p for p in entry.iterdir() if p.suffix in (".yaml", ".yml")))
         elif entry.exists():
-            files.append(entry)
+            if entry.resolve() not in {f.resolve() for f in files}:  # a built-in pack named again
+                files.append(entry)
         else:
             raise RulePackError(f"{entry}: no such rule pack file or directory")
     return files

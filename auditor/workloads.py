@@ -88,10 +88,10 @@ def _container_view(
 ) -> ContainerView:
     own = container.get("securityContext")
     own = own if isinstance(own, dict) else {}
-    effective = dict(own)
+    effective = {k: v for k, v in own.items() if v is not None}
     inherited: dict[str, str] = {}
     for field in INHERITED_SECURITY_FIELDS:
-        if field not in own and field in pod_context:
+        if own.get(field) is None and pod_context.get(field) is not None:
             effective[field] = pod_context[field]
             inherited[field] = f"{pod_pointer}/spec/securityContext/{field}"
     target = dict(container)

@@ -28,7 +28,7 @@ def _unprotected_namespaces(ctx: AnalysisContext, rule: Rule) -> Iterator[Hit]:
     policies: dict[str, list[Mapping[str, Any]]] = {}
     for policy in ctx.of_kind("NetworkPolicy"):
         spec = policy.obj.get("spec")
-        if policy.namespace and isinstance(spec, dict):
+        if policy.namespace and isinstance(spec, dict) and _governs_ingress(spec):
             selector = spec.get("podSelector")
             policies.setdefault(policy.namespace, []).append(selector if isinstance(selector, dict) else {})
     namespaces = {r.name: r for r in ctx.of_kind("Namespace")}
@@ -50,6 +50,12 @@ def _unprotected_namespaces(ctx: AnalysisContext, rule: Rule) -> Iterator[Hit]:
             "",
             evidence={"workloads": len(pod_labels), "network_policies": len(selectors)},
         )
+
+
+def _governs_ingress(spec: Mapping[str, Any]) -> bool:
+    """policyTypes defaults to Ingress (plus Egress when egress rules exist)."""
+    types = spec.get("policyTypes")
+    return "Ingress" in types if isinstance(types, list) else True
 
 
 def _placeholder(namespace: str, ctx: AnalysisContext) -> Resource:

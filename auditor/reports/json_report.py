@@ -1,6 +1,7 @@
 """The JSON report: the stable contract, valid against schemas/report.schema.json."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -68,4 +69,9 @@ def to_dict(report: Report) -> dict[str, Any]:
 
 
 def render(report: Report) -> str:
-    return orjson.dumps(to_dict(report), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n"
+    data = to_dict(report)
+    try:
+        return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n"
+    except orjson.JSONEncodeError:
+        # Evidence copied from hostile input: integers past 64 bits, or deeper than orjson goes.
+        return json.dumps(data, indent=2, default=str) + "\n"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 from rich.console import Console
 from rich.table import Table
@@ -16,6 +17,14 @@ STYLES = {
     Severity.LOW: "cyan",
     Severity.INFO: "dim",
 }
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _clean(text: str) -> str:
+    """Manifest strings must not drive the terminal (escape sequences could hide findings)."""
+    return _CONTROL.sub("\N{REPLACEMENT CHARACTER}", text)
 
 
 def render(report: Report, width: int = 80, color: bool = False) -> str:
@@ -75,7 +84,7 @@ def _summary(console: Console, report: Report) -> None:
         row = rows.setdefault(f.tenant or "(platform)", {})
         row[f.severity] = row.get(f.severity, 0) + 1
     for tenant in sorted(rows):
-        table.add_row(tenant, *(str(rows[tenant].get(s, 0) or "·") for s in sorted(Severity, reverse=True)))
+        table.add_row(_clean(tenant), *(str(rows[tenant].get(s, 0) or "·") for s in sorted(Severity, reverse=True)))
     console.print(table)
     console.print()
 
@@ -94,10 +103,11 @@ def _findings(console: Console, findings: tuple[Finding, ...]) -> None:
         body = Text()
         body.append(f"{f.rule_id} ", style="bold")
         body.append(f.title + "\n")
-        body.append(obj, style="bold")
+        body.append(_clean(obj), style="bold")
         if f.location is not None:
-            body.append(f"  {f.location.path}" + (f":{f.location.line}" if f.location.line else ""), style="dim")
-        body.append("\n" + f.message)
+            where = f"  {f.location.path}" + (f":{f.location.line}" if f.location.line else "")
+            body.append(_clean(where), style="dim")
+        body.append("\n" + _clean(f.message))
         grid.add_row(Text(f.severity.label.upper(), style=STYLES[f.severity]), body)
     console.print(grid)
     console.print()
@@ -108,7 +118,7 @@ def _skipped(console: Console, report: Report) -> None:
         return
     console.print(Text("Not audited:", style="bold yellow"))
     for s in report.coverage.skipped:
-        console.print(Text("  " + s.one_line()), overflow="fold")
+        console.print(Text("  " + _clean(s.one_line())), overflow="fold")
     console.print()
 
 

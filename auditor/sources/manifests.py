@@ -15,7 +15,7 @@ import orjson
 from ..model import Inventory, Resource, Skipped
 from .lines import JsonLines, YamlLines
 from .objects import extract
-from .yaml_loader import MAX_DEPTH, YAMLError, expanded_size, has_alias, load_documents, too_deep
+from .yaml_loader import MAX_DEPTH, YAMLError, load_documents, too_deep
 
 SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -59,7 +59,7 @@ def _expand(paths: Iterable[str], skipped: list[Skipped]) -> Iterator[tuple[str,
 
 
 def _walk(root: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(root, onerror=None):
+    for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         for name in filenames:
             if name.endswith(SUFFIXES) and not name.startswith("."):
@@ -98,17 +98,10 @@ def _yaml(display: str, text: str, limits: Limits) -> Iterator[Resource | Skippe
     if too_deep(text):
         yield Skipped(display, f"invalid YAML: nesting deeper than {MAX_DEPTH} levels")
         return
-    check_aliases = has_alias(text)
     try:
-        for node, doc, error in load_documents(text):
+        for node, doc, error in load_documents(text, limits.max_expanded_nodes):
             if error is not None:
                 yield Skipped(display, _yaml_problem(error), _yaml_line(error, node))
-            elif check_aliases and expanded_size(node, limits.max_expanded_nodes) > limits.max_expanded_nodes:
-                yield Skipped(
-                    display,
-                    f"YAML aliases expand past {limits.max_expanded_nodes} nodes (an alias bomb?)",
-                    node.start_mark.line + 1,
-                )
             else:
                 yield from extract(doc, display, YamlLines(node))
     except YAMLError as exc:

@@ -19,9 +19,14 @@ def extract(
     kind = data.get("kind")
     items = data.get("items")
     if isinstance(kind, str) and kind.endswith("List") and isinstance(items, list):
+        if pointer:  # kubectl never nests Lists; refusing keeps hostile nesting shallow
+            yield _skip(path, lines, pointer, "a List inside a List")
+            return
         for i, item in enumerate(items):
             yield from extract(item, path, lines, cluster, f"{pointer}/items/{i}")
         return
+    if kind in CLIENT_SIDE_KINDS and not pointer:
+        return  # build-tool configuration beside manifests, never sent to a cluster
     problem = _problem(data)
     if problem:
         yield _skip(path, lines, pointer, f"not a Kubernetes object ({problem})")
@@ -36,6 +41,10 @@ def extract(
         obj=data,
         origin=Origin(path=path, pointer=pointer, cluster=cluster, lines=lines),
     )
+
+
+# Files that live beside manifests in repositories but are read by kustomize, not the API.
+CLIENT_SIDE_KINDS = frozenset({"Kustomization", "Component"})
 
 
 def _problem(data: dict) -> str | None:

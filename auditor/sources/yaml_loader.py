@@ -83,6 +83,9 @@ class _KubeConstructor(SafeConstructor):
 
 _KubeConstructor.add_constructor("tag:yaml.org,2002:timestamp", _KubeConstructor.construct_as_text)
 _KubeConstructor.add_constructor("tag:yaml.org,2002:binary", _KubeConstructor.construct_as_text)
+for _tag in ("set", "omap", "pairs"):
+    # JSON, and so the API server, has no such types.
+    _KubeConstructor.add_constructor(f"tag:yaml.org,2002:{_tag}", SafeConstructor.construct_undefined)
 
 
 class _KubeLoader(CParser, _KubeConstructor, _KubeResolver):
@@ -164,16 +167,29 @@ def too_deep(text: str) -> bool:
     return False
 
 
-def load_documents(text: str) -> Iterator[tuple[Node, Any, YAMLError | None]]:
+class ExpansionError(YAMLError):
+    def __init__(self, node: Node, limit: int) -> None:
+        super().__init__(f"YAML aliases expand past {limit} nodes (an alias bomb?)")
+        self.problem = str(self)
+        self.problem_mark = node.start_mark
+
+
+def load_documents(text: str, max_expanded: int | None = None) -> Iterator[tuple[Node, Any, YAMLError | None]]:
     """Yield (node, data, error) per document.
 
-    A document that parses but cannot be constructed (a duplicate key, an unknown tag)
-    yields its error and loading goes on; a syntax error ends the stream and is raised.
+    A document that parses but cannot be constructed (a duplicate key, an unknown tag, an
+    alias expansion past `max_expanded` nodes) yields its error and loading goes on; a
+    syntax error ends the stream and is raised. The expansion bound is checked before
+    construction, since merge keys (`<<: [*a, *a]`) copy while constructing.
     """
+    check = max_expanded is not None and has_alias(text)
     loader = _KubeLoader(text)
     try:
         while loader.check_node():
             node = loader.get_node()
+            if check and expanded_size(node, max_expanded) > max_expanded:  # type: ignore[arg-type]
+                yield node, None, ExpansionError(node, max_expanded)  # type: ignore[arg-type]
+                continue
             try:
                 yield node, loader.construct_document(node), None
             except YAMLError as exc:

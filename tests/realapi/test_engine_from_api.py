@@ -50,7 +50,10 @@ def read_back_as_list(server):
 
 
 def finding_keys(report, objects):
-    created = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects}
+    def namespace(o):  # findings on a Namespace belong to that namespace
+        return o["metadata"]["name"] if o["kind"] == "Namespace" else o["metadata"].get("namespace")
+
+    created = {(o["kind"], namespace(o), o["metadata"]["name"]) for o in objects}
     return sorted(
         (f.rule_id, f.namespace, f.kind, f.name, f.container, f.message)
         for f in report.findings
