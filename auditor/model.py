@@ -220,6 +220,14 @@ class Report:
             counts[f.severity.label] += 1
         return counts
 
+    def by_tenant(self) -> dict[str, dict[Severity, int]]:
+        """Finding counts per tenant ("(platform)" for the platform and cluster-scoped objects)."""
+        rows: dict[str, dict[Severity, int]] = {}
+        for f in self.findings:
+            row = rows.setdefault(f.tenant or "(platform)", {})
+            row[f.severity] = row.get(f.severity, 0) + 1
+        return dict(sorted(rows.items()))
+
     def failing(self) -> Sequence[Finding]:
         if self.fail_on is None:
             return ()

@@ -33,10 +33,6 @@ def finding_dict(f: Finding) -> dict[str, Any]:
 
 def to_dict(report: Report) -> dict[str, Any]:
     cov = report.coverage
-    by_tenant: dict[str, dict[str, int]] = {}
-    for f in report.findings:
-        row = by_tenant.setdefault(f.tenant or "(platform)", {})
-        row[f.severity.label] = row.get(f.severity.label, 0) + 1
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "k8s-isolation-audit", "version": report.tool_version},
@@ -44,7 +40,7 @@ def to_dict(report: Report) -> dict[str, Any]:
         "summary": {
             "findings": len(report.findings),
             "by_severity": report.counts(),
-            "by_tenant": dict(sorted(by_tenant.items())),
+            "by_tenant": {t: {s.label: n for s, n in row.items()} for t, row in report.by_tenant().items()},
             "fail_on": report.fail_on.label if report.fail_on is not None else "none",
             "failing": len(report.failing()),
             "partial": not cov.complete,

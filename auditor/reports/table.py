@@ -79,12 +79,8 @@ def _summary(console: Console, report: Report) -> None:
     table.add_column("tenant", overflow="ellipsis", max_width=30)
     for sev in sorted(Severity, reverse=True):
         table.add_column(sev.label[:4], justify="right")
-    rows: dict[str, dict[Severity, int]] = {}
-    for f in report.findings:
-        row = rows.setdefault(f.tenant or "(platform)", {})
-        row[f.severity] = row.get(f.severity, 0) + 1
-    for tenant in sorted(rows):
-        table.add_row(_clean(tenant), *(str(rows[tenant].get(s, 0) or "·") for s in sorted(Severity, reverse=True)))
+    for tenant, row in report.by_tenant().items():
+        table.add_row(_clean(tenant), *(str(row.get(s, 0) or "·") for s in sorted(Severity, reverse=True)))
     console.print(table)
     console.print()
 
