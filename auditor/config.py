@@ -11,7 +11,8 @@ from typing import Any, Mapping, Sequence
 
 from .model import Finding, Rule, Severity
 from .rules import SCHEMAS
-from .sources.yaml_loader import YAMLError, line_of, load_documents
+from .sources.yaml_loader import line_of
+from .yamlfile import first_schema_error, load_one
 from .tenancy import DEFAULT_PLATFORM_NAMESPACES, TenancyConfig
 
 
@@ -93,28 +94,14 @@ def _validator():
 
 def load_config(path: str | Path) -> Config:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-        docs = list(load_documents(text))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc}") from None
-    except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
-    if not docs:
+    node, data = load_one(path, "config file", ConfigError)
+    if node is None:
         return Config(path=str(path))
-    node, data, error = docs[0]
-    if error is not None or len(docs) > 1:
-        raise ConfigError(f"{path}: a config file is exactly one YAML mapping")
     data = {} if data is None else data
-    errors = list(_validator().iter_errors(data))
-    if errors:
-        error = min(errors, key=lambda e: len(e.absolute_path))
-        tokens = [str(p) for p in error.absolute_path]
-        field_name = ".".join(tokens) or "(top level)"
-        line = line_of(node, tokens) if node is not None else 1
-        raise ConfigError(f"{path}:{line}: {field_name}: {' '.join(error.message.split())[:200]}")
+    problem = first_schema_error(_validator(), data, node)
+    if problem:
+        tokens, line, message = problem
+        raise ConfigError(f"{path}:{line}: {'.'.join(tokens) or '(top level)'}: {message[:200]}")
     try:
         config = parse_config(data, str(path))
         lines = [line_of(node, ["waivers", str(i)]) for i in range(len(config.waivers))]

@@ -114,15 +114,19 @@ def _declarative(inventory: Inventory, workloads: Sequence[PodView], rules: Sequ
                     if is_match(container.target):
                         evidence = _evidence(container.target, rule.evidence, container.pointer, _inherited(container))
                         yield _draft(rule, resource, evidence, container.pointer, container.name, node)
-    for target, kinds in (("namespace", ("Namespace",)), ("node", ("Node",))):
+    by_kind: dict[str, list[Resource]] = defaultdict(list)
+    for resource in inventory.resources:
+        by_kind[resource.kind].append(resource)
+    for target, kind in (("namespace", "Namespace"), ("node", "Node")):
         for rule, is_match in by_target.get(target, []):
-            for resource in inventory.resources:
-                if resource.kind in kinds and is_match(resource.obj):
+            for resource in by_kind[kind]:
+                if is_match(resource.obj):
                     evidence = _evidence(resource.obj, rule.evidence, "", {})
                     yield _draft(rule, resource, evidence, "", None, resource.name if target == "node" else None)
     for rule, is_match in by_target.get("object", []):
-        for resource in inventory.resources:
-            if (not rule.kinds or resource.kind in rule.kinds) and is_match(resource.obj):
+        candidates = [r for k in rule.kinds for r in by_kind[k]] if rule.kinds else inventory.resources
+        for resource in candidates:
+            if is_match(resource.obj):
                 yield _draft(rule, resource, _evidence(resource.obj, rule.evidence, "", {}), "", None, None)
 
 

@@ -123,9 +123,6 @@ class RuleDocs:
     references: tuple[str, ...]
 
 
-TARGETS = ("pod", "container", "namespace", "node", "probe", "object")
-
-
 @dataclass(frozen=True, slots=True)
 class Rule:
     id: str

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from .model import Rule, RuleDocs, Severity
-from .sources.yaml_loader import YAMLError, line_of, load_documents
+from .sources.yaml_loader import line_of
+from .yamlfile import first_schema_error, load_one
 
 SCHEMAS = Path(__file__).parent / "schemas"
 
@@ -38,33 +39,28 @@ def _pack_validator():
 
 
 def load_pack(path: Path) -> list[Rule]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RulePackError(f"{path}: cannot read rule pack: {exc}") from None
-    try:
-        docs = list(load_documents(text))
-    except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise RulePackError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
-    if len(docs) != 1 or docs[0][2] is not None:
+    node, data = load_one(path, "rule pack", RulePackError)
+    if node is None:
         raise RulePackError(f"{path}: a rule pack is exactly one YAML document")
-    node, data, _ = docs[0]
-    errors = list(_pack_validator().iter_errors(data))
-    if errors:
-        error = min(errors, key=lambda e: len(e.absolute_path))  # the outermost says the most
-        field = _field(error.absolute_path)
-        line = line_of(node, [str(p) for p in error.absolute_path])
-        raise RulePackError(f"{path}:{line}: {field}: {_short(error.message)}")
+    problem = first_schema_error(_pack_validator(), data, node)
+    if problem:
+        tokens, line, message = problem
+        raise RulePackError(f"{path}:{line}: {_field(tokens)}: {_short(message)}")
     defs = data.get("$defs", {})
     rules = []
     for index, raw in enumerate(data["rules"]):
-        match = raw.get("match")
+        match = _with_defs(raw.get("match"), defs)
         if match is not None:
-            _check_condition(path, node, index, match, defs)
-        rules.append(_rule(raw, data["pack"], match, defs))
+            _check_condition(path, node, index, match)
+        rules.append(_rule(raw, data["pack"], match))
     return rules
+
+
+def _with_defs(match: Any, defs: Mapping[str, Any]) -> Any:
+    """Pack-level `$defs` become the condition's own, so `#/$defs/NAME` resolves."""
+    if isinstance(match, dict) and defs:
+        return {**match, "$defs": {**defs, **match.get("$defs", {})}}
+    return match
 
 
 _OBJECT_WORDS = ("properties", "required", "additionalProperties", "patternProperties", "propertyNames")
@@ -101,11 +97,8 @@ def typed(schema: Any) -> Any:
     return out
 
 
-def _rule(raw: Mapping[str, Any], pack: str, match: Any, defs: Mapping[str, Any]) -> Rule:
+def _rule(raw: Mapping[str, Any], pack: str, match: Any) -> Rule:
     docs = raw["docs"]
-    if isinstance(match, dict) and defs:
-        match = {**match, "$defs": {**defs, **match.get("$defs", {})}}
-    match = typed(match)
     return Rule(
         id=raw["id"],
         name=raw["name"],
@@ -124,19 +117,19 @@ def _rule(raw: Mapping[str, Any], pack: str, match: Any, defs: Mapping[str, Any]
         pack=pack,
         target=raw.get("target"),
         kinds=tuple(raw.get("kinds", ())),
-        match=match,
+        match=typed(match),
         evidence=tuple(raw.get("evidence", ())),
         analysis=raw.get("analysis"),
         params=raw.get("params", {}),
     )
 
 
-def _check_condition(path: Path, node, index: int, match: Any, defs: Mapping[str, Any]) -> None:
+def _check_condition(path: Path, node, index: int, match: Any) -> None:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError
 
     try:
-        Draft202012Validator.check_schema({**match, "$defs": defs} if isinstance(match, dict) else match)
+        Draft202012Validator.check_schema(match)
     except SchemaError as exc:
         tokens = ["rules", str(index), "match", *map(str, exc.absolute_path)]
         line = line_of(node, tokens)

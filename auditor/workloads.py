@@ -156,7 +156,7 @@ def top_level_workloads(resources: Sequence[Resource]) -> list[PodView]:
     A cluster dump holds a Deployment, its ReplicaSet and its Pods: auditing all three
     would triple every finding, so the highest present owner stands for the rest.
     """
-    present = {(r.kind, r.namespace or "", r.name) for r in resources}
+    present = {r.key for r in resources}
     views = []
     for resource in resources:
         view = pod_view(resource)

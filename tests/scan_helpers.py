@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 from typing import Iterable
 
 from auditor import __version__
@@ -13,6 +14,13 @@ from auditor.model import Inventory, Report
 from auditor.sources.manifests import load
 
 TODAY = date(2026, 11, 28)
+
+
+def write(directory: Path, name: str, text: str) -> Path:
+    path = directory / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
 
 
 def scan(paths: Iterable[str], config: Config | None = None, select: Iterable[str] = (), extra_rules=()) -> Report:

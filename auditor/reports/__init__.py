@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..model import Report
-
 FORMATS = ("table", "json")
 
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 
 import pytest
 
 from auditor.sources.manifests import Limits, load
 from auditor.sources.yaml_loader import load_documents
+from scan_helpers import write
 
 POD = """apiVersion: v1
 kind: Pod
@@ -21,13 +21,6 @@ spec:
   - name: app
     image: nginx
 """
-
-
-def write(tmp_path: Path, name: str, text: str) -> Path:
-    path = tmp_path / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
 
 
 def test_yaml_scalars_follow_kubernetes_yaml_1_1_rules():

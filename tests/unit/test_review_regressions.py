@@ -2,20 +2,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from auditor.cli import main
 from auditor.config import parse_config
 from auditor.sources.manifests import Limits, load
-from scan_helpers import scan
-
-
-def write(tmp_path: Path, name: str, text: str) -> Path:
-    path = tmp_path / name
-    path.write_text(text)
-    return path
+from scan_helpers import scan, write
 
 
 def test_merge_key_bomb_is_refused_before_construction(tmp_path):
