@@ -15,7 +15,7 @@ from .model import Coverage, Finding, Inventory, Location, Origin, Report, Resou
 from .rules import RuleSet
 from .sources.json_lines import escape, split_pointer
 from .tenancy import Tenancy, resolve_tenancy
-from .workloads import ContainerView, PodView, top_level_workloads
+from .workloads import PodView, top_level_workloads
 
 # Analyses the engine provides itself; every other name is an entry-point plugin.
 BUILTIN_ANALYSES = frozenset({"waivers"})
@@ -112,7 +112,7 @@ def _declarative(inventory: Inventory, workloads: Sequence[PodView], rules: Sequ
             for container in view.containers():
                 for rule, is_match in container_rules:
                     if is_match(container.target):
-                        evidence = _evidence(container.target, rule.evidence, container.pointer, _inherited(container))
+                        evidence = _evidence(container.target, rule.evidence, container.pointer, container.sources)
                         yield _draft(rule, resource, evidence, container.pointer, container.name, node)
     by_kind: dict[str, list[Resource]] = defaultdict(list)
     for resource in inventory.resources:
@@ -136,10 +136,6 @@ def _validator(rule: Rule):
     return Draft202012Validator(rule.match).is_valid
 
 
-def _inherited(container: ContainerView) -> dict[str, str]:
-    return {f"/_effectiveSecurityContext/{k}": v for k, v in container.inherited.items()}
-
-
 def _evidence(target: Any, pointers: Sequence[str], base: str, redirects: Mapping[str, str]) -> dict[str, Any]:
     """Observed values at the rule's evidence pointers, keyed by pointer in the object.
 
@@ -153,13 +149,10 @@ def _evidence(target: Any, pointers: Sequence[str], base: str, redirects: Mappin
     return found
 
 
-def _object_pointer(path: str, base: str, redirects: Mapping[str, str]) -> str:
-    if path.startswith("/_effectiveSecurityContext/"):
-        head = "/".join(path.split("/")[:3])
-        if head in redirects:
-            return redirects[head] + path[len(head):]
-        return base + "/securityContext/" + path[len("/_effectiveSecurityContext/"):]
-    return base + path
+def _object_pointer(path: str, base: str, sources: Mapping[str, str]) -> str:
+    """Map a target pointer to the object: synthetic `_` keys by their longest known prefix."""
+    best = max((p for p in sources if path == p or path.startswith(p + "/")), key=len, default=None)
+    return base + path if best is None else sources[best] + path[len(best):]
 
 
 def _walk(value: Any, tokens: list[str], path: str) -> Iterator[tuple[str, Any]]:

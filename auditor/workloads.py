@@ -44,7 +44,8 @@ class ContainerView:
     pointer: str  # relative to the resource object
     spec: Mapping[str, Any]
     target: Mapping[str, Any]  # the container plus synthetic, read-only `_` keys for rules
-    inherited: Mapping[str, str]  # effective securityContext field -> pointer it came from
+    # synthetic target pointer prefix -> the pointer in the object it stands for
+    sources: Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,23 +81,29 @@ class PodView:
                 if not isinstance(container, dict):
                     continue
                 pointer = f"{self.pointer}/spec/{field}/{index}"
-                yield _container_view(container, type_, pointer, pod_context, self.pointer)
+                yield _container_view(container, type_, pointer, spec, pod_context, self.pointer)
 
 
 def _container_view(
-    container: Mapping[str, Any], type_: str, pointer: str, pod_context: Mapping[str, Any], pod_pointer: str
+    container: Mapping[str, Any],
+    type_: str,
+    pointer: str,
+    pod_spec: Mapping[str, Any],
+    pod_context: Mapping[str, Any],
+    pod_pointer: str,
 ) -> ContainerView:
     own = container.get("securityContext")
     own = own if isinstance(own, dict) else {}
     effective = {k: v for k, v in own.items() if v is not None}
-    inherited: dict[str, str] = {}
+    sources = {"/_effectiveSecurityContext": f"{pointer}/securityContext", "/_pod": f"{pod_pointer}/spec"}
     for field in INHERITED_SECURITY_FIELDS:
         if own.get(field) is None and pod_context.get(field) is not None:
             effective[field] = pod_context[field]
-            inherited[field] = f"{pod_pointer}/spec/securityContext/{field}"
+            sources[f"/_effectiveSecurityContext/{field}"] = f"{pod_pointer}/spec/securityContext/{field}"
     target = dict(container)
     target["_type"] = type_
     target["_effectiveSecurityContext"] = effective
+    target["_pod"] = pod_spec  # pod-wide settings (hostUsers, os) some container rules depend on
     name = container.get("name")
     return ContainerView(
         name=name if isinstance(name, str) else f"#{pointer.rsplit('/', 1)[-1]}",
@@ -104,7 +111,7 @@ def _container_view(
         pointer=pointer,
         spec=container,
         target=target,
-        inherited=inherited,
+        sources=sources,
     )
 
 

@@ -1,4 +1,4 @@
-"""Namespaces as tenant boundaries: NetworkPolicy coverage and use of `default`."""
+"""Namespaces as tenant boundaries: NetworkPolicy coverage, resource guards, use of `default`."""
 from __future__ import annotations
 
 from typing import Any, Iterator, Mapping, Sequence
@@ -15,6 +15,8 @@ class NamespacePosture:
             check = rule.params.get("check")
             if check == "network-policy":
                 hits.extend(_unprotected_namespaces(ctx, rule))
+            elif check == "resource-guard":
+                hits.extend(_unguarded_namespaces(ctx, rule))
             elif check == "default-namespace":
                 hits.extend(
                     Hit(rule.id, view.resource, "", pointer="/metadata")
@@ -24,6 +26,17 @@ class NamespacePosture:
         return AnalysisResult(hits=tuple(hits))
 
 
+def _tenant_pod_labels(ctx: AnalysisContext) -> dict[str, list[Mapping[str, str]]]:
+    """Pod-template labels per tenant namespace (the platform's namespaces are no boundary)."""
+    found: dict[str, list[Mapping[str, str]]] = {}
+    for view in ctx.workloads:
+        namespace = view.resource.namespace
+        if namespace is not None and ctx.tenancy.tenant_of(namespace) is not None:
+            labels = view.metadata.get("labels")
+            found.setdefault(namespace, []).append(labels if isinstance(labels, dict) else {})
+    return dict(sorted(found.items()))
+
+
 def _unprotected_namespaces(ctx: AnalysisContext, rule: Rule) -> Iterator[Hit]:
     policies: dict[str, list[Mapping[str, Any]]] = {}
     for policy in ctx.of_kind("NetworkPolicy"):
@@ -31,25 +44,18 @@ def _unprotected_namespaces(ctx: AnalysisContext, rule: Rule) -> Iterator[Hit]:
         if policy.namespace and isinstance(spec, dict) and _governs_ingress(spec):
             selector = spec.get("podSelector")
             policies.setdefault(policy.namespace, []).append(selector if isinstance(selector, dict) else {})
-    namespaces = {r.name: r for r in ctx.of_kind("Namespace")}
-    pods_by_namespace: dict[str, list[Mapping[str, str]]] = {}
-    for view in ctx.workloads:
-        if view.resource.namespace is not None:
-            labels = view.metadata.get("labels")
-            pods_by_namespace.setdefault(view.resource.namespace, []).append(labels if isinstance(labels, dict) else {})
-    for namespace, pod_labels in sorted(pods_by_namespace.items()):
-        if ctx.tenancy.tenant_of(namespace) is None:
-            continue  # the platform's namespaces are not a tenant boundary
+    for namespace, pod_labels in _tenant_pod_labels(ctx).items():
         selectors = policies.get(namespace, [])
-        if any(selects(s, labels) for s in selectors for labels in pod_labels):
-            continue
-        subject = namespaces.get(namespace) or _placeholder(namespace, ctx)
-        yield Hit(
-            rule.id,
-            subject,
-            "",
-            evidence={"workloads": len(pod_labels), "network_policies": len(selectors)},
-        )
+        if not any(selects(s, labels) for s in selectors for labels in pod_labels):
+            evidence = {"workloads": len(pod_labels), "network_policies": len(selectors)}
+            yield Hit(rule.id, _namespace(ctx, namespace), "", evidence=evidence)
+
+
+def _unguarded_namespaces(ctx: AnalysisContext, rule: Rule) -> Iterator[Hit]:
+    guarded = {r.namespace for kind in ("LimitRange", "ResourceQuota") for r in ctx.of_kind(kind)}
+    for namespace, pod_labels in _tenant_pod_labels(ctx).items():
+        if namespace not in guarded:
+            yield Hit(rule.id, _namespace(ctx, namespace), "", evidence={"workloads": len(pod_labels)})
 
 
 def _governs_ingress(spec: Mapping[str, Any]) -> bool:
@@ -58,8 +64,10 @@ def _governs_ingress(spec: Mapping[str, Any]) -> bool:
     return "Ingress" in types if isinstance(types, list) else True
 
 
-def _placeholder(namespace: str, ctx: AnalysisContext) -> Resource:
-    """Manifests often omit the Namespace object; report on the first workload in it."""
-    view = next(v for v in ctx.workloads if v.resource.namespace == namespace)
-    r = view.resource
-    return Resource("Namespace", "v1", None, namespace, {"metadata": {"name": namespace}}, r.origin)
+def _namespace(ctx: AnalysisContext, namespace: str) -> Resource:
+    """The Namespace object; manifests often omit it, so then the first workload's origin."""
+    found = next((r for r in ctx.of_kind("Namespace") if r.name == namespace), None)
+    if found is not None:
+        return found
+    origin = next(v.resource.origin for v in ctx.workloads if v.resource.namespace == namespace)
+    return Resource("Namespace", "v1", None, namespace, {"metadata": {"name": namespace}}, origin)

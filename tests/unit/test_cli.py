@@ -98,7 +98,7 @@ def test_rules_list_explain_validate(capsys, tmp_path):
     assert code == 0 and "IA101" in out and "cis-k8s:5.2.3" in out
     code, out, _ = run(capsys, "rules", "explain", "host-pid")
     assert code == 0 and "## Why is this bad?" in out and "## Fix" in out and "## References" in out
-    code, out, _ = run(capsys, "rules", "validate", str(REPO / "rules" / "workload-isolation.yaml"))
+    code, out, _ = run(capsys, "rules", "validate", str(REPO / "rules" / "privileges.yaml"))
     assert code == 0 and "ok (" in out
     bad = tmp_path / "bad.yaml"
     bad.write_text("pack: x\nrules: 5\n")

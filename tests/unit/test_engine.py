@@ -49,10 +49,10 @@ def test_container_inherits_pod_security_context_and_evidence_points_at_the_pod(
     path = tmp_path / "p.yaml"
     path.write_text(
         "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: t}\nspec:\n"
-        "  securityContext:\n    runAsUser: 0\n  containers:\n  - name: a\n    image: x\n"
+        "  securityContext:\n    runAsNonRoot: false\n  containers:\n  - name: a\n    image: x\n"
     )
     (finding,) = scan([str(path)], select=["IA108"]).findings
-    assert finding.evidence == {"/spec/securityContext/runAsUser": 0}
+    assert finding.evidence == {"/spec/securityContext/runAsNonRoot": False}
     assert finding.location.line == 6
 
 

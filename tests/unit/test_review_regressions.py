@@ -82,5 +82,5 @@ def test_null_in_the_container_inherits_the_pod_value(tmp_path):
     path = write(tmp_path, "p.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: t}\nspec:\n"
                  "  securityContext: {runAsNonRoot: true, seccompProfile: {type: Unconfined}}\n"
                  "  containers: [{name: a, image: x, securityContext: {runAsNonRoot: null, seccompProfile: null}}]\n")
-    ids = sorted(f.rule_id for f in scan([str(path)], select=["IA108", "IA109"]).findings)
-    assert ids == ["IA109"]
+    ids = sorted(f.rule_id for f in scan([str(path)], select=["IA108", "IA109", "IA120", "IA121"]).findings)
+    assert ids == ["IA121"]

@@ -33,6 +33,13 @@ def test_rule_alone_on_its_fixture(rule_id, kind):
         assert f.location is not None and f.location.line is not None
 
 
+def test_builtin_conditions_are_valid_json_schemas():
+    from auditor.rules import builtin_rules_dir
+
+    for path in sorted(builtin_rules_dir().glob("*.yaml")):
+        load_pack(path, check_conditions=True)  # raises RulePackError naming the rule
+
+
 def test_every_rule_is_documented_and_mapped():
     for rule in RULES:
         assert rule.controls and rule.remediation and rule.docs.what and rule.docs.why, rule.id
