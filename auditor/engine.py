@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
@@ -11,7 +11,7 @@ import orjson
 
 from .analysis import Analysis, AnalysisContext, Hit
 from .config import Config, Waiver
-from .model import Coverage, Finding, Inventory, Location, Origin, Report, Resource, Rule, WaiverStatus
+from .model import Coverage, Fact, Finding, Inventory, LineIndex, Location, Origin, Report, Resource, Rule, WaiverStatus
 from .rules import RuleSet
 from .sources.json_lines import escape, split_pointer
 from .tenancy import Tenancy, resolve_tenancy
@@ -26,16 +26,20 @@ class _Draft:
     """A finding before its line is known: lines are resolved in one batch per document."""
 
     rule: Rule
-    resource: Resource | None
+    kind: str
+    name: str
+    namespace: str | None
+    origin: Origin | None  # where the evidence was read: a manifest, a snapshot, a probe report
     message: str
     evidence: Mapping[str, Any]
-    pointer: str = ""
+    pointer: str = ""  # inside the origin's object
     container: str | None = None
     node: str | None = None
-    kind: str = ""
-    name: str = ""
-    namespace: str | None = None
-    location: Location | None = field(default=None)
+    location: Location | None = None
+
+
+def _about(resource: Resource, **fields: Any) -> _Draft:
+    return _Draft(kind=resource.kind, name=resource.name, namespace=resource.namespace, origin=resource.origin, **fields)
 
 
 def audit(
@@ -128,6 +132,20 @@ def _declarative(inventory: Inventory, workloads: Sequence[PodView], rules: Sequ
         for resource in candidates:
             if is_match(resource.obj):
                 yield _draft(rule, resource, _evidence(resource.obj, rule.evidence, "", {}), "", None, None)
+    for rule, is_match in by_target.get("probe", []):
+        for fact in inventory.facts:
+            if is_match(fact.report):
+                yield _observed(rule, fact, _evidence(fact.report, rule.evidence, "", {}))
+
+
+def _observed(rule: Rule, fact: Fact, evidence: dict[str, Any]) -> _Draft:
+    """A probe finding is about the pod it ran in (or the node, for a probe on the node)."""
+    kind, name = ("Pod", fact.pod) if fact.pod else ("Node", fact.node or fact.probe_id)
+    probe = fact.report.get("probe", {})
+    return _Draft(
+        rule=rule, kind=kind, name=name, namespace=fact.namespace, origin=fact.origin, message="",
+        evidence=evidence, pointer=next(iter(evidence), ""), container=probe.get("container"), node=fact.node,
+    )
 
 
 def _validator(rule: Rule):
@@ -174,34 +192,35 @@ def _draft(
     rule: Rule, resource: Resource, evidence: dict[str, Any], pointer: str, container: str | None, node: str | None
 ) -> _Draft:
     # The finding points at the first observed value, else at the pod or container itself.
-    location_pointer = next(iter(evidence), pointer)
-    return _Draft(rule, resource, "", evidence, location_pointer, container, node)
+    pointer = next(iter(evidence), pointer)
+    return _about(resource, rule=rule, message="", evidence=evidence, pointer=pointer, container=container, node=node)
 
 
 def _from_hit(rule: Rule, hit: Hit) -> _Draft:
-    return _Draft(rule, hit.resource, hit.message, hit.evidence, hit.pointer, hit.container, hit.node)
+    return _about(
+        hit.resource, rule=rule, message=hit.message, evidence=hit.evidence, pointer=hit.pointer,
+        container=hit.container, node=hit.node,
+    )
 
 
 # -- findings --------------------------------------------------------------------------
 
 
 def _resolve_locations(drafts: Iterable[_Draft]) -> None:
-    by_index: dict[int, tuple[Origin, list[_Draft]]] = {}
+    by_document: dict[int, tuple[LineIndex, list[_Draft]]] = {}
     for draft in drafts:
-        origin = draft.resource.origin if draft.resource is not None else None
-        if origin is None or origin.path is None:
+        origin = draft.origin
+        if origin is None or origin.path is None or draft.location is not None:
             continue
         if origin.lines is None:
             draft.location = Location(origin.path, None)
-            continue
-        by_index.setdefault(id(origin.lines), (origin, []))[1].append(draft)
-    for origin, group in by_index.values():
-        assert origin.lines is not None
-        pointers = {d.resource.origin.pointer + d.pointer for d in group if d.resource is not None}
-        lines = origin.lines.resolve(pointers)
+        else:
+            by_document.setdefault(id(origin.lines), (origin.lines, []))[1].append(draft)
+    for lines, group in by_document.values():
+        found = lines.resolve({d.origin.pointer + d.pointer for d in group if d.origin is not None})
         for d in group:
-            assert d.resource is not None
-            d.location = Location(d.resource.origin.path or "", lines.get(d.resource.origin.pointer + d.pointer))
+            assert d.origin is not None and d.origin.path is not None
+            d.location = Location(d.origin.path, found.get(d.origin.pointer + d.pointer))
 
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -213,8 +232,7 @@ def _format(template: str, fields: Mapping[str, Any]) -> str:
 
 
 def _finding(d: _Draft, config: Config, tenancy: Tenancy, cluster: str | None) -> Finding:
-    r = d.resource
-    kind, name, namespace = (r.kind, r.name, r.namespace) if r is not None else (d.kind, d.name, d.namespace)
+    kind, name, namespace = d.kind, d.name, d.namespace
     if kind == "Namespace":
         namespace = name  # a namespace's findings belong to its tenant and match its waivers
     fields = {
@@ -242,7 +260,7 @@ def _finding(d: _Draft, config: Config, tenancy: Tenancy, cluster: str | None) -
         evidence=d.evidence,
         location=d.location,
         remediation=d.rule.remediation,
-        cluster=(r.origin.cluster if r is not None else None) or cluster,
+        cluster=(d.origin.cluster if d.origin is not None else None) or cluster,
     )
 
 
@@ -287,13 +305,13 @@ def _expired_findings(
 ) -> Iterator[Finding]:
     for waiver in expired:
         draft = _Draft(
-            rule,
-            None,
-            f"waiver for {waiver.describe()} expired on {_iso(waiver.expires)}; its findings are reported again",
-            {"reason": waiver.reason, "expires": _iso(waiver.expires)},
+            rule=rule,
             kind="Waiver",
             name=waiver.describe(),
             namespace=waiver.selector.get("namespace"),
+            origin=None,
+            message=f"waiver for {waiver.describe()} expired on {_iso(waiver.expires)}; its findings are reported again",
+            evidence={"reason": waiver.reason, "expires": _iso(waiver.expires)},
             location=Location(config.path, waiver.line) if config.path else None,
         )
         yield _finding(draft, config, tenancy, cluster)

@@ -8,7 +8,9 @@ import pytest
 
 from auditor.cli import _load_rules
 from auditor.rules import RulePackError, load_pack, load_rules
-from scan_helpers import scan
+from auditor.sources.manifests import load
+from auditor.sources.probe_reports import with_reports
+from scan_helpers import audit_inventory, scan
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "rules"
 RULES = _load_rules([])[0].rules
@@ -23,9 +25,16 @@ def expected(path: Path) -> int:
 
 @pytest.mark.parametrize("rule_id, kind", CASES, ids=[f"{r}-{k}" for r, k in CASES])
 def test_rule_alone_on_its_fixture(rule_id, kind):
+    """`ID/kind.yaml`, or for rules over probe facts `ID/kind/` with manifests and `probes/`."""
     path = FIXTURES / rule_id / f"{kind}.yaml"
+    probes = FIXTURES / rule_id / kind / "probes"
+    if probes.is_dir():
+        path = FIXTURES / rule_id / kind / "web.yaml"
     assert path.exists(), f"rule {rule_id} has no {kind} fixture at {path}"
-    report = scan([str(path)], select=[rule_id])
+    inventory = load([str(path)])
+    if probes.is_dir():
+        inventory = with_reports(inventory, [str(probes)])
+    report = audit_inventory(inventory, select=[rule_id])
     assert not report.coverage.skipped
     assert {f.rule_id for f in report.findings} <= {rule_id}
     assert len(report.findings) == expected(path), [f.message for f in report.findings]

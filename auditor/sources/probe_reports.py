@@ -1,0 +1,77 @@
+"""ProbeReports (`probe` output) from a directory: each becomes a Fact joined to the Inventory."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from functools import cache
+from pathlib import Path
+from typing import Iterable
+
+import orjson
+
+from ..model import Fact, Inventory, Origin, Skipped
+from .lines import JsonLines
+
+SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "probe-report.schema.json"
+
+
+@cache
+def _validator():
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(json.loads(SCHEMA.read_text()))
+
+
+def load_reports(directories: Iterable[str]) -> tuple[list[Fact], list[Skipped], list[str]]:
+    """(facts, skipped, inputs) for every *.json below the directories, in path order."""
+    facts: list[Fact] = []
+    skipped: list[Skipped] = []
+    inputs: list[str] = []
+    for directory in directories:
+        root = Path(directory)
+        if not root.is_dir():
+            skipped.append(Skipped(directory, "probe results: not a directory"))
+            continue
+        for path in sorted(root.rglob("*.json")):
+            inputs.append(str(path))
+            fact = _fact(path, skipped)
+            if fact is not None:
+                facts.append(fact)
+    return facts, skipped, inputs
+
+
+def _fact(path: Path, skipped: list[Skipped]) -> Fact | None:
+    try:
+        report = orjson.loads(path.read_bytes())
+    except OSError as exc:
+        skipped.append(Skipped(str(path), f"cannot read: {exc.strerror or exc}"))
+        return None
+    except orjson.JSONDecodeError as exc:
+        skipped.append(Skipped(str(path), f"invalid JSON: {exc.msg}", exc.lineno))
+        return None
+    errors = list(_validator().iter_errors(report))
+    if errors:
+        worst = min(errors, key=lambda e: len(e.absolute_path))
+        field = "/".join(str(p) for p in worst.absolute_path) or "(top level)"
+        skipped.append(Skipped(str(path), f"not a ProbeReport: {field}: {' '.join(worst.message.split())[:160]}"))
+        return None
+    probe = report["probe"]
+    return Fact(
+        probe_id=path.stem,
+        node=probe.get("node"),
+        namespace=probe.get("namespace"),
+        pod=probe.get("pod"),
+        report=report,
+        origin=Origin(path=str(path), lines=JsonLines(path=path)),
+    )
+
+
+def with_reports(inventory: Inventory, directories: Iterable[str]) -> Inventory:
+    """The inventory joined with the probe facts found in `directories`."""
+    facts, skipped, inputs = load_reports(directories)
+    return replace(
+        inventory,
+        facts=inventory.facts + tuple(facts),
+        skipped=inventory.skipped + tuple(skipped),
+        inputs=inventory.inputs + tuple(inputs),
+    )

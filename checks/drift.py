@@ -1,0 +1,159 @@
+"""Declared versus observed: what a workload's manifest asked for against what a probe saw.
+
+A probe report names its pod; the pod belongs to the top-level workload the engine audits
+(through ownerReferences when the Pod object is in the inventory, else by the names
+controllers give their pods: `<deployment>-<hash>-<hash>`, `<statefulset>-<ordinal>`).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from auditor.analysis import AnalysisContext, AnalysisResult, Hit
+from auditor.model import Fact, Rule
+from auditor.workloads import ContainerView, PodView
+
+ESCAPE_CAPABILITIES = frozenset(
+    {"SYS_ADMIN", "SYS_MODULE", "SYS_PTRACE", "SYS_RAWIO", "DAC_READ_SEARCH", "NET_ADMIN", "BPF", "PERFMON",
+     "SYS_BOOT", "MAC_ADMIN", "MAC_OVERRIDE"}
+)
+
+
+class Drift:
+    def run(self, ctx: AnalysisContext, rules: Sequence[Rule]) -> AnalysisResult:
+        checks = {rule.params.get("check"): rule for rule in rules}
+        unknown = sorted(str(c) for c in checks if c not in CHECKS)
+        if unknown:
+            raise ValueError(f"drift: unknown check(s) {', '.join(unknown)} (known: {', '.join(CHECKS)})")
+        hits: list[Hit] = []
+        for fact in ctx.inventory.facts:
+            view = _declared_workload(ctx, fact)
+            if view is None:
+                continue
+            container = _container(view, fact)
+            for check, rule in checks.items():
+                found = CHECKS[check](view, container, fact.report)
+                if found is not None:
+                    message, evidence = found
+                    evidence = {**evidence, "probe_report": fact.origin.path, "probed_pod": fact.pod}
+                    pointer = container.pointer if container else view.pointer
+                    name = container.name if container else None
+                    hits.append(Hit(rule.id, view.resource, message, evidence, pointer, name, fact.node))
+        return AnalysisResult(hits=tuple(hits))
+
+
+def _declared_workload(ctx: AnalysisContext, fact: Fact) -> PodView | None:
+    if not fact.pod or not fact.namespace:
+        return None
+    candidates = [v for v in ctx.workloads if v.resource.namespace == fact.namespace]
+    exact = next((v for v in candidates if v.resource.kind == "Pod" and v.resource.name == fact.pod), None)
+    if exact is not None:
+        return exact
+    # The Pod object is absent or owned by an audited controller: the longest name prefix wins.
+    owners = [v for v in candidates if fact.pod.startswith(v.resource.name + "-")]
+    return max(owners, key=lambda v: len(v.resource.name), default=None)
+
+
+def _container(view: PodView, fact: Fact) -> ContainerView | None:
+    containers = [c for c in view.containers() if c.type == "container"]
+    wanted = fact.report.get("probe", {}).get("container")
+    if wanted:
+        return next((c for c in view.containers() if c.name == wanted), None)
+    return containers[0] if len(containers) == 1 else None
+
+
+Found = tuple[str, dict[str, Any]] | None
+
+
+def _privilege(view: PodView, container: ContainerView | None, report: Mapping[str, Any]) -> Found:
+    observed = set(report["privileges"]["capabilities_effective"]) & ESCAPE_CAPABILITIES
+    if container is None or not observed:
+        return None
+    context = container.target["_effectiveSecurityContext"]
+    if context.get("privileged") is True:
+        return None
+    added = context.get("capabilities", {}).get("add", []) if isinstance(context.get("capabilities"), dict) else []
+    declared = {str(c).upper().removeprefix("CAP_") for c in added if isinstance(c, str)}
+    undeclared = sorted(observed - declared)
+    if not undeclared:
+        return None
+    return (
+        f"container {container.name} declares no privileges but the probe holds {', '.join(undeclared)}",
+        {"declared_add": sorted(declared), "observed_effective": sorted(observed)},
+    )
+
+
+def _host_namespace(view: PodView, container: ContainerView | None, report: Mapping[str, Any]) -> Found:
+    drifted = {
+        field: kind
+        for field, kind in (("hostPID", "pid"), ("hostNetwork", "net"), ("hostIPC", "ipc"))
+        if view.spec.get(field) is not True and report["namespaces"][kind]["shared_with_host"] is True
+    }
+    if not drifted:
+        return None
+    return (
+        f"{view.resource.kind} {view.resource.name} declares no host namespaces but the probe shares the host's "
+        + ", ".join(drifted.values()),
+        {"undeclared": sorted(drifted), "observed": {k: report["namespaces"][k] for k in drifted.values()}},
+    )
+
+
+def _limits(view: PodView, container: ContainerView | None, report: Mapping[str, Any]) -> Found:
+    if container is None:
+        return None
+    resources = container.spec.get("resources")
+    limits = resources.get("limits", {}) if isinstance(resources, dict) else {}
+    limits = limits if isinstance(limits, dict) else {}
+    cgroup = report["cgroup"]
+    enforcement = cgroup.get("enforcement", {})
+    problems = {}
+    if "memory" in limits:
+        if cgroup["memory_limit_bytes"] is None:
+            problems["memory"] = "no memory limit in the probe's cgroup"
+        elif enforcement.get("memory", {}).get("enforced") is False:
+            problems["memory"] = "the memory limit was exceeded"
+    if "cpu" in limits:
+        if cgroup["cpu_quota_cores"] is None:
+            problems["cpu"] = "no CPU quota in the probe's cgroup"
+        elif enforcement.get("cpu", {}).get("enforced") is False:
+            problems["cpu"] = "the CPU quota was exceeded"
+    if not problems:
+        return None
+    return (
+        f"container {container.name} declares {', '.join(sorted(problems))} limits but "
+        + "; ".join(problems[k] for k in sorted(problems)),
+        {"declared_limits": limits, "observed_cgroup": {k: v for k, v in cgroup.items() if k != "evidence"}},
+    )
+
+
+def _root(view: PodView, container: ContainerView | None, report: Mapping[str, Any]) -> Found:
+    if container is None or report["privileges"]["uid"] != 0:
+        return None
+    context = container.target["_effectiveSecurityContext"]
+    user = context.get("runAsUser")
+    if context.get("runAsNonRoot") is not True and not (isinstance(user, int) and user > 0):
+        return None
+    return (
+        f"container {container.name} declares a non-root user but the probe ran as uid 0",
+        {"declared": {"runAsNonRoot": context.get("runAsNonRoot"), "runAsUser": user}, "observed_uid": 0},
+    )
+
+
+def _seccomp(view: PodView, container: ContainerView | None, report: Mapping[str, Any]) -> Found:
+    if container is None or report["privileges"]["seccomp_mode"] != "disabled":
+        return None
+    profile = container.target["_effectiveSecurityContext"].get("seccompProfile")
+    if not (isinstance(profile, dict) and profile.get("type") in ("RuntimeDefault", "Localhost")):
+        return None
+    return (
+        f"container {container.name} declares seccomp {profile.get('type')} but the probe ran without seccomp",
+        {"declared": profile, "observed_seccomp_mode": "disabled"},
+    )
+
+
+CHECKS = {
+    "privilege": _privilege,
+    "host-namespace": _host_namespace,
+    "limits": _limits,
+    "root": _root,
+    "seccomp": _seccomp,
+}
