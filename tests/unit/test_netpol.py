@@ -1,0 +1,127 @@
+"""The class-based NetworkPolicy evaluator: upstream truth tables, and equal to brute force."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from auditor.netpol import ALL_PORTS, Endpoint, Evaluator, PortSet
+from netpol_conformance import Namespace, Pod, fixture_paths, load_fixture
+from netpol_reference import allowed as reference_allowed
+from netpol_reference import resolve_port
+
+PATHS = fixture_paths()
+
+
+def endpoint(pod: Pod) -> Endpoint:
+    return Endpoint(pod.namespace, pod.name, pod.labels, tuple(pod.ports), pod.ip, pod.host_network)
+
+
+def evaluator(namespaces, pods, policies) -> Evaluator:
+    return Evaluator([endpoint(p) for p in pods], {n.name: n.labels for n in namespaces.values()}, policies)
+
+
+def class_allows(ev: Evaluator, src: Pod, dst: Pod, protocol: str, port) -> bool:
+    if src.key == dst.key:
+        return True  # a pod cannot block access to itself
+    number = resolve_port(dst, protocol, port)
+    if number is None:
+        return False
+    return ev.ports(ev.class_of(endpoint(src)), ev.class_of(endpoint(dst))).allows(protocol, number)
+
+
+@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
+def test_upstream_truth_table(path):
+    fixture = load_fixture(path)
+    ev = evaluator(fixture.namespaces, fixture.pods, fixture.policies)
+    pods = {p.key: p for p in fixture.pods}
+    wrong = [
+        (case.protocol, case.port, frm, to, want)
+        for case in fixture.cases
+        for (frm, to), want in sorted(case.asserted().items())
+        if class_allows(ev, pods[frm], pods[to], case.protocol, case.port) != want
+    ]
+    assert not wrong, f"{fixture.name} ({fixture.source}): {wrong[:10]}"
+
+
+def test_port_sets():
+    web = PortSet.of([("TCP", 80, 80), ("TCP", 81, 90), ("UDP", 53, 53)])
+    assert web.ranges == (("TCP", 80, 90), ("UDP", 53, 53))
+    assert (web & PortSet.of([("TCP", 85, 100)])).describe() == ["TCP/85-90"]
+    assert (web | ALL_PORTS) == ALL_PORTS and ALL_PORTS.describe() == ["all"]
+    assert not (web & PortSet.of([("SCTP", 80, 80)]))
+
+
+def test_replicas_share_one_class():
+    eps = [Endpoint("shop", f"web-{i}", {"app": "web"}, (("http", 8080, "TCP"),)) for i in range(100)]
+    ev = Evaluator(eps, {"shop": {}}, [])
+    assert len(ev.classes) == 1 and len(ev.classes[0].members) == 100
+
+
+# -- property: the class-based evaluator equals brute force on random small clusters ----
+
+LABEL_KEYS = ["app", "tier", "team"]
+LABEL_VALUES = ["a", "b"]
+labels = st.dictionaries(st.sampled_from(LABEL_KEYS), st.sampled_from(LABEL_VALUES), max_size=2)
+expression = st.fixed_dictionaries({
+    "key": st.sampled_from(LABEL_KEYS),
+    "operator": st.sampled_from(["In", "NotIn", "Exists", "DoesNotExist"]),
+}).flatmap(lambda e: st.just(e) if e["operator"] in ("Exists", "DoesNotExist")
+           else st.lists(st.sampled_from(LABEL_VALUES), min_size=1, max_size=2).map(lambda v: {**e, "values": v}))
+selector = st.one_of(
+    st.just({}),
+    st.builds(lambda m: {"matchLabels": m}, labels),
+    st.builds(lambda e: {"matchExpressions": [e]}, expression),
+)
+port = st.one_of(
+    st.builds(lambda n, p: {"port": n, "protocol": p}, st.sampled_from([80, 81, 443]), st.sampled_from(["TCP", "UDP"])),
+    st.builds(lambda n: {"port": n, "endPort": n + 1}, st.sampled_from([80, 442])),
+    st.just({"port": "http"}),
+    st.just({"protocol": "UDP"}),
+)
+peer = st.one_of(
+    st.builds(lambda s: {"podSelector": s}, selector),
+    st.builds(lambda s: {"namespaceSelector": s}, selector),
+    st.builds(lambda a, b: {"podSelector": a, "namespaceSelector": b}, selector, selector),
+    st.builds(lambda c: {"ipBlock": {"cidr": c, "except": ["10.0.1.0/28"]}}, st.sampled_from(["10.0.0.0/16", "10.0.1.0/24"])),
+)
+rule = st.fixed_dictionaries({}, optional={"peers": st.lists(peer, max_size=2), "ports": st.lists(port, max_size=2)})
+
+
+@st.composite
+def cluster(draw):
+    namespaces = {f"ns{i}": Namespace(f"ns{i}", {**draw(labels), "kubernetes.io/metadata.name": f"ns{i}"})
+                  for i in range(draw(st.integers(1, 3)))}
+    pods = []
+    for i in range(draw(st.integers(1, 6))):
+        ns = draw(st.sampled_from(sorted(namespaces)))
+        http = draw(st.sampled_from([80, 443]))
+        pods.append(Pod(ns, f"p{i}", draw(labels), f"10.0.{draw(st.integers(0, 2))}.{i + 1}",
+                        [("http", http, "TCP")], draw(st.booleans()) and i == 0))
+    policies = []
+    for j in range(draw(st.integers(0, 4))):
+        spec = {"podSelector": draw(selector)}
+        types = draw(st.sampled_from([None, ["Ingress"], ["Egress"], ["Ingress", "Egress"]]))
+        if types is not None:
+            spec["policyTypes"] = types
+        for direction, key in (("ingress", "from"), ("egress", "to")):
+            if draw(st.booleans()):
+                rules = draw(st.lists(rule, max_size=2))
+                spec[direction] = [{**({key: r["peers"]} if "peers" in r else {}),
+                                    **({"ports": r["ports"]} if "ports" in r else {})} for r in rules]
+        policies.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                         "metadata": {"name": f"np{j}", "namespace": draw(st.sampled_from(sorted(namespaces)))},
+                         "spec": spec})
+    return namespaces, pods, policies
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cluster())
+def test_class_based_equals_brute_force(world):
+    namespaces, pods, policies = world
+    ev = evaluator(namespaces, pods, policies)
+    for src in pods:
+        for dst in pods:
+            for protocol, number in (("TCP", 80), ("TCP", 81), ("TCP", 443), ("UDP", 80), ("UDP", 443)):
+                want = reference_allowed(src, dst, protocol, number, namespaces, policies)
+                assert class_allows(ev, src, dst, protocol, number) == want, (src.key, dst.key, protocol, number)
