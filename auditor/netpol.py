@@ -99,10 +99,12 @@ class PodClass:
 
 
 @dataclass(frozen=True, slots=True)
-class _Rule:
+class Rule:
     peers: int  # bitmask of the classes at the other end
     ports: tuple[Mapping[str, Any], ...]  # as written; empty = every port
     policy: str  # namespace/name, for evidence
+    blocks: tuple[tuple, ...] = ()  # the rule's ipBlocks (cidr, excepts), for addresses outside the cluster
+    any_peer: bool = False  # no from/to: every address, inside the cluster or not
 
 
 class Evaluator:
@@ -139,8 +141,8 @@ class Evaluator:
         self._ip_masks = [
             sum(1 << c.id for c in self.classes if c.ip_signature and c.ip_signature[k]) for k in range(len(self._blocks))
         ]
-        self.ingress: list[list[_Rule] | None] = [None] * len(self.classes)  # None: not isolated
-        self.egress: list[list[_Rule] | None] = [None] * len(self.classes)
+        self.ingress: list[list[Rule] | None] = [None] * len(self.classes)  # None: not isolated
+        self.egress: list[list[Rule] | None] = [None] * len(self.classes)
         self._selector_cache: dict[tuple[str, Any], bool] = {}
         for policy in policies:
             self._add_policy(policy)
@@ -159,7 +161,7 @@ class Evaluator:
             address = ipaddress.ip_address(ip)
         except ValueError:
             return ()
-        return tuple(_in_block(address, block) for block in self._blocks)
+        return tuple(in_block(address, block) for block in self._blocks)
 
     # -- policies ----------------------------------------------------------------------
 
@@ -188,7 +190,7 @@ class Evaluator:
             for cid in selected:
                 table[cid] = (table[cid] or []) + [r for r in rules if r is not None]
 
-    def _rule(self, rule: Any, peers_key: str, namespace: str, policy: str) -> _Rule | None:
+    def _rule(self, rule: Any, peers_key: str, namespace: str, policy: str) -> Rule | None:
         if not isinstance(rule, Mapping):
             return None
         peers = _list(rule.get(peers_key))
@@ -196,7 +198,8 @@ class Evaluator:
         for peer in peers:
             mask |= self._peer_mask(peer, namespace)
         ports = tuple(p for p in _list(rule.get("ports")) if isinstance(p, Mapping))
-        return _Rule(mask, ports, policy)
+        blocks = tuple(b for b in (_block_key(p.get("ipBlock")) for p in peers if isinstance(p, Mapping)) if b)
+        return Rule(mask, ports, policy, blocks, not peers)
 
     def _peer_mask(self, peer: Any, namespace: str) -> int:
         if not isinstance(peer, Mapping):
@@ -250,13 +253,23 @@ class Evaluator:
                 mask |= rule.peers
         return mask
 
+    def targets(self, src: PodClass) -> int:
+        """Bitmask of classes the source's egress rules name (all classes when unrestricted)."""
+        rules = self.egress[src.id]
+        if rules is None:
+            return self._all
+        mask = 0
+        for rule in rules:
+            mask |= rule.peers
+        return mask
+
     def open_ingress(self, dst: PodClass) -> bool:
         return self.ingress[dst.id] is None
 
     def open_egress(self, src: PodClass) -> bool:
         return self.egress[src.id] is None
 
-    def _side(self, rules: list[_Rule] | None, other: int, dst: PodClass) -> PortSet:
+    def _side(self, rules: list[Rule] | None, other: int, dst: PodClass) -> PortSet:
         if rules is None:
             return ALL_PORTS
         allowed = NO_PORTS
@@ -268,7 +281,7 @@ class Evaluator:
                     break
         return allowed
 
-    def _rule_ports(self, rule: _Rule, dst: PodClass) -> PortSet:
+    def _rule_ports(self, rule: Rule, dst: PodClass) -> PortSet:
         if not rule.ports:
             return ALL_PORTS
         key = (id(rule.ports), dst.id)
@@ -332,7 +345,7 @@ def _ip_blocks(policies: Sequence[Mapping[str, Any]]) -> list[tuple]:
     return blocks
 
 
-def _in_block(address: ipaddress._BaseAddress, block: tuple) -> bool:
+def in_block(address: ipaddress._BaseAddress, block: tuple) -> bool:
     cidr, excepts = block
     try:
         network = ipaddress.ip_network(cidr, strict=False)

@@ -41,6 +41,7 @@ def render(report: Report, width: int = 80, color: bool = False) -> str:
     )
     _header(console, report)
     _summary(console, report)
+    _reachability(console, report)
     _findings(console, report.findings)
     _skipped(console, report)
     _verdict(console, report)
@@ -82,6 +83,28 @@ def _summary(console: Console, report: Report) -> None:
     for tenant, row in report.by_tenant().items():
         table.add_row(_clean(tenant), *(str(row.get(s, 0) or "·") for s in sorted(Severity, reverse=True)))
     console.print(table)
+    console.print()
+
+
+def _reachability(console: Console, report: Report, limit: int = 20) -> None:
+    rows = [
+        (kind, r)
+        for kind in ("intended", "observed")
+        for r in report.reachability.get(kind, ())
+        if r.get("allowed") or r.get("result") == "reachable"
+    ]
+    if not rows:
+        return
+    console.print(Text("Cross-tenant reachability", style="bold"))
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for name in ("from", "to", "ports", "source"):
+        table.add_column(name, overflow="fold")
+    for kind, r in rows[:limit]:
+        table.add_row(_clean(r["from_tenant"]), _clean(r["to_tenant"]), _clean(", ".join(map(str, r.get("ports", [])))),
+                      "policy" if kind == "intended" else "probe")
+    console.print(table)
+    if len(rows) > limit:
+        console.print(Text(f"... and {len(rows) - limit} more in the JSON report", style="dim"))
     console.print()
 
 
