@@ -39,6 +39,15 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="audit the bundled demo cluster end to end")
     _scan_options(demo)
 
+    probe = sub.add_parser("probe", help="report what the kernel shows about this pod's or node's isolation (JSON)")
+    probe.add_argument("--active", action="store_true",
+                       help="also run bounded tests of memory, pids and CPU limit enforcement")
+    probe.add_argument("--output", "-o", metavar="FILE", help="write the ProbeReport here instead of stdout")
+    probe.add_argument("--node", metavar="N", help="node name (default: $NODE_NAME)")
+    probe.add_argument("--namespace", metavar="NS", help="pod namespace (default: $POD_NAMESPACE)")
+    probe.add_argument("--pod", metavar="P", help="pod name (default: $POD_NAME)")
+    probe.add_argument("--container", metavar="C", help="container name")
+
     rules = sub.add_parser("rules", help="list, explain or validate rules")
     rules_sub = rules.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
     listing = rules_sub.add_parser("list", help="every rule with its severity and controls")
@@ -62,6 +71,8 @@ def _scan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="tenancy, rule selection, severity overrides, waivers")
     p.add_argument("--rules", action="append", default=[], metavar="PATH", help="extra rule pack file or directory")
     p.add_argument("--max-file-size", type=_size, default=None, metavar="BYTES", help="skip larger inputs (default 2GiB)")
+    p.add_argument("--probe-results", action="append", default=[], metavar="DIR",
+                   help="directory of ProbeReports (`probe` output) to join as observed facts")
 
 
 def _size(text: str) -> int:
@@ -84,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in ("scan", "demo"):
             return _scan(args)
+        if args.command == "probe":
+            return _probe(args)
         return _rules(args)
     except UsageError as exc:
         print(f"k8s-isolation-audit: error: {exc}", file=sys.stderr)
@@ -105,12 +118,15 @@ def _scan(args: argparse.Namespace) -> int:
     from .model import Severity
     from .rules import RulePackError
     from .sources.manifests import Limits, load
+    from .sources.probe_reports import with_reports
 
     config_path = args.config
     if args.command == "demo":
         root = demo_dir()
         relative = os.path.relpath(root)  # short paths in the report when run from the repo
-        args.paths = [str(root / "cluster") if relative.startswith("..") else os.path.join(relative, "cluster")]
+        base = str(root) if relative.startswith("..") else relative
+        args.paths = [os.path.join(base, "cluster")]
+        args.probe_results = [os.path.join(base, "probe-results"), *args.probe_results]
         config_path = config_path or str(root / "config.yaml")
     if not args.paths:
         raise UsageError("no input: give manifest PATHs, a directory, or '-' for stdin")
@@ -128,6 +144,8 @@ def _scan(args: argparse.Namespace) -> int:
 
     limits = Limits() if args.max_file_size is None else Limits(max_file_bytes=args.max_file_size)
     inventory = load(args.paths, stdin=sys.stdin.buffer if "-" in args.paths else None, limits=limits)
+    if args.probe_results:
+        inventory = with_reports(inventory, args.probe_results)
     from .engine import audit
 
     report = audit(inventory, ruleset, analyses, config, date.today(), __version__)
@@ -163,14 +181,29 @@ def _emit(report, args: argparse.Namespace) -> None:
         text = render(report, width=width, color=tty and "NO_COLOR" not in os.environ)
     else:
         text = render(report)
-    if args.output:
+    _write(text, args.output, "report")
+
+
+def _write(text: str, output: str | None, what: str) -> None:
+    if output:
         try:
-            Path(args.output).write_text(text, encoding="utf-8")
+            Path(output).write_text(text, encoding="utf-8")
         except OSError as exc:
-            raise UsageError(f"{args.output}: cannot write report: {exc.strerror or exc}") from None
+            raise UsageError(f"{output}: cannot write {what}: {exc.strerror or exc}") from None
     else:
         sys.stdout.write(text)
         sys.stdout.flush()
+
+
+def _probe(args: argparse.Namespace) -> int:
+    import json
+
+    from .probe import run_probe
+
+    report = run_probe(active=args.active, node=args.node, namespace=args.namespace, pod=args.pod,
+                       container=args.container)
+    _write(json.dumps(report, indent=2) + "\n", args.output, "probe report")
+    return EXIT_OK
 
 
 def _rules(args: argparse.Namespace) -> int:

@@ -70,7 +70,7 @@ def test_observed_escape_capability_names_the_pod_and_the_report_line(tmp_path):
                        select=["IA301"]).findings
     assert (finding.kind, finding.name, finding.namespace, finding.node) == ("Pod", "web-5c8d7f9b4-abcde", "shop", "bm-1")
     assert finding.location.path.endswith("p.json") and finding.location.line > 1
-    assert "SYS_ADMIN" in finding.message
+    assert "SYS_ADMIN" in finding.evidence["/privileges/capabilities_effective"]
 
 
 def test_drift_undeclared_privilege_points_at_the_manifest(tmp_path):
@@ -112,3 +112,16 @@ def test_invalid_reports_are_skipped_with_the_field(tmp_path):
     reasons = sorted(s.reason for s in skipped)
     assert reasons[0].startswith("invalid JSON") and "privileges/seccomp_mode" in reasons[1]
     assert reasons[2] == "probe results: not a directory"
+
+
+def test_demo_shows_drift_from_reports_recorded_in_real_containers(capsys):
+    from auditor.cli import main
+
+    main(["demo", "--format", "json"])
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    drift = {(f["rule_id"], f["kind"], f["name"]): f for f in findings if f["rule_id"].startswith("IA35")}
+    assert ("IA350", "Job", "nightly-etl") in drift  # the manifest grants etl nothing; the kernel gave it all
+    assert ("IA353", "StatefulSet", "postgres") in drift  # runAsUser 999 declared, uid 0 observed
+    assert ("IA352", "StatefulSet", "postgres") in drift  # limits declared, none in the cgroup
+    recorded = drift[("IA350", "Job", "nightly-etl")]["evidence"]["probe_report"]
+    assert recorded.endswith("probe-results/privileged.json")

@@ -1,0 +1,27 @@
+"""The in-pod / on-node probe: what the kernel shows about this process's isolation.
+
+`run_probe()` returns a ProbeReport dict (auditor/schemas/probe-report.schema.json). It needs
+no Kubernetes access, reads only kernel-provided files, attempts no escape and changes
+nothing on the host; `active=True` adds bounded memory/pids/CPU enforcement tests.
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from .report import SCHEMA_VERSION, build_report
+
+__all__ = ["SCHEMA_VERSION", "build_report", "run_probe"]
+
+
+def run_probe(active: bool = False, node: Optional[str] = None, namespace: Optional[str] = None,
+              pod: Optional[str] = None, container: Optional[str] = None, root: str = "/") -> dict:
+    """Probe this process's view of the machine. node/namespace/pod default to the downward-API
+    environment variables NODE_NAME, POD_NAMESPACE and POD_NAME."""
+    return build_report(
+        root=root, active=active,
+        node=node if node is not None else os.environ.get("NODE_NAME"),
+        namespace=namespace if namespace is not None else os.environ.get("POD_NAMESPACE"),
+        pod=pod if pod is not None else os.environ.get("POD_NAME"),
+        container=container,
+    )
