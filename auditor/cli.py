@@ -47,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("--namespace", metavar="NS", help="pod namespace (default: $POD_NAMESPACE)")
     probe.add_argument("--pod", metavar="P", help="pod name (default: $POD_NAME)")
     probe.add_argument("--container", metavar="C", help="container name")
+    probe.add_argument("--reach", metavar="TARGETS.json",
+                       help="test reachability of these targets (TCP connect, one UDP datagram, one ICMP echo; "
+                            "bounded) and report the probe's network view")
+    probe.add_argument("--reach-timeout", type=_reach_timeout, default=None, metavar="SECONDS",
+                       help="per-target timeout for --reach (default 1.0, at most 10)")
 
     rules = sub.add_parser("rules", help="list, explain or validate rules")
     rules_sub = rules.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
@@ -85,6 +90,18 @@ def _size(text: str) -> int:
     if size <= 0:
         raise argparse.ArgumentTypeError(f"size must be positive: {text!r}")
     return size
+
+
+def _reach_timeout(text: str) -> float:
+    from .probe.reach import MAX_TIMEOUT
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= MAX_TIMEOUT:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most {MAX_TIMEOUT:g} seconds: {text!r}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -200,8 +217,18 @@ def _probe(args: argparse.Namespace) -> int:
 
     from .probe import run_probe
 
+    targets = None
+    if args.reach is not None:
+        from .probe.reach import TargetError, load_targets
+
+        try:
+            targets = load_targets(args.reach)
+        except TargetError as exc:
+            raise UsageError(str(exc)) from None
+    elif args.reach_timeout is not None:
+        raise UsageError("--reach-timeout needs --reach TARGETS.json")
     report = run_probe(active=args.active, node=args.node, namespace=args.namespace, pod=args.pod,
-                       container=args.container)
+                       container=args.container, reach=targets, reach_timeout=args.reach_timeout)
     _write(json.dumps(report, indent=2) + "\n", args.output, "probe report")
     return EXIT_OK
 

@@ -143,7 +143,14 @@ class Evaluator:
         ]
         self.ingress: list[list[Rule] | None] = [None] * len(self.classes)  # None: not isolated
         self.egress: list[list[Rule] | None] = [None] * len(self.classes)
-        self._selector_cache: dict[tuple[str, Any], bool] = {}
+        self._pod_cache: dict[tuple[str, int], bool] = {}
+        self._namespace_cache: dict[str, list[str]] = {}
+        self._namespace_index: dict[tuple[str, str], set[str]] = {}
+        self._namespace_keys: dict[str, set[str]] = {}
+        for ns in self._by_namespace:
+            for k, v in self._namespace_labels.get(ns, {}).items():
+                self._namespace_index.setdefault((k, v), set()).add(ns)
+                self._namespace_keys.setdefault(k, set()).add(ns)
         for policy in policies:
             self._add_policy(policy)
         self._resolved: dict[tuple[int, int], PortSet] = {}
@@ -175,10 +182,11 @@ class Evaluator:
         types = spec.get("policyTypes")
         if not isinstance(types, list) or not types:  # the API server's defaulting
             types = ["Ingress", "Egress"] if _list(spec.get("egress")) else ["Ingress"]
+        pod_selector = _Selector(spec.get("podSelector"))
         selected = [
             cid
             for cid in self._by_namespace.get(namespace, ())
-            if not self.classes[cid].host_network and self._selects(spec.get("podSelector"), self.classes[cid].labels)
+            if not self.classes[cid].host_network and self._selects_class(pod_selector, cid)
         ]
         for direction, table, rules_key, peers_key in (
             ("Ingress", self.ingress, "ingress", "from"),
@@ -207,31 +215,61 @@ class Evaluator:
         if "ipBlock" in peer:
             block = _block_key(peer["ipBlock"])
             return self._ip_masks[self._blocks.index(block)] if block is not None else 0
-        pod_selector, ns_selector = peer.get("podSelector"), peer.get("namespaceSelector")
-        if pod_selector is None and ns_selector is None:
+        if peer.get("podSelector") is None and peer.get("namespaceSelector") is None:
             return 0
-        if ns_selector is None:
+        pod_selector = _Selector(peer.get("podSelector")) if peer.get("podSelector") is not None else None
+        if peer.get("namespaceSelector") is None:
             namespaces = [namespace]
         else:
-            namespaces = [
-                ns for ns in self._by_namespace if self._selects(ns_selector, self._namespace_labels.get(ns, {}))
-            ]
+            namespaces = self._namespaces(_Selector(peer.get("namespaceSelector")))
         mask = 0
         for ns in namespaces:
             for cid in self._by_namespace.get(ns, ()):
-                c = self.classes[cid]
-                if not c.host_network and (pod_selector is None or self._selects(pod_selector, c.labels)):
+                if not self.classes[cid].host_network and (pod_selector is None or self._selects_class(pod_selector, cid)):
                     mask |= 1 << cid
         return mask
 
-    def _selects(self, selector: Any, labels: Mapping[str, str]) -> bool:
-        """Memoised: thousands of classes meet the same few selectors."""
-        key = (json.dumps(selector, sort_keys=True, default=str), _labels_key(labels))
-        hit = self._selector_cache.get(key)
+    # Thousands of classes and namespaces meet the same few selectors: results are memoised
+    # by the selector's canonical form.
+    def _selects_class(self, selector: "_Selector", cid: int) -> bool:
+        key = (selector.key, cid)
+        hit = self._pod_cache.get(key)
         if hit is None:
-            valid = selector is None or isinstance(selector, Mapping)
-            hit = self._selector_cache[key] = valid and selects(selector, labels)
+            hit = self._pod_cache[key] = selector.matches(self.classes[cid].labels)
         return hit
+
+    def _namespaces(self, selector: "_Selector") -> list[str]:
+        found = self._namespace_cache.get(selector.key)
+        if found is None:
+            candidates = self._namespace_candidates(selector.raw)
+            found = self._namespace_cache[selector.key] = [
+                ns for ns in self._by_namespace
+                if (candidates is None or ns in candidates) and selector.matches(self._namespace_labels.get(ns, {}))
+            ] if candidates is None else sorted(
+                ns for ns in candidates if selector.matches(self._namespace_labels.get(ns, {}))
+            )
+        return found
+
+    def _namespace_candidates(self, raw: Any) -> set[str] | None:
+        """Namespaces that can match, from a label index; None when the selector names no
+        required label (then every namespace is a candidate). Keeps a per-tenant selector
+        from costing a scan of every namespace."""
+        if not isinstance(raw, dict):
+            return None
+        sets: list[set[str]] = []
+        labels = raw.get("matchLabels")
+        if isinstance(labels, dict):
+            sets += [self._namespace_index.get((str(k), str(v)), set()) for k, v in labels.items()]
+        for expr in raw.get("matchExpressions") or []:
+            if not isinstance(expr, dict) or not isinstance(expr.get("key"), str):
+                continue
+            if expr.get("operator") == "In" and isinstance(expr.get("values"), list):
+                sets.append(set().union(*(self._namespace_index.get((expr["key"], str(v)), set()) for v in expr["values"])))
+            elif expr.get("operator") == "Exists":
+                sets.append(self._namespace_keys.get(expr["key"], set()))
+        if not sets:
+            return None
+        return set.intersection(*sets)
 
     # -- decisions ---------------------------------------------------------------------
 
@@ -295,6 +333,18 @@ class Evaluator:
             low = mask & -mask
             yield self.classes[low.bit_length() - 1]
             mask ^= low
+
+
+class _Selector:
+    __slots__ = ("raw", "key")
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.key = json.dumps(raw, sort_keys=True, default=str)
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        # a malformed selector selects nothing (the API server would have refused it)
+        return (self.raw is None or isinstance(self.raw, dict)) and selects(self.raw, labels)
 
 
 def _port_ranges(port: Mapping[str, Any], dst: PodClass) -> Iterator[tuple[str, int, int]]:

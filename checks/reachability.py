@@ -47,30 +47,51 @@ class Matrix:
         return {s: p for (s, d), p in self.pairs.items() if d == dst}
 
 
+@dataclass
+class _Scene:
+    """Everything the checks share, computed once per audit."""
+
+    ctx: AnalysisContext
+    endpoints: list[Endpoint]
+    owners: dict[tuple[str, str], Resource]
+    ev: Evaluator
+    tenant: dict[int, str | None]
+    matrix: Matrix
+    policy_namespaces: set[str]
+    namespace_objects: dict[str, Resource]
+
+    @property
+    def by_name(self) -> dict[tuple[str, str], Endpoint]:
+        return {(e.namespace, e.name): e for e in self.endpoints}
+
+    def subject(self, namespace: str) -> Resource:
+        """The Namespace object; manifests often omit it, so then a workload's origin."""
+        found = self.namespace_objects.get(namespace)
+        if found is not None:
+            return found
+        origin = next(r.origin for (ns, _), r in self.owners.items() if ns == namespace)
+        return Resource("Namespace", "v1", None, namespace, {"metadata": {"name": namespace}}, origin)
+
+
 class Reachability:
     def run(self, ctx: AnalysisContext, rules: Sequence[Rule]) -> AnalysisResult:
         endpoints, owners = _endpoints(ctx)
-        namespaces = _namespace_labels(ctx)
         policies = [r.obj for r in ctx.of_kind("NetworkPolicy")]
-        ev = Evaluator(endpoints, namespaces, policies)
+        ev = Evaluator(endpoints, _namespace_labels(ctx), policies)
         tenant = {c.id: ctx.tenancy.tenant_of(c.namespace) for c in ev.classes}
-        matrix = intended_matrix(ev, tenant)
+        scene = _Scene(
+            ctx, endpoints, owners, ev, tenant, intended_matrix(ev, tenant),
+            {r.namespace for r in ctx.of_kind("NetworkPolicy") if r.namespace},
+            {r.name: r for r in ctx.of_kind("Namespace")},
+        )
         hits: list[Hit] = []
         for rule in rules:
-            check = rule.params.get("check")
-            if check == "default-deny-ingress":
-                hits += _without_default_deny(ctx, rule, ev, tenant, owners, "Ingress", policies)
-            elif check == "default-deny-egress":
-                hits += _without_default_deny(ctx, rule, ev, tenant, owners, "Egress", policies)
-            elif check == "cross-tenant":
-                hits += _cross_tenant(ctx, rule, matrix)
-            elif check == "reachable-from-every-tenant":
-                hits += _open_to_all(rule, ev, tenant, owners, matrix)
-            elif check == "egress-to-metadata":
-                hits += _metadata_egress(ctx, rule, ev, tenant, owners)
-            else:
-                raise ValueError(f"reachability: unknown check {check!r}")
-        return AnalysisResult(hits=tuple(hits), sections={"reachability": {"intended": matrix.entries(), "observed": []}})
+            check = CHECKS.get(rule.params.get("check"))
+            if check is None:
+                raise ValueError(f"reachability: unknown check {rule.params.get('check')!r} (known: {', '.join(CHECKS)})")
+            hits += check(scene, rule)
+        sections = {"reachability": {"intended": scene.matrix.entries(), "observed": observed_rows(ctx)}}
+        return AnalysisResult(hits=tuple(hits), sections=sections)
 
 
 def _endpoints(ctx: AnalysisContext) -> tuple[list[Endpoint], dict[tuple[str, str], Resource]]:
@@ -79,6 +100,9 @@ def _endpoints(ctx: AnalysisContext) -> tuple[list[Endpoint], dict[tuple[str, st
     owners: dict[tuple[str, str], Resource] = {}
     seen: set[tuple[str, str]] = set()
     views = list(ctx.workloads)
+    views_by_namespace: dict[str, list] = defaultdict(list)
+    for view in views:
+        views_by_namespace[view.resource.namespace or ""].append(view)
     pods = [r for r in ctx.of_kind("Pod") if r.namespace]
     for view in views:
         r = view.resource
@@ -96,14 +120,13 @@ def _endpoints(ctx: AnalysisContext) -> tuple[list[Endpoint], dict[tuple[str, st
         status = pod.obj.get("status") if isinstance(pod.obj.get("status"), dict) else {}
         ip = status.get("podIP") if isinstance(status.get("podIP"), str) else None
         endpoints.append(_endpoint(pod.namespace, pod.name, pod.metadata, spec, ip))
-        owners.setdefault(key, _top_owner(pod, views))
+        owners.setdefault(key, _top_owner(pod, views_by_namespace[pod.namespace]))
     return endpoints, owners
 
 
 def _top_owner(pod: Resource, views) -> Resource:
     """The audited workload a pod belongs to (by name, as controllers name their pods)."""
-    candidates = [v.resource for v in views if v.resource.namespace == pod.namespace
-                  and pod.name.startswith(v.resource.name + "-")]
+    candidates = [v.resource for v in views if pod.name.startswith(v.resource.name + "-")]
     return max(candidates, key=lambda r: len(r.name), default=pod)
 
 
@@ -177,39 +200,41 @@ def intended_matrix(ev: Evaluator, tenant: Mapping[int, str | None]) -> Matrix:
     return matrix
 
 
-def _subject(ctx: AnalysisContext, namespace: str, owners: Mapping[tuple[str, str], Resource]) -> Resource:
-    found = next((r for r in ctx.of_kind("Namespace") if r.name == namespace), None)
-    if found is not None:
-        return found
-    origin = next(r.origin for (ns, _), r in owners.items() if ns == namespace)
-    return Resource("Namespace", "v1", None, namespace, {"metadata": {"name": namespace}}, origin)
+def _ingress_gaps(scene: _Scene, rule: Rule) -> Iterator[Hit]:
+    # a namespace without any policy is IA201's finding; this one is about the gaps
+    return _unisolated(scene, rule, scene.ev.open_ingress, only_with_policies=True)
 
 
-def _without_default_deny(ctx, rule, ev: Evaluator, tenant, owners, direction: str, policies) -> Iterator[Hit]:
-    open_ = ev.open_ingress if direction == "Ingress" else ev.open_egress
-    has_policy = {p.get("metadata", {}).get("namespace") for p in policies}
-    exposed: dict[str, list[str]] = defaultdict(list)
-    for c in ev.classes:
-        if tenant[c.id] is None or c.host_network or not open_(c):
+def _open_egress(scene: _Scene, rule: Rule) -> Iterator[Hit]:
+    return _unisolated(scene, rule, scene.ev.open_egress, only_with_policies=False)
+
+
+def _unisolated(scene: _Scene, rule: Rule, is_open, only_with_policies: bool) -> Iterator[Hit]:
+    exposed: dict[str, set[str]] = defaultdict(set)
+    for c in scene.ev.classes:
+        if scene.tenant[c.id] is None or c.host_network or not is_open(c):
             continue
-        # a namespace without any policy is IA201's finding; this one is about the gaps
-        if direction == "Ingress" and c.namespace not in has_policy:
+        if only_with_policies and c.namespace not in scene.policy_namespaces:
             continue
-        exposed[c.namespace].extend(c.members)
+        exposed[c.namespace].update(c.members)
     for namespace, members in sorted(exposed.items()):
-        yield Hit(rule.id, _subject(ctx, namespace, owners), "", {"unisolated": sorted(set(members))[:20],
-                                                                "count": len(set(members))})
+        yield Hit(rule.id, scene.subject(namespace), "", {"unisolated": sorted(members)[:20], "count": len(members)})
 
 
-def _cross_tenant(ctx, rule, matrix: Matrix) -> Iterator[Hit]:
+def _cross_tenant(scene: _Scene, rule: Rule) -> Iterator[Hit]:
+    ctx, matrix = scene.ctx, scene.matrix
+    tenant_namespaces: dict[str, list[str]] = defaultdict(list)
+    for ns, t in sorted(ctx.tenancy.by_namespace.items()):
+        if t is not None:
+            tenant_namespaces[t].append(ns)
     by_dst: dict[str, dict[str, PortSet]] = defaultdict(dict)
     for (s, d), ports in matrix.pairs.items():
         by_dst[d][s] = ports
     for d in matrix.wildcard_to:
         by_dst[d]["*"] = ALL_PORTS
     for dst, sources in sorted(by_dst.items()):
-        namespaces = sorted(ns for ns, t in ctx.tenancy.by_namespace.items() if t == dst)
-        subject = next((r for r in ctx.of_kind("Namespace") if r.name in namespaces), None)
+        namespaces = tenant_namespaces.get(dst, [])
+        subject = next((scene.namespace_objects[ns] for ns in namespaces if ns in scene.namespace_objects), None)
         if subject is None:
             subject = next((v.resource for v in ctx.workloads if v.resource.namespace in namespaces), None)
         if subject is None:
@@ -222,7 +247,8 @@ def _cross_tenant(ctx, rule, matrix: Matrix) -> Iterator[Hit]:
         )
 
 
-def _open_to_all(rule, ev: Evaluator, tenant, owners, matrix: Matrix) -> Iterator[Hit]:
+def _open_to_all(scene: _Scene, rule: Rule) -> Iterator[Hit]:
+    ev, tenant, owners, matrix = scene.ev, scene.tenant, scene.owners, scene.matrix
     tenants = {t for t in tenant.values() if t is not None}
     if len(tenants) < 2:
         return
@@ -242,8 +268,9 @@ def _open_to_all(rule, ev: Evaluator, tenant, owners, matrix: Matrix) -> Iterato
                           f"tenant ({len(tenants) - 1})", {"tenants": len(tenants) - 1, "class_members": list(c.members[:5])})
 
 
-def _metadata_egress(ctx, rule, ev: Evaluator, tenant, owners) -> Iterator[Hit]:
+def _metadata_egress(scene: _Scene, rule: Rule) -> Iterator[Hit]:
     """Tenants whose pods may open connections to the cloud metadata service."""
+    ev, tenant = scene.ev, scene.tenant
     targets = [ipaddress.ip_address(a) for a in METADATA_ADDRESSES]
     reported: set[str] = set()
     for c in ev.classes:
@@ -253,7 +280,7 @@ def _metadata_egress(ctx, rule, ev: Evaluator, tenant, owners) -> Iterator[Hit]:
         if ev.open_egress(c) or _egress_reaches(ev, c, targets):
             reported.add(c.namespace)
             why = "egress is unrestricted" if ev.open_egress(c) else "an egress ipBlock admits it"
-            yield Hit(rule.id, _subject(ctx, c.namespace, owners),
+            yield Hit(rule.id, scene.subject(c.namespace),
                       f"pods in {c.namespace} may reach the cloud metadata service (169.254.169.254): {why}",
                       {"example_pods": list(c.members[:5])})
 
@@ -263,3 +290,113 @@ def _egress_reaches(ev: Evaluator, c: PodClass, targets) -> bool:
         rule.any_peer or any(in_block(a, block) for block in rule.blocks for a in targets)
         for rule in ev.egress[c.id] or []
     )
+
+
+# -- observed (probe --reach) ----------------------------------------------------------
+
+OBSERVED_RESULTS = ("reachable", "refused", "filtered")
+
+
+def _reach(ctx: AnalysisContext) -> Iterator[tuple[Any, Mapping[str, Any]]]:
+    for fact in ctx.inventory.facts:
+        for entry in fact.report.get("reach") or []:
+            if isinstance(entry, Mapping) and entry.get("result") in OBSERVED_RESULTS:
+                yield fact, entry
+
+
+def observed_rows(ctx: AnalysisContext) -> list[dict[str, Any]]:
+    rows = []
+    for fact, entry in _reach(ctx):
+        port = f"{entry['protocol']}/{entry['port']}" if entry.get("port") is not None else entry["protocol"]
+        rows.append({
+            "from_tenant": ctx.tenancy.tenant_of(fact.namespace) or "(platform)",
+            "to_tenant": str(entry.get("tenant")),
+            "allowed": entry["result"] == "reachable",
+            "ports": [port],
+            "result": entry["result"],
+            "address": entry.get("address"),
+            "probe": fact.probe_id,
+            "node": fact.node,
+        })
+    return sorted(rows, key=lambda r: (r["from_tenant"], r["to_tenant"], r["ports"], str(r["address"]), r["probe"]))
+
+
+def _endpoint_of(by_name: Mapping[tuple[str, str], Endpoint], namespace: str | None, pod: str | None) -> Endpoint | None:
+    """A pod's endpoint, or its workload's template (controllers name pods `<workload>-...`)."""
+    if not namespace or not pod:
+        return None
+    found = by_name.get((namespace, pod))
+    if found is not None:
+        return found
+    owners = [e for (ns, name), e in by_name.items() if ns == namespace and pod.startswith(name + "-")]
+    return max(owners, key=lambda e: len(e.name), default=None)
+
+
+def _not_enforced(scene: _Scene, rule: Rule) -> Iterator[Hit]:
+    return _observed_drift(scene, rule, "policy-not-enforced")
+
+
+def _filtered(scene: _Scene, rule: Rule) -> Iterator[Hit]:
+    return _observed_drift(scene, rule, "allowed-but-filtered")
+
+
+def _observed_drift(scene: _Scene, rule: Rule, check: str) -> Iterator[Hit]:
+    """Policy says one thing, the wire another. ICMP is outside NetworkPolicy, so not compared."""
+    ctx, ev, by_name, owners = scene.ctx, scene.ev, scene.by_name, scene.owners
+    for fact, entry in _reach(ctx):
+        protocol, port = entry.get("protocol"), entry.get("port")
+        if protocol not in ("TCP", "UDP", "SCTP") or not isinstance(port, int):
+            continue
+        src = _endpoint_of(by_name, fact.namespace, fact.pod)
+        dst = _endpoint_of(by_name, entry.get("namespace"), entry.get("pod"))
+        if src is None or dst is None:
+            continue
+        intended = ev.ports(ev.class_of(src), ev.class_of(dst)).allows(protocol, port)
+        result = entry["result"]
+        if check == "policy-not-enforced" and not intended and result == "reachable":
+            message = (f"NetworkPolicy denies {src.namespace}/{fact.pod} -> {dst.namespace}/{entry.get('pod')} "
+                       f"{protocol}/{port}, but the probe connected: the network plugin is not enforcing it")
+        elif check == "allowed-but-filtered" and intended and result == "filtered":
+            message = (f"NetworkPolicy allows {src.namespace}/{fact.pod} -> {dst.namespace}/{entry.get('pod')} "
+                       f"{protocol}/{port}, but the probe got no answer")
+        else:
+            continue
+        subject = owners.get((dst.namespace, dst.name)) or owners.get((src.namespace, src.name))
+        if subject is not None:
+            yield Hit(rule.id, subject, message, {
+                "from": f"{fact.namespace}/{fact.pod}", "to": f"{entry.get('namespace')}/{entry.get('pod')}",
+                "address": entry.get("address"), "port": f"{protocol}/{port}", "intended": intended,
+                "observed": result, "probe_report": fact.origin.path, "node": fact.node,
+            })
+
+
+def _shared_l2(scene: _Scene, rule: Rule) -> Iterator[Hit]:
+    """Another tenant's pod address in a probe's neighbour table: one broadcast domain."""
+    ctx, endpoints, owners, by_name = scene.ctx, scene.endpoints, scene.owners, scene.by_name
+    tenant_of_ip = {e.ip: (ctx.tenancy.tenant_of(e.namespace), e) for e in endpoints if e.ip}
+    for fact in ctx.inventory.facts:
+        mine = ctx.tenancy.tenant_of(fact.namespace)
+        neighbours = (fact.report.get("network") or {}).get("neighbours") or []
+        others = sorted({
+            (tenant_of_ip[n["ip"]][0], n["ip"]) for n in neighbours
+            if isinstance(n, Mapping) and n.get("ip") in tenant_of_ip
+            and tenant_of_ip[n["ip"]][0] not in (None, mine)
+        })
+        src = _endpoint_of(by_name, fact.namespace, fact.pod)
+        subject = owners.get((src.namespace, src.name)) if src is not None else None
+        if others and mine is not None and subject is not None:
+            yield Hit(rule.id, subject, f"pod {fact.pod} shares a layer-2 segment with "
+                      + ", ".join(f"{t} ({ip})" for t, ip in others),
+                      {"neighbours": [ip for _, ip in others], "probe_report": fact.origin.path})
+
+
+CHECKS = {
+    "default-deny-ingress": _ingress_gaps,
+    "default-deny-egress": _open_egress,
+    "cross-tenant": _cross_tenant,
+    "reachable-from-every-tenant": _open_to_all,
+    "egress-to-metadata": _metadata_egress,
+    "policy-not-enforced": _not_enforced,
+    "allowed-but-filtered": _filtered,
+    "shared-broadcast-domain": _shared_l2,
+}

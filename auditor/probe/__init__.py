@@ -2,12 +2,13 @@
 
 `run_probe()` returns a ProbeReport dict (auditor/schemas/probe-report.schema.json). It needs
 no Kubernetes access, reads only kernel-provided files, attempts no escape and changes
-nothing on the host; `active=True` adds bounded memory/pids/CPU enforcement tests.
+nothing on the host; `active=True` adds bounded memory/pids/CPU enforcement tests; `reach` (targets
+from `probe.reach.load_targets`) adds bounded reachability tests and the probe's network view.
 """
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import Optional, Sequence
 
 from .report import SCHEMA_VERSION, build_report
 
@@ -15,7 +16,8 @@ __all__ = ["SCHEMA_VERSION", "build_report", "run_probe"]
 
 
 def run_probe(active: bool = False, node: Optional[str] = None, namespace: Optional[str] = None,
-              pod: Optional[str] = None, container: Optional[str] = None, root: str = "/") -> dict:
+              pod: Optional[str] = None, container: Optional[str] = None, root: str = "/",
+              reach: Optional[Sequence] = None, reach_timeout: Optional[float] = None) -> dict:
     """Probe this process's view of the machine. node/namespace/pod default to the downward-API
     environment variables NODE_NAME, POD_NAMESPACE and POD_NAME."""
     return build_report(
@@ -23,5 +25,5 @@ def run_probe(active: bool = False, node: Optional[str] = None, namespace: Optio
         node=node if node is not None else os.environ.get("NODE_NAME"),
         namespace=namespace if namespace is not None else os.environ.get("POD_NAMESPACE"),
         pod=pod if pod is not None else os.environ.get("POD_NAME"),
-        container=container,
+        container=container, reach=reach, reach_timeout=reach_timeout,
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import time
 from datetime import datetime, timezone
-from typing import Callable, Optional, TypeVar
+from typing import Callable, Optional, Sequence, TypeVar
 
 from .. import __version__
 from . import cgroups, enforcement
@@ -23,7 +23,10 @@ T = TypeVar("T")
 
 def build_report(root: str = "/", active: bool = False, node: Optional[str] = None,
                  namespace: Optional[str] = None, pod: Optional[str] = None,
-                 container: Optional[str] = None) -> dict:
+                 container: Optional[str] = None, reach: Optional[Sequence] = None,
+                 reach_timeout: Optional[float] = None) -> dict:
+    """`reach`: validated targets (probe.reach.Target) to test; also adds the `network` view, read
+    after the tests so that the neighbour table shows what they resolved."""
     started, wall = time.monotonic(), datetime.now(timezone.utc)
     errors: list[str] = []
 
@@ -55,7 +58,18 @@ def build_report(root: str = "/", active: bool = False, node: Optional[str] = No
                    {"tested": False, "enforced": None, "detail": "the limit could not be read, so there is nothing "
                                                                  "to test it against (see probe.errors)"})
             for name, test in tests}
-    return {
+    reach_entries = network = None
+    if reach is not None:
+        from . import reach as reach_tests
+
+        timeout = reach_tests.DEFAULT_TIMEOUT if reach_timeout is None else reach_timeout
+        reach_entries = attempt("reach", lambda: reach_tests.run_reach(reach, timeout=timeout),
+                                lambda: [reach_tests.entry(t, reach_tests.Outcome("error", "reach tests failed to run"))
+                                         for t in reach])
+        from .network import collect_network
+
+        network = attempt("network", collect_network, lambda: None)
+    report = {
         "schema_version": SCHEMA_VERSION,
         "probe": {
             "version": __version__,
@@ -74,6 +88,11 @@ def build_report(root: str = "/", active: bool = False, node: Optional[str] = No
         "escape_vectors": vectors,
         "cgroup": cgroup,
     }
+    if reach_entries is not None:
+        report["reach"] = reach_entries
+    if network is not None:
+        report["network"] = network
+    return report
 
 
 def _host_fallback(root: str) -> dict:
