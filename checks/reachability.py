@@ -90,7 +90,12 @@ class Reachability:
             if check is None:
                 raise ValueError(f"reachability: unknown check {rule.params.get('check')!r} (known: {', '.join(CHECKS)})")
             hits += check(scene, rule)
-        sections = {"reachability": {"intended": scene.matrix.entries(), "observed": observed_rows(ctx)}}
+        by_namespace = {c.id: None if tenant[c.id] is None else c.namespace for c in ev.classes}
+        sections = {"reachability": {
+            "intended": scene.matrix.entries(),
+            "intended_by_namespace": intended_matrix(ev, by_namespace).entries(),
+            "observed": observed_rows(ctx),
+        }}
         return AnalysisResult(hits=tuple(hits), sections=sections)
 
 
@@ -269,20 +274,36 @@ def _open_to_all(scene: _Scene, rule: Rule) -> Iterator[Hit]:
 
 
 def _metadata_egress(scene: _Scene, rule: Rule) -> Iterator[Hit]:
-    """Tenants whose pods may open connections to the cloud metadata service."""
+    """Tenants whose pods may open connections to the cloud metadata service or the nodes."""
     ev, tenant = scene.ev, scene.tenant
-    targets = [ipaddress.ip_address(a) for a in METADATA_ADDRESSES]
+    targets = {a: "the cloud metadata service" for a in METADATA_ADDRESSES}
+    targets.update({a: "a node's address (kubelet, node services)" for a in _node_addresses(scene.ctx)})
+    parsed = {ipaddress.ip_address(a): what for a, what in targets.items()}
     reported: set[str] = set()
     for c in ev.classes:
         t = tenant[c.id]
         if t is None or c.host_network or c.namespace in reported:
             continue
-        if ev.open_egress(c) or _egress_reaches(ev, c, targets):
+        reached = sorted({what for a, what in parsed.items() if ev.open_egress(c) or _egress_reaches(ev, c, [a])})
+        if reached:
             reported.add(c.namespace)
             why = "egress is unrestricted" if ev.open_egress(c) else "an egress ipBlock admits it"
             yield Hit(rule.id, scene.subject(c.namespace),
-                      f"pods in {c.namespace} may reach the cloud metadata service (169.254.169.254): {why}",
-                      {"example_pods": list(c.members[:5])})
+                      f"pods in {c.namespace} may reach {' and '.join(reached)}: {why}",
+                      {"example_pods": list(c.members[:5]), "reaches": reached})
+
+
+def _node_addresses(ctx: AnalysisContext) -> list[str]:
+    found = []
+    for node in ctx.of_kind("Node"):
+        status = node.obj.get("status") if isinstance(node.obj.get("status"), dict) else {}
+        for address in status.get("addresses") or []:
+            if isinstance(address, dict) and address.get("type") == "InternalIP":
+                try:
+                    found.append(str(ipaddress.ip_address(address.get("address"))))
+                except ValueError:
+                    continue
+    return sorted(set(found))
 
 
 def _egress_reaches(ev: Evaluator, c: PodClass, targets) -> bool:
