@@ -133,6 +133,7 @@ def parse_config(data: Mapping[str, Any], path: str | None = None) -> Config:
             )
             for w in data.get("waivers", ())
         ),
-        analyses=data.get("analyses", {}),
+        # substrate and placement are first-class config, read by the analyses that need them
+        analyses={**data.get("analyses", {}), **{k: data[k] for k in ("substrate", "placement") if k in data}},
         path=path,
     )

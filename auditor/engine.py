@@ -73,6 +73,10 @@ def audit(
     if expiry_rule is not None:
         findings.extend(_expired_findings(expiry_rule, expired, config, tenancy, inventory.cluster))
     findings.sort(key=lambda f: f.sort_key)
+    per_node: dict[str, int] = defaultdict(int)
+    for f in findings:
+        if f.node:
+            per_node[f.node] += 1
     return Report(
         tool_version=tool_version,
         source=_source(inventory),
@@ -85,7 +89,7 @@ def audit(
             skipped=inventory.skipped,
         ),
         waivers=tuple(waiver_statuses),
-        nodes=tuple(sections.get("nodes", ())),
+        nodes=tuple(dict(n, findings=per_node.get(n["name"], 0)) for n in sections.get("nodes", ())),
         placement=tuple(sections.get("placement", ())),
         reachability=sections.get("reachability", {"intended": [], "observed": []}),
         fail_on=config.fail_on,

@@ -41,6 +41,8 @@ def render(report: Report, width: int = 80, color: bool = False) -> str:
     )
     _header(console, report)
     _summary(console, report)
+    _nodes(console, report)
+    _placement(console, report)
     _reachability(console, report)
     _findings(console, report.findings)
     _skipped(console, report)
@@ -83,6 +85,60 @@ def _summary(console: Console, report: Report) -> None:
     for tenant, row in report.by_tenant().items():
         table.add_row(_clean(tenant), *(str(row.get(s, 0) or "·") for s in sorted(Severity, reverse=True)))
     console.print(table)
+    console.print()
+
+
+def _nodes(console: Console, report: Report) -> None:
+    if not report.nodes:
+        return
+    console.print(Text("Nodes and the tenants sharing each kernel", style="bold"))
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for name, kwargs in (("node", {}), ("substrate", {}), ("kernel shared by", {"overflow": "fold"}),
+                         ("findings", {"justify": "right"}), ("evidence", {"overflow": "fold", "style": "dim"})):
+        table.add_column(name, **kwargs)
+    for n in report.nodes:
+        shared = n["kernel_shared_by"]
+        table.add_row(
+            _clean(n["name"]),
+            Text(n["substrate"], style="bold red" if n["substrate"] == "bare-metal" and len(shared) > 1 else ""),
+            _clean(", ".join(shared) or "-"),
+            str(n["findings"]),
+            _clean(n["substrate_evidence"][0] if n["substrate_evidence"] else "-"),
+        )
+    console.print(table)
+    console.print()
+
+
+SHORT_DIMENSIONS = {"network-rtt": "rtt", "timer-jitter": "jitter", "syscall": "syscall", "storage": "storage"}
+VERDICT_STYLES = {"bare-metal-unjustified": "yellow", "vm-insufficient": "bold red", "bare-metal-justified": "green",
+                  "vm-adequate": "green", "no-budget": "dim"}
+
+
+def _placement(console: Console, report: Report) -> None:
+    placed = [p for p in report.placement if p["verdict"] != "no-budget"]
+    if not report.placement:
+        return
+    console.print(Text("Placement: does the latency budget justify bare metal?", style="bold"))
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for name, kwargs in (("workload", {"overflow": "fold", "ratio": 1}), ("on", {"no_wrap": True}),
+                         ("budget", {"justify": "right", "no_wrap": True}), ("overhead", {"justify": "right", "no_wrap": True}),
+                         ("verdict", {"no_wrap": True})):
+        table.add_column(name, **kwargs)
+    for p in placed:
+        budget, overhead = p["budget"] or {}, p["overhead"] or {}
+        dimension = SHORT_DIMENSIONS.get(budget.get("dimension", ""), budget.get("dimension", ""))
+        table.add_row(
+            _clean(f"{p['namespace']}/{p['name']}"),
+            "metal" if p["node_substrate"] == "bare-metal" else p["node_substrate"],
+            _clean(f"{budget.get('declared') or '-'} {dimension}".strip()),
+            f"{overhead['value_us']:g} us" if overhead.get("value_us") is not None else "-",
+            Text(p["verdict"], style=VERDICT_STYLES.get(p["verdict"], "")),
+        )
+    console.print(table)
+    justified = sum(1 for p in report.placement if p["verdict"] == "bare-metal-justified")
+    on_metal = sum(1 for p in report.placement if p["node_substrate"] == "bare-metal")
+    console.print(Text(f"{justified} of {on_metal} workload(s) on bare metal justify it; "
+                       f"{len(report.placement) - len(placed)} declare no budget.", style="dim"))
     console.print()
 
 

@@ -1,0 +1,128 @@
+"""Kernel domains: per node, the tenants whose non-sandboxed pods share its kernel.
+
+On a bare-metal node that kernel is the whole machine's; on a VM it is the VM's. Probe
+reports that carry the same boot_id ran on one kernel, whatever the API says.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Iterator, Sequence
+
+from auditor.analysis import AnalysisContext, AnalysisResult, Hit
+from auditor.model import Rule
+from auditor.substrate import BARE_METAL, VM
+
+from .fleet import Fleet, Placement, escape_grade, fleet
+
+
+class KernelDomains:
+    def run(self, ctx: AnalysisContext, rules: Sequence[Rule]) -> AnalysisResult:
+        f = fleet(ctx)
+        hits: list[Hit] = []
+        for rule in rules:
+            check = CHECKS.get(rule.params.get("check"))
+            if check is None:
+                raise ValueError(f"kernel-domains: unknown check {rule.params.get('check')!r} (known: {', '.join(CHECKS)})")
+            hits += check(ctx, f, rule)
+        return AnalysisResult(hits=tuple(hits), sections={"nodes": node_table(f)})
+
+
+def _sharing(f: Fleet, node: str) -> list[Placement]:
+    return [p for p in f.on(node) if p.sandbox is None]
+
+
+def _tenants(placements: list[Placement]) -> list[str]:
+    return sorted({p.tenant for p in placements if p.tenant is not None})
+
+
+def node_table(f: Fleet) -> list[dict[str, Any]]:
+    rows = []
+    for name in sorted(set(f.nodes) | {p.node for p in f.placements}):
+        substrate = f.substrates.get(name)
+        node = f.nodes.get(name)
+        info = (node.obj.get("status") or {}).get("nodeInfo", {}) if node is not None else {}
+        probed = next((fact.report["host"]["kernel_release"] for fact in f.facts_by_node.get(name, ())
+                       if fact.pod is None), None)
+        rows.append({
+            "name": name,
+            "substrate": substrate.kind if substrate else "unknown",
+            "substrate_evidence": list(substrate.evidence) if substrate else ["node object not in the inventory"],
+            "tenants": _tenants(f.on(name)),
+            "kernel_shared_by": _tenants(_sharing(f, name)),
+            "sandboxed_tenants": _tenants([p for p in f.on(name) if p.sandbox is not None]),
+            "kernel_version": probed or (info.get("kernelVersion") if isinstance(info, dict) else None),
+            "container_runtime": info.get("containerRuntimeVersion") if isinstance(info, dict) else None,
+            "pods": len(f.on(name)),
+            "findings": 0,  # the engine counts the report's findings per node
+        })
+    return rows
+
+
+def _shared_bare_metal(ctx, f: Fleet, rule: Rule) -> Iterator[Hit]:
+    yield from _co_tenancy(f, rule, BARE_METAL, "bare-metal node {node} runs {n} tenants on one kernel: {tenants}")
+
+
+def _vm_co_tenancy(ctx, f: Fleet, rule: Rule) -> Iterator[Hit]:
+    yield from _co_tenancy(f, rule, VM, "VM node {node} runs {n} tenants on one guest kernel: {tenants}")
+
+
+def _co_tenancy(f: Fleet, rule: Rule, substrate: str, text: str) -> Iterator[Hit]:
+    for name, node in sorted(f.nodes.items()):
+        if f.substrates[name].kind != substrate:
+            continue
+        tenants = _tenants(_sharing(f, name))
+        if len(tenants) >= 2:
+            yield Hit(rule.id, node, text.format(node=name, n=len(tenants), tenants=", ".join(tenants)),
+                      {"kernel_shared_by": tenants, "substrate_evidence": list(f.substrates[name].evidence)},
+                      node=name)
+
+
+def _privileged_neighbour(ctx, f: Fleet, rule: Rule) -> Iterator[Hit]:
+    """A tenant's escape-grade pod on a kernel it shares with another tenant."""
+    reported: set[tuple] = set()
+    for name in sorted({p.node for p in f.placements}):
+        sharing = _sharing(f, name)
+        for p in sharing:
+            if p.tenant is None:
+                continue  # the platform's own agents are the platform's responsibility
+            reasons = escape_grade(p.pod)
+            others = sorted({q.tenant for q in sharing if q.tenant not in (None, p.tenant)})
+            key = (p.workload.key, name)
+            if reasons and others and key not in reported:
+                reported.add(key)
+                yield Hit(rule.id, p.workload,
+                          f"{p.workload.kind} {p.workload.name} ({', '.join(reasons)}) shares node {name}'s kernel with "
+                          f"{', '.join(others)}: one escape reaches them", {"escape_grade": reasons, "neighbours": others},
+                          pointer=p.pod.pointer, node=name)
+
+
+def _boot_id(ctx, f: Fleet, rule: Rule) -> Iterator[Hit]:
+    """Probes that saw one boot_id ran on one kernel."""
+    by_boot: dict[str, list] = defaultdict(list)
+    for fact in ctx.inventory.facts:
+        boot_id = fact.report.get("host", {}).get("boot_id")
+        if boot_id and fact.pod:
+            by_boot[boot_id].append(fact)
+    for boot_id, facts in sorted(by_boot.items()):
+        tenants = sorted({ctx.tenancy.tenant_of(x.namespace) for x in facts} - {None})
+        if len(tenants) < 2:
+            continue
+        nodes = sorted({x.node or "?" for x in facts})
+        pods = [f"{x.namespace}/{x.pod}" for x in facts]
+        subject = next((p.workload for p in f.placements
+                        for x in facts if (p.pod.resource.namespace, p.pod.resource.name) == (x.namespace, x.pod)), None)
+        if subject is None:
+            continue
+        where = "on one node" if len(nodes) == 1 else f"though the API places them on {', '.join(nodes)}"
+        yield Hit(rule.id, subject, f"probes in {', '.join(pods)} saw boot_id {boot_id[:8]}: tenants "
+                  f"{', '.join(tenants)} share one kernel ({where})",
+                  {"boot_id": boot_id, "pods": pods, "tenants": tenants, "nodes": nodes,
+                   "probe_reports": [x.origin.path for x in facts]}, node=nodes[0])
+
+
+CHECKS = {
+    "shared-bare-metal-kernel": _shared_bare_metal,
+    "privileged-neighbour": _privileged_neighbour,
+    "vm-co-tenancy": _vm_co_tenancy,
+    "shared-boot-id": _boot_id,
+}

@@ -1,0 +1,238 @@
+"""Placement verdicts: does a workload's latency budget justify bare metal, or fit a VM?
+
+Each verdict carries its arithmetic — budget, overhead, margin — and where every number
+came from: the platform's config, the owner's annotations, the documented defaults of
+shared/reference/latency-overheads.md, or probe measurements.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping, Sequence
+
+from auditor.analysis import AnalysisContext, AnalysisResult, Hit
+from auditor.model import Rule
+from auditor.overhead import DIMENSIONS, SANDBOX_UNMEASURED_FLOOR_US, Overhead, default, parse_budget
+from auditor.selectors import selects
+from auditor.substrate import BARE_METAL, UNKNOWN, VM
+from auditor.workloads import PodView
+
+from .fleet import Fleet, annotation, escape_grade, fleet
+
+PREFIX = "isolation-audit.io/"
+DEDICATED = "dedicated-hardware"
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    value_us: float | None
+    text: str | None
+    dimension: str
+    workload_class: str | None
+    mandates: tuple[str, ...]
+    source: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"value_us": self.value_us, "declared": self.text, "dimension": self.dimension, "percentile": "p99.9",
+                "class": self.workload_class, "mandates": list(self.mandates), "source": self.source}
+
+
+class Placement:
+    def run(self, ctx: AnalysisContext, rules: Sequence[Rule]) -> AnalysisResult:
+        f = fleet(ctx)
+        settings = ctx.settings.get("placement", {})
+        entries = [verdict(ctx, f, view, settings) for view in ctx.workloads]
+        entries = [e for e in entries if e is not None]
+        hits: list[Hit] = []
+        by_key = {(v.resource.kind, v.resource.namespace, v.resource.name): v for v in ctx.workloads}
+        for rule in rules:
+            check = rule.params.get("check")
+            if check == "nodes-without-justification":
+                hits += _idle_bare_metal(f, rule, entries)
+                continue
+            for entry in entries:
+                view = by_key[(entry["kind"], entry["namespace"], entry["name"])]
+                hit = _verdict_hit(rule, check, entry, view, f)
+                if hit is not None:
+                    hits.append(hit)
+        return AnalysisResult(hits=tuple(hits), sections={"placement": [_public(e) for e in entries]})
+
+
+def _public(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in entry.items() if not k.startswith("_")}
+
+
+def budget_of(view: PodView, settings: Mapping[str, Any]) -> Budget | None:
+    """The platform's word (config) wins over the owner's (annotations); both are reported as such."""
+    r = view.resource
+    for index, entry in enumerate(settings.get("budgets", ())):
+        if _selected(entry.get("selector", {}), view):
+            return Budget(
+                parse_budget(entry["latency_budget"]) if entry.get("latency_budget") else None,
+                entry.get("latency_budget"), entry.get("dimension", "network-rtt"), entry.get("class"),
+                tuple(entry.get("mandates", ())), f"config placement.budgets[{index}] (the platform's word)",
+            )
+    text = annotation(view, r, PREFIX + "latency-budget")
+    mandates = annotation(view, r, PREFIX + "mandate")
+    workload_class = annotation(view, r, PREFIX + "workload-class")
+    if text is None and mandates is None:
+        return None
+    dimension = annotation(view, r, PREFIX + "latency-dimension") or "network-rtt"
+    try:
+        value = parse_budget(text) if text is not None else None
+    except ValueError:
+        value = None
+    return Budget(value, text, dimension if dimension in DIMENSIONS else "network-rtt", workload_class,
+                  tuple(m.strip() for m in str(mandates or "").split(",") if m.strip()),
+                  f"annotations {PREFIX}* on {r.kind} {r.name} (the owner's word)")
+
+
+def _selected(selector: Mapping[str, Any], view: PodView) -> bool:
+    r = view.resource
+    for key, value in (("namespace", r.namespace), ("kind", r.kind), ("name", r.name)):
+        if key in selector and selector[key] != value:
+            return False
+    labels = view.metadata.get("labels") if isinstance(view.metadata.get("labels"), dict) else {}
+    return selects({k: v for k, v in selector.items() if k in ("matchLabels", "matchExpressions")}, labels)
+
+
+def verdict(ctx: AnalysisContext, f: Fleet, view: PodView, settings: Mapping[str, Any]) -> dict[str, Any] | None:
+    r = view.resource
+    if ctx.tenancy.tenant_of(r.namespace) is None and r.namespace is not None:
+        return None  # the platform's own workloads are not placed by tenants' budgets
+    nodes = sorted({p.node for p in f.placements if p.workload is r} | _pinned(view))
+    kinds = {f.substrates[n].kind for n in nodes if n in f.substrates}
+    substrate = BARE_METAL if BARE_METAL in kinds else VM if VM in kinds else UNKNOWN
+    budget = budget_of(view, settings)
+    entry: dict[str, Any] = {
+        "namespace": r.namespace, "kind": r.kind, "name": r.name, "tenant": ctx.tenancy.tenant_of(r.namespace),
+        "node_substrate": substrate, "nodes": nodes, "budget": budget.as_dict() if budget else None,
+        "overhead": None, "margin_us": None, "verdict": "no-budget", "sandbox_eligible": None, "reasons": [],
+        "_budget": budget,
+    }
+    if budget is None:
+        entry["reasons"].append("no latency budget or mandate declared (config placement.budgets or annotations)")
+        return entry
+    reasons = entry["reasons"]
+    if budget.text is not None and budget.value_us is None:
+        reasons.append(f"latency budget {budget.text!r} is not a duration; treated as undeclared")
+    vm_class = settings.get("compare_with", "dedicated-vm") if substrate != VM else _vm_class(f, nodes)
+    overhead = default(vm_class, budget.dimension)
+    entry["overhead"] = _overhead_dict(overhead)
+    mandated = DEDICATED in budget.mandates
+    tighter = budget.value_us is not None and overhead.high_us is not None and budget.value_us < overhead.high_us
+    if budget.value_us is not None and overhead.high_us is not None:
+        entry["margin_us"] = round(budget.value_us - overhead.high_us, 3)
+        relation = "<" if tighter else ">="
+        reasons.append(f"budget {budget.value_us:g} us ({budget.dimension} p99.9, {budget.source}) {relation} "
+                       f"{vm_class} overhead {overhead.high_us:g} us ({overhead.source})")
+    if mandated:
+        reasons.append(f"mandate {DEDICATED} declared ({budget.source})")
+    if substrate == BARE_METAL:
+        entry["verdict"] = "bare-metal-justified" if (tighter or mandated) else "bare-metal-unjustified"
+    elif substrate == VM:
+        entry["verdict"] = "vm-insufficient" if (tighter or mandated) else "vm-adequate"
+    else:
+        reasons.append("node substrate unknown: the verdict says what the workload needs")
+        entry["verdict"] = "bare-metal-justified" if (tighter or mandated) else "vm-adequate"
+    entry["sandbox_eligible"] = _sandbox_eligible(budget, reasons)
+    return entry
+
+
+def _pinned(view: PodView) -> set[str]:
+    selector = view.spec.get("nodeSelector")
+    host = selector.get("kubernetes.io/hostname") if isinstance(selector, dict) else None
+    return {host} if isinstance(host, str) else set()
+
+
+def _vm_class(f: Fleet, nodes: list[str]) -> str:
+    classes = {f.substrates[n].vm_class for n in nodes if n in f.substrates and f.substrates[n].kind == VM}
+    return "shared-vm" if "shared-vm" in classes or not classes else "dedicated-vm"
+
+
+def _overhead_dict(o: Overhead) -> dict[str, Any]:
+    return {"node_class": o.node_class, "dimension": o.dimension, "value_us": o.high_us,
+            "range_us": [o.low_us, o.high_us], "percentile": "p99.9", "source": o.source}
+
+
+def _sandbox_eligible(budget: Budget, reasons: list[str]) -> bool | None:
+    if budget.value_us is None:
+        return False if DEDICATED in budget.mandates else None
+    fits = []
+    for sandbox in ("gvisor", "kata"):
+        o = default(sandbox, budget.dimension)
+        limit = o.high_us if o.high_us is not None else SANDBOX_UNMEASURED_FLOOR_US
+        if budget.value_us >= limit:
+            fits.append(f"{sandbox} (+{limit:g} us, {o.source if o.high_us is not None else 'unmeasured tail: 1 ms floor from the reference reading'})")
+    if fits:
+        reasons.append("a sandboxed runtime fits the budget: " + "; ".join(fits))
+    return bool(fits) and DEDICATED not in budget.mandates
+
+
+def _verdict_hit(rule: Rule, check: str, entry: dict[str, Any], view: PodView, f: Fleet) -> Hit | None:
+    r = view.resource
+    evidence = {"verdict": entry["verdict"], "budget": entry["budget"], "overhead": entry["overhead"],
+                "margin_us": entry["margin_us"], "nodes": entry["nodes"]}
+    if check == "unjustified" and entry["verdict"] == "bare-metal-unjustified":
+        return Hit(rule.id, r, f"{r.kind} {r.name} runs on bare metal ({', '.join(entry['nodes'])}) but "
+                   + entry["reasons"][0] + ": a VM would do, with the hypervisor bounding its blast radius", evidence)
+    if check == "vm-insufficient" and entry["verdict"] == "vm-insufficient":
+        return Hit(rule.id, r, f"{r.kind} {r.name} runs on a VM but " + "; ".join(entry["reasons"]), evidence)
+    if check == "compensating-controls" and entry["verdict"] == "bare-metal-justified" and entry["node_substrate"] == BARE_METAL:
+        missing = _missing_controls(view, f, entry)
+        if missing:
+            return Hit(rule.id, r, f"{r.kind} {r.name} justifies bare metal but lacks: {'; '.join(missing)}",
+                       {**evidence, "missing_controls": missing})
+    return None
+
+
+def _missing_controls(view: PodView, f: Fleet, entry: dict[str, Any]) -> list[str]:
+    r = view.resource
+    missing = []
+    for node in entry["nodes"]:
+        n = f.nodes.get(node)
+        taints = (n.obj.get("spec") or {}).get("taints") if n is not None else None
+        taints = [t for t in taints or [] if isinstance(t, dict) and t.get("effect") in ("NoSchedule", "NoExecute")]
+        if not taints:
+            missing.append(f"dedicated node: {node} has no NoSchedule taint keeping others off")
+        others = sorted({p.tenant for p in f.on(node) if p.sandbox is None and p.workload is not r} - {None, entry["tenant"]})
+        if others:
+            missing.append(f"no co-tenants: {node}'s kernel is shared with {', '.join(others)}")
+        privileged = sorted({f"{p.workload.namespace}/{p.workload.name}" for p in f.on(node)
+                             if p.workload is not r and escape_grade(p.pod)})
+        if privileged:
+            missing.append(f"no privileged neighbour: {', '.join(privileged)} on {node}")
+    weak = _hardening_gaps(view)
+    if weak:
+        missing.append("hardened pod spec: " + ", ".join(weak))
+    return missing
+
+
+def _hardening_gaps(view: PodView) -> list[str]:
+    gaps = []
+    for c in view.containers():
+        ctx = c.target["_effectiveSecurityContext"]
+        caps = ctx.get("capabilities") if isinstance(ctx.get("capabilities"), dict) else {}
+        if ctx.get("privileged") is True:
+            gaps.append(f"{c.name} privileged")
+        if ctx.get("allowPrivilegeEscalation") is not False:
+            gaps.append(f"{c.name} allows privilege escalation")
+        if ctx.get("runAsNonRoot") is not True:
+            gaps.append(f"{c.name} may run as root")
+        if "ALL" not in (caps.get("drop") or []):
+            gaps.append(f"{c.name} keeps default capabilities")
+        profile = ctx.get("seccompProfile")
+        if not (isinstance(profile, dict) and profile.get("type") in ("RuntimeDefault", "Localhost")):
+            gaps.append(f"{c.name} has no seccomp profile")
+    return gaps
+
+
+def _idle_bare_metal(f: Fleet, rule: Rule, entries: list[dict[str, Any]]) -> Iterator[Hit]:
+    justified = {(e["namespace"], e["name"]) for e in entries if e["verdict"] == "bare-metal-justified"}
+    for name, node in sorted(f.nodes.items()):
+        if f.substrates[name].kind != BARE_METAL:
+            continue
+        tenant_pods = [p for p in f.on(name) if p.tenant is not None]
+        if tenant_pods and not any((p.workload.namespace, p.workload.name) in justified for p in tenant_pods):
+            workloads = sorted({f"{p.workload.namespace}/{p.workload.name}" for p in tenant_pods})
+            yield Hit(rule.id, node, f"bare-metal node {name} carries only workloads that do not need bare metal: "
+                      + ", ".join(workloads), {"workloads": workloads}, node=name)
