@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
                             "bounded) and report the probe's network view")
     probe.add_argument("--reach-timeout", type=_reach_timeout, default=None, metavar="SECONDS",
                        help="per-target timeout for --reach (default 1.0, at most 10)")
+    probe.add_argument("--latency", action="store_true",
+                       help="also run bounded latency micro-benchmarks (timer jitter, syscall, clock read, steal; "
+                            "at most ~6 s)")
+    probe.add_argument("--peer", type=_peer, default=None, metavar="ADDRESS:PORT",
+                       help="with --latency: UDP round trips to this echo server ([IPv6]:PORT for IPv6)")
 
     rules = sub.add_parser("rules", help="list, explain or validate rules")
     rules_sub = rules.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
@@ -102,6 +107,15 @@ def _reach_timeout(text: str) -> float:
     if not 0 < value <= MAX_TIMEOUT:  # also rejects nan
         raise argparse.ArgumentTypeError(f"must be more than 0 and at most {MAX_TIMEOUT:g} seconds: {text!r}")
     return value
+
+
+def _peer(text: str) -> tuple[str, int]:
+    from .probe.latency import PeerError, parse_peer
+
+    try:
+        return parse_peer(text)
+    except PeerError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -227,8 +241,18 @@ def _probe(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
     elif args.reach_timeout is not None:
         raise UsageError("--reach-timeout needs --reach TARGETS.json")
+    if args.peer is not None:
+        if not args.latency:
+            raise UsageError("--peer needs --latency")
+        from .probe.latency import PeerError, resolve_peer
+
+        try:
+            resolve_peer(*args.peer)
+        except PeerError as exc:
+            raise UsageError(f"--peer: {exc}") from None
     report = run_probe(active=args.active, node=args.node, namespace=args.namespace, pod=args.pod,
-                       container=args.container, reach=targets, reach_timeout=args.reach_timeout)
+                       container=args.container, reach=targets, reach_timeout=args.reach_timeout,
+                       latency=args.latency, peer=args.peer)
     _write(json.dumps(report, indent=2) + "\n", args.output, "probe report")
     return EXIT_OK
 

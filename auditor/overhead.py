@@ -27,6 +27,8 @@ class Overhead:
 
     @property
     def source(self) -> str:
+        if self.sources == ("measured",):
+            return self.note
         return f"{REFERENCE} ({', '.join(self.sources)}): {self.note}" if self.note else f"{REFERENCE} ({', '.join(self.sources)})"
 
 

@@ -11,6 +11,7 @@ from typing import Any, Iterator, Sequence
 from auditor.analysis import AnalysisContext, AnalysisResult, Hit
 from auditor.model import Rule
 from auditor.substrate import BARE_METAL, VM
+from auditor.vulns import AFFECTED, NOT_AFFECTED, match
 
 from .fleet import Fleet, Placement, escape_grade, fleet
 
@@ -120,7 +121,45 @@ def _boot_id(ctx, f: Fleet, rule: Rule) -> Iterator[Hit]:
                    "probe_reports": [x.origin.path for x in facts]}, node=nodes[0])
 
 
+def _escape_cves(ctx, f: Fleet, rule: Rule) -> Iterator[Hit]:
+    """Node kernel and runtime versions against the curated container-escape CVE list."""
+    for row in node_table(f):
+        node = f.nodes.get(row["name"])
+        if node is None:
+            continue
+        found = []
+        runtime = row["container_runtime"]
+        for component, version in (("linux-kernel", row["kernel_version"]),
+                                   (_runtime_component(runtime), runtime)):
+            if not component or not isinstance(version, str):
+                continue
+            try:
+                matches = match(component, version)
+            except ValueError:
+                continue  # a version string the data cannot place: nothing to claim
+            found += [m for m in matches if m.verdict != NOT_AFFECTED]
+        if found:
+            affected = [m for m in found if m.verdict == AFFECTED]
+            summary = ", ".join(f"{m.entry.id}{' (' + m.entry.name + ')' if m.entry.name else ''}" for m in found[:6])
+            more = f" and {len(found) - 6} more" if len(found) > 6 else ""
+            plainly = "affected" if affected and len(affected) == len(found) else (
+                "possibly affected (distribution kernels backport fixes: check the vendor's advisory)"
+                if not affected else f"affected by {len(affected)}, possibly affected by {len(found) - len(affected)}")
+            yield Hit(rule.id, node, f"node {row['name']} ({row['kernel_version']}, {runtime or 'runtime unknown'}) is "
+                      f"{plainly}: {summary}{more}",
+                      {"cves": [{"id": m.entry.id, "component": m.entry.component, "verdict": m.verdict,
+                                 "reason": m.reason} for m in found]}, node=row["name"])
+
+
+def _runtime_component(runtime: str | None) -> str | None:
+    if not isinstance(runtime, str) or "://" not in runtime:
+        return None
+    scheme = runtime.split("://", 1)[0]
+    return {"containerd": "containerd", "cri-o": "cri-o", "docker": "docker"}.get(scheme)
+
+
 CHECKS = {
+    "escape-cves": _escape_cves,
     "shared-bare-metal-kernel": _shared_bare_metal,
     "privileged-neighbour": _privileged_neighbour,
     "vm-co-tenancy": _vm_co_tenancy,

@@ -40,7 +40,8 @@ class Placement:
     def run(self, ctx: AnalysisContext, rules: Sequence[Rule]) -> AnalysisResult:
         f = fleet(ctx)
         settings = ctx.settings.get("placement", {})
-        entries = [verdict(ctx, f, view, settings) for view in ctx.workloads]
+        measured = measured_overheads(ctx, f)
+        entries = [verdict(ctx, f, view, settings, measured) for view in ctx.workloads]
         entries = [e for e in entries if e is not None]
         hits: list[Hit] = []
         by_key = {(v.resource.kind, v.resource.namespace, v.resource.name): v for v in ctx.workloads}
@@ -95,7 +96,8 @@ def _selected(selector: Mapping[str, Any], view: PodView) -> bool:
     return selects({k: v for k, v in selector.items() if k in ("matchLabels", "matchExpressions")}, labels)
 
 
-def verdict(ctx: AnalysisContext, f: Fleet, view: PodView, settings: Mapping[str, Any]) -> dict[str, Any] | None:
+def verdict(ctx: AnalysisContext, f: Fleet, view: PodView, settings: Mapping[str, Any],
+            measured: Mapping[str, Overhead] | None = None) -> dict[str, Any] | None:
     r = view.resource
     if ctx.tenancy.tenant_of(r.namespace) is None and r.namespace is not None:
         return None  # the platform's own workloads are not placed by tenants' budgets
@@ -116,7 +118,7 @@ def verdict(ctx: AnalysisContext, f: Fleet, view: PodView, settings: Mapping[str
     if budget.text is not None and budget.value_us is None:
         reasons.append(f"latency budget {budget.text!r} is not a duration; treated as undeclared")
     vm_class = settings.get("compare_with", "dedicated-vm") if substrate != VM else _vm_class(f, nodes)
-    overhead = default(vm_class, budget.dimension)
+    overhead = (measured or {}).get(budget.dimension) or default(vm_class, budget.dimension)
     entry["overhead"] = _overhead_dict(overhead)
     mandated = DEDICATED in budget.mandates
     tighter = budget.value_us is not None and overhead.high_us is not None and budget.value_us < overhead.high_us
@@ -136,6 +138,38 @@ def verdict(ctx: AnalysisContext, f: Fleet, view: PodView, settings: Mapping[str
         entry["verdict"] = "bare-metal-justified" if (tighter or mandated) else "vm-adequate"
     entry["sandbox_eligible"] = _sandbox_eligible(budget, reasons)
     return entry
+
+
+# probe latency key per budget dimension (storage is not measured by the probe)
+LATENCY_KEYS = {"timer-jitter": "timer_jitter", "network-rtt": "network_rtt", "syscall": "syscall"}
+
+
+def measured_overheads(ctx: AnalysisContext, f: Fleet) -> dict[str, Overhead]:
+    """Overhead per dimension from probes on both substrates: VM tail minus bare-metal tail.
+
+    Measured values replace the documented defaults, and name the probes, nodes and times.
+    """
+    by_substrate: dict[str, list[tuple[float, str]]] = {BARE_METAL: [], VM: []}
+    samples: dict[str, dict[str, list[tuple[float, str]]]] = {}
+    for fact in ctx.inventory.facts:
+        latency = fact.report.get("latency")
+        substrate = f.substrates.get(fact.node or "")
+        if not isinstance(latency, dict) or substrate is None or substrate.kind not in by_substrate:
+            continue
+        for dimension, key in LATENCY_KEYS.items():
+            tail = (latency.get(key) or {}).get("p99_9_us")
+            if isinstance(tail, (int, float)):
+                where = f"probe {fact.probe_id} on {fact.node} at {latency.get('measured_at')} (p99.9 {tail:g} us)"
+                samples.setdefault(dimension, {BARE_METAL: [], VM: []})[substrate.kind].append((float(tail), where))
+    found = {}
+    for dimension, sides in samples.items():
+        if sides[BARE_METAL] and sides[VM]:
+            vm = max(sides[VM])  # the worst VM tail against the best bare-metal one
+            metal = min(sides[BARE_METAL])
+            value = round(max(0.0, vm[0] - metal[0]), 3)
+            found[dimension] = Overhead("measured-vm", dimension, value, value, ("measured",),
+                                        f"measured: {vm[1]} minus {metal[1]}")
+    return found
 
 
 def _pinned(view: PodView) -> set[str]:

@@ -17,7 +17,8 @@ __all__ = ["SCHEMA_VERSION", "build_report", "run_probe"]
 
 def run_probe(active: bool = False, node: Optional[str] = None, namespace: Optional[str] = None,
               pod: Optional[str] = None, container: Optional[str] = None, root: str = "/",
-              reach: Optional[Sequence] = None, reach_timeout: Optional[float] = None) -> dict:
+              reach: Optional[Sequence] = None, reach_timeout: Optional[float] = None,
+              latency: bool = False, peer: Optional[tuple[str, int]] = None) -> dict:
     """Probe this process's view of the machine. node/namespace/pod default to the downward-API
     environment variables NODE_NAME, POD_NAMESPACE and POD_NAME."""
     return build_report(
@@ -25,5 +26,5 @@ def run_probe(active: bool = False, node: Optional[str] = None, namespace: Optio
         node=node if node is not None else os.environ.get("NODE_NAME"),
         namespace=namespace if namespace is not None else os.environ.get("POD_NAMESPACE"),
         pod=pod if pod is not None else os.environ.get("POD_NAME"),
-        container=container, reach=reach, reach_timeout=reach_timeout,
+        container=container, reach=reach, reach_timeout=reach_timeout, latency=latency, peer=peer,
     )

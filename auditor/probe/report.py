@@ -24,9 +24,11 @@ T = TypeVar("T")
 def build_report(root: str = "/", active: bool = False, node: Optional[str] = None,
                  namespace: Optional[str] = None, pod: Optional[str] = None,
                  container: Optional[str] = None, reach: Optional[Sequence] = None,
-                 reach_timeout: Optional[float] = None) -> dict:
+                 reach_timeout: Optional[float] = None, latency: bool = False,
+                 peer: Optional[tuple[str, int]] = None) -> dict:
     """`reach`: validated targets (probe.reach.Target) to test; also adds the `network` view, read
-    after the tests so that the neighbour table shows what they resolved."""
+    after the tests so that the neighbour table shows what they resolved. `latency`: run the bounded
+    latency micro-benchmarks (probe.latency), with UDP round trips to `peer` (host, port) when given."""
     started, wall = time.monotonic(), datetime.now(timezone.utc)
     errors: list[str] = []
 
@@ -45,6 +47,12 @@ def build_report(root: str = "/", active: bool = False, node: Optional[str] = No
     privileges = attempt("privileges", lambda: collect_privileges(root, errors), _privileges_fallback)
     vectors = attempt("escape_vectors", lambda: collect_escape_vectors(root, privileges, namespaces), list)
     cgroup = attempt("cgroup", lambda: cgroups.collect_cgroup(root, errors), lambda: _cgroup_fallback(root))
+    latency_section = None
+    if latency:  # first of the active parts, on a machine the enforcement tests have not yet stirred
+        from .latency import run_latency
+
+        # timings are of the live machine whatever `root` is, so /proc/stat and the clocksource are the live ones
+        latency_section = attempt("latency", lambda: run_latency(peer=peer, errors=errors), lambda: None)
     if active:
         view = attempt("cgroup", lambda: cgroups.locate(root), lambda: None)
         tests = (("memory", lambda: enforcement.memory_test(cgroup["memory_limit_bytes"], view)),
@@ -88,6 +96,8 @@ def build_report(root: str = "/", active: bool = False, node: Optional[str] = No
         "escape_vectors": vectors,
         "cgroup": cgroup,
     }
+    if latency_section is not None:
+        report["latency"] = latency_section
     if reach_entries is not None:
         report["reach"] = reach_entries
     if network is not None:

@@ -139,3 +139,30 @@ def test_substrate_override_from_config_decides_the_verdict(tmp_path):
 def test_bad_budget_text_is_reported_not_fatal(tmp_path):
     p = placement(tmp_path, [workload("odd", "metal", {A + "latency-budget": "fast"})])
     assert p["odd"]["verdict"] == "bare-metal-unjustified" and "not a duration" in p["odd"]["reasons"][0]
+
+
+def latency_report(node_name: str, jitter_p999: float) -> dict:
+    """A real `probe --latency` report (recorded on the CI machine) with a chosen jitter tail."""
+    from pathlib import Path
+
+    data = json.loads((Path(__file__).resolve().parents[2] / "fixtures/probe/latency-sample.json").read_text())
+    data["probe"].update(node=node_name, namespace="t", pod=f"probe-{node_name}")
+    data["latency"]["timer_jitter"]["p99_9_us"] = jitter_p999
+    return data
+
+
+def test_measured_overhead_replaces_the_default_and_names_its_probes(tmp_path):
+    from auditor.sources.probe_reports import with_reports
+
+    probes = tmp_path / "probes"
+    probes.mkdir()
+    (probes / "m.json").write_text(json.dumps(latency_report("metal", 30.0)))
+    (probes / "v.json").write_text(json.dumps(latency_report("vm", 80.0)))
+    write(tmp_path, "c.json", json.dumps({"apiVersion": "v1", "kind": "List", "items": CLUSTER + [
+        workload("feed", "metal", {A + "latency-budget": "40us", A + "latency-dimension": "timer-jitter"})]}))
+    inventory = with_reports(load([str(tmp_path / "c.json")]), [str(probes)])
+    assert not inventory.skipped
+    feed = {p["name"]: p for p in audit_inventory(inventory).placement}["feed"]
+    assert feed["overhead"]["value_us"] == 50 and feed["overhead"]["node_class"] == "measured-vm"
+    assert "probe v on vm" in feed["overhead"]["source"] and "probe m on metal" in feed["overhead"]["source"]
+    assert feed["verdict"] == "bare-metal-justified" and feed["margin_us"] == -10
