@@ -225,7 +225,9 @@ def _missing_controls(view: PodView, f: Fleet, entry: dict[str, Any]) -> list[st
     for node in entry["nodes"]:
         n = f.nodes.get(node)
         taints = (n.obj.get("spec") or {}).get("taints") if n is not None else None
-        taints = [t for t in taints or [] if isinstance(t, dict) and t.get("effect") in ("NoSchedule", "NoExecute")]
+        # condition taints (node.kubernetes.io/not-ready, ...) come and go; they dedicate nothing
+        taints = [t for t in taints or [] if isinstance(t, dict) and t.get("effect") in ("NoSchedule", "NoExecute")
+                  and not str(t.get("key", "")).startswith(("node.kubernetes.io/", "node.cloudprovider.kubernetes.io/"))]
         if not taints:
             missing.append(f"dedicated node: {node} has no NoSchedule taint keeping others off")
         others = sorted({p.tenant for p in f.on(node) if p.sandbox is None and p.workload is not r} - {None, entry["tenant"]})
