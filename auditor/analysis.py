@@ -41,8 +41,16 @@ class AnalysisContext:
     settings: Mapping[str, Any]  # the config's section for plugins, by plugin name
     today: date
 
-    def of_kind(self, kind: str) -> list[Resource]:
-        return [r for r in self.inventory.resources if r.kind == kind]
+    by_kind: Mapping[str, tuple[Resource, ...]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        grouped: dict[str, list[Resource]] = {}
+        for r in self.inventory.resources:
+            grouped.setdefault(r.kind, []).append(r)
+        object.__setattr__(self, "by_kind", {k: tuple(v) for k, v in grouped.items()})
+
+    def of_kind(self, kind: str) -> tuple[Resource, ...]:
+        return self.by_kind.get(kind, ())
 
 
 class Analysis(Protocol):

@@ -6,6 +6,7 @@ connection error (with a one-line reason on stderr).
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import shutil
 import sys
@@ -177,6 +178,8 @@ def _scan(args: argparse.Namespace) -> int:
     inventory = load(args.paths, stdin=sys.stdin.buffer if "-" in args.paths else None, limits=limits)
     if args.probe_results:
         inventory = with_reports(inventory, args.probe_results)
+    # The inventory lives until exit: keep the cyclic collector from rescanning it over and over.
+    gc.freeze()
     from .engine import audit
 
     report = audit(inventory, ruleset, analyses, config, date.today(), __version__)

@@ -109,19 +109,18 @@ def _declarative(inventory: Inventory, workloads: Sequence[PodView], rules: Sequ
     by_target: dict[str, list[tuple[Rule, Any]]] = defaultdict(list)
     for rule in rules:
         by_target[rule.target or ""].append((rule, _validator(rule)))
-    pod_rules, container_rules = by_target.get("pod", []), by_target.get("container", [])
+    pod_rules = _Matcher(by_target.get("pod", []))
+    container_rules = _Matcher(by_target.get("container", []))
     for view in workloads:
         resource, node = view.resource, view.node_name
-        for rule, is_match in pod_rules:
-            if is_match(view.template):
-                evidence = _evidence(view.template, rule.evidence, view.pointer, {})
-                yield _draft(rule, resource, evidence, view.pointer, None, node)
+        for rule in pod_rules.matching(view.template):
+            evidence = _evidence(view.template, rule.evidence, view.pointer, {})
+            yield _draft(rule, resource, evidence, view.pointer, None, node)
         if container_rules:
             for container in view.containers():
-                for rule, is_match in container_rules:
-                    if is_match(container.target):
-                        evidence = _evidence(container.target, rule.evidence, container.pointer, container.sources)
-                        yield _draft(rule, resource, evidence, container.pointer, container.name, node)
+                for rule in container_rules.matching(container.target):
+                    evidence = _evidence(container.target, rule.evidence, container.pointer, container.sources)
+                    yield _draft(rule, resource, evidence, container.pointer, container.name, node)
     by_kind: dict[str, list[Resource]] = defaultdict(list)
     for resource in inventory.resources:
         by_kind[resource.kind].append(resource)
@@ -150,6 +149,33 @@ def _observed(rule: Rule, fact: Fact, evidence: dict[str, Any]) -> _Draft:
         rule=rule, kind=kind, name=name, namespace=fact.namespace, origin=fact.origin, message="",
         evidence=evidence, pointer=next(iter(evidence), ""), container=probe.get("container"), node=fact.node,
     )
+
+
+class _Matcher:
+    """The rules a target matches, memoised by the target's content.
+
+    Replicas, copies of one chart and sidecars injected everywhere make most targets
+    repeats; serialising one costs a few microseconds, evaluating every rule on it hundreds.
+    """
+
+    def __init__(self, rules: Sequence[tuple[Rule, Any]]) -> None:
+        self.rules = rules
+        self.cache: dict[bytes, tuple[Rule, ...]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.rules)
+
+    def matching(self, target: Any) -> tuple[Rule, ...]:
+        if not self.rules:
+            return ()
+        try:
+            key = orjson.dumps(target, option=orjson.OPT_SORT_KEYS)
+        except (orjson.JSONEncodeError, TypeError):  # not JSON (a hostile value): evaluate directly
+            return tuple(rule for rule, is_match in self.rules if is_match(target))
+        found = self.cache.get(key)
+        if found is None:
+            found = self.cache[key] = tuple(rule for rule, is_match in self.rules if is_match(target))
+        return found
 
 
 def _validator(rule: Rule):
@@ -246,8 +272,9 @@ def _finding(d: _Draft, config: Config, tenancy: Tenancy, cluster: str | None) -
         "container": d.container or "-",
         "node": d.node or "-",
         "tenant": tenancy.tenant_of(namespace) or "platform",
-        "value": next((_short(v) for v in d.evidence.values()), "-"),
     }
+    if not d.message and "{value}" in d.rule.message:  # serialising evidence is the costly part
+        fields["value"] = next((_short(v) for v in d.evidence.values()), "-")
     message = d.message or _format(d.rule.message, fields)
     return Finding(
         rule_id=d.rule.id,

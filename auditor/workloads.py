@@ -37,6 +37,10 @@ INHERITED_SECURITY_FIELDS = (
 )
 
 
+# Pod-level fields a container rule may read as `_pod.<field>`.
+POD_WIDE_FIELDS = ("hostUsers", "os", "hostPID", "hostIPC", "hostNetwork", "runtimeClassName")
+
+
 @dataclass(frozen=True, slots=True)
 class ContainerView:
     name: str
@@ -103,7 +107,8 @@ def _container_view(
     target = dict(container)
     target["_type"] = type_
     target["_effectiveSecurityContext"] = effective
-    target["_pod"] = pod_spec  # pod-wide settings (hostUsers, os) some container rules depend on
+    # the pod-wide settings container rules depend on (kept small: targets are memoised by content)
+    target["_pod"] = {k: pod_spec[k] for k in POD_WIDE_FIELDS if k in pod_spec}
     name = container.get("name")
     return ContainerView(
         name=name if isinstance(name, str) else f"#{pointer.rsplit('/', 1)[-1]}",

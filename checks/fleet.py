@@ -1,7 +1,7 @@
 """What the node-level analyses share: node substrates, where pods run, which run sandboxed."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from auditor.analysis import AnalysisContext
@@ -32,11 +32,33 @@ class Fleet:
     placements: tuple[Placement, ...]
     facts_by_node: Mapping[str, tuple[Fact, ...]]
 
-    def on(self, node: str) -> list[Placement]:
-        return [p for p in self.placements if p.node == node]
+    by_node: Mapping[str, tuple[Placement, ...]] = field(init=False, repr=False)
+    by_workload: Mapping[tuple[str, str, str], tuple[Placement, ...]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        nodes: dict[str, list[Placement]] = {}
+        workloads: dict[tuple[str, str, str], list[Placement]] = {}
+        for p in self.placements:
+            nodes.setdefault(p.node, []).append(p)
+            workloads.setdefault(p.workload.key, []).append(p)
+        object.__setattr__(self, "by_node", {k: tuple(v) for k, v in nodes.items()})
+        object.__setattr__(self, "by_workload", {k: tuple(v) for k, v in workloads.items()})
+
+    def on(self, node: str) -> tuple[Placement, ...]:
+        return self.by_node.get(node, ())
+
+
+_LAST: list = [None, None]  # (context, fleet): the node analyses share one computation per audit
 
 
 def fleet(ctx: AnalysisContext) -> Fleet:
+    if _LAST[0] is ctx:
+        return _LAST[1]
+    _LAST[:] = [ctx, _fleet(ctx)]
+    return _LAST[1]
+
+
+def _fleet(ctx: AnalysisContext) -> Fleet:
     settings = ctx.settings.get("substrate", {})
     overrides = [Override(o.get("selector", {}), o["substrate"], o.get("vm_class")) for o in settings.get("overrides", ())]
     facts_by_node: dict[str, list[Fact]] = {}

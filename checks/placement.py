@@ -101,7 +101,7 @@ def verdict(ctx: AnalysisContext, f: Fleet, view: PodView, settings: Mapping[str
     r = view.resource
     if ctx.tenancy.tenant_of(r.namespace) is None and r.namespace is not None:
         return None  # the platform's own workloads are not placed by tenants' budgets
-    nodes = sorted({p.node for p in f.placements if p.workload is r} | _pinned(view))
+    nodes = sorted({p.node for p in f.by_workload.get(r.key, ())} | _pinned(view))
     kinds = {f.substrates[n].kind for n in nodes if n in f.substrates}
     substrate = BARE_METAL if BARE_METAL in kinds else VM if VM in kinds else UNKNOWN
     budget = budget_of(view, settings)
