@@ -112,3 +112,14 @@ def test_no_command_means_scan_and_version(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["--version"])
     assert exc.value.code == 0 and "k8s-isolation-audit" in capsys.readouterr().out
+
+
+def test_scanning_a_manifest_imports_neither_kubernetes_nor_scapy():
+    code = (
+        "import sys; from auditor.cli import main; "
+        f"rc = main(['scan', {str(REPO / 'fixtures/rules/IA101/bad.yaml')!r}, '--format', 'json']); "
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('kubernetes', 'scapy', 'pyroute2')); "
+        "print(heavy, file=sys.stderr); sys.exit(10 if heavy else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
