@@ -260,7 +260,7 @@ class Evaluator:
         labels = raw.get("matchLabels")
         if isinstance(labels, dict):
             sets += [self._namespace_index.get((str(k), str(v)), set()) for k, v in labels.items()]
-        for expr in raw.get("matchExpressions") or []:
+        for expr in _list(raw.get("matchExpressions")):
             if not isinstance(expr, dict) or not isinstance(expr.get("key"), str):
                 continue
             if expr.get("operator") == "In" and isinstance(expr.get("values"), list):

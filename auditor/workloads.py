@@ -126,22 +126,28 @@ def pod_view(resource: Resource) -> PodView | None:
     if pointer is None:
         # Custom kinds (Argo Rollouts, OpenKruise, ...) follow the Deployment shape.
         pointer = "/spec/template"
-        template = _at(resource.obj, ("spec", "template"))
-        if not isinstance(template, dict) or not isinstance(_at(template, ("spec", "containers")), list):
+        template = at(resource.obj, ("spec", "template"))
+        if not isinstance(template, dict) or not isinstance(at(template, ("spec", "containers")), list):
             return None
     else:
-        template = _at(resource.obj, tuple(pointer.split("/")[1:])) if pointer else resource.obj
+        template = at(resource.obj, tuple(pointer.split("/")[1:])) if pointer else resource.obj
         if not isinstance(template, dict):
             return None
     return PodView(resource=resource, pointer=pointer, template=template)
 
 
-def _at(obj: Any, path: Sequence[str]) -> Any:
+def at(obj: Any, path: Sequence[str]) -> Any:
+    """obj[path[0]][path[1]]..., or None where a step is missing or not a mapping."""
     for key in path:
         if not isinstance(obj, dict):
             return None
         obj = obj.get(key)
     return obj
+
+
+def items(value: Any) -> list:
+    """A list field as a list; anything else (a hostile or broken manifest) as empty."""
+    return value if isinstance(value, list) else []
 
 
 def controller_of(resource: Resource) -> tuple[str, str] | None:

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 from auditor.analysis import AnalysisContext
 from auditor.model import Fact, Resource
 from auditor.substrate import Override, Substrate, classify
-from auditor.workloads import PodView, pod_view
+from auditor.workloads import PodView, items, pod_view
 
 # RuntimeClass handlers that run the pod under its own kernel (or a user-space one).
 SANDBOX_HANDLERS = ("kata", "kata-qemu", "kata-clh", "kata-fc", "kata-dragonball", "kata-stratovirt", "runsc",
@@ -136,7 +136,7 @@ def escape_grade(view: PodView) -> list[str]:
         context = c.target["_effectiveSecurityContext"]
         if context.get("privileged") is True:
             reasons.append(f"privileged container {c.name}")
-    for volume in spec.get("volumes") or []:
+    for volume in items(spec.get("volumes")):
         if isinstance(volume, dict) and isinstance(volume.get("hostPath"), dict):
             reasons.append(f"hostPath {volume['hostPath'].get('path')}")
     return reasons

@@ -12,6 +12,7 @@ from auditor.analysis import AnalysisContext, AnalysisResult, Hit
 from auditor.model import Rule
 from auditor.substrate import BARE_METAL, VM
 from auditor.vulns import AFFECTED, NOT_AFFECTED, match
+from auditor.workloads import at
 
 from .fleet import Fleet, Placement, escape_grade, fleet
 
@@ -41,7 +42,8 @@ def node_table(f: Fleet) -> list[dict[str, Any]]:
     for name in sorted(set(f.nodes) | {p.node for p in f.placements}):
         substrate = f.substrates.get(name)
         node = f.nodes.get(name)
-        info = (node.obj.get("status") or {}).get("nodeInfo", {}) if node is not None else {}
+        info = at(node.obj, ("status", "nodeInfo")) if node is not None else None
+        info = info if isinstance(info, dict) else {}
         probed = next((fact.report["host"]["kernel_release"] for fact in f.facts_by_node.get(name, ())
                        if fact.pod is None), None)
         rows.append({
@@ -51,12 +53,16 @@ def node_table(f: Fleet) -> list[dict[str, Any]]:
             "tenants": _tenants(f.on(name)),
             "kernel_shared_by": _tenants(_sharing(f, name)),
             "sandboxed_tenants": _tenants([p for p in f.on(name) if p.sandbox is not None]),
-            "kernel_version": probed or (info.get("kernelVersion") if isinstance(info, dict) else None),
-            "container_runtime": info.get("containerRuntimeVersion") if isinstance(info, dict) else None,
+            "kernel_version": probed or _text(info.get("kernelVersion")),
+            "container_runtime": _text(info.get("containerRuntimeVersion")),
             "pods": len(f.on(name)),
             "findings": 0,  # the engine counts the report's findings per node
         })
     return rows
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _shared_bare_metal(ctx, f: Fleet, rule: Rule) -> Iterator[Hit]:

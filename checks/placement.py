@@ -14,7 +14,7 @@ from auditor.model import Rule
 from auditor.overhead import DIMENSIONS, SANDBOX_UNMEASURED_FLOOR_US, Overhead, default, parse_budget
 from auditor.selectors import selects
 from auditor.substrate import BARE_METAL, UNKNOWN, VM
-from auditor.workloads import PodView
+from auditor.workloads import PodView, at, items
 
 from .fleet import Fleet, annotation, escape_grade, fleet
 
@@ -224,9 +224,10 @@ def _missing_controls(view: PodView, f: Fleet, entry: dict[str, Any]) -> list[st
     missing = []
     for node in entry["nodes"]:
         n = f.nodes.get(node)
-        taints = (n.obj.get("spec") or {}).get("taints") if n is not None else None
+        taints = at(n.obj, ("spec", "taints")) if n is not None else None
+        taints = taints if isinstance(taints, list) else []
         # condition taints (node.kubernetes.io/not-ready, ...) come and go; they dedicate nothing
-        taints = [t for t in taints or [] if isinstance(t, dict) and t.get("effect") in ("NoSchedule", "NoExecute")
+        taints = [t for t in taints if isinstance(t, dict) and t.get("effect") in ("NoSchedule", "NoExecute")
                   and not str(t.get("key", "")).startswith(("node.kubernetes.io/", "node.cloudprovider.kubernetes.io/"))]
         if not taints:
             missing.append(f"dedicated node: {node} has no NoSchedule taint keeping others off")
@@ -254,7 +255,7 @@ def _hardening_gaps(view: PodView) -> list[str]:
             gaps.append(f"{c.name} allows privilege escalation")
         if ctx.get("runAsNonRoot") is not True:
             gaps.append(f"{c.name} may run as root")
-        if "ALL" not in (caps.get("drop") or []):
+        if "ALL" not in items(caps.get("drop")):
             gaps.append(f"{c.name} keeps default capabilities")
         profile = ctx.get("seccompProfile")
         if not (isinstance(profile, dict) and profile.get("type") in ("RuntimeDefault", "Localhost")):

@@ -14,6 +14,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from auditor.analysis import AnalysisContext, AnalysisResult, Hit
 from auditor.model import Resource, Rule
+from auditor.workloads import items
 from auditor.netpol import ALL_PORTS, NO_PORTS, Endpoint, Evaluator, PodClass, PortSet, in_block
 
 # Past this many open-to-open tenant pairs the matrix says "*" (every tenant whose egress is
@@ -139,10 +140,10 @@ def _endpoint(namespace: str, name: str, metadata: Mapping[str, Any], spec: Mapp
     labels = metadata.get("labels") if isinstance(metadata.get("labels"), dict) else {}
     ports = []
     for field_name in ("containers", "initContainers"):
-        for container in spec.get(field_name) or []:
+        for container in items(spec.get(field_name)):
             if not isinstance(container, dict):
                 continue
-            for port in container.get("ports") or []:
+            for port in items(container.get("ports")):
                 if isinstance(port, dict) and isinstance(port.get("containerPort"), int):
                     ports.append((str(port.get("name") or ""), port["containerPort"], str(port.get("protocol") or "TCP")))
     return Endpoint(namespace, name, {str(k): str(v) for k, v in labels.items()}, tuple(sorted(ports)), ip,
@@ -297,7 +298,7 @@ def _node_addresses(ctx: AnalysisContext) -> list[str]:
     found = []
     for node in ctx.of_kind("Node"):
         status = node.obj.get("status") if isinstance(node.obj.get("status"), dict) else {}
-        for address in status.get("addresses") or []:
+        for address in items(status.get("addresses")):
             if isinstance(address, dict) and address.get("type") == "InternalIP":
                 try:
                     found.append(str(ipaddress.ip_address(address.get("address"))))
