@@ -59,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("--peer", type=_peer, default=None, metavar="ADDRESS:PORT",
                        help="with --latency: UDP round trips to this echo server ([IPv6]:PORT for IPv6)")
 
+    evidence = sub.add_parser("evidence", help="check an evidence bundle")
+    evidence_sub = evidence.add_subparsers(dest="evidence_command", metavar="ACTION", required=True)
+    verify = evidence_sub.add_parser("verify", help="detect changed, added or removed files and bad signatures")
+    verify.add_argument("directory", metavar="DIR")
+    verify.add_argument("--public-key", metavar="KEY", help="Ed25519 public key the manifest must be signed with")
+
     rules = sub.add_parser("rules", help="list, explain or validate rules")
     rules_sub = rules.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
     listing = rules_sub.add_parser("list", help="every rule with its severity and controls")
@@ -84,6 +90,10 @@ def _scan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-file-size", type=_size, default=None, metavar="BYTES", help="skip larger inputs (default 2GiB)")
     p.add_argument("--probe-results", action="append", default=[], metavar="DIR",
                    help="directory of ProbeReports (`probe` output) to join as observed facts")
+    p.add_argument("--baseline", metavar="REPORT.json",
+                   help="report only findings not in this earlier JSON report (gate on what is new)")
+    p.add_argument("--evidence-dir", metavar="DIR", help="write a compliance evidence bundle into DIR (new or empty)")
+    p.add_argument("--sign-key", metavar="KEY", help="Ed25519 private key (PEM or OpenSSH) to sign the evidence manifest")
 
 
 def _size(text: str) -> int:
@@ -129,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _scan(args)
         if args.command == "probe":
             return _probe(args)
+        if args.command == "evidence":
+            return _verify_evidence(args)
         return _rules(args)
     except UsageError as exc:
         print(f"k8s-isolation-audit: error: {exc}", file=sys.stderr)
@@ -183,7 +195,17 @@ def _scan(args: argparse.Namespace) -> int:
     from .engine import audit
 
     report = audit(inventory, ruleset, analyses, config, date.today(), __version__)
-    _emit(report, args)
+    if args.baseline:
+        from .baseline import BaselineError, load_baseline, new_findings
+
+        try:
+            report = new_findings(report, load_baseline(args.baseline))
+        except BaselineError as exc:
+            raise UsageError(str(exc)) from None
+    active = [r for r in ruleset.rules if config.active(r)]
+    _emit(report, args, active)
+    if args.evidence_dir:
+        _write_evidence(args, report, inventory, ruleset, config, active)
     for skipped in inventory.skipped:
         print(f"k8s-isolation-audit: skipped {skipped.one_line()}", file=sys.stderr)
     if inventory.skipped:
@@ -205,7 +227,7 @@ def _load_rules(extra: Sequence[str]):
     return ruleset, plugins
 
 
-def _emit(report, args: argparse.Namespace) -> None:
+def _emit(report, args: argparse.Namespace, rules) -> None:
     from .reports import renderer
 
     render = renderer(args.format)
@@ -213,9 +235,38 @@ def _emit(report, args: argparse.Namespace) -> None:
         tty = args.output is None and sys.stdout.isatty()
         width = shutil.get_terminal_size((80, 24)).columns if tty else 80
         text = render(report, width=width, color=tty and "NO_COLOR" not in os.environ)
+    elif args.format in ("sarif", "junit"):
+        text = render(report, rules=rules)  # rule metadata, and the rules that passed
     else:
         text = render(report)
     _write(text, args.output, "report")
+
+
+def _write_evidence(args, report, inventory, ruleset, config, rules) -> None:
+    from .evidence import EvidenceError, write_bundle
+
+    snapshot = {"apiVersion": "v1", "kind": "List", "items": [r.obj for r in inventory.resources]}
+    try:
+        manifest = write_bundle(
+            args.evidence_dir, report, snapshot=snapshot, rule_packs=ruleset.packs, config_path=config.path,
+            probe_reports=args.probe_results, cluster=inventory.cluster,
+            sign_key=Path(args.sign_key) if args.sign_key else None, rules=rules, probes_ran=bool(inventory.facts),
+        )
+    except (EvidenceError, OSError) as exc:
+        raise UsageError(f"evidence: {exc}") from None
+    print(f"k8s-isolation-audit: evidence bundle written to {args.evidence_dir} "
+          f"({len(manifest.get('files', []))} files)", file=sys.stderr)
+
+
+def _verify_evidence(args: argparse.Namespace) -> int:
+    from .evidence import verify_bundle
+
+    problems = verify_bundle(args.directory, Path(args.public_key) if args.public_key else None)
+    for problem in problems:
+        print(f"k8s-isolation-audit: {args.directory}: {problem}", file=sys.stderr)
+    if not problems:
+        print(f"{args.directory}: ok")
+    return EXIT_ERROR if problems else EXIT_OK
 
 
 def _write(text: str, output: str | None, what: str) -> None:

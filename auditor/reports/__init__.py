@@ -1,16 +1,19 @@
-"""Renderers: pure functions of the Report. Each module imports its own heavy dependencies."""
+"""Renderers: pure functions of the Report. Each module imports its own heavy dependencies.
+
+`renderer(name)(report)` works for every format. SARIF and JUnit also take `rules=` (the
+rules that ran: SARIF describes them, JUnit lists those without findings as passing).
+"""
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Callable
 
-FORMATS = ("table", "json")
+FORMATS = ("table", "json", "sarif", "junit", "markdown", "html")
+_MODULES = {"table": "table", "json": "json_report", "sarif": "sarif", "junit": "junit", "markdown": "markdown",
+            "html": "html"}
 
 
 def renderer(name: str) -> Callable[..., str]:
-    if name == "table":
-        from .table import render
-    elif name == "json":
-        from .json_report import render
-    else:
+    if name not in _MODULES:
         raise ValueError(f"unknown format {name!r}")
-    return render
+    return import_module(f".{_MODULES[name]}", __name__).render
