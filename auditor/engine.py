@@ -9,6 +9,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import orjson
 
+from . import redact
 from .analysis import Analysis, AnalysisContext, Hit
 from .config import Config, Waiver
 from .model import Coverage, Fact, Finding, Inventory, LineIndex, Location, Origin, Report, Resource, Rule, WaiverStatus
@@ -193,27 +194,8 @@ def _evidence(target: Any, pointers: Sequence[str], base: str, redirects: Mappin
     found: dict[str, Any] = {}
     for pointer in pointers:
         for path, value in _walk(target, split_pointer(pointer), ""):
-            tokens = split_pointer(path)
-            in_env = "env" in tokens
-            secret = SECRET_KEYS.intersection(tokens) or (in_env and tokens[-1] == "value")
-            found[_object_pointer(path, base, redirects)] = REDACTED if secret else _scrub(value, in_env)
+            found[_object_pointer(path, base, redirects)] = redact.evidence(split_pointer(path), value)
     return found
-
-
-SECRET_KEYS = frozenset({"data", "stringData", "binaryData"})
-REDACTED = "<redacted>"
-
-
-def _scrub(value: Any, in_env: bool = False) -> Any:
-    """Evidence never carries env var values or Secret/ConfigMap data, whatever a pack asks for."""
-    if isinstance(value, dict):
-        return {
-            k: REDACTED if k in SECRET_KEYS or (in_env and k == "value") else _scrub(v, in_env or k == "env")
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_scrub(v, in_env) for v in value]
-    return value
 
 
 def _object_pointer(path: str, base: str, sources: Mapping[str, str]) -> str:

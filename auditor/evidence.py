@@ -19,14 +19,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from . import __version__
+from . import __version__, redact
 from .model import Report, Rule
 
 FORMAT = "k8s-isolation-audit/evidence-bundle"
 FORMAT_VERSION = 1
 MANIFEST, SIGNATURE = "manifest.json", "manifest.sig"
 # Annotations that copy a whole object, ConfigMap data included.
-_COPIES = ("kubectl.kubernetes.io/last-applied-configuration",)
 
 
 class EvidenceError(Exception):
@@ -80,7 +79,7 @@ def write_bundle(
     put("controls.md", controls.render_markdown(control_data).encode())
     if snapshot is not None:
         data = _read_json(snapshot) if isinstance(snapshot, (str, Path)) else snapshot
-        put("inventory.json", (json.dumps(sanitize(data), indent=2, ensure_ascii=False, default=str) + "\n").encode())
+        put("inventory.json", (json.dumps(redact.snapshot(data), indent=2, ensure_ascii=False, default=str) + "\n").encode())
     for folder, files in (("probes", _probe_files(probe_reports)), ("rules", [Path(p) for p in rule_packs]),
                           ("config", [Path(config_path)] if config_path else [])):
         for name, path in _unique_names(files):
@@ -105,30 +104,6 @@ def write_bundle(
     if private is not None:
         (root / SIGNATURE).write_text(base64.b64encode(private.sign(body)).decode() + "\n")
     return manifest
-
-
-def sanitize(value: Any) -> Any:
-    """The snapshot without secret material: no Secret objects (wherever they nest), no
-    ConfigMap data, no annotation copying a whole object."""
-    if isinstance(value, list):
-        return [sanitize(v) for v in value if not _is_secret(v)]
-    if not isinstance(value, dict):
-        return value
-    if _is_secret(value):
-        return None
-    out = {k: sanitize(v) for k, v in value.items()}
-    if value.get("kind") == "ConfigMap" and "metadata" in value:
-        for key in ("data", "binaryData"):
-            if key in out:
-                out[key] = {k: "(removed from the evidence bundle)" for k in (value.get(key) or {})}
-    meta = out.get("metadata")
-    if isinstance(meta, dict) and isinstance(meta.get("annotations"), dict):
-        meta["annotations"] = {k: v for k, v in meta["annotations"].items() if k not in _COPIES}
-    return out
-
-
-def _is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and value.get("kind") == "Secret" and "metadata" in value
 
 
 def _probe_files(paths: Iterable[str | Path]) -> list[Path]:

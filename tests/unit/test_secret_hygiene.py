@@ -6,7 +6,8 @@ import json
 from auditor.cli import main
 from scan_helpers import write
 
-PLANTED = ("s3cr3t-env-value-7f3a", "s3cr3t-secret-data-91c2", "s3cr3t-configmap-4e8d", "s3cr3t-string-data-0b6a")
+PLANTED = ("s3cr3t-env-value-7f3a", "s3cr3t-secret-data-91c2", "s3cr3t-configmap-4e8d", "s3cr3t-string-data-0b6a",
+           "s3cr3t-annotation-5d1e")
 
 MANIFESTS = f"""apiVersion: v1
 kind: Secret
@@ -21,7 +22,13 @@ data: {{api_key: {PLANTED[2]}}}
 ---
 apiVersion: v1
 kind: Pod
-metadata: {{name: web, namespace: shop}}
+metadata:
+  name: web
+  namespace: shop
+  annotations:
+    kubectl.kubernetes.io/last-applied-configuration: '{{"spec": {{"env": [{{"value": "{PLANTED[0]}"}}]}}}}'
+    vault.example.com/token: {PLANTED[4]}
+    container.apparmor.security.beta.kubernetes.io/web: unconfined
 spec:
   containers:
   - name: web
@@ -65,15 +72,35 @@ def test_planted_values_appear_in_no_output_format(tmp_path, capsys):
     manifests = write(tmp_path, "m/all.yaml", MANIFESTS)
     pack = write(tmp_path, "nosy.yaml", NOSY_PACK)
     outputs = {}
-    for fmt in ("json", "table"):
+    for fmt in ("json", "table", "sarif", "junit", "markdown", "html"):
         main(["scan", str(manifests), "--rules", str(pack), "--format", fmt, "--fail-on", "none"])
         outputs[fmt] = capsys.readouterr().out
+    bundle = tmp_path / "evidence"
+    main(["scan", str(manifests), "--rules", str(pack), "--evidence-dir", str(bundle), "--fail-on", "none",
+          "--format", "json"])
+    capsys.readouterr()
+    for path in bundle.rglob("*"):
+        if path.is_file():
+            outputs[f"evidence {path.relative_to(bundle)}"] = path.read_text(errors="replace")
     report = json.loads(outputs["json"])
     assert any(f["rule_id"] == "XX900" for f in report["findings"])  # the nosy rules did fire
     assert any(f["rule_id"] == "XX901" for f in report["findings"])
     for fmt, text in outputs.items():
         for value in PLANTED:
             assert value not in text, f"{value} leaked into the {fmt} report"
+    apparmor = next(f for f in report["findings"] if f["rule_id"] == "IA122")["evidence"]["/metadata/annotations"]
+    assert apparmor["container.apparmor.security.beta.kubernetes.io/web"] == "unconfined"  # kept: it is the finding
     env = next(f for f in report["findings"] if f["rule_id"] == "XX900")["evidence"]
     assert env["/spec/containers/0/env"][0] == {"name": "DB_PASSWORD", "value": "<redacted>"}
     assert env["/spec/containers/0/env"][1]["valueFrom"] == {"secretKeyRef": {"name": "db", "key": "password"}}
+
+
+def test_the_probe_reports_no_environment_values(monkeypatch):
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "DB_PASSWORD": PLANTED[0], "POD_NAME": "web-0"}
+    done = subprocess.run([sys.executable, "-m", "auditor", "probe"], capture_output=True, text=True, timeout=60,
+                          env={**env, "PYTHONPATH": str(__import__("pathlib").Path(__file__).resolve().parents[2])})
+    assert done.returncode == 0, done.stderr
+    assert PLANTED[0] not in done.stdout and "web-0" in done.stdout
