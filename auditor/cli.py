@@ -33,9 +33,21 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    scan = sub.add_parser("scan", help="audit manifests, kubectl output or snapshots")
+    scan = sub.add_parser("scan", help="audit manifests, kubectl output or snapshots; with no PATH, the live cluster")
     scan.add_argument("paths", nargs="*", metavar="PATH", help="files, directories, or '-' for stdin")
     _scan_options(scan)
+    _cluster_options(scan)
+    scan.add_argument("--all-contexts", action="store_true", help="audit every context of the kubeconfig")
+    scan.add_argument("--probe", action="store_true",
+                      help="run probe Jobs on every node and in every tenant namespace (creates resources; see SECURITY.md)")
+    scan.add_argument("--probe-image", default=None, metavar="IMAGE", help="probe image (build it from the Dockerfile)")
+    scan.add_argument("--probe-timeout", type=float, default=300.0, metavar="SECONDS", help="wait for probe Jobs (default 300)")
+    scan.add_argument("--probe-namespace", default="isolation-audit", metavar="NS",
+                      help="the tool's own namespace for node probes (default isolation-audit)")
+
+    snapshot = sub.add_parser("snapshot", help="write everything a scan reads (no Secrets) to a file for offline scans")
+    _cluster_options(snapshot)
+    snapshot.add_argument("--output", "-o", required=True, metavar="FILE")
 
     demo = sub.add_parser("demo", help="audit the bundled demo cluster end to end")
     _scan_options(demo)
@@ -96,6 +108,13 @@ def _scan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sign-key", metavar="KEY", help="Ed25519 private key (PEM or OpenSSH) to sign the evidence manifest")
 
 
+def _cluster_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig (default: $KUBECONFIG, then ~/.kube/config)")
+    p.add_argument("--context", action="append", default=[], metavar="NAME", help="kubeconfig context (repeatable)")
+    p.add_argument("--page-size", type=int, default=500, metavar="N", help="objects per list request (default 500)")
+    p.add_argument("--request-timeout", type=float, default=30.0, metavar="SECONDS", help="per request (default 30)")
+
+
 def _size(text: str) -> int:
     units = {"k": 1024, "m": 1024**2, "g": 1024**3}
     t = text.strip().lower().removesuffix("ib").removesuffix("b")
@@ -141,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _probe(args)
         if args.command == "evidence":
             return _verify_evidence(args)
+        if args.command == "snapshot":
+            return _snapshot(args)
         return _rules(args)
     except UsageError as exc:
         print(f"k8s-isolation-audit: error: {exc}", file=sys.stderr)
@@ -172,8 +193,7 @@ def _scan(args: argparse.Namespace) -> int:
         args.paths = [os.path.join(base, "cluster")]
         args.probe_results = [os.path.join(base, "probe-results"), *args.probe_results]
         config_path = config_path or str(root / "config.yaml")
-    if not args.paths:
-        raise UsageError("no input: give manifest PATHs, a directory, or '-' for stdin")
+    live = not args.paths
     try:
         config = load_config(config_path) if config_path else Config()
     except ConfigError as exc:
@@ -186,8 +206,13 @@ def _scan(args: argparse.Namespace) -> int:
     except (RulePackError, ConfigError) as exc:
         raise UsageError(str(exc)) from None
 
-    limits = Limits() if args.max_file_size is None else Limits(max_file_bytes=args.max_file_size)
-    inventory = load(args.paths, stdin=sys.stdin.buffer if "-" in args.paths else None, limits=limits)
+    if live:
+        inventory = _live_inventory(args, config)
+    else:
+        if getattr(args, "probe", False):
+            raise UsageError("--probe needs a live cluster: give no PATH")
+        limits = Limits() if args.max_file_size is None else Limits(max_file_bytes=args.max_file_size)
+        inventory = load(args.paths, stdin=sys.stdin.buffer if "-" in args.paths else None, limits=limits)
     if args.probe_results:
         inventory = with_reports(inventory, args.probe_results)
     # The inventory lives until exit: keep the cyclic collector from rescanning it over and over.
@@ -240,6 +265,55 @@ def _emit(report, args: argparse.Namespace, rules) -> None:
     else:
         text = render(report)
     _write(text, args.output, "report")
+
+
+def _live_inventory(args: argparse.Namespace, config):
+    """Read the cluster (and, with --probe, run the probes); a connection problem is exit 2."""
+    from .live.cluster import load_cluster
+    from .live.errors import ClusterError
+
+    try:
+        inventory = load_cluster(args.kubeconfig, args.context, args.all_contexts, args.page_size, args.request_timeout)
+        if args.probe:
+            inventory = _run_probes(args, config, inventory)
+    except ClusterError as exc:
+        raise UsageError(str(exc)) from None
+    return inventory
+
+
+def _run_probes(args: argparse.Namespace, config, inventory):
+    from rich.progress import Progress
+
+    from .live.probes import ProbeOptions, run_probes
+
+    options = ProbeOptions(timeout=args.probe_timeout, namespace=args.probe_namespace,
+                           **({"image": args.probe_image} if args.probe_image else {}))
+    with Progress(transient=True, disable=not sys.stderr.isatty(), console=None) as bar:
+        task = bar.add_task("probes", total=None)
+
+        def progress(update) -> None:
+            bar.update(task, total=update.total or None, completed=update.done,
+                       description=f"{update.phase}: {update.message}"[:60])
+
+        run = run_probes(args.kubeconfig, args.context[0] if args.context else None, options,
+                         inventory=inventory, tenancy=config.tenancy, progress=progress)
+    return run.join(inventory)
+
+
+def _snapshot(args: argparse.Namespace) -> int:
+    from .live.errors import ClusterError
+    from .live.snapshot import snapshot
+
+    try:
+        inventory = snapshot(args.output, args.kubeconfig, None, args.page_size, args.request_timeout,
+                             contexts=args.context or None)
+    except (ClusterError, OSError) as exc:
+        raise UsageError(str(exc)) from None
+    print(f"k8s-isolation-audit: {len(inventory.resources)} objects from {inventory.cluster} written to {args.output}",
+          file=sys.stderr)
+    for skipped in inventory.skipped:
+        print(f"k8s-isolation-audit: skipped {skipped.one_line()}", file=sys.stderr)
+    return EXIT_ERROR if inventory.skipped else EXIT_OK
 
 
 def _write_evidence(args, report, inventory, ruleset, config, rules) -> None:

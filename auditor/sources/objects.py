@@ -22,6 +22,11 @@ def extract(
         if pointer:  # kubectl never nests Lists; refusing keeps hostile nesting shallow
             yield _skip(path, lines, pointer, "a List inside a List")
             return
+        if cluster is None:  # a snapshot (auditor.live.snapshot) names the cluster it was read from
+            meta = data.get("metadata")
+            annotations = meta.get("annotations") if isinstance(meta, dict) else None
+            named = annotations.get(SNAPSHOT_CLUSTER) if isinstance(annotations, dict) else None
+            cluster = named if isinstance(named, str) and named else None
         for i, item in enumerate(items):
             yield from extract(item, path, lines, cluster, f"{pointer}/items/{i}")
         return
@@ -42,6 +47,8 @@ def extract(
         origin=Origin(path=path, pointer=pointer, cluster=cluster, lines=lines),
     )
 
+
+SNAPSHOT_CLUSTER = "isolation-audit.io/cluster"
 
 # Files that live beside manifests in repositories but are read by kustomize, not the API.
 CLIENT_SIDE_KINDS = frozenset({"Kustomization", "Component"})

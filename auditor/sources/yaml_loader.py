@@ -111,6 +111,7 @@ def expanded_size(root: Node, limit: int) -> int:
     memory but explodes for anything that walks it as a tree (schemas, JSON output).
     """
     sizes: dict[int, int] = {}
+    open_: set[int] = set()  # entered, not yet sized: meeting one again is a cycle
     # Iterative post-order: deep nesting must not hit Python's recursion limit.
     stack: list[tuple[Node, bool]] = [(root, False)]
     while stack:
@@ -119,9 +120,13 @@ def expanded_size(root: Node, limit: int) -> int:
             continue
         children = _children(node)
         if not children_done:
+            if id(node) in open_:
+                return limit + 1  # an alias inside its own anchor: infinite once expanded
+            open_.add(id(node))
             stack.append((node, True))
             stack.extend((c, False) for c in children if id(c) not in sizes)
             continue
+        open_.discard(id(node))
         total = 1 + sum(sizes[id(c)] for c in children)
         if total > limit:
             return total

@@ -76,7 +76,7 @@ def test_stdin_gives_the_same_findings_as_the_file():
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["scan"], "no input"),
+        (["scan", "--kubeconfig", "/nonexistent-kubeconfig"], "kubeconfig /nonexistent-kubeconfig: no such file"),
         (["scan", "x.yaml", "--config", "/nonexistent.yaml"], "/nonexistent.yaml: cannot read config"),
         (["rules", "explain", "IA999"], "no rule 'IA999'"),
         (["scan", "x.yaml", "--rules", "/nonexistent-pack.yaml"], "no such rule pack"),
@@ -106,9 +106,11 @@ def test_rules_list_explain_validate(capsys, tmp_path):
     assert code == 2 and "bad.yaml:2: rules: 5 is not of type 'array'" in err
 
 
-def test_no_command_means_scan_and_version(capsys):
+def test_no_command_means_scan_of_the_live_cluster_and_version(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("KUBECONFIG", raising=False)
     code, _, err = run(capsys, "--fail-on", "low")
-    assert code == 2 and "no input" in err
+    assert code == 2 and "no kubeconfig found" in err and err.count("\n") == 1
     with pytest.raises(SystemExit) as exc:
         main(["--version"])
     assert exc.value.code == 0 and "k8s-isolation-audit" in capsys.readouterr().out

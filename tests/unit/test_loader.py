@@ -126,3 +126,9 @@ def test_directory_walk_is_recursive_sorted_and_ignores_other_files(tmp_path):
     write(tmp_path, ".git/x.yaml", "broken: [")
     inv = load([str(tmp_path)])
     assert [r.name for r in inv.resources] == ["one", "two"] and not inv.skipped
+
+
+def test_a_recursive_alias_is_refused_not_expanded_forever(tmp_path):
+    write(tmp_path, "cycle.yaml", "a: &a [*a, *a]\n")
+    (skip,) = load([str(tmp_path)]).skipped
+    assert "alias" in skip.reason
