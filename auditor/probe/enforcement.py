@@ -256,6 +256,19 @@ print(json.dumps({"created": len(kids), "errno": error, "current": current}), fl
 """
 
 
+def _child_outcome(script: str, args: list[str], timeout: float):
+    """(outcome, None, tail) from a bounded child's last JSON line, or (None, result, tail)."""
+    with _Subreaper():
+        child = run_child(script, args, timeout)
+    tail = f"; {child.elapsed:.1f}s, {child.reaped()}"
+    if child.timed_out:
+        return None, _result(True, None, f"child did not finish within {timeout:.0f}s and was killed{tail}"), tail
+    try:
+        return json.loads(_last_line(child.stdout)), None, tail
+    except ValueError:
+        return None, _result(True, None, f"child failed (exit {child.returncode}: {_last_line(child.stderr)}){tail}"), tail
+
+
 def pids_test(pids_max: Optional[int], view: Optional[cgroups.CgroupView] = None,
               ceiling: int = PIDS_CEILING, timeout: float = TIME_CEILING) -> dict:
     if pids_max is None:
@@ -266,15 +279,9 @@ def pids_test(pids_max: Optional[int], view: Optional[cgroups.CgroupView] = None
             return _result(False, None, f"pids.max {pids_max} is too close to or above the {ceiling}-process test "
                                         "ceiling: not tested")
     current_file = (view.own_file("pids", "pids.current") if view else None) or ""
-    with _Subreaper():
-        child = run_child(_PIDS_CHILD, [str(attempt), current_file], timeout)
-    tail = f"; {child.elapsed:.1f}s, {child.reaped()}"
-    if child.timed_out:
-        return _result(True, None, f"child did not finish within {timeout:.0f}s and was killed{tail}")
-    try:
-        outcome = json.loads(_last_line(child.stdout))
-    except ValueError:
-        return _result(True, None, f"child failed (exit {child.returncode}: {_last_line(child.stderr)}){tail}")
+    outcome, failed, tail = _child_outcome(_PIDS_CHILD, [str(attempt), current_file], timeout)
+    if failed is not None:
+        return failed
     created, errno_, current = outcome["created"], outcome["errno"], outcome["current"]
     at_failure = f", pids.current {current} at that moment" if current else ""
     if pids_max is None:
@@ -330,15 +337,9 @@ def cpu_test(quota: Optional[float], seconds: float = CPU_SECONDS, timeout: floa
                                     "a busy loop cannot exceed it, not tested")
     else:
         workers = min(cpus, math.floor(quota) + 1)  # enough busy loops to exceed the quota
-    with _Subreaper():
-        child = run_child(_CPU_CHILD, [str(workers), str(seconds)], timeout)
-    tail = f"; {child.elapsed:.1f}s, {child.reaped()}"
-    if child.timed_out:
-        return _result(True, None, f"child did not finish within {timeout:.0f}s and was killed{tail}")
-    try:
-        outcome = json.loads(_last_line(child.stdout))
-    except ValueError:
-        return _result(True, None, f"child failed (exit {child.returncode}: {_last_line(child.stderr)}){tail}")
+    outcome, failed, tail = _child_outcome(_CPU_CHILD, [str(workers), str(seconds)], timeout)
+    if failed is not None:
+        return failed
     ratio = outcome["cpu"] / outcome["wall"] if outcome["wall"] > 0 else 0.0
     used = f"{workers} busy loop{'s' if workers > 1 else ''} used {ratio:.2f} cores over {outcome['wall']:.2f}s wall"
     if quota is None:

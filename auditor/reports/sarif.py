@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from ..baseline import fingerprint
 from ..model import Finding, Report, Rule, Severity
+from .json_report import finding_dict
 from .rulemeta import SEVERITY_SCORE, first_url, object_label, rule_index
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -115,19 +116,8 @@ def _result(f: Finding, rule_index: int, root: str | None) -> dict[str, Any]:
         "message": {"text": f"{f.message} ({label})" if label not in f.message else f.message},
         "locations": [location],
         "partialFingerprints": {"k8sIsolationAudit/v1": fingerprint(f)},
-        "properties": {
-            "severity": f.severity.label,
-            "tenant": f.tenant,
-            "namespace": f.namespace,
-            "kind": f.kind,
-            "name": f.name,
-            "container": f.container,
-            "node": f.node,
-            "cluster": f.cluster,
-            "controls": list(f.controls),
-            "evidence": dict(f.evidence),
-            "remediation": f.remediation,
-        },
+        # the JSON report's fields, less what SARIF already says in its own terms
+        "properties": {k: v for k, v in finding_dict(f).items() if k not in ("rule_id", "title", "message", "location")},
     }
 
 
