@@ -55,3 +55,18 @@ def test_typed_adds_types_where_keywords_imply_them():
     assert out["type"] == "object" and out["properties"]["a"]["type"] == "object"
     assert out["properties"]["l"]["type"] == "array" and out["not"]["type"] == "object"
     assert typed({"$ref": "#/$defs/x"}) == {"$ref": "#/$defs/x"}
+
+
+def test_duplicate_objects_are_audited_without_error(tmp_path: Path):
+    """kustomize overlays and copied charts repeat objects: each copy is audited, nothing breaks."""
+    pod = ("apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: shop}\n"
+           "spec: {hostPID: true, containers: [{name: a, image: x}]}\n")
+    (tmp_path / "base").mkdir()
+    (tmp_path / "overlay").mkdir()
+    (tmp_path / "base" / "p.yaml").write_text(pod)
+    (tmp_path / "overlay" / "p.yaml").write_text(pod + "---\n" + pod)
+    report = scan([str(tmp_path)], select=["IA101", "IA4", "IA5"])
+    assert report.coverage.complete
+    hits = [f for f in report.findings if f.rule_id == "IA101"]
+    assert sorted((f.location.path.split("/")[-2], f.location.line) for f in hits) == [
+        ("base", 4), ("overlay", 4), ("overlay", 9)]
