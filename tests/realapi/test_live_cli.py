@@ -68,3 +68,16 @@ def test_probe_from_the_cli_times_out_cleanly_and_leaves_nothing(apiserver):
     not_run = [s for s in report["coverage"]["skipped"] if "probe" in s["source"] or "probe" in s["reason"]]
     assert not_run and all("Pending" in s["reason"] or "timed out" in s["reason"] for s in not_run)
     assert_nothing_left(apiserver, tool_namespace, tenants)
+
+
+def test_connection_refused_is_one_line_and_exit_2(apiserver, tmp_path):
+    from harness.apiserver import free_port
+
+    config = json.loads(open(apiserver.kubeconfig).read())
+    for cluster in config["clusters"]:
+        cluster["cluster"]["server"] = f"https://127.0.0.1:{free_port()}"  # nothing listens there
+    broken = tmp_path / "refused.json"
+    broken.write_text(json.dumps(config))
+    done = cli("scan", "--kubeconfig", str(broken), "--probe", "--probe-timeout", "3", timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "refused" in done.stderr.lower() and "Traceback" not in done.stderr
