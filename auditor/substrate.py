@@ -79,7 +79,8 @@ def classify(node: Resource, facts: Sequence[Fact] = (), overrides: Iterable[Ove
         kind, what = PROVIDER_SCHEMES.get(scheme, (UNKNOWN, f"unrecognised provider '{scheme}'"))
         evidence.append(f"providerID {provider_id}: {what}")
         verdicts.append(kind)
-    instance_type = next((node.labels[k] for k in INSTANCE_TYPE_LABELS if k in node.labels), None)
+    # a label value that is not a string (a hostile or broken Node) decides nothing
+    instance_type = next((node.labels[k] for k in INSTANCE_TYPE_LABELS if isinstance(node.labels.get(k), str)), None)
     if instance_type:
         if _METAL_TYPE.search(instance_type):
             evidence.append(f"instance type {instance_type}: a bare-metal family")
