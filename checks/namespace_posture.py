@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Iterator, Mapping, Sequence
 
 from auditor.analysis import AnalysisContext, AnalysisResult, Hit
-from auditor.model import Resource, Rule
+from auditor.model import Rule
 from auditor.selectors import selects
 
 
@@ -48,26 +48,17 @@ def _unprotected_namespaces(ctx: AnalysisContext, rule: Rule) -> Iterator[Hit]:
         selectors = policies.get(namespace, [])
         if not any(selects(s, labels) for s in selectors for labels in pod_labels):
             evidence = {"workloads": len(pod_labels), "network_policies": len(selectors)}
-            yield Hit(rule.id, _namespace(ctx, namespace), "", evidence=evidence)
+            yield Hit(rule.id, ctx.namespace_subject(namespace), "", evidence=evidence)
 
 
 def _unguarded_namespaces(ctx: AnalysisContext, rule: Rule) -> Iterator[Hit]:
     guarded = {r.namespace for kind in ("LimitRange", "ResourceQuota") for r in ctx.of_kind(kind)}
     for namespace, pod_labels in _tenant_pod_labels(ctx).items():
         if namespace not in guarded:
-            yield Hit(rule.id, _namespace(ctx, namespace), "", evidence={"workloads": len(pod_labels)})
+            yield Hit(rule.id, ctx.namespace_subject(namespace), "", evidence={"workloads": len(pod_labels)})
 
 
 def _governs_ingress(spec: Mapping[str, Any]) -> bool:
     """policyTypes defaults to Ingress (plus Egress when egress rules exist)."""
     types = spec.get("policyTypes")
     return "Ingress" in types if isinstance(types, list) else True
-
-
-def _namespace(ctx: AnalysisContext, namespace: str) -> Resource:
-    """The Namespace object; manifests often omit it, so then the first workload's origin."""
-    found = next((r for r in ctx.of_kind("Namespace") if r.name == namespace), None)
-    if found is not None:
-        return found
-    origin = next(v.resource.origin for v in ctx.workloads if v.resource.namespace == namespace)
-    return Resource("Namespace", "v1", None, namespace, {"metadata": {"name": namespace}}, origin)

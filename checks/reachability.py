@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Iterator, Mapping, Sequence
 
 from auditor.analysis import AnalysisContext, AnalysisResult, Hit
@@ -59,19 +60,11 @@ class _Scene:
     tenant: dict[int, str | None]
     matrix: Matrix
     policy_namespaces: set[str]
-    namespace_objects: dict[str, Resource]
 
-    @property
+    @cached_property
     def by_name(self) -> dict[tuple[str, str], Endpoint]:
         return {(e.namespace, e.name): e for e in self.endpoints}
 
-    def subject(self, namespace: str) -> Resource:
-        """The Namespace object; manifests often omit it, so then a workload's origin."""
-        found = self.namespace_objects.get(namespace)
-        if found is not None:
-            return found
-        origin = next(r.origin for (ns, _), r in self.owners.items() if ns == namespace)
-        return Resource("Namespace", "v1", None, namespace, {"metadata": {"name": namespace}}, origin)
 
 
 class Reachability:
@@ -83,7 +76,6 @@ class Reachability:
         scene = _Scene(
             ctx, endpoints, owners, ev, tenant, intended_matrix(ev, tenant),
             {r.namespace for r in ctx.of_kind("NetworkPolicy") if r.namespace},
-            {r.name: r for r in ctx.of_kind("Namespace")},
         )
         hits: list[Hit] = []
         for rule in rules:
@@ -224,7 +216,7 @@ def _unisolated(scene: _Scene, rule: Rule, is_open, only_with_policies: bool) ->
             continue
         exposed[c.namespace].update(c.members)
     for namespace, members in sorted(exposed.items()):
-        yield Hit(rule.id, scene.subject(namespace), "", {"unisolated": sorted(members)[:20], "count": len(members)})
+        yield Hit(rule.id, scene.ctx.namespace_subject(namespace), "", {"unisolated": sorted(members)[:20], "count": len(members)})
 
 
 def _cross_tenant(scene: _Scene, rule: Rule) -> Iterator[Hit]:
@@ -240,9 +232,7 @@ def _cross_tenant(scene: _Scene, rule: Rule) -> Iterator[Hit]:
         by_dst[d]["*"] = ALL_PORTS
     for dst, sources in sorted(by_dst.items()):
         namespaces = tenant_namespaces.get(dst, [])
-        subject = next((scene.namespace_objects[ns] for ns in namespaces if ns in scene.namespace_objects), None)
-        if subject is None:
-            subject = next((v.resource for v in ctx.workloads if v.resource.namespace in namespaces), None)
+        subject = next((ctx.namespace_subject(ns) for ns in namespaces if ctx.knows_namespace(ns)), None)
         if subject is None:
             continue
         listed = ", ".join(sorted(sources)[:8]) + (" ..." if len(sources) > 8 else "")
@@ -258,15 +248,19 @@ def _open_to_all(scene: _Scene, rule: Rule) -> Iterator[Hit]:
     tenants = {t for t in tenant.values() if t is not None}
     if len(tenants) < 2:
         return
+    # Open ingress already admits every open-egress tenant; the rest must reach it by a rule.
+    # Counting first keeps this linear: few classes are reached by nearly every tenant.
+    closed = tenants - matrix.open_egress
     reported: set[tuple[str, str, str]] = set()
     for c in ev.classes:
         t = tenant[c.id]
         if t is None or c.host_network:
             continue
-        reachers = set(matrix.incoming.get(c.id, ()))
-        if ev.open_ingress(c):
-            reachers |= matrix.open_egress
-        if reachers - {t} >= tenants - {t}:
+        needed = closed if ev.open_ingress(c) else tenants
+        incoming = matrix.incoming.get(c.id, ())
+        if len(incoming) < len(needed) - (t in needed):
+            continue
+        if all(n in incoming for n in needed if n != t):
             workload = owners.get((c.namespace, c.members[0]))
             if workload is not None and workload.key not in reported:
                 reported.add(workload.key)
@@ -289,7 +283,7 @@ def _metadata_egress(scene: _Scene, rule: Rule) -> Iterator[Hit]:
         if reached:
             reported.add(c.namespace)
             why = "egress is unrestricted" if ev.open_egress(c) else "an egress ipBlock admits it"
-            yield Hit(rule.id, scene.subject(c.namespace),
+            yield Hit(rule.id, scene.ctx.namespace_subject(c.namespace),
                       f"pods in {c.namespace} may reach {' and '.join(reached)}: {why}",
                       {"example_pods": list(c.members[:5]), "reaches": reached})
 

@@ -11,6 +11,7 @@ import re
 from typing import Collection
 
 _WS = re.compile(r"[ \t\n\r]*")
+_COLON = re.compile(r"[ \t\n\r]*:[ \t\n\r]*")
 _scan_value = json.JSONDecoder().scan_once
 _scan_string = json.decoder.scanstring  # type: ignore[attr-defined]
 
@@ -20,10 +21,14 @@ def _trie(pointers: Collection[str]) -> dict:
     root: dict = {None: ""}
     for pointer in pointers:
         node = root
-        path = ""
-        for token in split_pointer(pointer):
-            path += "/" + escape(token)
-            node = node.setdefault(token, {None: path})
+        end = 0
+        # A pointer's prefixes are the pointers of its parents, already escaped.
+        for token in pointer[1:].split("/") if pointer else ():
+            end += len(token) + 1
+            if "~" in token:
+                token = token.replace("~1", "/").replace("~0", "~")
+            child = node.get(token)
+            node = child if child is not None else node.setdefault(token, {None: pointer[:end]})
     return root
 
 
@@ -73,8 +78,7 @@ class _Walker:
         while True:
             key, pos = _scan_string(text, pos + 1)
             key_line = self.line_at(pos)
-            pos = self.ws(pos)
-            pos = self.ws(pos + 1)  # the ':'
+            pos = _COLON.match(text, pos).end()  # type: ignore[union-attr]
             sub = trie.get(key)
             pos = self.value(pos, sub, key_line) if sub else _scan_value(text, pos)[1]
             pos = self.ws(pos)
@@ -103,12 +107,13 @@ def json_lines(text: str, pointers: Collection[str]) -> dict[str, int]:
     walker = _Walker(text)
     start = walker.ws(0)
     walker.value(start, _trie(pointers), walker.line_at(start))
-    return {p: _nearest(walker.found, split_pointer(p)) for p in pointers}
+    found = walker.found
+    return {p: found[p] if p in found else _nearest(found, p) for p in pointers}
 
 
-def _nearest(found: dict[str, int], tokens: list[str]) -> int:
-    for cut in range(len(tokens), -1, -1):
-        pointer = "".join("/" + escape(t) for t in tokens[:cut])
+def _nearest(found: dict[str, int], pointer: str) -> int:
+    while pointer:
+        pointer = pointer[: pointer.rfind("/")]
         if pointer in found:
             return found[pointer]
-    return 1
+    return found.get("", 1)

@@ -6,6 +6,7 @@ line where known) while the other files are still loaded.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator
@@ -18,6 +19,8 @@ from .objects import extract
 from .yaml_loader import MAX_DEPTH, YAMLError, load_documents, too_deep
 
 SUFFIXES = (".yaml", ".yml", ".json")
+_BOM = b"\xef\xbb\xbf"
+_LEADING_SPACE = re.compile(rb"[ \t\r\n]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,27 +74,39 @@ def _load_one(
 ) -> Iterator[Resource | Skipped]:
     try:
         data = _read(path, stdin, limits.max_file_bytes)
-        text = data.decode("utf-8-sig")
     except _TooLarge as exc:
         yield Skipped(display, str(exc))
         return
     except OSError as exc:
         yield Skipped(display, f"cannot read: {exc.strerror or exc}")
         return
-    except UnicodeDecodeError as exc:
-        yield Skipped(display, f"not UTF-8 text (byte {exc.start})")
-        return
-    if _looks_like_json(display, text):
+    if data.startswith(_BOM):
+        data = data[len(_BOM):]
+    # JSON is parsed from the bytes (orjson checks UTF-8 itself): a snapshot is never also
+    # held as text, which would add its whole size again to the peak.
+    if _looks_like_json(display, data):
         try:
-            doc = orjson.loads(data[3:] if data.startswith(b"\xef\xbb\xbf") else data)
+            doc = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             if display.endswith(".json"):
-                yield Skipped(display, f"invalid JSON: {exc.msg}", exc.lineno)
+                yield _not_utf8(display, data) or Skipped(display, f"invalid JSON: {exc.msg}", exc.lineno)
                 return
         else:
-            yield from extract(doc, display, JsonLines(path=path, text=text if path is None else None))
+            yield from extract(doc, display, JsonLines(path=path, text=data.decode() if path is None else None))
             return
-    yield from _yaml(display, text, limits)
+    problem = _not_utf8(display, data)
+    if problem is not None:
+        yield problem
+        return
+    yield from _yaml(display, data.decode(), limits)
+
+
+def _not_utf8(display: str, data: bytes) -> Skipped | None:
+    try:
+        data.decode()
+    except UnicodeDecodeError as exc:
+        return Skipped(display, f"not UTF-8 text (byte {exc.start})")
+    return None
 
 
 def _yaml(display: str, text: str, limits: Limits) -> Iterator[Resource | Skipped]:
@@ -138,8 +153,8 @@ def _read(path: Path | None, stdin: BinaryIO | None, limit: int) -> bytes:
     return data
 
 
-def _looks_like_json(display: str, text: str) -> bool:
+def _looks_like_json(display: str, data: bytes) -> bool:
     if display.endswith(".json"):
         return True
-    head = text.lstrip()[:1]
-    return head in ("{", "[")
+    start = _LEADING_SPACE.match(data).end()  # type: ignore[union-attr]
+    return data[start : start + 1] in (b"{", b"[")
