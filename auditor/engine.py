@@ -13,6 +13,7 @@ from . import redact
 from .analysis import Analysis, AnalysisContext, Hit
 from .config import Config, Waiver
 from .model import Coverage, Fact, Finding, Inventory, LineIndex, Location, Origin, Report, Resource, Rule, WaiverStatus
+from .projection import Reads, project
 from .rules import RuleSet
 from .sources.json_lines import escape, split_pointer
 from .tenancy import Tenancy, resolve_tenancy
@@ -153,14 +154,16 @@ def _observed(rule: Rule, fact: Fact, evidence: dict[str, Any]) -> _Draft:
 
 
 class _Matcher:
-    """The rules a target matches, memoised by the target's content.
+    """The rules a target matches, memoised by the part of it the rules can read.
 
     Replicas, copies of one chart and sidecars injected everywhere make most targets
-    repeats; serialising one costs a few microseconds, evaluating every rule on it hundreds.
+    repeats once names, labels, images and env values are left out; projecting and
+    serialising one costs a few microseconds, evaluating every rule on it hundreds.
     """
 
     def __init__(self, rules: Sequence[tuple[Rule, Any]]) -> None:
         self.rules = rules
+        self.reads = Reads.of(rule.match for rule, _ in rules)
         self.cache: dict[bytes, tuple[Rule, ...]] = {}
 
     def __bool__(self) -> bool:
@@ -170,7 +173,7 @@ class _Matcher:
         if not self.rules:
             return ()
         try:
-            key = orjson.dumps(target, option=orjson.OPT_SORT_KEYS)
+            key = orjson.dumps(project(target, self.reads))
         except (orjson.JSONEncodeError, TypeError):  # not JSON (a hostile value): evaluate directly
             return tuple(rule for rule, is_match in self.rules if is_match(target))
         found = self.cache.get(key)

@@ -88,12 +88,67 @@ for _tag in ("set", "omap", "pairs"):
     _KubeConstructor.add_constructor(f"tag:yaml.org,2002:{_tag}", SafeConstructor.construct_undefined)
 
 
+_SCALAR_TYPES = frozenset(f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "timestamp"))
+
+
+class _NotPlain(Exception):
+    """A document the direct builder leaves to ruamel's constructor."""
+
+
 class _KubeLoader(CParser, _KubeConstructor, _KubeResolver):
     def __init__(self, stream: str) -> None:
         CParser.__init__(self, stream)
         self._parser = self._composer = self
         _KubeConstructor.__init__(self, loader=self)
         _KubeResolver.__init__(self, loadumper=self)
+        self._plain_tags: dict[str, Any] = {}
+        self._tags: dict[str, Any] = {}
+        self._str = self.DEFAULT_SCALAR_TAG
+        self._map = self.DEFAULT_MAPPING_TAG
+        self._seq = self.DEFAULT_SEQUENCE_TAG
+        self._scalars: dict[Any, Any] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        # Manifests repeat the same plain scalars (keys above all); resolve each once and
+        # hand out one Tag per type, so `build` can compare tags by identity.
+        if kind is not ScalarNode or not implicit[0]:
+            return super().resolve(kind, value, implicit)
+        tag = self._plain_tags.get(value)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            name = str(tag)
+            tag = self._plain_tags[value] = self._tags.setdefault(name, tag)
+            if name in _SCALAR_TYPES:
+                self._scalars[tag] = self.yaml_constructors[name]
+        return tag
+
+    def build(self, node: Node) -> Any:
+        """The document's data without ruamel's general machinery: only untagged maps,
+        sequences and scalars, no merge keys, non-scalar or duplicate keys (those documents,
+        and any with aliases, go to `construct_document`)."""
+        kind = node.__class__
+        if kind is ScalarNode:
+            tag = node.ctag
+            if tag is self._str:
+                return node.value
+            construct = self._scalars.get(tag)
+            if construct is None:
+                raise _NotPlain
+            return construct(self, node)
+        if kind is MappingNode:
+            if node.ctag is not self._map:
+                raise _NotPlain
+            mapping = {}
+            for key, value in node.value:
+                if key.__class__ is not ScalarNode or key.ctag is self._tags.get("tag:yaml.org,2002:merge"):
+                    raise _NotPlain
+                mapping[key.value] = self.build(value)
+            if len(mapping) != len(node.value):
+                raise _NotPlain
+            return mapping
+        if kind is SequenceNode and node.ctag is self._seq:
+            return [self.build(item) for item in node.value]
+        raise _NotPlain
 
 
 _ALIAS = re.compile(r"(?:^|[\s\[{,:-])\*[^\s,\[\]{}]")
@@ -196,13 +251,22 @@ def load_documents(text: str, max_expanded: int | None = None) -> Iterator[tuple
                 yield node, None, ExpansionError(node, max_expanded)  # type: ignore[arg-type]
                 continue
             try:
-                yield node, loader.construct_document(node), None
+                yield node, _construct(loader, node, plain=not check), None
             except YAMLError as exc:
                 loader.constructed_objects, loader.recursive_objects = {}, {}
                 loader.state_generators = []
                 yield node, None, exc
     finally:
         loader.dispose()
+
+
+def _construct(loader: _KubeLoader, node: Node, plain: bool) -> Any:
+    if plain:
+        try:
+            return loader.build(node)
+        except (_NotPlain, RecursionError):
+            pass
+    return loader.construct_document(node)
 
 
 def line_of(root: Node, tokens: list[str]) -> int:

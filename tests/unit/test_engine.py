@@ -106,3 +106,31 @@ def test_custom_kind_with_a_pod_template_is_audited(tmp_path):
     )
     (finding,) = scan([str(path)], select=["IA104"]).findings
     assert (finding.kind, finding.container, finding.location.line) == ("Rollout", "a", 10)
+
+
+def test_memoising_by_projection_changes_no_finding(monkeypatch):
+    """Every fixture in the repository, all rules at once: rule results memoised by the
+    projection equal results computed on each full target."""
+    import auditor.engine as engine
+
+    paths = [str(p) for p in sorted((DEMO.parent).rglob("*.yaml")) if "probe" not in p.parts]
+    memoised = scan(paths)
+    monkeypatch.setattr(engine, "project", lambda value, reads: value)
+    direct = scan(paths)
+    assert len(memoised.findings) > 500
+    assert memoised.findings == direct.findings
+
+
+def test_reads_keep_whole_values_where_schemas_look_past_named_members():
+    from auditor.projection import Reads, project
+
+    target = {"a": {"x": 1, "y": [1, {"z": 2}]}, "b": {"p": 1, "q": 2}, "c": "dropped"}
+    reads = Reads.of([
+        {"properties": {"a": {"properties": {"y": {"items": {"required": ["z"]}}}}}},
+        {"properties": {"b": {"patternProperties": {"^p": {"const": 1}}}}},
+    ])
+    assert project(target, reads) == {"a": {"y": [1, {"z": 2}]}, "b": {"p": 1, "q": 2}}
+    recursive = Reads.of([{"$defs": {"n": {"properties": {"k": {"$ref": "#/$defs/n"}}}}, "$ref": "#/$defs/n"}])
+    deep = {"k": {"k": {"k": {"other": 1}}}}
+    assert project(deep, recursive) == {"k": deep["k"]}
+    assert project({"q": 1}, Reads.of([{"$ref": "https://example.com/s.json"}])) == {"q": 1}

@@ -37,3 +37,64 @@ def test_any_object_shape_audits(kind, spec, extra):
     report = audit_inventory(load(["-"], stdin=io.BytesIO(data.encode())))
     for finding in report.findings:
         assert finding.rule_id and finding.message
+
+
+# -- fast paths agree with the general ones --------------------------------------------------
+
+yaml_scalars = st.one_of(
+    st.sampled_from(["yes", "No", "on", "~", "null", "0755", "0x1F", "1_000", "1.5e3", ".inf", "2026-11-01", "<<", "''"]),
+    st.text(alphabet="abcyn01:-_ .\"'", max_size=8), st.integers(-1000, 1000))
+yaml_values = st.recursive(yaml_scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(st.text(alphabet="abyn<", min_size=1, max_size=3), inner, max_size=3)),
+    max_leaves=12)
+
+
+def _yaml_text(value, indent=0) -> str:
+    """Block YAML written by hand, scalars unquoted where they parse, so implicit tags are hit."""
+    pad = " " * indent
+    if isinstance(value, dict) and value:
+        return "".join(f"{pad}{k}:\n{_yaml_text(v, indent + 2)}" for k, v in value.items())
+    if isinstance(value, list) and value:
+        return "".join(f"{pad}-\n{_yaml_text(v, indent + 2)}" for v in value)
+    return f"{pad}{value if not isinstance(value, (dict, list)) else json.dumps(value)}\n"
+
+
+@settings(max_examples=300, deadline=None)
+@given(yaml_values)
+def test_the_direct_builder_agrees_with_ruamels_constructor(value):
+    from auditor.sources.yaml_loader import YAMLError, _KubeLoader, _NotPlain
+
+    text = _yaml_text({"root": value})
+    try:
+        loader = _KubeLoader(text)
+        node = loader.get_single_node()
+        expected = loader.construct_document(node)
+    except YAMLError:
+        return
+    fresh = _KubeLoader(text)
+    try:
+        built = fresh.build(fresh.get_single_node())
+    except _NotPlain:
+        return
+    assert built == expected and json.dumps(built, default=str) == json.dumps(expected, default=str)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(k8s_values, k8s_values)
+def test_projection_keeps_every_rule_result(spec, security):
+    """A rule gives the same answer on a target and on its projection, so equal projections
+    share results (the engine's memo key)."""
+    from jsonschema import Draft202012Validator
+
+    from auditor.projection import Reads, project
+    from auditor.rules import load_rules
+
+    rules = [r for r in load_rules([]).rules if r.target in ("pod", "container")]
+    container = {"name": "c", "securityContext": security, **(spec if isinstance(spec, dict) else {})}
+    targets = {"pod": {"metadata": {"annotations": {"a": "b"}}, "spec": spec}, "container": container}
+    for target_kind, target in targets.items():
+        chosen = [r for r in rules if r.target == target_kind]
+        projected = project(target, Reads.of(r.match for r in chosen))
+        for rule in chosen:
+            is_valid = Draft202012Validator(rule.match).is_valid
+            assert is_valid(target) == is_valid(projected), rule.id
