@@ -136,11 +136,20 @@ class ProbeRun:
             for r in self.results)
 
     def skipped(self) -> tuple[Skipped, ...]:
-        """Probes that did not run, for the report's coverage ("probes not run: ...")."""
-        return tuple(Skipped(f"probe {n.probe_id}", f"not run: {n.reason}") for n in self.not_run)
+        """Probes that did not run, for the report's coverage ("probes not run: ..."), and a
+        clean-up that failed (the objects it could not delete are still in the cluster)."""
+        found = tuple(Skipped(f"probe {n.probe_id}", f"not run: {n.reason}") for n in self.not_run)
+        if self.cleanup_errors:
+            found += (Skipped("probe clean-up", self.cleanup_note()),)
+        return found
+
+    def cleanup_note(self) -> str:
+        more = f" (and {len(self.cleanup_errors) - 1} more)" if len(self.cleanup_errors) > 1 else ""
+        return (f"clean-up incomplete: {self.cleanup_errors[0][:300]}{more}; what is left is labelled "
+                f"{RUN_ID}={self.run_id} and the next --probe run removes it")
 
     def join(self, inventory: Inventory) -> Inventory:
-        """`inventory` with the probe facts and the probes that did not run."""
+        """`inventory` with the probe facts, the probes that did not run and a failed clean-up."""
         return replace(inventory, facts=inventory.facts + self.facts(),
                        skipped=inventory.skipped + self.skipped(),
                        inputs=inventory.inputs + tuple(f"probe {r.probe_id}" for r in self.results))
@@ -361,7 +370,9 @@ def run_probes(
     """Run the probes in one context and return what they reported and what did not run.
 
     `inventory` (from load_cluster) saves re-reading Nodes, Namespaces and Pods. Raises
-    ClusterError when the run cannot start at all; clean-up has run by then.
+    ClusterError (one line) when the run cannot start, or the API fails under it (errors
+    after retries, no answer, connection lost); clean-up has run by then, and the message
+    says when it could not remove everything (the next run removes the rest).
     """
     own_api = api is None
     if own_api:
@@ -375,6 +386,7 @@ def run_probes(
     notify = _notifier(progress)
     restore = _trap_sigterm()
     created_namespace = False
+    failure: str | None = None
     try:
         run.leftovers_removed = remove_leftovers(api, options, notify)
         # ours from an interrupted run (labelled): reused, and deleted at the end like a new one
@@ -390,6 +402,10 @@ def run_probes(
         started = _start_jobs(api, run, options, notify)
         _wait(api, run, started, options, notify)
         return run
+    except ApiStatusError as exc:  # the API kept failing (5xx after retries, 403, ...)
+        failure = f"context {api.context}: probe run stopped: {exc}"
+    except ClusterError as exc:  # no answer, connection lost, credentials rejected
+        failure = str(exc)
     finally:
         try:
             _without_sigint(lambda: cleanup(api, options, run, created_namespace, notify))
@@ -397,6 +413,9 @@ def run_probes(
             restore()
             if own_api:
                 api.close()
+    # one line: what stopped the run and, when clean-up failed through the same API, what is left
+    assert failure is not None
+    raise ClusterError(failure + (f"; {run.cleanup_note()}" if run.cleanup_errors else ""))
 
 
 def _resources_for(api: Any, inventory: Inventory | None) -> list[Resource]:
@@ -664,7 +683,8 @@ def cleanup(api: Any, options: ProbeOptions, run: ProbeRun, delete_namespace: bo
             _delete(api, f"{CORE}/namespaces/{options.namespace}", f"Namespace {options.namespace}",
                     removed, run.cleanup_errors)
     except (ClusterError, Exception) as exc:  # a dead connection must not hide the original error
-        run.cleanup_errors.append(f"{type(exc).__name__}: {exc}")
+        known = isinstance(exc, (ClusterError, ApiStatusError))  # already one line that says what failed
+        run.cleanup_errors.append(str(exc) if known else f"{type(exc).__name__}: {exc}")
     if notify is not None:
         notify(ProgressUpdate("cleanup", 1, 1, f"removed {len(removed)} object(s)"))
 

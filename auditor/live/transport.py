@@ -137,18 +137,13 @@ class Api:
                 resp.response.release_conn()
             return resp.status, resp.headers, data or b""
         except u3.MaxRetryError as exc:
+            # urllib3 (retries disabled) wraps a read timeout or a dropped connection of an
+            # idempotent request in MaxRetryError; only connection errors are "cannot connect"
+            if isinstance(exc.reason, (u3.ReadTimeoutError, u3.ProtocolError)):
+                return self._no_answer(method, path, query, body, attempt, accept, exc.reason)
             raise ClusterError(_connection_problem(self.context, self.server, exc.reason)) from None
         except (u3.ReadTimeoutError, u3.ProtocolError) as exc:
-            if method in IDEMPOTENT:
-                wait = self.policy.delay(attempt)
-                if wait is not None:
-                    with self._lock:
-                        self.retries += 1
-                    self.sleep(wait)
-                    return self._once(method, path, query, body, attempt + 1, accept)
-            what = (f"no answer within {self.timeout:g}s" if isinstance(exc, u3.ReadTimeoutError)
-                    else f"connection broken ({_first_line(exc)})")
-            raise ClusterError(f"context {self.context}: {self.server}: {method} {path}: {what}") from None
+            return self._no_answer(method, path, query, body, attempt, accept, exc)
         except u3.HTTPError as exc:
             raise ClusterError(_connection_problem(self.context, self.server, exc)) from None
         except Exception as exc:
@@ -160,6 +155,23 @@ class Api:
             if isinstance(exc, ApiValueError):
                 raise ClusterError(f"context {self.context}: {_first_line(exc)}") from None
             raise
+
+    def _no_answer(self, method: str, path: str, query: Sequence[tuple[str, Any]], body: Any, attempt: int,
+                   accept: str, exc: Exception) -> tuple[int, Mapping[str, str], bytes]:
+        """A request sent but not answered: retried with backoff when idempotent (a POST may
+        have happened, so it is not repeated), else a one-line ClusterError."""
+        import urllib3.exceptions as u3
+
+        if method in IDEMPOTENT:
+            wait = self.policy.delay(attempt)
+            if wait is not None:
+                with self._lock:
+                    self.retries += 1
+                self.sleep(wait)
+                return self._once(method, path, query, body, attempt + 1, accept)
+        what = (f"no answer within {self.timeout:g}s" if isinstance(exc, u3.ReadTimeoutError)
+                else f"connection broken ({_first_line(exc)})")
+        raise ClusterError(f"context {self.context}: {self.server}: {method} {path}: {what}") from None
 
 
 def _quote_path(path: str) -> str:
