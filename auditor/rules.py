@@ -136,6 +136,64 @@ def _check_condition(path: Path, node, index: int, match: Any) -> None:
         tokens = ["rules", str(index), "match", *map(str, exc.absolute_path)]
         line = line_of(node, tokens)
         raise RulePackError(f"{path}:{line}: {_field(tokens[:3])}: invalid JSON Schema: {_short(exc.message)}") from None
+    found = _bad_reference(match, match, [])
+    if found is not None:
+        where, problem = found
+        tokens = ["rules", str(index), "match", *where]
+        raise RulePackError(f"{path}:{line_of(node, tokens)}: {_field(tokens[:3])}: {problem}")
+
+
+def _bad_reference(schema: Any, root: Any, where: list[str]) -> tuple[list[str], str] | None:
+    """The first reference a condition cannot resolve inside the pack, as (tokens, reason).
+
+    A pack is data: nothing is fetched, so `$ref` must be a JSON pointer into the condition
+    (pack-level `$defs` are merged in) that exists. Without this check a reference fails only
+    when a target happens to reach it, mid-scan."""
+    if isinstance(schema, list):
+        for i, item in enumerate(schema):
+            found = _bad_reference(item, root, where + [str(i)])
+            if found:
+                return found
+        return None
+    if not isinstance(schema, dict):
+        return None
+    for keyword in ("$id", "$dynamicRef", "$anchor", "$dynamicAnchor"):
+        if keyword in schema:
+            return where + [keyword], f"{keyword} is not supported in rule conditions (use $ref: '#/$defs/NAME')"
+    ref = schema.get("$ref")
+    if ref is not None:
+        if not isinstance(ref, str) or not (ref == "#" or ref.startswith("#/")):
+            return where + ["$ref"], (f"$ref {ref!r} points outside the pack: only '#/...' references "
+                                      "inside the rule pack are allowed (nothing is fetched)")
+        if not _resolves(root, ref):
+            return where + ["$ref"], f"$ref {ref!r} does not resolve inside the rule pack"
+    for key, value in schema.items():
+        if key in ("const", "enum", "default", "examples"):  # data, not subschemas
+            continue
+        if key in ("properties", "patternProperties", "$defs", "dependentSchemas") and isinstance(value, dict):
+            subschemas = [([key, name], sub) for name, sub in value.items()]  # names are not keywords
+        else:
+            subschemas = [([key], value)]
+        for tokens, sub in subschemas:
+            found = _bad_reference(sub, root, where + tokens)
+            if found:
+                return found
+    return None
+
+
+def _resolves(root: Any, ref: str) -> bool:
+    from urllib.parse import unquote
+
+    node = root
+    for raw in ref[2:].split("/") if ref != "#" else ():
+        token = unquote(raw).replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return False
+    return True
 
 
 def _field(path: Iterable[Any]) -> str:
