@@ -173,13 +173,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
 
 
+# Set by `run`: the process ends right after `main`, so a scan's objects need not be freed.
+_retained: list[object] | None = None
+
+
 def run() -> None:
     """The console entry point: `main`, then leave without tearing the heap down.
 
-    A scan's inventory and findings are tens of millions of objects; freeing them one by
-    one at interpreter exit took longer than auditing them. Output is flushed first, and
-    every file the tool writes is closed before `main` returns.
+    A scan's inventory and findings are millions of objects; freeing them one by one (when
+    `_scan` returns, and again at interpreter exit) took longer than reading them. So they
+    stay referenced until `os._exit`. Output is flushed first, and every file the tool
+    writes is closed before `main` returns.
     """
+    global _retained
+    _retained = []
     code = main()
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -187,6 +194,11 @@ def run() -> None:
         except OSError:  # a closed pipe: what could be written was
             code = code or EXIT_ERROR
     os._exit(code)
+
+
+def _keep_until_exit(*objects: object) -> None:
+    if _retained is not None:
+        _retained.extend(objects)
 
 
 def _without_collection(command, args: argparse.Namespace) -> int:
@@ -197,7 +209,8 @@ def _without_collection(command, args: argparse.Namespace) -> int:
     try:
         return command(args)
     finally:
-        gc.enable()
+        if _retained is None:  # in-process callers get their collector back; `run` exits
+            gc.enable()
 
 
 def demo_dir() -> Path:
@@ -245,6 +258,7 @@ def _scan(args: argparse.Namespace) -> int:
     from .engine import audit
 
     report = audit(inventory, ruleset, analyses, config, date.today(), __version__)
+    _keep_until_exit(inventory, report)
     if args.baseline:
         from .baseline import BaselineError, load_baseline, new_findings
 

@@ -1,31 +1,52 @@
-"""A deterministic, realistic cluster for benchmarks: `kubectl get -A -o json` shaped.
+"""A deterministic, realistic cluster for benchmarks, shaped as the API server returns it.
 
-    python benchmarks/generate.py --pods 150000 --namespaces 10000 --policies 20000 -o big.json
+    python benchmarks/generate.py --pods 150000 --namespaces 10000 --policies 20000 --nodes 5000 -o big.json
+    python benchmarks/generate.py --pods 15000 --format yaml-dir -o cluster/
+    python benchmarks/generate.py --deployments 2000 --format yaml -o deployments.yaml
 
 Nodes of both substrates, tenant namespaces, Deployments with their ReplicaSets' Pods bound
-to nodes (with managedFields, as the API returns them), NetworkPolicies (a default deny and
-allow rules per namespace, some namespaces left open) and RuntimeClasses. Same seed, same
-bytes.
+to nodes, NetworkPolicies (a default deny and allow rules per namespace, every tenth
+namespace left open) and RuntimeClasses. Objects carry what `kubectl get -o json` shows:
+defaulted fields, managedFields, uids, status. `json` is a `List` indented like kubectl's
+output; `yaml-dir` is one manifest file per namespace plus one for cluster-scoped objects;
+`--deployments N` gives N Deployments alone, as a manifest repository holds them (no
+server-side fields). Same seed, same bytes.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
+from pathlib import Path
+from typing import Any, Iterable
+
+import orjson
 
 IMAGES = ["nginx:1.27", "registry.example.com/api:4.2.1", "postgres:16.4", "redis:7.2", "envoyproxy/envoy:v1.30"]
+TIERS = ["web", "api", "db"]
+CREATED = "2026-11-01T10:00:00Z"
 
 
 def managed_fields(manager: str) -> list[dict]:
-    return [{"manager": manager, "operation": "Update", "apiVersion": "v1", "time": "2026-11-01T10:00:00Z",
+    return [{"manager": manager, "operation": "Update", "apiVersion": "v1", "time": CREATED,
              "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:labels": {".": {}, "f:app": {}}},
-                                                   "f:spec": {"f:containers": {'k:{"name":"app"}': {".": {}}}}}}]
+                                                   "f:spec": {"f:containers": {'k:{"name":"app"}': {
+                                                       ".": {}, "f:image": {}, "f:name": {}, "f:ports": {},
+                                                       "f:resources": {}, "f:securityContext": {}}}}}}]
 
 
 def container(rng: random.Random, name: str, hardened: bool) -> dict:
-    c = {"name": name, "image": rng.choice(IMAGES), "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
-         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}
+    c: dict[str, Any] = {
+        "name": name, "image": rng.choice(IMAGES), "imagePullPolicy": "IfNotPresent",
+        "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
+        "env": [{"name": "LOG_LEVEL", "value": "info"}, {"name": "POD_NAME", "valueFrom": {
+            "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}}],
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+        "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080, "scheme": "HTTP"}, "periodSeconds": 10,
+                           "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 3},
+        "volumeMounts": [{"name": "config", "mountPath": "/etc/app", "readOnly": True}],
+        "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
+    }
     if hardened:
         c["securityContext"] = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
                                 "readOnlyRootFilesystem": True}
@@ -35,55 +56,76 @@ def container(rng: random.Random, name: str, hardened: bool) -> dict:
     return c
 
 
+def pod_spec(rng: random.Random, hardened: bool) -> dict:
+    return {"containers": [container(rng, "app", hardened)],
+            "volumes": [{"name": "config", "configMap": {"name": "app-config", "defaultMode": 420}}],
+            "dnsPolicy": "ClusterFirst", "restartPolicy": "Always", "schedulerName": "default-scheduler",
+            "securityContext": {}, "serviceAccountName": "default", "terminationGracePeriodSeconds": 30}
+
+
 def generate(pods: int, namespaces: int, policies: int, nodes: int, seed: int) -> dict:
     rng = random.Random(seed)
     items: list[dict] = []
     for i in range(nodes):
         metal = i % 3 == 0
-        items.append({"apiVersion": "v1", "kind": "Node", "metadata": {"name": f"node-{i}", "labels": {
+        items.append({"apiVersion": "v1", "kind": "Node", "metadata": {"name": f"node-{i}", "uid": f"n-{i:08d}", "labels": {
+            "kubernetes.io/hostname": f"node-{i}",
             "node.kubernetes.io/instance-type": "m6i.metal" if metal else "m6i.2xlarge"}},
             "spec": {"providerID": f"aws:///us-east-1a/i-{i:017x}"},
-            "status": {"nodeInfo": {"kernelVersion": "6.1.79", "containerRuntimeVersion": "containerd://1.7.11"}}})
+            "status": {"addresses": [{"type": "InternalIP", "address": f"192.168.{i >> 8}.{i & 255}"}],
+                       "nodeInfo": {"kernelVersion": "6.1.79", "containerRuntimeVersion": "containerd://1.7.11",
+                                    "osImage": "Ubuntu 22.04.4 LTS", "kubeletVersion": "v1.35.4"}}})
     items.append({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "gvisor"}, "handler": "runsc"})
     per_ns = max(1, pods // namespaces)
     policy_budget = policies
     pod_index = 0
     for n in range(namespaces):
         ns = f"tenant-{n:05d}"
-        items.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {
-            "tenant": f"t{n // 2:05d}", "kubernetes.io/metadata.name": ns}}})
+        items.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "uid": f"ns-{n:08d}", "labels": {
+            "tenant": f"t{n // 2:05d}", "kubernetes.io/metadata.name": ns}},
+            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
         apps = max(1, per_ns // 3)
         for a in range(apps):
             app = f"app-{a}"
-            hardened = rng.random() < 0.7
-            template = {"metadata": {"labels": {"app": app, "tier": rng.choice(["web", "api", "db"])}},
-                        "spec": {"containers": [container(rng, "app", hardened)]}}
+            template = {"metadata": {"labels": {"app": app, "tier": rng.choice(TIERS)}},
+                        "spec": pod_spec(rng, rng.random() < 0.7)}
             uid = f"{n:05d}-{a:03d}"
             items.append({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {
-                "name": app, "namespace": ns, "uid": f"d-{uid}", "managedFields": managed_fields("kubectl")},
-                "spec": {"replicas": 3, "selector": {"matchLabels": {"app": app}}, "template": template}})
+                "name": app, "namespace": ns, "uid": f"d-{uid}", "generation": 1, "creationTimestamp": CREATED,
+                "managedFields": managed_fields("kubectl")},
+                "spec": {"replicas": 3, "selector": {"matchLabels": {"app": app}}, "template": template,
+                         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+                         "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600},
+                "status": {"replicas": 3, "readyReplicas": 3, "availableReplicas": 3, "observedGeneration": 1}})
             for r in range(3 if a < apps - 1 else per_ns - 3 * (apps - 1)):
                 if pod_index >= pods:
                     break
                 pod_index += 1
                 items.append({"apiVersion": "v1", "kind": "Pod", "metadata": {
-                    "name": f"{app}-7d9f8b6c5d-{r:05d}", "namespace": ns, "labels": dict(template["metadata"]["labels"]),
+                    "name": f"{app}-7d9f8b6c5d-{r:05d}", "namespace": ns, "uid": f"p-{pod_index:08d}",
+                    "creationTimestamp": CREATED, "labels": dict(template["metadata"]["labels"]),
                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": f"{app}-7d9f8b6c5d",
-                                         "controller": True, "uid": f"rs-{uid}"}],
+                                         "controller": True, "blockOwnerDeletion": True, "uid": f"rs-{uid}"}],
                     "managedFields": managed_fields("kube-controller-manager")},
                     "spec": {**template["spec"], "nodeName": f"node-{rng.randrange(nodes)}"},
-                    "status": {"phase": "Running", "podIP": f"10.{(pod_index >> 16) & 255}.{(pod_index >> 8) & 255}.{pod_index & 255}"}})
+                    "status": {"phase": "Running", "qosClass": "Burstable", "startTime": CREATED,
+                               "podIP": f"10.{(pod_index >> 16) & 255}.{(pod_index >> 8) & 255}.{pod_index & 255}",
+                               "conditions": [{"type": t, "status": "True", "lastTransitionTime": CREATED}
+                                              for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled")],
+                               "containerStatuses": [{"name": "app", "ready": True, "restartCount": 0,
+                                                      "image": template["spec"]["containers"][0]["image"],
+                                                      "state": {"running": {"startedAt": CREATED}}}]}})
         # Most namespaces get a default deny plus an allow; every tenth stays open.
         if policy_budget > 0 and n % 10:
             items.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                          "metadata": {"name": "default-deny", "namespace": ns},
+                          "metadata": {"name": "default-deny", "namespace": ns, "uid": f"np-{n:08d}"},
                           "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}})
             policy_budget -= 1
             extra = min(policy_budget, max(1, policies // namespaces))
             for k in range(extra):
                 items.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                               "metadata": {"name": f"allow-{k}", "namespace": ns},
-                              "spec": {"podSelector": {"matchLabels": {"tier": rng.choice(["web", "api", "db"])}},
+                              "spec": {"podSelector": {"matchLabels": {"tier": rng.choice(TIERS)}},
                                        "policyTypes": ["Ingress"],
                                        "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {
                                            "tenant": f"t{n // 2:05d}"}}}, {"podSelector": {"matchLabels": {"tier": "web"}}}],
@@ -92,17 +134,83 @@ def generate(pods: int, namespaces: int, policies: int, nodes: int, seed: int) -
     return {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items}
 
 
+def deployments(count: int, seed: int) -> list[dict]:
+    """Deployments as a manifest repository holds them: no status, uids or managedFields."""
+    rng = random.Random(seed)
+    found = []
+    for i in range(count):
+        app = f"app-{i:05d}"
+        found.append({"apiVersion": "apps/v1", "kind": "Deployment",
+                      "metadata": {"name": app, "namespace": f"team-{i % 40:02d}", "labels": {"app": app}},
+                      "spec": {"replicas": 3, "selector": {"matchLabels": {"app": app}}, "template": {
+                          "metadata": {"labels": {"app": app, "tier": rng.choice(TIERS)}},
+                          "spec": pod_spec(rng, rng.random() < 0.7)}}})
+    return found
+
+
+def kubectl_json(doc: Any) -> bytes:
+    """JSON indented by four spaces, as `kubectl get -o json` prints it.
+
+    orjson indents by two; each pass turns one more leading pair into a marker byte (a raw
+    control character cannot occur in JSON text), so deep lines take a pass per level.
+    """
+    data = orjson.dumps(doc, option=orjson.OPT_INDENT_2).replace(b"\n  ", b"\n\x01")
+    while b"\x01  " in data:
+        data = data.replace(b"\x01  ", b"\x01\x01")
+    return data.replace(b"\x01", b"    ") + b"\n"
+
+
+def yaml_documents(docs: Iterable[dict]) -> str:
+    """Block-style YAML with YAML 1.1's quoting, which Kubernetes reads (`yes` or `0755` as
+    strings get quoted), without the `%YAML` directives that says so before each document."""
+    import io
+
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=False)
+    yaml.default_flow_style = False
+    yaml.version = (1, 1)
+    out = io.StringIO()
+    yaml.dump_all(list(docs), out)
+    return out.getvalue().replace("%YAML 1.1\n", "")
+
+
+def write_yaml_dir(doc: dict, root: Path) -> None:
+    """One file per namespace, one for cluster-scoped objects."""
+    by_file: dict[str, list[dict]] = {}
+    for item in doc["items"]:
+        namespace = item["metadata"].get("namespace") or (item["metadata"]["name"] if item["kind"] == "Namespace" else None)
+        by_file.setdefault(namespace or "_cluster", []).append(item)
+    root.mkdir(parents=True, exist_ok=True)
+    for name, docs in by_file.items():
+        (root / f"{name}.yaml").write_text(yaml_documents(docs))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pods", type=int, default=15_000)
     parser.add_argument("--namespaces", type=int, default=1_000)
     parser.add_argument("--policies", type=int, default=2_000)
     parser.add_argument("--nodes", type=int, default=500)
+    parser.add_argument("--deployments", type=int, help="only this many Deployments, as manifests")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--format", choices=("json", "yaml", "yaml-dir"), default="json")
     parser.add_argument("-o", "--output", default="-")
     args = parser.parse_args()
-    data = json.dumps(generate(args.pods, args.namespaces, args.policies, args.nodes, args.seed), separators=(",", ":"))
-    (sys.stdout if args.output == "-" else open(args.output, "w")).write(data)
+    if args.deployments is not None:
+        doc = {"apiVersion": "v1", "kind": "List", "items": deployments(args.deployments, args.seed)}
+    else:
+        doc = generate(args.pods, args.namespaces, args.policies, args.nodes, args.seed)
+    if args.format == "yaml-dir":
+        if args.output == "-":
+            parser.error("--format yaml-dir needs -o DIRECTORY")
+        write_yaml_dir(doc, Path(args.output))
+        return 0
+    data = kubectl_json(doc) if args.format == "json" else yaml_documents(doc["items"]).encode()
+    if args.output == "-":
+        sys.stdout.buffer.write(data)
+    else:
+        Path(args.output).write_bytes(data)
     return 0
 
 

@@ -108,6 +108,13 @@ class _KubeLoader(CParser, _KubeConstructor, _KubeResolver):
         self._seq = self.DEFAULT_SEQUENCE_TAG
         self._scalars: dict[Any, Any] = {}
 
+    # No path resolvers are registered: skip ruamel's bookkeeping for them on every node.
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass
+
+    def ascend_resolver(self) -> None:
+        pass
+
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         # Manifests repeat the same plain scalars (keys above all); resolve each once and
         # hand out one Tag per type, so `build` can compare tags by identity.
@@ -151,12 +158,20 @@ class _KubeLoader(CParser, _KubeConstructor, _KubeResolver):
         raise _NotPlain
 
 
-_ALIAS = re.compile(r"(?:^|[\s\[{,:-])\*[^\s,\[\]{}]")
+_SPACE = " \t\r\n\v\f"
 
 
 def has_alias(text: str) -> bool:
-    """A cheap pre-check: alias-free text needs no expansion bound."""
-    return _ALIAS.search(text) is not None
+    """A cheap pre-check: alias-free text needs no expansion bound. A `*` starts an alias
+    after space, a flow indicator or `:`/`-`, and is followed by a name character."""
+    pos = text.find("*")
+    while pos != -1:
+        before = text[pos - 1] if pos else "\n"
+        after = text[pos + 1 : pos + 2]
+        if before in _SPACE + "[{,:-" and after and after not in _SPACE + ",[]{}":
+            return True
+        pos = text.find("*", pos + 1)
+    return False
 
 
 def expanded_size(root: Node, limit: int) -> int:
@@ -198,7 +213,17 @@ def _children(node: Node) -> list[Node]:
 
 
 MAX_DEPTH = 5_000
-_LONG_LINE = re.compile(r"[^\n]{%d}" % MAX_DEPTH)
+
+
+def _has_long_line(text: str, length: int) -> bool:
+    """Whether some line holds `length` characters: one search per window, not per line."""
+    pos = 0
+    while pos + length <= len(text):
+        newline = text.rfind("\n", pos, pos + length)
+        if newline == -1:
+            return True
+        pos = newline + 1
+    return False
 
 
 def too_deep(text: str) -> bool:
@@ -207,7 +232,7 @@ def too_deep(text: str) -> bool:
     Block nesting needs a column per level, so only flow brackets or a very long line can
     reach the limit; only then are the parser's events counted, which needs no recursion.
     """
-    if text.count("[") + text.count("{") < MAX_DEPTH and not _LONG_LINE.search(text):
+    if text.count("[") + text.count("{") < MAX_DEPTH and not _has_long_line(text, MAX_DEPTH):
         return False
     parser = CParser(text)
     depth = 0
