@@ -59,6 +59,20 @@ class _KubeConstructor(SafeConstructor):
     def construct_as_text(self, node: Node) -> str:
         return self.construct_scalar(node)
 
+    # go-yaml (and so kubectl) keeps a plain scalar that looks numeric but does not parse,
+    # such as `._` or `0b_`, as a string.
+    def construct_yaml_int(self, node: Node) -> Any:
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
+    def construct_yaml_float(self, node: Node) -> Any:
+        try:
+            return super().construct_yaml_float(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
         # JSON object keys are strings: a key `y` or `on` must not become a boolean.
         self.flatten_mapping(node)
@@ -81,6 +95,8 @@ class _KubeConstructor(SafeConstructor):
         return mapping
 
 
+_KubeConstructor.add_constructor("tag:yaml.org,2002:int", _KubeConstructor.construct_yaml_int)
+_KubeConstructor.add_constructor("tag:yaml.org,2002:float", _KubeConstructor.construct_yaml_float)
 _KubeConstructor.add_constructor("tag:yaml.org,2002:timestamp", _KubeConstructor.construct_as_text)
 _KubeConstructor.add_constructor("tag:yaml.org,2002:binary", _KubeConstructor.construct_as_text)
 for _tag in ("set", "omap", "pairs"):

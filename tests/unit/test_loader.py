@@ -132,3 +132,12 @@ def test_a_recursive_alias_is_refused_not_expanded_forever(tmp_path):
     write(tmp_path, "cycle.yaml", "a: &a [*a, *a]\n")
     (skip,) = load([str(tmp_path)]).skipped
     assert "alias" in skip.reason
+
+
+def test_numeric_looking_scalars_that_do_not_parse_stay_strings():
+    """Found by the builder property test: `._` matches YAML 1.1's float pattern but is no
+    number; go-yaml keeps it a string, and the run must not end on it."""
+    from auditor.sources.yaml_loader import load_documents
+
+    docs = [d for _, d, _ in load_documents("a: ._\nb: 0b_\nc: 0x_\nd: 1_0\n")]
+    assert docs == [{"a": "._", "b": "0b_", "c": "0x_", "d": 10}]
