@@ -349,6 +349,8 @@ class _Selector:
 
 def _port_ranges(port: Mapping[str, Any], dst: PodClass) -> Iterator[tuple[str, int, int]]:
     protocol = port.get("protocol") or "TCP"
+    if not isinstance(protocol, str):
+        return  # the API server refuses it; a malformed port admits nothing
     wanted = port.get("port")
     if wanted is None:
         yield protocol, 1, MAX_PORT

@@ -34,6 +34,7 @@ class Fleet:
 
     by_node: Mapping[str, tuple[Placement, ...]] = field(init=False, repr=False)
     by_workload: Mapping[tuple[str, str, str], tuple[Placement, ...]] = field(init=False, repr=False)
+    memo: dict[Any, Any] = field(init=False, repr=False)  # per-node summaries the analyses derive once
 
     def __post_init__(self) -> None:
         nodes: dict[str, list[Placement]] = {}
@@ -43,6 +44,7 @@ class Fleet:
             workloads.setdefault(p.workload.key, []).append(p)
         object.__setattr__(self, "by_node", {k: tuple(v) for k, v in nodes.items()})
         object.__setattr__(self, "by_workload", {k: tuple(v) for k, v in workloads.items()})
+        object.__setattr__(self, "memo", {})
 
     def on(self, node: str) -> tuple[Placement, ...]:
         return self.by_node.get(node, ())

@@ -231,17 +231,30 @@ def _missing_controls(view: PodView, f: Fleet, entry: dict[str, Any]) -> list[st
                   and not str(t.get("key", "")).startswith(("node.kubernetes.io/", "node.cloudprovider.kubernetes.io/"))]
         if not taints:
             missing.append(f"dedicated node: {node} has no NoSchedule taint keeping others off")
-        others = sorted({p.tenant for p in f.on(node) if p.sandbox is None and p.workload is not r} - {None, entry["tenant"]})
+        kernel_sharers, escape_grade_pods = _neighbours(f, node)
+        others = sorted({t for w, t in kernel_sharers if w is not r} - {None, entry["tenant"]})
         if others:
             missing.append(f"no co-tenants: {node}'s kernel is shared with {', '.join(others)}")
-        privileged = sorted({f"{p.workload.namespace}/{p.workload.name}" for p in f.on(node)
-                             if p.workload is not r and escape_grade(p.pod)})
+        privileged = sorted({name for w, name in escape_grade_pods if w is not r})
         if privileged:
             missing.append(f"no privileged neighbour: {', '.join(privileged)} on {node}")
     weak = _hardening_gaps(view)
     if weak:
         missing.append("hardened pod spec: " + ", ".join(weak))
     return missing
+
+
+def _neighbours(f: Fleet, node: str) -> tuple[list, list]:
+    """Once per node, not per justified workload on it: (workload, tenant) of each pod on the
+    node's own kernel, and (workload, name) of each escape-grade pod there."""
+    key = ("neighbours", node)
+    if key not in f.memo:
+        placements = f.on(node)
+        f.memo[key] = (
+            [(p.workload, p.tenant) for p in placements if p.sandbox is None],
+            [(p.workload, f"{p.workload.namespace}/{p.workload.name}") for p in placements if escape_grade(p.pod)],
+        )
+    return f.memo[key]
 
 
 def _hardening_gaps(view: PodView) -> list[str]:

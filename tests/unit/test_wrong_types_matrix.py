@@ -529,24 +529,13 @@ def workspace(tmp_path_factory) -> Workspace:
     return Workspace(tmp_path_factory.mktemp("wrong-types"))
 
 
-# --- known bugs in files this change may not touch: strict, so a fix makes them fail loudly ------
-
-NETPOL_PROTOCOL_BUG = (
-    "auditor/netpol.py: a NetworkPolicy port whose `protocol` is not a string (list, number, bool, "
-    "mapping) reaches PortSet.of(), whose sorted() compares it with 'TCP': TypeError, so the whole "
-    "audit ends in 'internal error' (exit 2) instead of ignoring that port")
-
-
-def known_bug(case: Case) -> str | None:
-    if case.host == "NetworkPolicy" and case.path[-1] == "protocol" and not isinstance(case.value, (str, type(None))):
-        return NETPOL_PROTOCOL_BUG
-    return None
+def _netpol_protocol_of_wrong_type(case: Case) -> bool:
+    """Once an internal error (a non-string protocol reached a sort beside 'TCP')."""
+    return case.host == "NetworkPolicy" and case.path[-1] == "protocol" and not isinstance(case.value, (str, type(None)))
 
 
 def _param(case: Case):
-    reason = known_bug(case)
-    marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-    return pytest.param(case, id=case.id, marks=marks)
+    return pytest.param(case, id=case.id)
 
 
 # --- the tests -------------------------------------------------------------------------------------
@@ -609,7 +598,7 @@ def test_a_wrong_type_is_tolerated_or_refused_in_one_line(workspace, case):
 def test_every_format_renders_what_wrong_types_produced(workspace, host):
     """Evidence and messages carry the wrong values into every renderer (the first chunk of
     each host kind; the JSON renderer ran on every chunk above)."""
-    first = next(c for c in all_cases() if c.host == host and not known_bug(c))
+    first = next(c for c in all_cases() if c.host == host)
     outcome = workspace.run(workspace.chunks[first])
     if outcome.error is not None:  # a chunk holding a known bug: the chunk of its path instead
         outcome = workspace.run(tuple(c for c in workspace.chunks[first] if c.path == first.path))
@@ -646,11 +635,7 @@ def cli_sample() -> list[Case]:
     sample = []
     for n, (host, path) in enumerate(dict.fromkeys((c.host, c.path) for c in all_cases())):
         values = list(wrong_values(path))
-        for k in range(len(values)):
-            case = Case(host, path, values[(n + k) % len(values)])
-            if not known_bug(case):
-                sample.append(case)
-                break
+        sample.append(Case(host, path, values[n % len(values)]))
     return sample
 
 
@@ -706,9 +691,8 @@ def test_the_cli_audits_every_path_of_the_matrix_in_one_run(tmp_path):
     assert len(skipped) < len(cases) // 4, sorted(skipped)[:20]  # refusals are the exception
 
 
-@pytest.mark.xfail(strict=True, reason=NETPOL_PROTOCOL_BUG)
 def test_the_cli_survives_a_netpol_port_protocol_of_the_wrong_type(tmp_path):
-    case = next(c for c in all_cases() if known_bug(c))
+    case = next(c for c in all_cases() if _netpol_protocol_of_wrong_type(c))
     manifests, probes = write_cli_inputs(tmp_path, [case])
     done = cli("scan", str(manifests), "--format", "json", "--fail-on", "critical")
     assert done.stderr.count("\n") <= 1 and "Traceback" not in done.stderr  # holds today: one line, exit 2
