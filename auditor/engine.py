@@ -11,6 +11,7 @@ import orjson
 
 from . import redact
 from .analysis import Analysis, AnalysisContext, Hit
+from .conditions import compile_condition
 from .config import Config, Waiver
 from .model import Coverage, Fact, Finding, Inventory, LineIndex, Location, Origin, Report, Resource, Rule, WaiverStatus
 from .projection import Reads, project
@@ -183,9 +184,7 @@ class _Matcher:
 
 
 def _validator(rule: Rule):
-    from jsonschema import Draft202012Validator
-
-    return Draft202012Validator(rule.match).is_valid
+    return compile_condition(rule.match)
 
 
 def _evidence(target: Any, pointers: Sequence[str], base: str, redirects: Mapping[str, str]) -> dict[str, Any]:
