@@ -96,6 +96,7 @@ class _KubeConstructor(SafeConstructor):
 
 
 _KubeConstructor.add_constructor("tag:yaml.org,2002:int", _KubeConstructor.construct_yaml_int)
+_construct_int = _KubeConstructor.construct_yaml_int
 _KubeConstructor.add_constructor("tag:yaml.org,2002:float", _KubeConstructor.construct_yaml_float)
 _KubeConstructor.add_constructor("tag:yaml.org,2002:timestamp", _KubeConstructor.construct_as_text)
 _KubeConstructor.add_constructor("tag:yaml.org,2002:binary", _KubeConstructor.construct_as_text)
@@ -157,6 +158,10 @@ class _KubeLoader(CParser, _KubeConstructor, _KubeResolver):
             construct = self._scalars.get(tag)
             if construct is None:
                 raise _NotPlain
+            if construct is _construct_int:
+                text = node.value
+                if text.isdigit() and (text[0] != "0" or len(text) == 1):  # not octal: plain decimal
+                    return int(text)
             return construct(self, node)
         if kind is MappingNode:
             if node.ctag is not self._map:

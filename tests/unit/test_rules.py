@@ -46,7 +46,7 @@ def test_builtin_conditions_are_valid_json_schemas():
     from auditor.rules import builtin_rules_dir
 
     for path in sorted(builtin_rules_dir().glob("*.yaml")):
-        load_pack(path, check_conditions=True)  # raises RulePackError naming the rule
+        load_pack(path, checked=True)  # raises RulePackError naming the rule
 
 
 def test_every_rule_is_documented_and_mapped():
