@@ -274,12 +274,23 @@ def _metadata_egress(scene: _Scene, rule: Rule) -> Iterator[Hit]:
     targets = {a: "the cloud metadata service" for a in METADATA_ADDRESSES}
     targets.update({a: "a node's address (kubelet, node services)" for a in _node_addresses(scene.ctx)})
     parsed = {ipaddress.ip_address(a): what for a, what in targets.items()}
+    everything = sorted(set(parsed.values()))
+    # Classes under the same egress rules reach the same addresses: ask once per rule set,
+    # not once per class and node address.
+    by_rules: dict[tuple[int, ...], list[str]] = {}
     reported: set[str] = set()
     for c in ev.classes:
         t = tenant[c.id]
         if t is None or c.host_network or c.namespace in reported:
             continue
-        reached = sorted({what for a, what in parsed.items() if ev.open_egress(c) or _egress_reaches(ev, c, [a])})
+        rules = ev.egress[c.id]
+        if rules is None:
+            reached = everything
+        else:
+            key = tuple(map(id, rules))
+            if key not in by_rules:
+                by_rules[key] = sorted({what for a, what in parsed.items() if _egress_reaches(rules, a)})
+            reached = by_rules[key]
         if reached:
             reported.add(c.namespace)
             why = "egress is unrestricted" if ev.open_egress(c) else "an egress ipBlock admits it"
@@ -301,11 +312,8 @@ def _node_addresses(ctx: AnalysisContext) -> list[str]:
     return sorted(set(found))
 
 
-def _egress_reaches(ev: Evaluator, c: PodClass, targets) -> bool:
-    return any(
-        rule.any_peer or any(in_block(a, block) for block in rule.blocks for a in targets)
-        for rule in ev.egress[c.id] or []
-    )
+def _egress_reaches(rules, address) -> bool:
+    return any(rule.any_peer or any(in_block(address, block) for block in rule.blocks) for rule in rules)
 
 
 # -- observed (probe --reach) ----------------------------------------------------------
