@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Collection
+from typing import Any, Collection
+
+import orjson
 
 _WS = re.compile(r"[ \t\n\r]*")
 _COLON = re.compile(r"[ \t\n\r]*:[ \t\n\r]*")
@@ -117,3 +119,84 @@ def _nearest(found: dict[str, int], pointer: str) -> int:
         if pointer in found:
             return found[pointer]
     return found.get("", 1)
+
+
+# -- one member per line: lines from the parsed document --------------------------------------
+
+
+class Layout:
+    """What the loader saw of a JSON file's line structure, kept instead of its text."""
+
+    __slots__ = ("newlines", "bare_start", "trailing_newline")
+
+    def __init__(self, data: bytes) -> None:
+        self.newlines = data.count(b"\n")
+        self.bare_start = data[:1] in (b"{", b"[")
+        self.trailing_newline = data.endswith(b"\n")
+
+
+def layout_lines(doc: Any, layout: Layout, pointers: Collection[str]) -> dict[str, int] | None:
+    """Lines computed from the parsed document, when the file is laid out one member per line
+    (kubectl, jq, `json.dumps(indent=...)`: empty `{}` and `[]` inline), or is all one line.
+
+    A value then spans as many lines as orjson's indented form of it, so a member's line is
+    its parent's plus the spans of the siblings before it. The model must account for every
+    line of the file, else None: the caller walks the text instead.
+    """
+    if layout.newlines == int(layout.trailing_newline):
+        return {p: 1 for p in pointers}  # compact: one line
+    if not layout.bare_start:
+        return None
+    spans: dict[int, int] = {}
+    starts: dict[int, Any] = {}
+
+    def span(value: Any) -> int:
+        if not isinstance(value, (dict, list)) or not value:
+            return 1
+        found = spans.get(id(value))
+        if found is None:
+            found = spans[id(value)] = orjson.dumps(value, option=orjson.OPT_INDENT_2).count(b"\n") + 1
+        return found
+
+    def start_of(container: Any) -> Any:
+        """Line offset of each member (by key or index) from the container's first line."""
+        found = starts.get(id(container))
+        if found is None:
+            offsets, line = [], 1
+            for child in container.values() if isinstance(container, dict) else container:
+                offsets.append(line)
+                line += span(child)
+            found = dict(zip(container, offsets)) if isinstance(container, dict) else offsets
+            spans.setdefault(id(container), line + 1)  # the members, then the closing bracket
+            starts[id(container)] = found
+        return found
+
+    # Pointers share most of their prefixes: each prefix is located once.
+    located: dict[str, tuple[Any, int, bool]] = {"": (doc, 1, True)}
+
+    def locate(pointer: str) -> tuple[Any, int, bool]:
+        """(value, line, found); a missing member keeps its deepest existing parent's line."""
+        hit = located.get(pointer)
+        if hit is None:
+            cut = pointer.rfind("/")
+            node, line, exists = locate(pointer[:cut])
+            token = pointer[cut + 1 :]
+            if "~" in token:
+                token = token.replace("~1", "/").replace("~0", "~")
+            if exists and isinstance(node, dict) and token in node:
+                hit = (node[token], line + start_of(node)[token], True)
+            elif exists and isinstance(node, list) and token.isdigit() and int(token) < len(node):
+                hit = (node[int(token)], line + start_of(node)[int(token)], True)
+            else:
+                hit = (None, line, False)
+            located[pointer] = hit
+        return hit
+
+    try:
+        if isinstance(doc, (dict, list)) and doc:
+            start_of(doc)
+        if span(doc) != layout.newlines + (not layout.trailing_newline):
+            return None
+        return {pointer: locate(pointer)[1] for pointer in pointers}
+    except (orjson.JSONEncodeError, TypeError):  # integers past 64 bits and the like
+        return None

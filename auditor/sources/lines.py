@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Collection, Mapping
+from typing import Any, Collection, Mapping
 
 from ..model import LineIndex
-from .json_lines import json_lines, split_pointer
+from .json_lines import Layout, json_lines, layout_lines, split_pointer
 from .yaml_loader import Node, line_of
 
 __all__ = ["LineIndex", "YamlLines", "JsonLines"]
@@ -24,14 +24,20 @@ class YamlLines:
 
 
 class JsonLines:
-    """Lines found by re-reading the JSON text; a file is read again only if needed."""
+    """Lines of a JSON file: from the parsed document when the file is laid out one member per
+    line (or on one line); else by walking the text again, read anew only then."""
 
-    __slots__ = ("_path", "_text")
+    __slots__ = ("_path", "_text", "_doc", "_layout")
 
-    def __init__(self, path: Path | None = None, text: str | None = None) -> None:
-        self._path, self._text = path, text
+    def __init__(self, path: Path | None = None, text: str | None = None, doc: Any = None,
+                 layout: Layout | None = None) -> None:
+        self._path, self._text, self._doc, self._layout = path, text, doc, layout
 
     def resolve(self, pointers: Collection[str]) -> Mapping[str, int]:
+        if self._layout is not None:
+            found = layout_lines(self._doc, self._layout, pointers)
+            if found is not None:
+                return found
         text = self._text
         if text is None:
             assert self._path is not None

@@ -14,6 +14,7 @@ from typing import BinaryIO, Iterable, Iterator
 import orjson
 
 from ..model import Inventory, Resource, Skipped
+from .json_lines import Layout
 from .lines import JsonLines, YamlLines
 from .objects import extract
 from .yaml_loader import MAX_DEPTH, YAMLError, load_documents, too_deep
@@ -92,7 +93,8 @@ def _load_one(
                 yield _not_utf8(display, data) or Skipped(display, f"invalid JSON: {exc.msg}", exc.lineno)
                 return
         else:
-            yield from extract(doc, display, JsonLines(path=path, text=data.decode() if path is None else None))
+            lines = JsonLines(path=path, text=data.decode() if path is None else None, doc=doc, layout=Layout(data))
+            yield from extract(doc, display, lines)
             return
     problem = _not_utf8(display, data)
     if problem is not None:

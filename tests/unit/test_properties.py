@@ -98,3 +98,37 @@ def test_projection_keeps_every_rule_result(spec, security):
         for rule in chosen:
             is_valid = Draft202012Validator(rule.match).is_valid
             assert is_valid(target) == is_valid(projected), rule.id
+
+
+json_keys = st.text(alphabet="ab~/ é", min_size=1, max_size=4)
+json_docs = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=5)),
+                         lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(json_keys, inner, max_size=4)),
+                         max_leaves=25)
+
+
+def _pointers(value, prefix=""):
+    yield prefix
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        yield from _pointers(child, f"{prefix}/{str(key).replace('~', '~0').replace('/', '~1')}")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(json_keys, json_docs, min_size=1, max_size=4), st.sampled_from([None, 0, 1, 2, 4, "\t"]),
+       st.booleans())
+def test_lines_from_the_layout_model_equal_lines_from_walking_the_text(doc, indent, trailing):
+    import orjson
+
+    from auditor.sources.json_lines import Layout, json_lines, layout_lines
+
+    text = json.dumps(doc, indent=indent, ensure_ascii=False) + ("\n" if trailing else "")
+    pointers = set(_pointers(doc)) | {"/missing", next(iter(_pointers(doc))) + "/x/y"}
+    modelled = layout_lines(orjson.loads(text), Layout(text.encode()), pointers)
+    walked = json_lines(text, pointers)
+    if indent is None or indent == 0 and "\n" not in text.rstrip("\n"):
+        assert modelled == {p: 1 for p in pointers} or modelled == walked
+    else:
+        assert modelled == walked  # json.dumps(indent=0) still puts a member per line
+    squeezed = text.replace(",\n", ", ", 1)  # two members on one line: the model must step aside
+    if squeezed != text:
+        assert layout_lines(orjson.loads(squeezed), Layout(squeezed.encode()), pointers) in (None, json_lines(squeezed, pointers))
