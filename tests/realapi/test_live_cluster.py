@@ -317,13 +317,14 @@ def test_an_untrusted_server_certificate_is_a_one_line_tls_error(apiserver, tmp_
     assert "certificate verify failed" in message and "\n" not in message
 
 
-def test_expired_credentials_are_a_one_line_error(apiserver, tmp_path):
+def expired_kubeconfig(apiserver, path: Path, name: str = "stale") -> str:
+    """A kubeconfig whose client certificate the harness's CA signed, valid until yesterday."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    ca = apiserver._ca  # the harness's CA: the certificate is genuine, only expired
+    ca = apiserver._ca  # the certificate is genuine, only expired
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (x509.CertificateBuilder()
@@ -336,11 +337,14 @@ def test_expired_credentials_are_a_one_line_error(apiserver, tmp_path):
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
             .sign(ca.key, hashes.SHA256()))
-    kubeconfig = kubeconfig_for(
-        tmp_path / "expired.json", apiserver.url, Path(apiserver.ca_file).read_bytes(),
-        cert.public_bytes(serialization.Encoding.PEM),
+    return kubeconfig_for(
+        path, apiserver.url, Path(apiserver.ca_file).read_bytes(), cert.public_bytes(serialization.Encoding.PEM),
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                          serialization.NoEncryption()), name="stale")
+                          serialization.NoEncryption()), name=name)
+
+
+def test_expired_credentials_are_a_one_line_error(apiserver, tmp_path):
+    kubeconfig = expired_kubeconfig(apiserver, tmp_path / "expired.json")
     with pytest.raises(ClusterError) as err:
         load_cluster(kubeconfig, timeout=5)
     message = str(err.value)

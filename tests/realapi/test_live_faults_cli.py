@@ -110,30 +110,9 @@ def test_an_api_failing_mid_probe_is_one_line_and_the_next_run_removes_what_is_l
 
 
 def test_expired_credentials_are_one_line_and_exit_2_before_anything_is_created(apiserver, tmp_path):
-    import datetime
+    from test_live_cluster import expired_kubeconfig
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    from test_live_cluster import kubeconfig_for
-
-    ca = apiserver._ca  # the harness's CA: the certificate is genuine, only expired
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "admin"),
-                                     x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters")]))
-            .issuer_name(ca.cert.subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=30)).not_valid_after(now - datetime.timedelta(days=1))
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-            .sign(ca.key, hashes.SHA256()))
-    kubeconfig = kubeconfig_for(tmp_path / "expired.json", apiserver.url, Path(apiserver.ca_file).read_bytes(),
-                                cert.public_bytes(serialization.Encoding.PEM),
-                                key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                  serialization.NoEncryption()), name="stale")
+    kubeconfig = expired_kubeconfig(apiserver, tmp_path / "expired.json")
     tool = unique("audit")
     done = cli("scan", "--kubeconfig", kubeconfig, "--probe", "--probe-namespace", tool)
     message = one_line_error(done)
