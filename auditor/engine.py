@@ -111,7 +111,7 @@ def _source(inventory: Inventory) -> dict[str, Any]:
 def _declarative(inventory: Inventory, workloads: Sequence[PodView], rules: Sequence[Rule]) -> Iterator[_Draft]:
     by_target: dict[str, list[tuple[Rule, Any]]] = defaultdict(list)
     for rule in rules:
-        by_target[rule.target or ""].append((rule, _validator(rule)))
+        by_target[rule.target or ""].append((rule, compile_condition(rule.match)))
     pod_rules = _Matcher(by_target.get("pod", []))
     container_rules = _Matcher(by_target.get("container", []))
     for view in workloads:
@@ -181,10 +181,6 @@ class _Matcher:
         if found is None:
             found = self.cache[key] = tuple(rule for rule, is_match in self.rules if is_match(target))
         return found
-
-
-def _validator(rule: Rule):
-    return compile_condition(rule.match)
 
 
 def _evidence(target: Any, pointers: Sequence[str], base: str, redirects: Mapping[str, str]) -> dict[str, Any]:
