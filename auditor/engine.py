@@ -116,13 +116,12 @@ def _declarative(inventory: Inventory, workloads: Sequence[PodView], rules: Sequ
     container_rules = _Matcher(by_target.get("container", []))
     for view in workloads:
         resource, node = view.resource, view.node_name
-        for rule in pod_rules.matching(view.template):
-            evidence = _evidence(view.template, rule.evidence, view.pointer, {})
-            yield _draft(rule, resource, evidence, view.pointer, None, node)
+        for rule, found in pod_rules.matching(view.template):
+            yield _draft(rule, resource, _rebased(found, view.pointer, {}), view.pointer, None, node)
         if container_rules:
             for container in view.containers():
-                for rule in container_rules.matching(container.target):
-                    evidence = _evidence(container.target, rule.evidence, container.pointer, container.sources)
+                for rule, found in container_rules.matching(container.target):
+                    evidence = _rebased(found, container.pointer, container.sources)
                     yield _draft(rule, resource, evidence, container.pointer, container.name, node)
     by_kind: dict[str, list[Resource]] = defaultdict(list)
     for resource in inventory.resources:
@@ -131,17 +130,17 @@ def _declarative(inventory: Inventory, workloads: Sequence[PodView], rules: Sequ
         for rule, is_match in by_target.get(target, []):
             for resource in by_kind[kind]:
                 if is_match(resource.obj):
-                    evidence = _evidence(resource.obj, rule.evidence, "", {})
+                    evidence = dict(_evidence(resource.obj, rule.evidence))
                     yield _draft(rule, resource, evidence, "", None, resource.name if target == "node" else None)
     for rule, is_match in by_target.get("object", []):
         candidates = [r for k in rule.kinds for r in by_kind[k]] if rule.kinds else inventory.resources
         for resource in candidates:
             if is_match(resource.obj):
-                yield _draft(rule, resource, _evidence(resource.obj, rule.evidence, "", {}), "", None, None)
+                yield _draft(rule, resource, dict(_evidence(resource.obj, rule.evidence)), "", None, None)
     for rule, is_match in by_target.get("probe", []):
         for fact in inventory.facts:
             if is_match(fact.report):
-                yield _observed(rule, fact, _evidence(fact.report, rule.evidence, "", {}))
+                yield _observed(rule, fact, dict(_evidence(fact.report, rule.evidence)))
 
 
 def _observed(rule: Rule, fact: Fact, evidence: dict[str, Any]) -> _Draft:
@@ -155,7 +154,8 @@ def _observed(rule: Rule, fact: Fact, evidence: dict[str, Any]) -> _Draft:
 
 
 class _Matcher:
-    """The rules a target matches, memoised by the part of it the rules can read.
+    """The rules a target matches, and their evidence, memoised by the part of the target the
+    rules and their evidence pointers can read.
 
     Replicas, copies of one chart and sidecars injected everywhere make most targets
     repeats once names, labels, images and env values are left out; projecting and
@@ -164,36 +164,43 @@ class _Matcher:
 
     def __init__(self, rules: Sequence[tuple[Rule, Any]]) -> None:
         self.rules = rules
-        self.reads = Reads.of(rule.match for rule, _ in rules)
-        self.cache: dict[bytes, tuple[Rule, ...]] = {}
+        self.reads = Reads.of((rule.match for rule, _ in rules),
+                              (split_pointer(p) for rule, _ in rules for p in rule.evidence))
+        self.cache: dict[bytes, tuple[tuple[Rule, tuple[tuple[str, Any], ...]], ...]] = {}
 
     def __bool__(self) -> bool:
         return bool(self.rules)
 
-    def matching(self, target: Any) -> tuple[Rule, ...]:
+    def matching(self, target: Any) -> tuple[tuple[Rule, tuple[tuple[str, Any], ...]], ...]:
+        """(rule, evidence as (pointer in the target, shown value)) for each rule matched."""
         if not self.rules:
             return ()
         try:
             key = orjson.dumps(project(target, self.reads))
         except (orjson.JSONEncodeError, TypeError):  # not JSON (a hostile value): evaluate directly
-            return tuple(rule for rule, is_match in self.rules if is_match(target))
+            return self._evaluate(target)
         found = self.cache.get(key)
         if found is None:
-            found = self.cache[key] = tuple(rule for rule, is_match in self.rules if is_match(target))
+            found = self.cache[key] = self._evaluate(target)
         return found
 
+    def _evaluate(self, target: Any) -> tuple[tuple[Rule, tuple[tuple[str, Any], ...]], ...]:
+        return tuple((rule, _evidence(target, rule.evidence)) for rule, is_match in self.rules if is_match(target))
 
-def _evidence(target: Any, pointers: Sequence[str], base: str, redirects: Mapping[str, str]) -> dict[str, Any]:
-    """Observed values at the rule's evidence pointers, keyed by pointer in the object.
+
+def _evidence(target: Any, pointers: Sequence[str]) -> tuple[tuple[str, Any], ...]:
+    """Observed values at the rule's evidence pointers, by pointer in the target.
 
     A `*` token walks every list item (or mapping value); items lacking the rest of the
     path are left out, so `/spec/volumes/*/hostPath` shows the hostPath volumes only.
     """
-    found: dict[str, Any] = {}
-    for pointer in pointers:
-        for path, value in _walk(target, split_pointer(pointer), ""):
-            found[_object_pointer(path, base, redirects)] = redact.evidence(split_pointer(path), value)
-    return found
+    return tuple((path, redact.evidence(split_pointer(path), value))
+                 for pointer in pointers for path, value in _walk(target, split_pointer(pointer), ""))
+
+
+def _rebased(found: Sequence[tuple[str, Any]], base: str, redirects: Mapping[str, str]) -> dict[str, Any]:
+    """Evidence keyed by pointer in the object the target was taken from."""
+    return {_object_pointer(path, base, redirects): value for path, value in found}
 
 
 def _object_pointer(path: str, base: str, sources: Mapping[str, str]) -> str:

@@ -9,7 +9,7 @@ unresolvable `$ref`, anything unknown) keep the whole value there: unsure means 
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 # Keywords that read a value only as a scalar, or an array or object only by its type,
 # length or named members (kept by `project` in any case).
@@ -33,10 +33,21 @@ class Reads:
         self.elements: Reads | None = None
 
     @classmethod
-    def of(cls, schemas: Iterable[Any]) -> "Reads":
+    def of(cls, schemas: Iterable[Any], pointers: Iterable[Sequence[str]] = ()) -> "Reads":
+        """What the schemas can read, plus whatever lies at the pointers (token lists,
+        `*` for every member): a rule's evidence is then a function of the projection too."""
         reads = cls()
         for schema in schemas:
             _mark(schema, schema, reads, frozenset())
+        for tokens in pointers:
+            node = reads
+            for token in tokens:
+                if token == "*" or node.whole:
+                    break
+                if token.isdigit():
+                    node.element().whole = True  # a list's item, or a member named by digits
+                node = node.member(token)
+            node.whole = True
         return reads
 
     def member(self, name: str) -> "Reads":

@@ -134,3 +134,11 @@ def test_reads_keep_whole_values_where_schemas_look_past_named_members():
     deep = {"k": {"k": {"k": {"other": 1}}}}
     assert project(deep, recursive) == {"k": deep["k"]}
     assert project({"q": 1}, Reads.of([{"$ref": "https://example.com/s.json"}])) == {"q": 1}
+
+
+def test_reads_keep_what_evidence_pointers_show():
+    from auditor.projection import Reads, project
+
+    reads = Reads.of([{"required": ["a"]}], [["a", "b"], ["c", "*", "d"], ["e", "0"]])
+    target = {"a": {"b": {"deep": 1}, "x": 2}, "c": [{"d": 1, "y": 2}], "e": ["kept", "also"], "f": 3}
+    assert project(target, reads) == {"a": {"b": {"deep": 1}}, "c": target["c"], "e": ["kept", "also"]}
