@@ -1,6 +1,6 @@
 """The benchmark suite: every figure beside its reference, measured in the same run.
 
-    python benchmarks/run.py                 # everything (about 5 minutes once inputs are cached)
+    python benchmarks/run.py                 # everything (about 8 minutes once inputs are cached)
     python benchmarks/run.py --quick         # without the 150,000-pod snapshot and checkov
     python benchmarks/run.py --json out.json
 
@@ -146,7 +146,7 @@ def checkov_venv() -> tuple[Path | None, str]:
 # -- the suite -------------------------------------------------------------------------------
 
 
-def suite(quick: bool, repeat: int, work: Path) -> tuple[list[Run], list[Target]]:
+def suite(quick: bool, repeat: int, big_repeat: int, work: Path) -> tuple[list[Run], list[Target]]:
     runs: list[Run] = []
     targets: list[Target] = []
     scan = [PY, "-m", "auditor", "scan"]
@@ -189,7 +189,7 @@ def suite(quick: bool, repeat: int, work: Path) -> tuple[list[Run], list[Target]
     for size, args in sizes:
         snapshot = cached_input(f"snapshot-{size}.json", args)
         big = size == "150k"
-        n = 1 if big else repeat
+        n = big_repeat if big else repeat
         tool = measure(f"snapshot {size}: this tool (full audit)",
                        [*scan, str(snapshot), "--format", "json", "-o", str(work / f"s{size}.json")], n)
         floor = measure(f"snapshot {size}: orjson parse only", [PY, "-c", JSON_FLOOR, str(snapshot)], n)
@@ -241,11 +241,12 @@ def machine() -> dict[str, object]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the 150,000-pod snapshot and checkov")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per small case; the median is reported")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per small case; the median is reported")
+    parser.add_argument("--big-repeat", type=int, default=3, help="runs per 150,000-pod case")
     parser.add_argument("--json", default=str(HERE / "results.json"), help="where to write the results")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="k8s-audit-bench-") as work:
-        runs, targets = suite(args.quick, args.repeat, Path(work))
+        runs, targets = suite(args.quick, args.repeat, args.big_repeat, Path(work))
     print(table(runs, targets))
     Path(args.json).write_text(json.dumps({"machine": machine(), "runs": [asdict(r) for r in runs],
                                            "targets": [asdict(t) for t in targets]}, indent=2) + "\n")

@@ -124,6 +124,9 @@ def _nearest(found: dict[str, int], pointer: str) -> int:
 # -- one member per line: lines from the parsed document --------------------------------------
 
 
+_SUMMED = 1024  # members past which a container's span is summed rather than serialised
+
+
 class Layout:
     """What the loader saw of a JSON file's line structure, kept instead of its text."""
 
@@ -148,28 +151,38 @@ def layout_lines(doc: Any, layout: Layout, pointers: Collection[str]) -> dict[st
     if not layout.bare_start:
         return None
     spans: dict[int, int] = {}
-    starts: dict[int, Any] = {}
+    starts: dict[int, tuple[dict | None, Any, list[int]]] = {}
 
-    def span(value: Any) -> int:
+    def span(value: Any, split: bool = False) -> int:
+        """Lines the value takes. A long container (a List's items) is summed member by
+        member, so no single buffer of its whole indented form is ever made."""
         if not isinstance(value, (dict, list)) or not value:
             return 1
         found = spans.get(id(value))
         if found is None:
-            found = spans[id(value)] = orjson.dumps(value, option=orjson.OPT_INDENT_2).count(b"\n") + 1
+            if split or len(value) > _SUMMED:
+                found = 2 + sum(map(span, value.values() if isinstance(value, dict) else value))
+            else:
+                found = orjson.dumps(value, option=orjson.OPT_INDENT_2).count(b"\n") + 1
+            spans[id(value)] = found
         return found
 
-    def start_of(container: Any) -> Any:
-        """Line offset of each member (by key or index) from the container's first line."""
-        found = starts.get(id(container))
-        if found is None:
-            offsets, line = [], 1
-            for child in container.values() if isinstance(container, dict) else container:
-                offsets.append(line)
-                line += span(child)
-            found = dict(zip(container, offsets)) if isinstance(container, dict) else offsets
-            spans.setdefault(id(container), line + 1)  # the members, then the closing bracket
-            starts[id(container)] = found
-        return found
+    def offset(container: Any, key: Any) -> int | None:
+        """Lines from the container's first line to its member's: only the members before it
+        are measured, so the branch a pointer descends into is never serialised."""
+        entry = starts.get(id(container))
+        if entry is None:
+            is_dict = isinstance(container, dict)
+            entry = starts[id(container)] = (
+                {k: i for i, k in enumerate(container)} if is_dict else None,
+                list(container.values()) if is_dict else container, [1])
+        index, members, lines = entry
+        i = index.get(key) if index is not None else key
+        if i is None:
+            return None
+        while len(lines) <= i:
+            lines.append(lines[-1] + span(members[len(lines) - 1]))
+        return lines[i]
 
     # Pointers share most of their prefixes: each prefix is located once.
     located: dict[str, tuple[Any, int, bool]] = {"": (doc, 1, True)}
@@ -183,19 +196,16 @@ def layout_lines(doc: Any, layout: Layout, pointers: Collection[str]) -> dict[st
             token = pointer[cut + 1 :]
             if "~" in token:
                 token = token.replace("~1", "/").replace("~0", "~")
+            hit = (None, line, False)
             if exists and isinstance(node, dict) and token in node:
-                hit = (node[token], line + start_of(node)[token], True)
+                hit = (node[token], line + offset(node, token), True)  # type: ignore[operator]
             elif exists and isinstance(node, list) and token.isdigit() and int(token) < len(node):
-                hit = (node[int(token)], line + start_of(node)[int(token)], True)
-            else:
-                hit = (None, line, False)
+                hit = (node[int(token)], line + offset(node, int(token)), True)  # type: ignore[operator]
             located[pointer] = hit
         return hit
 
     try:
-        if isinstance(doc, (dict, list)) and doc:
-            start_of(doc)
-        if span(doc) != layout.newlines + (not layout.trailing_newline):
+        if span(doc, split=True) != layout.newlines + (not layout.trailing_newline):
             return None
         return {pointer: locate(pointer)[1] for pointer in pointers}
     except (orjson.JSONEncodeError, TypeError):  # integers past 64 bits and the like

@@ -132,3 +132,12 @@ def test_lines_from_the_layout_model_equal_lines_from_walking_the_text(doc, inde
     squeezed = text.replace(",\n", ", ", 1)  # two members on one line: the model must step aside
     if squeezed != text:
         assert layout_lines(orjson.loads(squeezed), Layout(squeezed.encode()), pointers) in (None, json_lines(squeezed, pointers))
+
+
+def test_layout_lines_of_a_long_list_summed_member_by_member():
+    from auditor.sources.json_lines import _SUMMED, Layout, json_lines, layout_lines
+
+    doc = {"kind": "List", "items": [{"a": i, "b": {"c": [i] * (i % 3)}, "d": {}} for i in range(_SUMMED + 200)]}
+    text = json.dumps(doc, indent=4) + "\n"
+    pointers = {f"/items/{i}/b/c/{j}" for i in range(0, len(doc["items"]), 97) for j in range(2)} | {"/items/5/d/x"}
+    assert layout_lines(json.loads(text), Layout(text.encode()), pointers) == json_lines(text, pointers)
