@@ -1,6 +1,6 @@
 """The benchmark suite: every figure beside its reference, measured in the same run.
 
-    python benchmarks/run.py                 # everything (about 8 minutes once inputs are cached)
+    python benchmarks/run.py                 # everything (about 5 minutes once inputs are cached)
     python benchmarks/run.py --quick         # without the 150,000-pod snapshot and checkov
     python benchmarks/run.py --json out.json
 
