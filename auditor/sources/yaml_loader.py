@@ -247,13 +247,28 @@ def _has_long_line(text: str, length: int) -> bool:
     return False
 
 
+# A document marker at column 0 ends a document even inside a flow collection (there it is a
+# syntax error, which stops libyaml before it nests any further).
+_DOCUMENT_MARKER = re.compile(r"^(?:---|\.\.\.)(?=[ \t\r\n]|$)", re.MULTILINE)
+
+
+def _most_brackets_in_a_document(text: str) -> int:
+    """Flow nesting is bounded by the opening brackets of one document, not of the file."""
+    most, start = 0, 0
+    for marker in (*_DOCUMENT_MARKER.finditer(text), None):
+        end = len(text) if marker is None else marker.start()
+        most = max(most, text.count("[", start, end) + text.count("{", start, end))
+        start = end
+    return most
+
+
 def too_deep(text: str) -> bool:
     """True when nesting exceeds MAX_DEPTH, which libyaml's recursive composer cannot survive.
 
     Block nesting needs a column per level, so only flow brackets or a very long line can
     reach the limit; only then are the parser's events counted, which needs no recursion.
     """
-    if text.count("[") + text.count("{") < MAX_DEPTH and not _has_long_line(text, MAX_DEPTH):
+    if not _has_long_line(text, MAX_DEPTH) and _most_brackets_in_a_document(text) < MAX_DEPTH:
         return False
     parser = CParser(text)
     depth = 0

@@ -141,3 +141,21 @@ def test_numeric_looking_scalars_that_do_not_parse_stay_strings():
 
     docs = [d for _, d, _ in load_documents("a: ._\nb: 0b_\nc: 0x_\nd: 1_0\n")]
     assert docs == [{"a": "._", "b": "0b_", "c": "0x_", "d": 10}]
+
+
+def test_flow_brackets_are_counted_per_document():
+    """Many small documents with `{}` need no event pre-pass; flow nesting split by document
+    markers cannot add up, since libyaml stops at a marker inside a flow collection."""
+    import subprocess
+    import sys
+
+    from auditor.sources.yaml_loader import MAX_DEPTH, _most_brackets_in_a_document, too_deep
+
+    many = "".join(f"---\nkind: Pod\nmetadata: {{name: p{i}}}\nspec: {{}}\n" for i in range(MAX_DEPTH))
+    assert _most_brackets_in_a_document(many) == 2 and not too_deep(many)
+    assert too_deep("---\n" + "[\n" * (MAX_DEPTH + 1))
+    split = ("[\n" * 3000 + "---\n") * 12  # 36,000 levels if the markers did not end documents
+    done = subprocess.run([sys.executable, "-c", "import sys; from auditor.sources.manifests import load; "
+                           "inv = load(['-'], stdin=sys.stdin.buffer); print(len(inv.skipped))"],
+                          input=split.encode(), capture_output=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == b"1", done.stderr[-500:]
