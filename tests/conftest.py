@@ -18,6 +18,14 @@ def repo() -> Path:
     return REPO
 
 
+@pytest.fixture(scope="session")
+def demo():
+    """The demo's report: its cluster, probe results and config, as the `demo` command runs it."""
+    from scan_helpers import demo_report
+
+    return demo_report()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Nothing may outlive the suite: containers, namespaces, bridges, cgroups, temp dirs."""
     from harness import leftovers

@@ -1,6 +1,7 @@
 """Run the real engine on files, the way the CLI does, for tests."""
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -14,6 +15,19 @@ from auditor.model import Inventory, Report
 from auditor.sources.manifests import load
 
 TODAY = date(2026, 11, 28)
+
+
+DEMO = Path(__file__).resolve().parents[1] / "fixtures" / "demo"
+
+
+def demo_report(base: str | None = None) -> Report:
+    """The demo audit as `k8s-isolation-audit demo` runs it (paths relative to the cwd by default)."""
+    from auditor.config import load_config
+    from auditor.sources.probe_reports import with_reports
+
+    base = base or os.path.relpath(DEMO)
+    inventory = with_reports(load([os.path.join(base, "cluster")]), [os.path.join(base, "probe-results")])
+    return audit_inventory(inventory, load_config(os.path.join(base, "config.yaml")))
 
 
 def write(directory: Path, name: str, text: str) -> Path:

@@ -24,15 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from auditor.config import load_config
 from auditor.model import Finding, Location, Severity
 from auditor.reports.html import render
-from auditor.sources.manifests import load
-from auditor.sources.probe_reports import with_reports
 from harness.prereq import require_binary
-from scan_helpers import audit_inventory
 
-DEMO = Path(__file__).resolve().parents[2] / "fixtures" / "demo"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--enable-logging=stderr", "--v=0"]
 TIMEOUT = 90.0
@@ -42,13 +37,6 @@ HOSTILE = '"><img src=x onerror="window.pwned=1"><script>window.pwned=2</script>
 @pytest.fixture(scope="module")
 def chromium() -> str:
     return require_binary("chromium")
-
-
-@pytest.fixture(scope="module")
-def demo():
-    base = os.path.relpath(DEMO)
-    inventory = with_reports(load([os.path.join(base, "cluster")]), [os.path.join(base, "probe-results")])
-    return audit_inventory(inventory, load_config(os.path.join(base, "config.yaml")))
 
 
 # -- the screenshot, as a person would take it ------------------------------------------

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -12,13 +11,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from auditor import __version__
-from auditor.config import load_config
 from auditor.evidence import EvidenceError, verify_bundle, write_bundle
 from auditor.redact import snapshot as sanitize
 from auditor.rules import pack_files
-from auditor.sources.manifests import load
-from auditor.sources.probe_reports import with_reports
-from scan_helpers import audit_inventory
 
 DEMO = Path(__file__).resolve().parents[2] / "fixtures" / "demo"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
@@ -47,13 +42,6 @@ def keypair(directory: Path, name: str = "key") -> tuple[Path, Path]:
     public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
                                                      serialization.PublicFormat.SubjectPublicKeyInfo))
     return private, public
-
-
-@pytest.fixture(scope="module")
-def demo():
-    base = os.path.relpath(DEMO)
-    inventory = with_reports(load([os.path.join(base, "cluster")]), [os.path.join(base, "probe-results")])
-    return audit_inventory(inventory, load_config(os.path.join(base, "config.yaml")))
 
 
 @pytest.fixture(scope="module")

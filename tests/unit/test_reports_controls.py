@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,9 +11,6 @@ from auditor.cli import _load_rules
 from auditor.config import Config, load_config
 from auditor.model import Finding, Severity
 from auditor.reports.controls import FRAMEWORKS, MANUAL, SEGMENTATION, build, render_json, render_markdown
-from auditor.sources.manifests import load
-from auditor.sources.probe_reports import with_reports
-from scan_helpers import audit_inventory
 
 DEMO = Path(__file__).resolve().parents[2] / "fixtures" / "demo"
 OBSERVED = [{"from_tenant": "shop", "to_tenant": "ledger", "allowed": False, "ports": ["TCP/8080"],
@@ -24,13 +20,6 @@ OBSERVED = [{"from_tenant": "shop", "to_tenant": "ledger", "allowed": False, "po
 @pytest.fixture(scope="module")
 def config():
     return load_config(str(DEMO / "config.yaml"))
-
-
-@pytest.fixture(scope="module")
-def demo(config):
-    base = os.path.relpath(DEMO)
-    inventory = with_reports(load([os.path.join(base, "cluster")]), [os.path.join(base, "probe-results")])
-    return audit_inventory(inventory, config)
 
 
 @pytest.fixture(scope="module")

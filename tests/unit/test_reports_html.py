@@ -6,31 +6,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
 from dataclasses import replace
-from pathlib import Path
 
-import pytest
 
-from auditor.config import load_config
 from auditor.model import Finding, Location, Severity
 from auditor.reports import renderer
 from auditor.reports.html import render
 from auditor.reports.json_report import to_dict
-from auditor.sources.manifests import load
-from auditor.sources.probe_reports import with_reports
-from scan_helpers import audit_inventory
 
-DEMO = Path(__file__).resolve().parents[2] / "fixtures" / "demo"
 HOSTILE = '"><img src=x onerror=alert(1)></td></tr></table><script>window.pwned=1</script>\u202e<!--'
-
-
-@pytest.fixture(scope="module")
-def demo():
-    base = os.path.relpath(DEMO)
-    inventory = with_reports(load([os.path.join(base, "cluster")]), [os.path.join(base, "probe-results")])
-    return audit_inventory(inventory, load_config(os.path.join(base, "config.yaml")))
 
 
 def hostile_report(demo):

@@ -1,31 +1,17 @@
 """JUnit XML: one testcase per rule x object, failures with message, remediation and evidence."""
 from __future__ import annotations
 
-import os
 import xml.etree.ElementTree as ET
 from dataclasses import replace
-from pathlib import Path
 
 import junitparser
 import pytest
 
 from auditor.cli import _load_rules
-from auditor.config import load_config
 from auditor.model import Finding, Severity
 from auditor.reports import renderer
 from auditor.reports.junit import render
-from auditor.sources.manifests import load
-from auditor.sources.probe_reports import with_reports
-from scan_helpers import audit_inventory
 
-DEMO = Path(__file__).resolve().parents[2] / "fixtures" / "demo"
-
-
-@pytest.fixture(scope="module")
-def demo():
-    base = os.path.relpath(DEMO)
-    inventory = with_reports(load([os.path.join(base, "cluster")]), [os.path.join(base, "probe-results")])
-    return audit_inventory(inventory, load_config(os.path.join(base, "config.yaml")))
 
 
 @pytest.fixture(scope="module")

@@ -1,28 +1,13 @@
 """The Markdown summary: fits a pull-request comment and never renders a manifest's markup."""
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import replace
-from pathlib import Path
 
-import pytest
 
-from auditor.config import load_config
 from auditor.model import Finding, Location, Severity
 from auditor.reports.markdown import LIMIT, esc, render
-from auditor.sources.manifests import load
-from auditor.sources.probe_reports import with_reports
-from scan_helpers import audit_inventory
 
-DEMO = Path(__file__).resolve().parents[2] / "fixtures" / "demo"
-
-
-@pytest.fixture(scope="module")
-def demo():
-    base = os.path.relpath(DEMO)
-    inventory = with_reports(load([os.path.join(base, "cluster")]), [os.path.join(base, "probe-results")])
-    return audit_inventory(inventory, load_config(os.path.join(base, "config.yaml")))
 
 
 def test_demo_summary_has_counts_tenants_top_findings_and_gate(demo):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,28 +10,14 @@ import pytest
 
 from auditor.baseline import fingerprint
 from auditor.cli import _load_rules
-from auditor.config import load_config
 from auditor.model import Finding, Location, Severity
 from auditor.reports import renderer
 from auditor.reports.sarif import render, to_sarif
-from auditor.sources.manifests import load
-from auditor.sources.probe_reports import with_reports
-from scan_helpers import audit_inventory
+from scan_helpers import demo_report
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "fixtures" / "demo"
 SCHEMA = json.loads((REPO / "tests" / "data" / "sarif-schema-2.1.0.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def demo():
-    return demo_report(os.path.relpath(DEMO))
-
-
-def demo_report(base) -> object:
-    """The demo audit, as `k8s-isolation-audit demo` runs it (paths relative to the cwd)."""
-    inventory = with_reports(load([os.path.join(base, "cluster")]), [os.path.join(base, "probe-results")])
-    return audit_inventory(inventory, load_config(os.path.join(base, "config.yaml")))
 
 
 @pytest.fixture(scope="module")
