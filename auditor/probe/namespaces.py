@@ -92,13 +92,7 @@ def _interfaces(root: str) -> list[str]:
 
 
 def _net(root: str, link: Optional[str], host_link: Optional[str]) -> dict:
-    verdict, evidence = _inode_evidence("net", link)
-    notes = [evidence]
-    compared, how = _compare_with_host_init("net", link, host_link)
-    if how:
-        notes.append(how)
-    if verdict is None:
-        verdict = compared
+    verdict, notes = _by_identity("net", link, host_link)
     interfaces = _interfaces(root)  # /proc/self/net/dev lists exactly this namespace's interfaces
     backed = [i for i in interfaces if os.path.lexists(procfs.at(root, f"/sys/class/net/{i}/device"))]
     if interfaces:
@@ -116,13 +110,7 @@ def _net(root: str, link: Optional[str], host_link: Optional[str]) -> dict:
 
 
 def _mnt(root: str, link: Optional[str], host_link: Optional[str]) -> dict:
-    verdict, evidence = _inode_evidence("mnt", link)
-    notes = [evidence]
-    compared, how = _compare_with_host_init("mnt", link, host_link)
-    if how:
-        notes.append(how)
-    if verdict is None:
-        verdict = compared
+    verdict, notes = _by_identity("mnt", link, host_link)
     try:
         top = procfs.root_mount(procfs.mountinfo(root))
     except OSError:
@@ -164,14 +152,18 @@ def _user(root: str, link: Optional[str]) -> dict:
     return _entry(verdict, notes)
 
 
-def _by_inode(root: str, t: str, link: Optional[str], host_link: Optional[str]) -> dict:
+def _by_identity(t: str, link: Optional[str], host_link: Optional[str]) -> tuple[Optional[bool], list[str]]:
+    """The verdict from namespace inode numbers, else from comparing with the host's init."""
     verdict, evidence = _inode_evidence(t, link)
     notes = [evidence]
     compared, how = _compare_with_host_init(t, link, host_link)
     if how:
         notes.append(how)
-    if verdict is None:
-        verdict = compared
+    return (compared if verdict is None else verdict), notes
+
+
+def _by_inode(root: str, t: str, link: Optional[str], host_link: Optional[str]) -> dict:
+    verdict, notes = _by_identity(t, link, host_link)
     if t == "cgroup":
         lines = procfs.parse_proc_cgroup(procfs.read(root, "/proc/self/cgroup") or "")
         paths = sorted({path for _, _, path in lines})
