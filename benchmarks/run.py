@@ -97,7 +97,7 @@ def measure(label: str, command: list[str], repeat: int, env: dict[str, str] | N
         run.runs.append(time.perf_counter() - start)
         peaks.append(usage.ru_maxrss / 1024)  # kilobytes on Linux
         code = os.waitstatus_to_exitcode(status)
-        proc.returncode = code
+        proc.returncode = code  # reaped by wait4: Popen must not think it still runs
         run.exit_codes.append(code)
         errors.seek(0)
         stderr = errors.read().decode(errors="replace")

@@ -27,19 +27,21 @@ class JsonLines:
     """Lines of a JSON file: from the parsed document when the file is laid out one member per
     line (or on one line); else by walking the text again, read anew only then."""
 
-    __slots__ = ("_path", "_text", "_doc", "_layout")
+    __slots__ = ("_path", "_data", "_doc", "_layout")
 
-    def __init__(self, path: Path | None = None, text: str | None = None, doc: Any = None,
+    def __init__(self, path: Path | None = None, data: bytes | None = None, doc: Any = None,
                  layout: Layout | None = None) -> None:
-        self._path, self._text, self._doc, self._layout = path, text, doc, layout
+        """`data` stands in for a file that cannot be read again (stdin)."""
+        self._path, self._data, self._doc, self._layout = path, data, doc, layout
 
     def resolve(self, pointers: Collection[str]) -> Mapping[str, int]:
         if self._layout is not None:
             found = layout_lines(self._doc, self._layout, pointers)
             if found is not None:
                 return found
-        text = self._text
-        if text is None:
+        if self._data is not None:
+            text = self._data.decode()
+        else:
             assert self._path is not None
             text = self._path.read_text(encoding="utf-8-sig")
         try:

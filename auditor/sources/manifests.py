@@ -93,7 +93,7 @@ def _load_one(
                 yield _not_utf8(display, data) or Skipped(display, f"invalid JSON: {exc.msg}", exc.lineno)
                 return
         else:
-            lines = JsonLines(path=path, text=data.decode() if path is None else None, doc=doc, layout=Layout(data))
+            lines = JsonLines(path=path, data=data if path is None else None, doc=doc, layout=Layout(data))
             yield from extract(doc, display, lines)
             return
     problem = _not_utf8(display, data)
