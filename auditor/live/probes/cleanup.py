@@ -1,9 +1,9 @@
 """Removing what a probe run created, or what an interrupted earlier run left behind.
 
 Each pass is bounded by `ProbeOptions.cleanup_timeout`: Ctrl-C and SIGTERM are held off while
-clean-up runs, so a slow or hung API must not hold the user for longer than that. Past the
-bound a pass issues no more calls and names what it did not delete; whatever is left keeps its
-labels, and the next run removes it.
+clean-up runs, so a slow or hung API must not hold the user for much longer than that. Past
+the bound a pass starts no more calls (one under way ends at the API's own timeout) and names
+what it did not delete; whatever is left keeps its labels, and the next run removes it.
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def cleanup(api: Any, options: ProbeOptions, run: ProbeRun, delete_namespace: bo
         if delete_namespace:
             sweep.delete(f"{CORE}/namespaces/{options.namespace}", f"Namespace {options.namespace}")
         sweep.finish()
-    except (ClusterError, Exception) as exc:  # a dead connection must not hide the original error
+    except Exception as exc:  # a dead connection must not hide the original error
         known = isinstance(exc, (ClusterError, ApiStatusError))  # already one line that says what failed
         run.cleanup_errors.append(str(exc) if known else f"{type(exc).__name__}: {exc}")
     if notify is not None:

@@ -25,7 +25,8 @@ class ProbeOptions:
     reach_probes: bool = True
     max_targets: int = 256  # per reach Job; targets are equivalence classes, not all pods
     reach_timeout: float = 1.0
-    # each clean-up pass (leftovers first, this run's objects last) stops issuing calls after
-    # this long and names what it did not delete: Ctrl-C is held off while it runs
+    # each clean-up pass (leftovers first, this run's objects last) starts no API call after
+    # this long and names what it did not delete: Ctrl-C is held off while it runs. A call
+    # already under way still ends at the API's own timeout.
     cleanup_timeout: float = 60.0
     namespace_wait: float = 60.0  # for a namespace of an earlier run to finish terminating

@@ -28,6 +28,9 @@ class NotRun:
 
 @dataclass
 class ProbeRun:
+    """One run, filled in as it goes (so not frozen): the clean-up still sees what was planned
+    when the run is cut short."""
+
     run_id: str
     context: str
     namespace: str

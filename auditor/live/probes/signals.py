@@ -16,7 +16,7 @@ def trap_sigterm() -> Callable[[], None]:
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
 
-    def on_term(signum, frame):
+    def on_term(_signum, _frame):
         raise Terminated()
 
     try:
