@@ -323,7 +323,8 @@ def _live_inventory(args: argparse.Namespace, config):
 def _run_probes(args: argparse.Namespace, config, inventory):
     from rich.progress import Progress
 
-    from .live.probes import ProbeOptions, run_probes
+    from .live.probes.options import ProbeOptions
+    from .live.probes.run import run_probes
 
     options = ProbeOptions(timeout=args.probe_timeout, namespace=args.probe_namespace,
                            **({"image": args.probe_image} if args.probe_image else {}))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from auditor.live.probes import RUN_ID
+from auditor.live.probes.manifests import RUN_ID
 from harness.fault_proxy import Fault, FaultProxy
 from test_live_cluster import unique
 from test_live_probes import assert_nothing_left, labelled, make_tenants

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from auditor.live.probes import MANAGED_BY, RUN_ID, SERVICE_ACCOUNT, TOOL, ProbeOptions, run_probes
+from auditor.live.probes.manifests import MANAGED_BY, RUN_ID, SERVICE_ACCOUNT, TOOL
+from auditor.live.probes.options import ProbeOptions
+from auditor.live.probes.run import run_probes
 
 pytestmark = pytest.mark.apiserver
 

@@ -6,7 +6,9 @@ import pytest
 import urllib3.exceptions as u3
 
 from auditor.live.errors import ApiStatusError, ClusterError
-from auditor.live.probes import RUN_ID, ProbeOptions, run_probes
+from auditor.live.probes.manifests import RUN_ID
+from auditor.live.probes.options import ProbeOptions
+from auditor.live.probes.run import run_probes
 from auditor.live.retry import RetryPolicy
 from auditor.live.transport import Api
 from auditor.model import Inventory

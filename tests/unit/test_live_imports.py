@@ -24,7 +24,7 @@ def test_scan_of_files_never_imports_kubernetes():
 
 def test_the_live_package_imports_kubernetes_only_to_connect():
     modules = _modules_after(
-        "import auditor.live, auditor.live.cluster, auditor.live.snapshot, auditor.live.probes, "
+        "import auditor.live, auditor.live.cluster, auditor.live.snapshot, auditor.live.probes.run, "
         "auditor.live.errors, auditor.live.retry, auditor.live.kinds, auditor.live.transport, auditor.live.kubeconfig")
     assert "auditor.live.cluster" in modules
     assert "kubernetes" not in modules
