@@ -64,7 +64,9 @@ def write_bundle(
     root = Path(directory)
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise EvidenceError(f"{root}: evidence directory must be new or empty")
-    private = _private_key(sign_key) if sign_key is not None else None  # fail before writing anything
+    # Fail before writing anything.
+    private = _private_key(sign_key) if sign_key is not None else None
+    probes = _probe_files(probe_reports)
     root.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
 
@@ -82,7 +84,7 @@ def write_bundle(
     if snapshot is not None:
         data = _read_json(snapshot) if isinstance(snapshot, (str, Path)) else snapshot
         put("inventory.json", (json.dumps(redact.snapshot(data), indent=2, ensure_ascii=False, default=str) + "\n").encode())
-    for name, path in _unique_names(_probe_files(probe_reports)):
+    for name, path in _unique_names(probes):
         put(f"probes/{name}", _read(path, follow_links=False))
     for folder, files in (("rules", map(Path, rule_packs)), ("config", [Path(config_path)] if config_path else [])):
         for name, path in _unique_names((p.name, p) for p in files):
