@@ -45,10 +45,10 @@ def open_regular(path: Path | str, follow_links: bool = True) -> BinaryIO:
         raise
 
 
-def read_regular(path: Path | str, limit: int | None = None, follow_links: bool = True) -> bytes:
-    """The bytes of a regular file (at most `limit` + 1 of them, so callers can tell it is too long)."""
+def read_regular(path: Path | str, follow_links: bool = True) -> bytes:
+    """The bytes of a regular file (see `open_regular`)."""
     with open_regular(path, follow_links) as fh:
-        return fh.read() if limit is None else fh.read(limit + 1)
+        return fh.read()
 
 
 def walk(root: Path, skipped: list[Skipped], suffixes: tuple[str, ...] | None = None,
@@ -88,15 +88,17 @@ _DESCEND, _READ = "descend", "read"
 
 
 def _verdict(entry: os.DirEntry, wanted: bool, follow_links: bool) -> str | None:
-    """_DESCEND, _READ, the reason an entry cannot be read (to name it), or None to pass it over."""
+    """_DESCEND, _READ, the reason an entry cannot be read (to name it), or None to pass it over.
+    The entry's type comes from the listing itself; only links and odd files cost a stat."""
     try:
-        own = entry.stat(follow_symlinks=False).st_mode
-        if not stat.S_ISLNK(own):
-            if stat.S_ISDIR(own):
+        if not entry.is_symlink():
+            if entry.is_dir(follow_symlinks=False):
                 return _DESCEND
             if not wanted:
                 return None
-            return _READ if stat.S_ISREG(own) else NotRegularFile(entry.path, own).strerror
+            if entry.is_file(follow_symlinks=False):
+                return _READ
+            return NotRegularFile(entry.path, entry.stat(follow_symlinks=False).st_mode).strerror
         target = os.stat(entry.path).st_mode
     except FileNotFoundError:
         return "broken symbolic link" if entry.is_symlink() else None  # a file removed while listing
