@@ -340,6 +340,7 @@ def _live_inventory(args: argparse.Namespace, config):
 
 
 def _run_probes(args: argparse.Namespace, config, inventory):
+    from rich.markup import escape as markup_escape
     from rich.progress import Progress
 
     from .live.probes import ProbeOptions, run_probes
@@ -350,8 +351,9 @@ def _run_probes(args: argparse.Namespace, config, inventory):
         task = bar.add_task("probes", total=None)
 
         def progress(update) -> None:
-            bar.update(task, total=update.total or None, completed=update.done,
-                       description=escape(f"{update.phase}: {update.message}")[:60])
+            # The bar reads its description as rich markup: a pod named '[/]' must not end the run.
+            description = markup_escape(escape(f"{update.phase}: {update.message}")[:60])
+            bar.update(task, total=update.total or None, completed=update.done, description=description)
 
         run = run_probes(args.kubeconfig, args.context[0] if args.context else None, options,
                          inventory=inventory, tenancy=config.tenancy, progress=progress)
