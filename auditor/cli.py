@@ -17,6 +17,7 @@ from typing import Sequence
 
 from . import __version__
 from .reports import FORMATS
+from .terminal import escape, escape_lines
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -25,8 +26,26 @@ class UsageError(Exception):
     """A one-line reason for exit code 2."""
 
 
+def _say(message: str) -> None:
+    """One line on stderr. Everything the tool writes there goes through here: the message
+    quotes inputs (file names, names, reasons), and no input may start a line or drive the terminal."""
+    print(f"k8s-isolation-audit: {escape(message)}", file=sys.stderr)
+
+
+def _out(text: str) -> None:
+    """Text the tool laid out in lines, on stdout, each line escaped."""
+    sys.stdout.write(escape_lines(text))
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse quotes arguments in its errors ("unrecognized arguments: ..."): escaped too."""
+
+    def _print_message(self, message: str, file=None) -> None:
+        super()._print_message(escape_lines(message), file)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="k8s-isolation-audit",
         description="Audit how isolated the tenants of a Kubernetes fleet really are.",
     )
@@ -164,12 +183,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _snapshot(args)
         return _rules(args)
     except UsageError as exc:
-        print(f"k8s-isolation-audit: error: {exc}", file=sys.stderr)
+        _say(f"error: {exc}")
         return EXIT_ERROR
     except BrokenPipeError:
         return EXIT_ERROR
     except Exception as exc:  # the contract is one line and exit 2, never a traceback and 1
-        print(f"k8s-isolation-audit: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        _say(f"internal error: {type(exc).__name__}: {exc}")
         return EXIT_ERROR
 
 
@@ -268,10 +287,10 @@ def _scan(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
     active = [r for r in ruleset.rules if config.active(r)]
     _emit(report, args, active)
+    for skipped in inventory.skipped:  # before the evidence bundle, whose failure ends the scan
+        _say(f"skipped {skipped.one_line()}")
     if args.evidence_dir:
         _write_evidence(args, report, inventory, ruleset, config, active)
-    for skipped in inventory.skipped:
-        print(f"k8s-isolation-audit: skipped {skipped.one_line()}", file=sys.stderr)
     if inventory.skipped:
         return EXIT_ERROR
     return EXIT_FINDINGS if report.failing() else EXIT_OK
@@ -321,6 +340,7 @@ def _live_inventory(args: argparse.Namespace, config):
 
 
 def _run_probes(args: argparse.Namespace, config, inventory):
+    from rich.markup import escape as markup_escape
     from rich.progress import Progress
 
     from .live.probes.options import ProbeOptions
@@ -332,8 +352,9 @@ def _run_probes(args: argparse.Namespace, config, inventory):
         task = bar.add_task("probes", total=None)
 
         def progress(update) -> None:
-            bar.update(task, total=update.total or None, completed=update.done,
-                       description=f"{update.phase}: {update.message}"[:60])
+            # The bar reads its description as rich markup: a pod named '[/]' must not end the run.
+            description = markup_escape(escape(f"{update.phase}: {update.message}")[:60])
+            bar.update(task, total=update.total or None, completed=update.done, description=description)
 
         run = run_probes(args.kubeconfig, args.context[0] if args.context else None, options,
                          inventory=inventory, tenancy=config.tenancy, progress=progress)
@@ -349,10 +370,9 @@ def _snapshot(args: argparse.Namespace) -> int:
                              contexts=args.context or None)
     except (ClusterError, OSError) as exc:
         raise UsageError(str(exc)) from None
-    print(f"k8s-isolation-audit: {len(inventory.resources)} objects from {inventory.cluster} written to {args.output}",
-          file=sys.stderr)
+    _say(f"{len(inventory.resources)} objects from {inventory.cluster} written to {args.output}")
     for skipped in inventory.skipped:
-        print(f"k8s-isolation-audit: skipped {skipped.one_line()}", file=sys.stderr)
+        _say(f"skipped {skipped.one_line()}")
     return EXIT_ERROR if inventory.skipped else EXIT_OK
 
 
@@ -368,8 +388,7 @@ def _write_evidence(args, report, inventory, ruleset, config, rules) -> None:
         )
     except (EvidenceError, OSError) as exc:
         raise UsageError(f"evidence: {exc}") from None
-    print(f"k8s-isolation-audit: evidence bundle written to {args.evidence_dir} "
-          f"({len(manifest.get('files', []))} files)", file=sys.stderr)
+    _say(f"evidence bundle written to {args.evidence_dir} ({len(manifest.get('files', []))} files)")
 
 
 def _verify_evidence(args: argparse.Namespace) -> int:
@@ -377,9 +396,9 @@ def _verify_evidence(args: argparse.Namespace) -> int:
 
     problems = verify_bundle(args.directory, Path(args.public_key) if args.public_key else None)
     for problem in problems:
-        print(f"k8s-isolation-audit: {args.directory}: {problem}", file=sys.stderr)
+        _say(f"{args.directory}: {problem}")
     if not problems:
-        print(f"{args.directory}: ok")
+        _out(f"{escape(args.directory)}: ok\n")
     return EXIT_ERROR if problems else EXIT_OK
 
 
@@ -434,9 +453,9 @@ def _rules(args: argparse.Namespace) -> int:
             try:
                 # the same checks as `scan --rules`: schema, plugins, ids unique with the built-ins
                 _load_rules([file])
-                print(f"{file}: ok ({len(load_pack(Path(file)))} rules)")
+                _out(f"{escape(file)}: ok ({len(load_pack(Path(file)))} rules)\n")
             except RulePackError as exc:
-                print(f"k8s-isolation-audit: error: {exc}", file=sys.stderr)
+                _say(f"error: {exc}")
                 status = EXIT_ERROR
         return status
     try:
@@ -446,10 +465,10 @@ def _rules(args: argparse.Namespace) -> int:
     from .reports.rule_docs import explain, listing
 
     if args.rules_command == "list":
-        sys.stdout.write(listing(ruleset.rules))
+        _out(listing(ruleset.rules))
         return EXIT_OK
     rule = next((r for r in ruleset.rules if args.rule in (r.id, r.name)), None)
     if rule is None:
         raise UsageError(f"no rule {args.rule!r} (see 'k8s-isolation-audit rules list')")
-    sys.stdout.write(explain(rule))
+    _out(explain(rule))
     return EXIT_OK

@@ -14,13 +14,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 from datetime import datetime, timezone
-from pathlib import Path
+from functools import partial
+from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Mapping, Sequence
 
 from . import __version__, redact
-from .model import Report, Rule
+from .model import Report, Rule, Skipped
+from .sources.files import open_regular, read_regular, walk
+from .sources.probe_reports import report_files
 
 FORMAT = "k8s-isolation-audit/evidence-bundle"
 FORMAT_VERSION = 1
@@ -62,7 +64,9 @@ def write_bundle(
     root = Path(directory)
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise EvidenceError(f"{root}: evidence directory must be new or empty")
-    private = _private_key(sign_key) if sign_key is not None else None  # fail before writing anything
+    # Fail before writing anything.
+    private = _private_key(sign_key) if sign_key is not None else None
+    probes = _probe_files(probe_reports)
     root.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
 
@@ -80,9 +84,10 @@ def write_bundle(
     if snapshot is not None:
         data = _read_json(snapshot) if isinstance(snapshot, (str, Path)) else snapshot
         put("inventory.json", (json.dumps(redact.snapshot(data), indent=2, ensure_ascii=False, default=str) + "\n").encode())
-    for folder, files in (("probes", _probe_files(probe_reports)), ("rules", [Path(p) for p in rule_packs]),
-                          ("config", [Path(config_path)] if config_path else [])):
-        for name, path in _unique_names(files):
+    for name, path in _unique_names(probes):
+        put(f"probes/{name}", _read(path, follow_links=False))
+    for folder, files in (("rules", map(Path, rule_packs)), ("config", [Path(config_path)] if config_path else [])):
+        for name, path in _unique_names((p.name, p) for p in files):
             put(f"{folder}/{name}", _read(path))
 
     manifest: dict[str, Any] = {
@@ -106,30 +111,35 @@ def write_bundle(
     return manifest
 
 
-def _probe_files(paths: Iterable[str | Path]) -> list[Path]:
-    files: list[Path] = []
+def _probe_files(paths: Iterable[str | Path]) -> list[tuple[str, Path]]:
+    """(name in the bundle, path): the files `scan --probe-results` reads, subdirectories
+    included. A link, FIFO or unlistable directory among them fails the bundle, by name:
+    evidence must hold what the audit read, and nothing from outside the directory."""
+    files: list[tuple[str, Path]] = []
+    unreadable: list[Skipped] = []
     for p in map(Path, paths):
-        if p.is_dir():
-            files.extend(sorted(x for x in p.iterdir() if x.suffix == ".json" and x.is_file()))
-        else:
-            files.append(p)
+        files.extend(report_files([p], unreadable) if p.is_dir() else [(p.name, p)])
+    if unreadable:
+        more = f" (and {len(unreadable) - 1} more)" if len(unreadable) > 1 else ""
+        raise EvidenceError(f"probe results: {unreadable[0].one_line()}{more}")
     return files
 
 
-def _unique_names(files: Iterable[Path]) -> Iterable[tuple[str, Path]]:
+def _unique_names(files: Iterable[tuple[str, Path]]) -> Iterable[tuple[str, Path]]:
     seen: set[str] = set()
-    for path in files:
-        name, n = path.name, 1
+    for wanted, path in files:
+        name, n = wanted, 1
         while name in seen:
             n += 1
-            name = f"{path.stem}-{n}{path.suffix}"
+            first = PurePosixPath(wanted)
+            name = str(first.with_name(f"{first.stem}-{n}{first.suffix}"))
         seen.add(name)
         yield name, path
 
 
-def _read(path: Path) -> bytes:
+def _read(path: Path, follow_links: bool = True) -> bytes:
     try:
-        return path.read_bytes()
+        return read_regular(path, follow_links=follow_links)
     except OSError as exc:
         raise EvidenceError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
@@ -143,7 +153,7 @@ def _read_json(path: str | Path) -> Any:
 
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as fh:
+    with open_regular(path, follow_links=False) as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -161,15 +171,12 @@ def _crypto():
 
 
 def _private_key(path: Path):
-    serialization, ed25519 = _crypto()
+    _, ed25519 = _crypto()
     data = _read(Path(path))
-    for load in (serialization.load_pem_private_key, serialization.load_ssh_private_key):
-        try:
-            key = load(data, password=None)
-            break
-        except (ValueError, TypeError):
-            continue
-    else:
+    key = _parse(data, private=True)
+    if key is None:
+        if _parse(data, private=False) is not None:
+            raise EvidenceError(f"{path}: a public key; signing needs the Ed25519 private key")
         raise EvidenceError(f"{path}: not an unencrypted PEM or OpenSSH private key")
     if not isinstance(key, ed25519.Ed25519PrivateKey):
         raise EvidenceError(f"{path}: not an Ed25519 key")
@@ -177,22 +184,36 @@ def _private_key(path: Path):
 
 
 def _public_key(path: Path):
-    serialization, ed25519 = _crypto()
+    _, ed25519 = _crypto()
     data = _read(Path(path))
-    for load in (serialization.load_pem_public_key, serialization.load_ssh_public_key):
-        try:
-            key = load(data)
-            break
-        except (ValueError, TypeError):
-            continue
-    else:
-        try:  # a private key file also holds the public key
-            key = _private_key(path).public_key()
-        except EvidenceError:
-            raise EvidenceError(f"{path}: not a PEM or OpenSSH public key") from None
+    key = _parse(data, private=False)
+    if key is None:
+        if _parse(data, private=True) is not None:
+            # Refused, not used: a private key has no business on the verifying side.
+            raise EvidenceError(f"{path}: a private key; verifying needs only its public key "
+                                "(ssh-keygen -y -f KEY or openssl pkey -pubout -in KEY prints it)")
+        raise EvidenceError(f"{path}: not a PEM or OpenSSH public key")
     if not isinstance(key, ed25519.Ed25519PublicKey):
         raise EvidenceError(f"{path}: not an Ed25519 key")
     return key
+
+
+def _parse(data: bytes, private: bool):
+    """The private (or public) key in `data`, PEM or OpenSSH, or None."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+
+    serialization, _ = _crypto()
+    if private:
+        loaders = (partial(serialization.load_pem_private_key, password=None),
+                   partial(serialization.load_ssh_private_key, password=None))
+    else:
+        loaders = (serialization.load_pem_public_key, serialization.load_ssh_public_key)
+    for load in loaders:
+        try:
+            return load(data)
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            continue
+    return None
 
 
 def _public_fingerprint(public) -> str:
@@ -212,7 +233,7 @@ def verify_bundle(directory: str | Path, public_key: Path | None = None) -> list
     if not root.is_dir():
         return [f"{root}: not a directory"]
     try:
-        body = (root / MANIFEST).read_bytes()
+        body = read_regular(root / MANIFEST, follow_links=False)
     except FileNotFoundError:
         return [f"{MANIFEST}: missing"]
     except OSError as exc:
@@ -223,14 +244,16 @@ def verify_bundle(directory: str | Path, public_key: Path | None = None) -> list
         listed = {str(f["path"]): str(f["sha256"]) for f in manifest["files"]}
     except (ValueError, KeyError, TypeError) as exc:
         return problems + [f"{MANIFEST}: malformed: {type(exc).__name__}: {exc}"]
-    on_disk = _files(root, problems)
+    on_disk, named = _files(root, problems)
     for name in sorted(listed):
         if not _safe(name):
             problems.append(f"{name}: unsafe path in the manifest")
+        elif name in named:
+            continue
         elif name not in on_disk:
             problems.append(f"{name}: removed (listed in the manifest, missing from the bundle)")
-        elif _sha256(root / name) != listed[name]:
-            problems.append(f"{name}: changed (SHA-256 differs from the manifest)")
+        else:
+            problems.extend(_changed(root, name, listed[name]))
     for name in sorted(on_disk - set(listed) - {MANIFEST, SIGNATURE}):
         problems.append(f"{name}: added (not in the manifest)")
     if SIGNATURE in on_disk and public_key is None and not isinstance(manifest.get("signature"), dict):
@@ -245,27 +268,40 @@ def _signature(root: Path, body: bytes, public_key: Path | None) -> list[str]:
         key = _public_key(public_key)
     except EvidenceError as exc:
         return [str(exc)]
-    sig_path = root / SIGNATURE
-    if not sig_path.is_file():
-        return [f"{SIGNATURE}: missing (the bundle is not signed)"]
     try:
-        signature = base64.b64decode(sig_path.read_bytes().strip(), validate=True)
+        data = read_regular(root / SIGNATURE, follow_links=False)
+    except FileNotFoundError:
+        return [f"{SIGNATURE}: missing (the bundle is not signed)"]
+    except OSError as exc:
+        return [f"{SIGNATURE}: unreadable: {exc.strerror or exc}"]
+    try:
+        signature = base64.b64decode(data.strip(), validate=True)
         key.verify(signature, body)
     except Exception:  # InvalidSignature, binascii.Error, ValueError: all mean "does not verify"
         return [f"{SIGNATURE}: bad signature: {MANIFEST} was changed, or signed by another key"]
     return []
 
 
-def _files(root: Path, problems: list[str]) -> set[str]:
-    found = set()
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in filenames + [d for d in dirnames if (Path(dirpath) / d).is_symlink()]:
-            path = Path(dirpath) / name
-            rel = path.relative_to(root).as_posix()
-            if path.is_symlink() or not path.is_file():
-                problems.append(f"{rel}: not a regular file")
-            found.add(rel)
-    return found
+def _files(root: Path, problems: list[str]) -> tuple[set[str], set[str]]:
+    """(regular files, everything else) in the bundle, relative to it; the others are named
+    in `problems`: links, FIFOs, devices, and directories that cannot be listed."""
+    others: list[Skipped] = []
+    regular = {path.relative_to(root).as_posix() for path in walk(root, others)}
+    named: set[str] = set()
+    for other in others:
+        name = Path(other.source).relative_to(root).as_posix()
+        problems.append(f"{name}: {other.reason}")
+        named.add(name)
+    return regular, named
+
+
+def _changed(root: Path, name: str, sha256: str) -> list[str]:
+    try:
+        if _sha256(root / name) == sha256:
+            return []
+    except OSError as exc:
+        return [f"{name}: unreadable: {exc.strerror or exc}"]
+    return [f"{name}: changed (SHA-256 differs from the manifest)"]
 
 
 def _safe(name: str) -> bool:

@@ -9,17 +9,20 @@ from __future__ import annotations
 import re
 
 from ..model import Report, Severity
+from ..terminal import escape
 from .rulemeta import object_label
 
 LIMIT = 65_000
 ICONS = {Severity.CRITICAL: "🟥", Severity.HIGH: "🟧", Severity.MEDIUM: "🟨", Severity.LOW: "🟦", Severity.INFO: "⬜"}
 _SPECIAL = re.compile(r"([\\`*_\[\]()#!|~$])")  # what can start markup inside a table cell
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
 def esc(value: object, limit: int = 200) -> str:
-    """Plain text inside a table cell: no markup, no HTML, no newlines, bounded length."""
-    text = _CONTROL.sub(" ", str(value)).strip()
+    """Plain text inside a table cell: no markup, no HTML, no newlines, bounded length.
+
+    Line breaks and controls are escaped as on the terminal (a visible \\n), before the
+    markup escapes, which then keep that backslash literal."""
+    text = escape(value).strip()
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -5,22 +5,24 @@ import textwrap
 from typing import Sequence
 
 from ..model import Rule
+from ..terminal import escape
 
 
 def listing(rules: Sequence[Rule]) -> str:
     lines = [f"{'ID':<7} {'SEVERITY':<9} {'NAME':<38} CONTROLS"]
     for r in sorted(rules, key=lambda r: r.id):
-        lines.append(f"{r.id:<7} {r.severity.label:<9} {r.name:<38} {', '.join(r.controls)}")
+        lines.append(escape(f"{r.id:<7} {r.severity.label:<9} {r.name:<38} {', '.join(r.controls)}"))
     lines.append(f"\n{len(rules)} rules. 'k8s-isolation-audit rules explain ID' prints one rule's docs.")
     return "\n".join(lines) + "\n"
 
 
 def explain(rule: Rule) -> str:
     kind = f"target: {rule.target}" if rule.declarative else f"analysis: {rule.analysis}"
+    # A pack's one-line fields stay on their line; the caller escapes each line written.
     parts = [
-        f"{rule.id} {rule.name}: {rule.title}",
-        f"severity: {rule.severity.label} · {kind} · pack: {rule.pack}",
-        f"controls: {', '.join(rule.controls) or '-'}",
+        escape(f"{rule.id} {rule.name}: {rule.title}"),
+        escape(f"severity: {rule.severity.label} · {kind} · pack: {rule.pack}"),
+        escape(f"controls: {', '.join(rule.controls) or '-'}"),
         _section("What it does", rule.docs.what),
         _section("Why is this bad?", rule.docs.why),
         _section("Example", rule.docs.bad_example, code=True),

@@ -1,14 +1,19 @@
-"""The terminal report: summary by severity and tenant, then findings; fits 80 columns."""
+"""The terminal report: summary by severity and tenant, then findings; fits 80 columns.
+
+Every string from an input goes through `cell` (escaped, and never read as rich markup),
+and every line that can wrap is indented after its first: only the tool starts a line.
+"""
 from __future__ import annotations
 
 import io
-import re
 
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
 from ..model import Finding, Report, Severity
+from ..terminal import escape
 
 STYLES = {
     Severity.CRITICAL: "bold white on red",
@@ -19,12 +24,27 @@ STYLES = {
 }
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+INDENT = 2
 
 
-def _clean(text: str) -> str:
-    """Manifest strings must not drive the terminal (escape sequences could hide findings)."""
-    return _CONTROL.sub("\N{REPLACEMENT CHARACTER}", text)
+def cell(value: object, style: str = "") -> Text:
+    """Input text for the terminal: escaped, and a Text so that '[bold]' or '[/]' in a name
+    is shown as written instead of styling (or crashing) the report."""
+    return Text(escape(value), style=style)
+
+
+def _print_table(console: Console, table: Table) -> None:
+    """Tables are indented: a cell that wraps never starts a line at the left margin."""
+    console.print(Padding(table, (0, 0, 0, INDENT)))
+
+
+def _print_hanging(console: Console, text: Text) -> None:
+    """`text` wrapped with every line after the first indented, for lines that quote inputs."""
+    first, *rest = text.wrap(console, console.width, overflow="fold")
+    console.print(first)
+    for line in rest:
+        for part in line.wrap(console, console.width - 2 * INDENT, overflow="fold"):
+            console.print(Text(" " * 2 * INDENT) + part)
 
 
 def render(report: Report, width: int = 80, color: bool = False) -> str:
@@ -53,13 +73,11 @@ def render(report: Report, width: int = 80, color: bool = False) -> str:
 def _header(console: Console, report: Report) -> None:
     cov = report.coverage
     where = report.source.get("cluster") or f"{len(cov.inputs)} input(s)"
-    console.print(
-        Text.assemble(
-            ("k8s-isolation-audit ", "bold"),
-            report.tool_version,
-            f" · {where} · {cov.objects} objects · {cov.audited_workloads} workloads · {cov.rules_run} rules",
-        )
-    )
+    _print_hanging(console, Text.assemble(
+        ("k8s-isolation-audit ", "bold"),
+        escape(report.tool_version),
+        f" · {escape(where)} · {cov.objects} objects · {cov.audited_workloads} workloads · {cov.rules_run} rules",
+    ))
     if not cov.complete:
         console.print(
             Text(f"PARTIAL AUDIT: {len(cov.skipped)} input(s) or object(s) skipped, see below", style="bold yellow")
@@ -83,8 +101,8 @@ def _summary(console: Console, report: Report) -> None:
     for sev in sorted(Severity, reverse=True):
         table.add_column(sev.label[:4], justify="right")
     for tenant, row in report.by_tenant().items():
-        table.add_row(_clean(tenant), *(str(row.get(s, 0) or "·") for s in sorted(Severity, reverse=True)))
-    console.print(table)
+        table.add_row(cell(tenant), *(str(row.get(s, 0) or "·") for s in sorted(Severity, reverse=True)))
+    _print_table(console, table)
     console.print()
 
 
@@ -99,13 +117,13 @@ def _nodes(console: Console, report: Report) -> None:
     for n in report.nodes:
         shared = n["kernel_shared_by"]
         table.add_row(
-            _clean(n["name"]),
-            Text(n["substrate"], style="bold red" if n["substrate"] == "bare-metal" and len(shared) > 1 else ""),
-            _clean(", ".join(shared) or "-"),
+            cell(n["name"]),
+            cell(n["substrate"], style="bold red" if n["substrate"] == "bare-metal" and len(shared) > 1 else ""),
+            cell(", ".join(shared) or "-"),
             str(n["findings"]),
-            _clean(n["substrate_evidence"][0] if n["substrate_evidence"] else "-"),
+            cell(n["substrate_evidence"][0] if n["substrate_evidence"] else "-"),
         )
-    console.print(table)
+    _print_table(console, table)
     console.print()
 
 
@@ -128,13 +146,13 @@ def _placement(console: Console, report: Report) -> None:
         budget, overhead = p["budget"] or {}, p["overhead"] or {}
         dimension = SHORT_DIMENSIONS.get(budget.get("dimension", ""), budget.get("dimension", ""))
         table.add_row(
-            _clean(f"{p['namespace']}/{p['name']}"),
-            "metal" if p["node_substrate"] == "bare-metal" else p["node_substrate"],
-            _clean(f"{budget.get('declared') or '-'} {dimension}".strip()),
+            cell(f"{p['namespace']}/{p['name']}"),
+            cell("metal" if p["node_substrate"] == "bare-metal" else p["node_substrate"]),
+            cell(f"{budget.get('declared') or '-'} {dimension}".strip()),
             f"{overhead['value_us']:g} us" if overhead.get("value_us") is not None else "-",
-            Text(p["verdict"], style=VERDICT_STYLES.get(p["verdict"], "")),
+            cell(p["verdict"], style=VERDICT_STYLES.get(p["verdict"], "")),
         )
-    console.print(table)
+    _print_table(console, table)
     justified = sum(1 for p in report.placement if p["verdict"] == "bare-metal-justified")
     on_metal = sum(1 for p in report.placement if p["node_substrate"] == "bare-metal")
     console.print(Text(f"{justified} of {on_metal} workload(s) on bare metal justify it; "
@@ -156,9 +174,9 @@ def _reachability(console: Console, report: Report, limit: int = 20) -> None:
     for name in ("from", "to", "ports", "source"):
         table.add_column(name, overflow="fold")
     for kind, r in rows[:limit]:
-        table.add_row(_clean(r["from_tenant"]), _clean(r["to_tenant"]), _clean(", ".join(map(str, r.get("ports", [])))),
+        table.add_row(cell(r["from_tenant"]), cell(r["to_tenant"]), cell(", ".join(map(str, r.get("ports", [])))),
                       "policy" if kind == "intended" else "probe")
-    console.print(table)
+    _print_table(console, table)
     if len(rows) > limit:
         console.print(Text(f"... and {len(rows) - limit} more in the JSON report", style="dim"))
     console.print()
@@ -176,13 +194,13 @@ def _findings(console: Console, findings: tuple[Finding, ...]) -> None:
         if f.container:
             obj += f" [{f.container}]"
         body = Text()
-        body.append(f"{f.rule_id} ", style="bold")
-        body.append(f.title + "\n")
-        body.append(_clean(obj), style="bold")
+        body.append(escape(f.rule_id) + " ", style="bold")
+        body.append(escape(f.title) + "\n")
+        body.append(escape(obj), style="bold")
         if f.location is not None:
             where = f"  {f.location.path}" + (f":{f.location.line}" if f.location.line else "")
-            body.append(_clean(where), style="dim")
-        body.append("\n" + _clean(f.message))
+            body.append(escape(where), style="dim")
+        body.append("\n" + escape(f.message))
         grid.add_row(Text(f.severity.label.upper(), style=STYLES[f.severity]), body)
     console.print(grid)
     console.print()
@@ -193,7 +211,7 @@ def _skipped(console: Console, report: Report) -> None:
         return
     console.print(Text("Not audited:", style="bold yellow"))
     for s in report.coverage.skipped:
-        console.print(Text("  " + _clean(s.one_line())), overflow="fold")
+        _print_hanging(console, Text(" " * INDENT + escape(s.one_line())))
     console.print()
 
 

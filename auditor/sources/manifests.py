@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator
@@ -16,6 +17,7 @@ import orjson
 from ..model import Inventory, Resource, Skipped
 from .json_lines import Layout
 from .lines import JsonLines, YamlLines
+from .files import open_regular, walk
 from .objects import extract
 from .yaml_loader import MAX_DEPTH, YAMLError, load_documents, too_deep
 
@@ -44,30 +46,34 @@ def load(paths: Iterable[str], stdin: BinaryIO | None = None, limits: Limits = L
 
 
 def _expand(paths: Iterable[str], skipped: list[Skipped]) -> Iterator[tuple[str, Path | None]]:
-    """(display name, path) per input file; None stands for stdin."""
+    """(display name, path) per input file; None stands for stdin. A named path that is not
+    a regular file is still yielded: `_read` refuses it, without opening it, by name."""
     for raw in paths:
         if raw == "-":
             yield "-", None
             continue
         path = Path(raw)
-        if path.is_dir():
-            found = sorted(_walk(path))
-            if not found:
-                skipped.append(Skipped(raw, "directory holds no .yaml, .yml or .json file"))
-            for file in found:
-                yield str(file), file
-        elif path.exists():
+        try:
+            is_dir = stat.S_ISDIR(path.stat().st_mode)
+        except FileNotFoundError:
+            skipped.append(Skipped(raw, "broken symbolic link" if path.is_symlink() else "no such file or directory"))
+            continue
+        except OSError as exc:
+            skipped.append(Skipped(raw, f"cannot read: {exc.strerror or exc}"))
+            continue
+        if not is_dir:
             yield raw, path
-        else:
-            skipped.append(Skipped(raw, "no such file or directory"))
+            continue
+        named = len(skipped)
+        found = _walk(path, skipped)
+        if not found and len(skipped) == named:
+            skipped.append(Skipped(raw, "directory holds no .yaml, .yml or .json file"))
+        for file in found:
+            yield str(file), file
 
 
-def _walk(root: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        for name in filenames:
-            if name.endswith(SUFFIXES) and not name.startswith("."):
-                yield Path(dirpath, name)
+def _walk(root: Path, skipped: list[Skipped]) -> list[Path]:
+    return walk(root, skipped, suffixes=SUFFIXES, skip_hidden=True, follow_links=True)
 
 
 def _load_one(
@@ -141,15 +147,14 @@ class _TooLarge(Exception):
 
 
 def _read(path: Path | None, stdin: BinaryIO | None, limit: int) -> bytes:
-    if path is not None and path.stat().st_size > limit:
-        raise _TooLarge(f"file larger than the {limit}-byte input limit")
-    stream = stdin if path is None else None
-    if stream is None and path is not None:
-        with path.open("rb") as f:
+    if path is not None:
+        with open_regular(path) as f:
+            if os.fstat(f.fileno()).st_size > limit:
+                raise _TooLarge(f"file larger than the {limit}-byte input limit")
             data = f.read(limit + 1)
     else:
-        assert stream is not None, "stdin requested but none given"
-        data = stream.read(limit + 1)
+        assert stdin is not None, "stdin requested but none given"
+        data = stdin.read(limit + 1)
     if len(data) > limit:
         raise _TooLarge(f"input larger than the {limit}-byte input limit")
     return data

@@ -10,6 +10,7 @@ from typing import Iterable
 import orjson
 
 from ..model import Fact, Inventory, Origin, Skipped
+from .files import read_regular, walk
 from .lines import JsonLines
 
 SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "probe-report.schema.json"
@@ -27,22 +28,32 @@ def load_reports(directories: Iterable[str]) -> tuple[list[Fact], list[Skipped],
     facts: list[Fact] = []
     skipped: list[Skipped] = []
     inputs: list[str] = []
+    for _, path in report_files(directories, skipped):
+        inputs.append(str(path))
+        fact = _fact(path, skipped)
+        if fact is not None:
+            facts.append(fact)
+    return facts, skipped, inputs
+
+
+def report_files(directories: Iterable[str | Path], skipped: list[Skipped]) -> list[tuple[str, Path]]:
+    """(name relative to its directory, path) of every *.json below the directories, subdirectories
+    included. Symbolic links are not followed: a report is a file the probe wrote, and whatever
+    is read here goes into evidence bundles too. What cannot be read is named in `skipped`."""
+    files: list[tuple[str, Path]] = []
     for directory in directories:
         root = Path(directory)
         if not root.is_dir():
-            skipped.append(Skipped(directory, "probe results: not a directory"))
+            skipped.append(Skipped(str(directory), "probe results: not a directory"))
             continue
-        for path in sorted(root.rglob("*.json")):
-            inputs.append(str(path))
-            fact = _fact(path, skipped)
-            if fact is not None:
-                facts.append(fact)
-    return facts, skipped, inputs
+        found = walk(root, skipped, suffixes=(".json",), skip_hidden=True, follow_links=False)
+        files.extend((path.relative_to(root).as_posix(), path) for path in found)
+    return files
 
 
 def _fact(path: Path, skipped: list[Skipped]) -> Fact | None:
     try:
-        report = orjson.loads(path.read_bytes())
+        report = orjson.loads(read_regular(path, follow_links=False))
     except OSError as exc:
         skipped.append(Skipped(str(path), f"cannot read: {exc.strerror or exc}"))
         return None

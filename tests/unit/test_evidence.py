@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import base64
+import errno
 import json
+import os
+import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -15,7 +19,8 @@ from auditor.evidence import EvidenceError, verify_bundle, write_bundle
 from auditor.redact import snapshot as sanitize
 from auditor.rules import pack_files
 
-DEMO = Path(__file__).resolve().parents[2] / "fixtures" / "demo"
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "fixtures" / "demo"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
 SNAPSHOT = {
     "apiVersion": "v1", "kind": "List",
@@ -194,3 +199,93 @@ def test_unsafe_manifest_paths_are_problems(demo, tmp_path):
 def test_sanitize_drops_nested_secrets():
     data = {"kind": "List", "items": [{"kind": "List", "items": [{"kind": "Secret", "metadata": {}, "data": {}}]}]}
     assert sanitize(data) == {"kind": "List", "items": [{"kind": "List", "items": []}]}
+
+
+# -- non-regular files, links, subdirectories, keys of the wrong half -----------------------
+
+def _verify_cli(bundle: Path, *argv: str) -> subprocess.CompletedProcess:
+    """`evidence verify` in a subprocess with a timeout: a FIFO opened for reading would hang."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "auditor", "evidence", "verify", str(bundle), *argv],
+                          capture_output=True, text=True, timeout=120, env=env)
+
+
+def test_probe_reports_in_subdirectories_are_bundled_under_their_relative_path(demo, tmp_path):
+    probes = tmp_path / "probes"
+    (probes / "node-a").mkdir(parents=True)
+    reports = sorted((DEMO / "probe-results").glob("*.json"))
+    (probes / "top.json").write_bytes(reports[0].read_bytes())
+    (probes / "node-a" / "deep.json").write_bytes(reports[1].read_bytes())
+    manifest = write_bundle(tmp_path / "b", demo, probe_reports=[probes])
+    names = {f["path"] for f in manifest["files"]}
+    assert {"probes/top.json", "probes/node-a/deep.json"} <= names
+    assert verify_bundle(tmp_path / "b") == []
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda p: p.symlink_to(DEMO / "config.yaml"), "symbolic link: not followed"),
+    (os.mkfifo, "not a regular file (FIFO)"),
+    (lambda p: p.symlink_to(p.parent / "gone"), "broken symbolic link"),
+], ids=["link", "fifo", "dangling"])
+def test_probe_results_that_are_not_regular_files_fail_the_bundle_before_it_is_written(demo, tmp_path, make, reason):
+    probes = tmp_path / "probes"
+    (probes / "deeper").mkdir(parents=True)
+    (probes / "ok.json").write_bytes(next((DEMO / "probe-results").glob("*.json")).read_bytes())
+    make(probes / "deeper" / "odd.json")
+    with pytest.raises(EvidenceError) as raised:
+        write_bundle(tmp_path / "b", demo, probe_reports=[probes])
+    assert str(raised.value) == f"probe results: {probes / 'deeper' / 'odd.json'}: {reason}"
+    assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("victim, expected", [
+    ("manifest.json", "manifest.json: unreadable: not a regular file (FIFO)"),
+    ("manifest.sig", "manifest.sig: unreadable: not a regular file (FIFO)"),
+    ("report.json", "report.json: not a regular file (FIFO)"),
+    ("probes/x.json", "probes/x.json: not a regular file (FIFO)"),
+])
+def test_verify_names_a_fifo_anywhere_in_the_bundle_without_opening_it(signed, tmp_path, victim, expected):
+    bundle, public, _ = signed
+    copy(bundle, tmp_path / "b")
+    (tmp_path / "b" / victim).unlink(missing_ok=True)
+    (tmp_path / "b" / victim).parent.mkdir(exist_ok=True)
+    os.mkfifo(tmp_path / "b" / victim)
+    done = _verify_cli(tmp_path / "b", "--public-key", str(public))
+    assert done.returncode == 2
+    assert f"k8s-isolation-audit: {tmp_path / 'b'}: {expected}" in done.stderr.splitlines()
+
+
+def test_verify_fails_when_part_of_the_bundle_cannot_be_listed_or_read(signed, tmp_path, monkeypatch):
+    from auditor.sources import files
+
+    bundle, public, _ = signed
+    copy(bundle, tmp_path / "b")
+    real_scandir, real_open = os.scandir, os.open
+
+    def scandir(path):
+        if Path(path) == tmp_path / "b" / "rules":
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real_scandir(path)
+
+    def open_(path, *args, **kwargs):
+        if Path(path) == tmp_path / "b" / "controls.json":
+            raise OSError(errno.EIO, "Input/output error")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(files.os, "scandir", scandir)
+    monkeypatch.setattr(files.os, "open", open_)
+    problems = verify_bundle(tmp_path / "b", public)
+    assert "rules: cannot list directory: Permission denied" in problems
+    assert "controls.json: unreadable: Input/output error" in problems
+
+
+def test_a_key_of_the_wrong_half_is_named_in_one_line(demo, tmp_path):
+    private, public = keypair(tmp_path)
+    write_bundle(tmp_path / "b", demo, sign_key=private)
+    (problem,) = verify_bundle(tmp_path / "b", private)
+    assert problem.startswith(f"{private}: a private key; verifying needs only its public key")
+    with pytest.raises(EvidenceError, match="a public key; signing needs the Ed25519 private key"):
+        write_bundle(tmp_path / "c", demo, sign_key=public)
+    done = _verify_cli(tmp_path / "b", "--public-key", str(private))
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1 and "a private key" in done.stderr
+    assert "PRIVATE KEY" not in done.stderr
