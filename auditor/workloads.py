@@ -203,8 +203,9 @@ class _Folding:
             chain.append(owner)
             seen.add(id(owner))
         for link in reversed(chain):
-            folded = above is not None and (_idle(link) or self.same(link, above))
-            above = self.stands_for[id(link)] = above if folded and above is not None else link
+            if above is None or not (_idle(link) or self.same(link, above)):
+                above = link
+            self.stands_for[id(link)] = above
         return self.stands_for[id(view)]
 
     def owner(self, view: PodView) -> PodView | None:
@@ -221,7 +222,7 @@ class _Folding:
 
     def same(self, view: PodView, other: PodView) -> bool:
         try:
-            return self.essence(view) == self.essence(other)
+            return _as_written(view) == _as_written(other) or self.essence(view) == self.essence(other)
         except RecursionError:  # too deep to compare: audited, never folded on trust
             return False
 
@@ -232,6 +233,13 @@ class _Folding:
             claims = _claim_templates(owner.resource) if owner is not None and owner.resource.kind == "StatefulSet" else ()
             self.essences[key] = essence(view.template, view.resource.name, claims)
         return self.essences[key]
+
+
+def _as_written(view: PodView) -> tuple[Any, Any, Any]:
+    """The template as written but for the node it was scheduled to: equal ones need no essence."""
+    spec = view.template.get("spec")
+    spec = {k: v for k, v in spec.items() if k != "nodeName"} if isinstance(spec, dict) else spec
+    return view.metadata.get("labels"), view.metadata.get("annotations"), spec
 
 
 def _idle(view: PodView) -> bool:
