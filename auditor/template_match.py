@@ -118,7 +118,8 @@ def _container(container: Mapping[str, Any], tokens: set[str]) -> dict[str, Any]
         del out["imagePullPolicy"]
     if isinstance(out.get("volumeMounts"), list):
         out["volumeMounts"] = [m for m in out["volumeMounts"] if not (
-            isinstance(m, dict) and m.get("name") in tokens and m.get("mountPath") == TOKEN_MOUNT_PATH
+            isinstance(m, dict) and isinstance(m.get("name"), str) and m["name"] in tokens
+            and m.get("mountPath") == TOKEN_MOUNT_PATH
             and m.get("readOnly") is True and set(m) <= {"name", "mountPath", "readOnly"})]
     if isinstance(out.get("ports"), list):
         out["ports"] = [_drop_defaults(dict(p), {"protocol": "TCP"}) if isinstance(p, dict) else p for p in out["ports"]]
@@ -167,7 +168,9 @@ def _is_claim_volume(volume: Any, claims: set[tuple[str, str]]) -> bool:
     if not isinstance(volume, dict) or set(volume) != {"name", "persistentVolumeClaim"}:
         return False
     claim = volume["persistentVolumeClaim"]
-    return isinstance(claim, dict) and set(claim) == {"claimName"} and (volume["name"], claim["claimName"]) in claims
+    return (isinstance(claim, dict) and set(claim) == {"claimName"}
+            and isinstance(volume["name"], str) and isinstance(claim["claimName"], str)
+            and (volume["name"], claim["claimName"]) in claims)
 
 
 def _is_condition_toleration(toleration: Any) -> bool:

@@ -276,3 +276,53 @@ def test_the_token_volume_counts_as_the_clusters_only_where_the_cluster_mounts_i
     assert pod_key(pod) not in audited(objects)
     pod["spec"]["containers"][0]["volumeMounts"][-1]["mountPath"] = "/var/run/secrets"
     assert pod_key(pod) in audited(objects)
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-2, 500), st.sampled_from(
+        ["", "web", "kube-api-access-x7k2p", "/var/run/secrets/kubernetes.io/serviceaccount", "metadata.name",
+         "node.kubernetes.io/not-ready", "ClusterFirst", "default", "TCP", "v1", "data-web-5d4f-x1"])),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(
+        ["name", "volumes", "volumeMounts", "mountPath", "readOnly", "projected", "sources", "secret", "secretName",
+         "persistentVolumeClaim", "claimName", "tolerations", "key", "affinity", "nodeAffinity", "matchFields",
+         "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms", "env", "valueFrom", "fieldRef",
+         "apiVersion", "items", "ports", "protocol", "livenessProbe", "httpGet", "image", "imagePullPolicy",
+         "containers", "downwardAPI", "configMap", "defaultMode", "hostPath", "type", "serviceAccount"]),
+        inner, max_size=4)),
+    max_leaves=12)
+
+
+def shaped_like_a_pod_spec() -> st.SearchStrategy:
+    """A pod spec with every field this module looks into holding any value (or a broken shape)."""
+    v = json_values
+    container = st.fixed_dictionaries({"name": v, "image": v, "imagePullPolicy": v}, optional={
+        "volumeMounts": st.lists(st.fixed_dictionaries({"name": v, "mountPath": v, "readOnly": v}) | v, max_size=2),
+        "ports": st.lists(st.fixed_dictionaries({"protocol": v}) | v, max_size=2),
+        "env": st.lists(st.fixed_dictionaries({"valueFrom": st.fixed_dictionaries({"fieldRef": v}) | v}) | v, max_size=2),
+        "livenessProbe": st.fixed_dictionaries({"httpGet": v, "periodSeconds": v}) | v})
+    volume = st.fixed_dictionaries({"name": v}, optional={
+        "persistentVolumeClaim": st.fixed_dictionaries({"claimName": v}) | v,
+        "projected": st.fixed_dictionaries({"sources": v}) | v, "secret": v, "hostPath": v,
+        "downwardAPI": st.fixed_dictionaries({"items": st.lists(st.fixed_dictionaries({"fieldRef": v}) | v)}) | v})
+    return st.fixed_dictionaries({"containers": st.lists(container | v, max_size=2)}, optional={
+        "volumes": st.lists(volume | v, max_size=3), "tolerations": v, "serviceAccount": v, "serviceAccountName": v,
+        "affinity": st.fixed_dictionaries({"nodeAffinity": st.fixed_dictionaries({
+            "requiredDuringSchedulingIgnoredDuringExecution": st.fixed_dictionaries({
+                "nodeSelectorTerms": st.lists(st.fixed_dictionaries({"matchFields": v}) | v, max_size=2)}) | v}) | v}) | v,
+    }) | v
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(owner_kind=st.sampled_from(["ReplicaSet", "StatefulSet"]), spec=shaped_like_a_pod_spec(),
+       template=shaped_like_a_pod_spec(), labels=json_values)
+def test_any_shape_of_pod_or_template_is_compared_without_error(owner_kind, spec, template, labels):
+    owner = {"apiVersion": "apps/v1", "kind": owner_kind, "metadata": {"name": "web-5d4f", "namespace": "t"},
+             "spec": {"volumeClaimTemplates": [{"metadata": {"name": "data"}}],
+                      "template": {"metadata": {"labels": labels}, "spec": template}}}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {
+        "name": "web-5d4f-x1", "namespace": "t", "labels": labels,
+        "ownerReferences": [{"kind": owner_kind, "name": "web-5d4f", "controller": True}]}, "spec": spec}
+    found = audited([owner, pod])
+    assert (owner_kind, "t", "web-5d4f") in found
+    if isinstance(spec, dict) != isinstance(template, dict):
+        assert pod_key(pod) in found
