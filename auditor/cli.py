@@ -160,10 +160,12 @@ def _reach_timeout(text: str) -> float:
 
 def _peer(text: str) -> tuple[str, int]:
     from .probe.latency import PeerError, parse_peer
+    from .probe.reach import single_host
 
     try:
-        return parse_peer(text)
-    except PeerError as exc:
+        host, port = parse_peer(text)
+        return single_host(host), port
+    except (PeerError, ValueError) as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 

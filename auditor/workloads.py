@@ -1,10 +1,11 @@
 """One pod-spec view of every kind that runs pods, with pointers back to the original object."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
 
 from .model import Resource
+from .template_match import essence
 
 # Where each built-in kind keeps its pod template (metadata + spec).
 TEMPLATE_POINTERS: Mapping[str, str] = {
@@ -169,25 +170,84 @@ _GENERATED_BY = {"ReplicaSet": "Deployment", "Job": "CronJob"}
 
 
 def top_level_workloads(resources: Sequence[Resource]) -> list[PodView]:
-    """Pod-running objects not owned by another one in the inventory.
+    """Pod-running objects that no other object in the inventory stands for.
 
     A cluster dump holds a Deployment, its ReplicaSet and its Pods: auditing all three
-    would triple every finding, so the highest present owner stands for the rest.
+    would triple every finding, so an owner stands for what it owns. That is an
+    optimisation and never hides a pod: an object is folded into its owner only when the
+    owner is present and its pod template has the same essence (template_match), so it
+    would yield the same findings; an object whose owner is absent or differs is audited.
     """
-    present = {r.key for r in resources}
-    views = []
-    for resource in resources:
-        view = pod_view(resource)
-        if view is None:
-            continue
-        owner = controller_of(resource)
-        if owner is not None:
-            kind, name = owner
-            namespace = resource.namespace or ""
-            if (kind, namespace, name) in present:
-                continue
-            parent = _GENERATED_BY.get(kind)
-            if parent and "-" in name and (parent, namespace, name.rsplit("-", 1)[0]) in present:
-                continue
-        views.append(view)
-    return views
+    views = [v for v in map(pod_view, resources) if v is not None]
+    folding = _Folding({})
+    for view in reversed(views):  # the first of several objects with one key is the owner
+        folding.by_key[view.resource.key] = view
+    return [view for view in views if folding.representative(view) is view]
+
+
+@dataclass(slots=True)
+class _Folding:
+    by_key: dict[tuple[str, str, str], PodView]
+    # id(view) -> the audited view whose findings stand for it (itself when audited)
+    stands_for: dict[int, PodView] = field(default_factory=dict)
+    essences: dict[int, Any] = field(default_factory=dict)
+
+    def representative(self, view: PodView) -> PodView:
+        # Iterative: a hostile dump may chain thousands of owners, or loop.
+        chain, seen = [view], {id(view)}
+        above: PodView | None = None  # the representative of the last chain link's owner
+        while (owner := self.owner(chain[-1])) is not None and id(owner) not in seen:
+            if id(owner) in self.stands_for:
+                above = self.stands_for[id(owner)]
+                break
+            chain.append(owner)
+            seen.add(id(owner))
+        for link in reversed(chain):
+            if above is None or not (_idle(link) or self.same(link, above)):
+                above = link
+            self.stands_for[id(link)] = above
+        return self.stands_for[id(view)]
+
+    def owner(self, view: PodView) -> PodView | None:
+        ref = controller_of(view.resource)
+        if ref is None:
+            return None
+        kind, name = ref
+        namespace = view.resource.namespace or ""
+        found = self.by_key.get((kind, namespace, name))
+        parent = _GENERATED_BY.get(kind)
+        if found is None and parent and "-" in name:
+            found = self.by_key.get((parent, namespace, name.rsplit("-", 1)[0]))
+        return found
+
+    def same(self, view: PodView, other: PodView) -> bool:
+        try:
+            return _as_written(view) == _as_written(other) or self.essence(view) == self.essence(other)
+        except RecursionError:  # too deep to compare: audited, never folded on trust
+            return False
+
+    def essence(self, view: PodView) -> Any:
+        key = id(view)
+        if key not in self.essences:
+            owner = self.owner(view)
+            claims = _claim_templates(owner.resource) if owner is not None and owner.resource.kind == "StatefulSet" else ()
+            self.essences[key] = essence(view.template, view.resource.name, claims)
+        return self.essences[key]
+
+
+def _as_written(view: PodView) -> tuple[Any, Any, Any]:
+    """The template as written but for the node it was scheduled to: equal ones need no essence."""
+    spec = view.template.get("spec")
+    spec = {k: v for k, v in spec.items() if k != "nodeName"} if isinstance(spec, dict) else spec
+    return view.metadata.get("labels"), view.metadata.get("annotations"), spec
+
+
+def _idle(view: PodView) -> bool:
+    """An owned controller scaled to zero runs nothing (its owner's controller keeps old ones at 0)."""
+    replicas = at(view.resource.obj, ("spec", "replicas"))
+    return view.resource.kind != "Pod" and type(replicas) is int and replicas == 0
+
+
+def _claim_templates(statefulset: Resource) -> tuple[str, ...]:
+    claims = items(at(statefulset.obj, ("spec", "volumeClaimTemplates")))
+    return tuple(n for c in claims if isinstance(n := at(c, ("metadata", "name")), str))

@@ -27,10 +27,14 @@ def demo():
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Nothing may outlive the suite: containers, namespaces, bridges, cgroups, temp dirs."""
+    """Nothing this run created may outlive it: containers, namespaces, bridges, cgroups, temp dirs.
+
+    Only names carrying this run's id are looked at, so another run on the machine is left alone.
+    """
     from harness import leftovers
+    from harness.run_id import RUN_ID
 
     left = leftovers.everything()
     if left:
-        print("\nleft behind by the test suite:\n  " + "\n  ".join(left), file=sys.stderr)
+        print(f"\nleft behind by this test run ({RUN_ID}):\n  " + "\n  ".join(left), file=sys.stderr)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -7,7 +7,9 @@ entry per target, in file order.
 
 Safety, by construction:
 - traffic goes only to the listed addresses, which must be IP literals (no name is resolved, so no
-  DNS server is contacted) and may not be unspecified, multicast or the limited broadcast address;
+  DNS server is contacted) and may not be unspecified, multicast or the limited broadcast address,
+  nor an IPv6 form of one (IPv4-mapped, IPv4-compatible, NAT64 64:ff9b::/96); an IPv4-mapped
+  address is tested, and reported, as the IPv4 address it is;
 - nothing is sent beyond a TCP handshake (closed at once, no payload), one small UDP datagram,
   or one ICMP echo request with the same small payload;
 - at most MAX_TARGETS targets per run, at most MAX_IN_FLIGHT at a time, each bounded by its timeout,
@@ -123,11 +125,13 @@ def _target(i: int, item: Any, fail: Callable[[str, str], TargetError]) -> Targe
     if protocol not in PROTOCOLS:
         raise fail(f"{at}.protocol", f"{protocol!r} is not one of TCP, UDP, ICMP")
     try:
-        ip = ipaddress.ip_address(item["address"])
+        ipaddress.ip_address(item["address"])
     except ValueError:
         raise fail(f"{at}.address", f"{item['address']!r} is not an IP address (names are not resolved)") from None
-    if ip.is_unspecified or ip.is_multicast or ip == ipaddress.IPv4Address("255.255.255.255"):
-        raise fail(f"{at}.address", f"{ip} would not be a single host (unspecified, multicast or broadcast)")
+    try:
+        address = single_host(item["address"])
+    except ValueError as exc:
+        raise fail(f"{at}.address", str(exc)) from None
     port = item.get("port")
     if protocol == "ICMP":
         if port is not None:
@@ -136,7 +140,32 @@ def _target(i: int, item: Any, fail: Callable[[str, str], TargetError]) -> Targe
         raise fail(f"{at}.port", f"missing (required for {protocol})")
     elif isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise fail(f"{at}.port", f"must be an integer 1-65535 for {protocol}, not {port!r}")
-    return Target(item["tenant"], str(ip), port, protocol, item.get("namespace"), item.get("pod"))
+    return Target(item["tenant"], address, port, protocol, item.get("namespace"), item.get("pod"))
+
+
+_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+# IPv6 prefixes whose last 32 bits are an IPv4 address the packet is delivered to: the NAT64
+# well-known prefix (through a translator) and the deprecated IPv4-compatible form.
+_CARRYING_IPV4 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("::/96"))
+
+
+def single_host(address: str) -> str:
+    """`address` as the probe sends to it, when it is an IP literal (names pass unchanged and
+    are resolved later): an IPv4-mapped IPv6 address, in any spelling, is its IPv4 address.
+    ValueError when the address, or the IPv4 address an IPv6 form carries, is unspecified,
+    multicast or the limited broadcast address."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    carried = [ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) for net in _CARRYING_IPV4 if ip.version == 6 and ip in net]
+    for candidate in (ip, *carried):
+        if candidate.is_unspecified or candidate.is_multicast or candidate == _BROADCAST:
+            carrying = f" (which carries {candidate})" if candidate is not ip else ""
+            raise ValueError(f"{ip}{carrying} would not be a single host (unspecified, multicast or broadcast)")
+    return str(ip)
 
 
 def _kind(value: Any) -> str:

@@ -28,9 +28,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from harness.run_id import RUN_ID
+
 WRAPPER_DIR = Path(__file__).resolve().parents[1] / "apiserver"
 BUILD_SCRIPT = WRAPPER_DIR / "build.sh"
 HOST = "127.0.0.1"
+WORKDIR_PREFIX = f"k8s-audit-apiserver-{RUN_ID}-"  # the leftover check looks for this run's
 
 
 class BuildError(RuntimeError):
@@ -213,7 +216,7 @@ class ApiServer:
         self.stop()
 
     def start(self) -> None:
-        self.workdir = Path(tempfile.mkdtemp(prefix="k8s-audit-apiserver-"))
+        self.workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
         self._ca = CertAuthority()
         ca_file = self._write("ca.crt", self._ca.pem)
         self.ca_file = str(ca_file)
@@ -403,14 +406,14 @@ class ApiServer:
 
 
 def leftovers() -> list[str]:
-    """etcd/kube-apiserver processes started from our temp dirs, and those temp dirs."""
+    """etcd/kube-apiserver processes started from this run's temp dirs, and those temp dirs."""
     tmp = Path(tempfile.gettempdir())
-    found = [f"apiserver temp dir {p}" for p in tmp.glob("k8s-audit-apiserver-*")]
+    found = [f"apiserver temp dir {p}" for p in tmp.glob(WORKDIR_PREFIX + "*")]
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "k8s-audit-apiserver-" in cmdline and ("etcd" in cmdline or "kube-apiserver" in cmdline):
+        if WORKDIR_PREFIX in cmdline and ("etcd" in cmdline or "kube-apiserver" in cmdline):
             found.append(f"process {proc.name}: {cmdline[:120]}")
     return found

@@ -22,7 +22,10 @@ from typing import Optional, Sequence, Union
 
 from pyroute2 import IPRoute, netns
 
+from harness.run_id import RUN_ID
+
 PREFIX = "iabn"  # namespace names, bridge names and listener argv carry it, for leftovers()
+OURS = PREFIX + RUN_ID  # ... followed by this run's id
 _NETNS_DIR = Path("/run/netns")
 _EXEC_TIMEOUT = 20.0
 
@@ -110,8 +113,8 @@ class TenantNetwork:
     def __init__(self, tenants: int = 2, subnet: Optional[str] = None):
         if not 1 <= tenants <= 200:
             raise ValueError("between 1 and 200 tenants")
-        self.prefix = PREFIX + secrets.token_hex(4)  # every name of this network starts with it
-        self.bridge = self.prefix  # 12 characters: within IFNAMSIZ
+        self.prefix = OURS + secrets.token_hex(2)  # every name of this network starts with it
+        self.bridge = OURS  # 12 characters, within IFNAMSIZ; alone in the network's fabric namespace
         self.fabric = f"{self.prefix}-fabric"
         network = ipaddress.ip_network(subnet or f"10.213.{secrets.randbelow(256)}.0/24")
         hosts = network.hosts()
@@ -257,9 +260,9 @@ def _stop(process: subprocess.Popen) -> None:
             stream.close()
 
 
-def leftovers(prefix: str = PREFIX) -> list[str]:
-    """Namespaces, root-namespace links and processes named with `prefix` (default: any network's,
-    or pass one TenantNetwork's .prefix). Empty = nothing left behind."""
+def leftovers(prefix: str = OURS) -> list[str]:
+    """Namespaces, root-namespace links and processes named with `prefix` (default: any network of
+    this run's, or pass one TenantNetwork's .prefix). Empty = nothing left behind."""
     found = [f"netns {name}" for name in netns.listnetns() if name.startswith(prefix)]
     with IPRoute() as ipr:
         found += [f"link {link.get('ifname')}" for link in ipr.get_links()
@@ -276,7 +279,7 @@ def leftovers(prefix: str = PREFIX) -> list[str]:
     return found
 
 
-def wait_for_no_leftovers(prefix: str = PREFIX, timeout: float = 5.0) -> list[str]:
+def wait_for_no_leftovers(prefix: str = OURS, timeout: float = 5.0) -> list[str]:
     """leftovers(prefix), polled briefly: killed processes may take a moment to be reaped."""
     deadline = time.monotonic() + timeout
     while (found := leftovers(prefix)) and time.monotonic() < deadline:

@@ -21,7 +21,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping, Optional, Sequence
 
+from harness.run_id import RUN_ID
+
 PREFIX = "iabr-"  # container ids, cgroup leaves and bundle dirs all carry it, for leftovers()
+OURS = PREFIX + RUN_ID  # ... followed by this run's id
 # A private state root keeps our containers apart from any other runc user on the machine.
 STATE_ROOT = "/run/iab-runc"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -192,7 +195,7 @@ def _host_id(mappings: Sequence[IdMapping], container_id: int) -> int:
 
 
 def _base_spec() -> dict:
-    with tempfile.TemporaryDirectory(prefix=PREFIX + "spec-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=OURS + "-spec-") as tmp:
         subprocess.run(["runc", "spec"], cwd=tmp, check=True, capture_output=True, timeout=_RUNC_TIMEOUT)
         return json.loads(Path(tmp, "config.json").read_text())
 
@@ -263,7 +266,7 @@ def _runc(*args: str, check: bool = False) -> subprocess.CompletedProcess:
 
 def run(config: ContainerConfig, argv: Sequence[str], timeout: float = 60.0) -> Result:
     """Run `argv` in a fresh container; the container, its cgroup and its bundle never outlive this."""
-    container_id = PREFIX + uuid.uuid4().hex[:12]
+    container_id = f"{OURS}-{uuid.uuid4().hex[:12]}"
     bundle = Path(tempfile.mkdtemp(prefix=container_id + "-"))
     try:
         # Mapped (user-namespace) root must be able to reach the rootfs inside the 0700 tempdir.
@@ -326,15 +329,16 @@ def _hierarchies() -> list[Path]:
 
 
 def leftovers() -> list[str]:
-    """Everything this harness may leave behind: containers, cgroups, bundle dirs. Empty = clean."""
+    """Everything this run may have left behind: containers, cgroups, bundle dirs. Empty = clean."""
     found = []
     if shutil.which("runc") and os.path.isdir(STATE_ROOT):
         listing = _runc("list", "--format", "json")
         for state in json.loads(listing.stdout or "null") or []:
-            found.append(f"runc container {state['id']} ({state['status']})")
+            if state["id"].startswith(OURS):
+                found.append(f"runc container {state['id']} ({state['status']})")
     if CGROUP_ROOT.is_dir():
         found.extend(f"cgroup {d / name}" for d in _hierarchies() for name in os.listdir(d)
-                     if name.startswith(PREFIX))
+                     if name.startswith(OURS))
     tmp = Path(tempfile.gettempdir())
-    found.extend(f"bundle dir {p}" for p in tmp.glob(PREFIX + "*"))
+    found.extend(f"bundle dir {p}" for p in tmp.glob(OURS + "*"))
     return found

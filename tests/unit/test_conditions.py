@@ -37,6 +37,7 @@ def test_every_built_in_condition_agrees_with_jsonschema_on_any_value(value):
         assert compiled(value) == reference(value), rule.id
 
 
+@pytest.mark.slow
 def test_every_built_in_condition_agrees_on_every_fixture_target():
     inventory = load([str(p) for p in (REPO / "fixtures").rglob("*.yaml") if "probe" not in p.parts])
     targets = []
@@ -95,6 +96,7 @@ def _replaced(value, path, new):
     return copy
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_conditions_agree_on_fixture_targets_with_one_value_changed(data):

@@ -115,6 +115,7 @@ def cluster(draw):
     return namespaces, pods, policies
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cluster())
 def test_class_based_equals_brute_force(world):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +22,7 @@ k8s_values = st.recursive(scalars, lambda inner: st.one_of(
     st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(KEYS), inner, max_size=4)), max_leaves=25)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(max_size=400))
 def test_any_text_loads(text):
@@ -28,6 +30,7 @@ def test_any_text_loads(text):
     assert all(s.reason for s in inventory.skipped)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(["Pod", "Deployment", "CronJob", "NetworkPolicy", "Namespace", "Node", "Service", "Custom"]),
        k8s_values, k8s_values)
@@ -79,6 +82,7 @@ def test_the_direct_builder_agrees_with_ruamels_constructor(value):
     assert built == expected and json.dumps(built, default=str) == json.dumps(expected, default=str)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(k8s_values, k8s_values)
 def test_projection_keeps_every_rule_result(spec, security):

@@ -594,6 +594,7 @@ def test_a_wrong_type_is_tolerated_or_refused_in_one_line(workspace, case):
     assert control_findings(outcome.report) == control_baseline()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("host", sorted(host_paths()))
 def test_every_format_renders_what_wrong_types_produced(workspace, host):
     """Evidence and messages carry the wrong values into every renderer (the first chunk of
@@ -678,6 +679,7 @@ def assert_clean_cli_run(done: subprocess.CompletedProcess, manifests: Path, pro
     return report
 
 
+@pytest.mark.slow
 def test_the_cli_audits_every_path_of_the_matrix_in_one_run(tmp_path):
     cases = cli_sample()
     assert len(cases) >= MIN_HOST_PATHS
