@@ -1,0 +1,40 @@
+"""One way to report a file that fails its schema: `file:line: field: message`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from ruamel.yaml.nodes import Node
+
+from .pointer import line_of
+
+
+def field_name(tokens: Iterable[Any]) -> str:
+    """`rules[3].params.check` for the tokens rules, 3, params, check."""
+    out = ""
+    for part in tokens:
+        out += f"[{part}]" if isinstance(part, int) or str(part).isdigit() else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def one_line(message: str, limit: int = 160) -> str:
+    message = " ".join(message.split())
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+def located(path: str | Path, node: Node | None, tokens: Sequence[str], message: str,
+            field: Sequence[str] | None = None) -> str:
+    """The one-line error at `tokens` (named as `field`, default the tokens) in the file."""
+    line = line_of(node, list(tokens)) if node is not None else 1
+    return f"{path}:{line}: {field_name(tokens if field is None else field)}: {one_line(message)}"
+
+
+def schema_error(validator: Any, data: Any, path: str | Path, node: Node | None,
+                 prefix: Sequence[str] = ()) -> str | None:
+    """The outermost violation (it says the most) as a one-line error, or None. `prefix`:
+    where `data` sits in the file's document."""
+    errors = list(validator.iter_errors(data))
+    if not errors:
+        return None
+    worst = min(errors, key=lambda e: len(e.absolute_path))
+    return located(path, node, [*prefix, *map(str, worst.absolute_path)], worst.message)
