@@ -37,4 +37,30 @@ def schema_error(validator: Any, data: Any, path: str | Path, node: Node | None,
     if not errors:
         return None
     worst = min(errors, key=lambda e: len(e.absolute_path))
-    return located(path, node, [*prefix, *map(str, worst.absolute_path)], worst.message)
+    tokens = [*prefix, *map(str, worst.absolute_path)]
+    forbidden = _forbidden(worst)
+    if forbidden:  # `not: {required: [...]}`: name the member that must not be there
+        return located(path, node, [*tokens, forbidden], "not allowed here")
+    return located(path, node, tokens, _message(worst))
+
+
+def _forbidden(error: Any) -> str | None:
+    if error.validator != "not" or not isinstance(error.instance, dict):
+        return None
+    names: list[str] = []
+    pending = [error.validator_value]
+    while pending:
+        schema = pending.pop()
+        if isinstance(schema, dict):
+            names.extend(n for n in schema.get("required", ()) if isinstance(n, str))
+            pending.extend(schema.get("anyOf", ()))
+    return next((n for n in names if n in error.instance), None)
+
+
+def _message(error: Any) -> str:
+    """jsonschema's message, but a mapping or list is never quoted whole (it may be long, or
+    hold a secret): the field already says where it is."""
+    instance = error.instance
+    if isinstance(instance, (dict, list)) and error.message.startswith(repr(instance)):
+        return f"this {'mapping' if isinstance(instance, dict) else 'list'}{error.message[len(repr(instance)):]}"
+    return error.message
