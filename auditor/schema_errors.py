@@ -31,17 +31,36 @@ def located(path: str | Path, node: Node | None, tokens: Sequence[str], message:
 
 def schema_error(validator: Any, data: Any, path: str | Path, node: Node | None,
                  prefix: Sequence[str] = ()) -> str | None:
-    """The outermost violation (it says the most) as a one-line error, or None. `prefix`:
-    where `data` sits in the file's document."""
+    """`file:line: field: message` of the outermost violation, or None. `prefix`: where
+    `data` sits in the file's document."""
+    found = _outermost(validator, data)
+    if found is None:
+        return None
+    tokens, message, forbidden = found
+    tokens = [*prefix, *tokens]
+    if forbidden:  # `not: {required: [...]}`: point at the member that must not be there
+        return located(path, node, [*tokens, forbidden], message)
+    return located(path, node, tokens, message)
+
+
+def schema_problem(validator: Any, data: Any) -> str | None:
+    """`field: message` of the outermost violation, for data that has no lines (JSON)."""
+    found = _outermost(validator, data)
+    if found is None:
+        return None
+    tokens, message, forbidden = found
+    return f"{field_name([*tokens, forbidden] if forbidden else tokens)}: {one_line(message)}"
+
+
+def _outermost(validator: Any, data: Any) -> tuple[list[str], str, str | None] | None:
+    """(tokens, message, the member a `not` forbids) of the violation that says the most."""
     errors = list(validator.iter_errors(data))
     if not errors:
         return None
     worst = min(errors, key=lambda e: len(e.absolute_path))
-    tokens = [*prefix, *map(str, worst.absolute_path)]
+    tokens = [str(p) for p in worst.absolute_path]
     forbidden = _forbidden(worst)
-    if forbidden:  # `not: {required: [...]}`: name the member that must not be there
-        return located(path, node, [*tokens, forbidden], "not allowed here")
-    return located(path, node, tokens, _message(worst))
+    return tokens, "not allowed here" if forbidden else _message(worst), forbidden
 
 
 def _forbidden(error: Any) -> str | None:
