@@ -45,9 +45,6 @@ class Matrix:
         ]
         return rows
 
-    def sources_of(self, dst: str) -> dict[str, PortSet]:
-        return {s: p for (s, d), p in self.pairs.items() if d == dst}
-
 
 @dataclass
 class _Scene:

@@ -14,7 +14,7 @@ from hypothesis import given, settings, strategies as st
 from jsonschema import Draft202012Validator
 
 from auditor import rules as rules_module
-from auditor.analysis import AnalysisContext, Check, Section
+from auditor.analysis import AnalysisContext, Section
 from auditor.config import Config
 from auditor.engine import audit
 from auditor.model import Inventory, Origin, Resource
