@@ -118,7 +118,8 @@ class AnalysisContext:
 
 
 class Analysis(Protocol):
+    """A plugin: `checks` it offers; optionally `sections: Mapping[str, Section]` it fills."""
+
     checks: ClassVar[Mapping[str, Check]]
-    sections: ClassVar[Mapping[str, Section]]
 
     def run(self, ctx: AnalysisContext, rules: Sequence[Rule]) -> AnalysisResult: ...

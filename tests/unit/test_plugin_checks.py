@@ -260,3 +260,16 @@ def test_any_unknown_check_in_any_builtin_rule_is_an_error_at_its_line(tmp_path_
     with pytest.raises(RulePackError, match=rf"{re.escape(str(path))}:{line}: rules\[{index}\]\.params\.check: "
                                             rf"unknown check '{check}'"):
         load_pack(path, plugins, checked=False)
+
+
+def test_a_plugin_with_an_invalid_params_schema_is_named(tmp_path, monkeypatch):
+    module = tmp_path / "bad_schema_plugin.py"
+    module.write_text("from auditor.analysis import Check\n"
+                      "class Bad:\n    checks = {'x': Check(params={'type': 'objekt'})}\n"
+                      "    def run(self, ctx, rules):\n        return None\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plugins = Plugins({"bad": EntryPoint("bad", "bad_schema_plugin:Bad", GROUP)})
+    path = write(tmp_path, RULE.replace("namespace-labels", "bad").replace("missing-label", "x").replace(
+        "      label: team\n", ""))
+    with pytest.raises(PluginError, match="analysis plugin 'bad' declares an invalid params schema for check 'x'"):
+        load_pack(path, plugins)
