@@ -33,6 +33,17 @@ def with_example() -> Plugins:
     return Plugins({**discover(), "namespace-labels": EXAMPLE})
 
 
+def plugin_from(tmp_path: Path, monkeypatch, name: str, body: str) -> Plugins:
+    """The installed plugins plus `name`, a class Plugin with this body, in a module of its own."""
+    module = name.replace("-", "_") + "_plugin"
+    (tmp_path / f"{module}.py").write_text(
+        "from auditor.analysis import Check, Section\n\nclass Plugin:\n"
+        + "".join(f"    {line}\n" for line in body.splitlines())
+        + "    def run(self, ctx, rules):\n        return None\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return Plugins({**discover(), name: EntryPoint(name, f"{module}:Plugin", GROUP)})
+
+
 def all_plugins() -> Plugins:
     plugins = Plugins()
     for name in plugins.names():
@@ -64,21 +75,13 @@ def test_declared_checks_are_the_checks_a_plugin_runs_and_the_rules_use():
 
 
 def test_a_plugin_without_declarations_is_refused_by_name(tmp_path, monkeypatch):
-    module = tmp_path / "undeclared_plugin.py"
-    module.write_text("class Bare:\n    def run(self, ctx, rules):\n        return None\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    plugins = Plugins({"bare": EntryPoint("bare", "undeclared_plugin:Bare", GROUP)})
+    plugins = plugin_from(tmp_path, monkeypatch, "bare", "")
     with pytest.raises(PluginError, match="analysis plugin 'bare' .* declares no checks"):
         plugins.get("bare")
 
 
 def test_two_plugins_filling_one_section_are_refused(tmp_path, monkeypatch):
-    module = tmp_path / "clashing_plugin.py"
-    module.write_text("from auditor.analysis import Check, Section\n"
-                      "class Clash:\n    checks = {'x': Check()}\n    sections = {'nodes': Section(empty=())}\n"
-                      "    def run(self, ctx, rules):\n        return None\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    plugins = Plugins({**discover(), "clash": EntryPoint("clash", "clashing_plugin:Clash", GROUP)})
+    plugins = plugin_from(tmp_path, monkeypatch, "clash", "checks = {'x': Check()}\nsections = {'nodes': Section(empty=())}")
     plugins.get("kernel-domains")
     with pytest.raises(PluginError, match="report section 'nodes'"):
         plugins.get("clash")
@@ -263,12 +266,7 @@ def test_any_unknown_check_in_any_builtin_rule_is_an_error_at_its_line(tmp_path_
 
 
 def test_a_plugin_with_an_invalid_params_schema_is_named(tmp_path, monkeypatch):
-    module = tmp_path / "bad_schema_plugin.py"
-    module.write_text("from auditor.analysis import Check\n"
-                      "class Bad:\n    checks = {'x': Check(params={'type': 'objekt'})}\n"
-                      "    def run(self, ctx, rules):\n        return None\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    plugins = Plugins({"bad": EntryPoint("bad", "bad_schema_plugin:Bad", GROUP)})
+    plugins = plugin_from(tmp_path, monkeypatch, "bad", "checks = {'x': Check(params={'type': 'objekt'})}")
     path = write(tmp_path, RULE.replace("namespace-labels", "bad").replace("missing-label", "x").replace(
         "      label: team\n", ""))
     with pytest.raises(PluginError, match="analysis plugin 'bad' declares an invalid params schema for check 'x'"):
