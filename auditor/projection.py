@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from .schema_walk import is_local, resolve_ref
+from .schema_walk import ELEMENTS, SAME_INSTANCE, SAME_INSTANCE_ONE, is_local, resolve_ref
 
 # Keywords that read a value only as a scalar, or an array or object only by its type,
 # length or named members (kept by `project` in any case).
@@ -21,9 +21,6 @@ _SHAPE_ONLY = frozenset({
 })
 _ANNOTATIONS = frozenset({"$schema", "$id", "$defs", "definitions", "$comment", "title", "description",
                           "default", "examples", "deprecated", "readOnly", "writeOnly"})
-_SAME_INSTANCE = ("allOf", "anyOf", "oneOf")
-_SAME_INSTANCE_ONE = ("not", "if", "then", "else")
-_ELEMENTS = ("items", "contains", "prefixItems", "additionalItems")
 
 
 class Reads:
@@ -93,12 +90,12 @@ def _mark(schema: Any, root: Any, reads: Reads, refs: frozenset[str]) -> None:
         elif keyword == "properties" and isinstance(value, dict):
             for name, sub in value.items():
                 _mark(sub, root, reads.member(name), refs)
-        elif keyword in _SAME_INSTANCE and isinstance(value, list):
+        elif keyword in SAME_INSTANCE and isinstance(value, list):
             for sub in value:
                 _mark(sub, root, reads, refs)
-        elif keyword in _SAME_INSTANCE_ONE:
+        elif keyword in SAME_INSTANCE_ONE:
             _mark(value, root, reads, refs)
-        elif keyword in _ELEMENTS:
+        elif keyword in ELEMENTS:
             for sub in value if isinstance(value, list) else [value]:
                 _mark(sub, root, reads.element(), refs)
         elif keyword == "$ref" and is_local(value) and value not in refs and resolve_ref(root, value)[0]:

@@ -13,6 +13,11 @@ from .pointer import resolve, unescape
 # Keywords whose values are data, not subschemas, and those that name their subschemas.
 DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})
 NAMED_SUBSCHEMAS = frozenset({"properties", "patternProperties", "$defs", "dependentSchemas"})
+# Where a keyword's subschemas apply: to the instance itself (a list of them, or one), or to
+# the elements of an array instance.
+SAME_INSTANCE = ("allOf", "anyOf", "oneOf")
+SAME_INSTANCE_ONE = ("not", "if", "then", "else")
+ELEMENTS = ("items", "contains", "prefixItems", "additionalItems")
 
 
 def children(schema: dict[str, Any]) -> Iterator[tuple[list[str], Any]]:

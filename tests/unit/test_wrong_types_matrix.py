@@ -29,7 +29,7 @@ from auditor.config import Config
 from auditor.model import Report
 from auditor.reports import renderer
 from auditor.rules import load_rules
-from auditor.schema_walk import is_local, resolve_ref
+from auditor.schema_walk import ELEMENTS, SAME_INSTANCE, SAME_INSTANCE_ONE, is_local, resolve_ref
 from auditor.sources.manifests import load
 from auditor.sources.probe_reports import with_reports
 from auditor.tenancy import TenancyConfig
@@ -75,14 +75,16 @@ def _walk(schema: Any, prefix: Path_, root: dict, seen: frozenset = frozenset())
         yield from _walk(sub, prefix + (key,), root, seen)
     for key in schema.get("required") or ():
         yield prefix + (key,)
-    for key in ("items", "contains"):
-        if isinstance(schema.get(key), dict):
-            yield prefix + ("*",)  # a list item of the wrong type
-            yield from _walk(schema[key], prefix + ("*",), root, seen)
-    for key in ("allOf", "anyOf", "oneOf", "prefixItems"):
+    for key in ELEMENTS:
+        subs = schema.get(key)
+        for sub in subs if isinstance(subs, list) else [subs]:
+            if isinstance(sub, dict):
+                yield prefix + ("*",)  # a list item of the wrong type
+                yield from _walk(sub, prefix + ("*",), root, seen)
+    for key in SAME_INSTANCE:
         for sub in schema.get(key) or ():
             yield from _walk(sub, prefix, root, seen)
-    for key in ("not", "if", "then", "else"):
+    for key in SAME_INSTANCE_ONE:
         yield from _walk(schema.get(key), prefix, root, seen)
 
 
