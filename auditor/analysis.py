@@ -1,19 +1,48 @@
 """The interface of analysis plugins: Python checks for what a JSON Schema cannot say.
 
 A plugin is registered in the entry-point group `k8s_isolation_audit.checks` under the
-name its rules use in `analysis:`. The engine calls `run` once with every active rule that
-names the plugin; the plugin returns hits for those rules and, optionally, report sections
-(`nodes`, `placement`, `reachability`) it owns.
+name its rules use in `analysis:` (the engine provides `waivers` itself). It declares, as
+class attributes, the checks it offers (`checks`: name -> `Check`, chosen by a rule's
+`params.check`) and the report sections it fills (`sections`: name -> `Section`). Packs are
+validated against these declarations when they load. The engine calls `run` once with every
+active rule that names the plugin; the plugin returns hits for those rules and the values
+of its sections.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Protocol, Sequence, TypeVar
 
-from .model import Inventory, Resource, Rule
+from .model import Finding, Inventory, Resource, Rule
 from .tenancy import Tenancy
 from .workloads import PodView
+
+if TYPE_CHECKING:
+    from .config import Config
+
+T = TypeVar("T")
+
+# A check that takes no params besides `check` itself.
+NO_PARAMS: Mapping[str, Any] = {"type": "object", "additionalProperties": False}
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One behaviour a plugin offers to rules, chosen by `params: {check: NAME, ...}`."""
+
+    params: Mapping[str, Any] = field(default_factory=lambda: NO_PARAMS)  # JSON Schema of the other params
+    needs_probe: bool = False  # can find something only when probe results joined the audit
+    waivable: bool = True  # False for findings about waivers themselves
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A report section a plugin fills (`nodes`, `placement`, ...)."""
+
+    empty: Any  # its value when the plugin ran no rule
+    # what the section becomes once the audit's findings are known (e.g. counts per node)
+    finish: Callable[[Any, Sequence[Finding]], Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,14 +64,17 @@ class AnalysisResult:
 
 @dataclass(frozen=True, slots=True)
 class AnalysisContext:
+    """What one audit gives its plugins, and what they compute once and share."""
+
     inventory: Inventory
     tenancy: Tenancy
     workloads: Sequence[PodView]
-    settings: Mapping[str, Any]  # the config's section for plugins, by plugin name
+    config: Config
     today: date
 
     by_kind: Mapping[str, tuple[Resource, ...]] = field(init=False, repr=False)
     _in_namespace: Mapping[str, Resource] = field(init=False, repr=False)
+    _shared: dict[Callable[..., Any], Any] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         grouped: dict[str, list[Resource]] = {}
@@ -58,6 +90,18 @@ class AnalysisContext:
         first.update({v.resource.namespace: v.resource for v in reversed(self.workloads) if v.resource.namespace})
         first.update({r.name: r for r in self.of_kind("Namespace")})
         object.__setattr__(self, "_in_namespace", first)
+        object.__setattr__(self, "_shared", {})
+
+    @property
+    def settings(self) -> Mapping[str, Mapping[str, Any]]:
+        """The config's sections for plugins, by name (`substrate`, `placement`, ...)."""
+        return self.config.analyses
+
+    def shared(self, compute: Callable[[AnalysisContext], T]) -> T:
+        """`compute(self)`, computed once per audit for every plugin that asks for it."""
+        if compute not in self._shared:
+            self._shared[compute] = compute(self)
+        return self._shared[compute]
 
     def of_kind(self, kind: str) -> tuple[Resource, ...]:
         return self.by_kind.get(kind, ())
@@ -74,4 +118,8 @@ class AnalysisContext:
 
 
 class Analysis(Protocol):
+    """A plugin: `checks` it offers; optionally `sections: Mapping[str, Section]` it fills."""
+
+    checks: ClassVar[Mapping[str, Check]]
+
     def run(self, ctx: AnalysisContext, rules: Sequence[Rule]) -> AnalysisResult: ...

@@ -299,17 +299,15 @@ def _scan(args: argparse.Namespace) -> int:
 
 
 def _load_rules(extra: Sequence[str]):
-    from .engine import BUILTIN_ANALYSES
-    from .registry import PluginError, discover, load
+    from .registry import PluginError, Plugins
     from .rules import RulePackError, load_rules
 
     try:
-        available = discover()
-        ruleset = load_rules(extra, analyses=set(available) | BUILTIN_ANALYSES)
-        plugins = load({r.analysis for r in ruleset.rules if r.analysis and r.analysis not in BUILTIN_ANALYSES}, available)
+        plugins = Plugins()
+        ruleset = load_rules(extra, plugins)
     except PluginError as exc:
         raise RulePackError(str(exc)) from None
-    return ruleset, plugins
+    return ruleset, plugins.loaded
 
 
 def _emit(report, args: argparse.Namespace, rules) -> None:

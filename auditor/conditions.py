@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Mapping
 
+from .schema_walk import is_local, resolve_ref
+
 Predicate = Callable[[Any], bool]
 
 _IGNORED = frozenset({"$schema", "$id", "$defs", "definitions", "$comment", "title", "description",
@@ -134,15 +136,12 @@ class _Compiler:
         return lambda v: sum(1 for sub in subs if sub(v)) == 1
 
     def _k_ref(self, value: Any) -> Predicate:
-        if not isinstance(value, str) or not value.startswith("#/"):
+        if not is_local(value):
             raise Unsupported("$ref")
         if value not in self.refs:
-            target = self.root
-            for token in value[2:].split("/"):
-                token = token.replace("~1", "/").replace("~0", "~")
-                if not isinstance(target, dict) or token not in target:
-                    raise Unsupported("$ref")
-                target = target[token]
+            found, target = resolve_ref(self.root, value)
+            if not found:
+                raise Unsupported("$ref")
             compiled: list[Predicate] = []
             self.refs[value] = lambda v: compiled[0](v)  # a recursive reference meets itself
             compiled.append(self.compile(target))

@@ -11,8 +11,9 @@ from typing import Any, Mapping, Sequence
 
 from .model import Finding, Rule, Severity
 from .rules import SCHEMAS
-from .sources.yaml_loader import line_of
-from .yamlfile import first_schema_error, load_one
+from .pointer import line_of
+from .schema_errors import schema_error
+from .yamlfile import load_one
 from .tenancy import DEFAULT_PLATFORM_NAMESPACES, TenancyConfig
 
 
@@ -98,10 +99,9 @@ def load_config(path: str | Path) -> Config:
     if node is None:
         return Config(path=str(path))
     data = {} if data is None else data
-    problem = first_schema_error(_validator(), data, node)
+    problem = schema_error(_validator(), data, path, node)
     if problem:
-        tokens, line, message = problem
-        raise ConfigError(f"{path}:{line}: {'.'.join(tokens) or '(top level)'}: {message[:200]}")
+        raise ConfigError(problem)
     try:
         config = parse_config(data, str(path))
         lines = [line_of(node, ["waivers", str(i)]) for i in range(len(config.waivers))]

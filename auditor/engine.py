@@ -10,18 +10,17 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import orjson
 
 from . import redact
-from .analysis import Analysis, AnalysisContext, Hit
+from .analysis import AnalysisContext, Hit
 from .conditions import compile_condition
-from .config import Config, Waiver
+from .config import Config
 from .model import Coverage, Fact, Finding, Inventory, LineIndex, Location, Origin, Report, Resource, Rule, WaiverStatus
+from .pointer import split_pointer, walk
 from .projection import Reads, project
+from .registry import Plugin, PluginError
 from .rules import RuleSet
-from .sources.json_lines import escape, split_pointer
 from .tenancy import Tenancy, resolve_tenancy
+from .waivers import iso
 from .workloads import PodView, top_level_workloads
-
-# Analyses the engine provides itself; every other name is an entry-point plugin.
-BUILTIN_ANALYSES = frozenset({"waivers"})
 
 
 @dataclass(slots=True)
@@ -48,38 +47,42 @@ def _about(resource: Resource, **fields: Any) -> _Draft:
 def audit(
     inventory: Inventory,
     ruleset: RuleSet,
-    analyses: Mapping[str, Analysis],
+    plugins: Mapping[str, Plugin],
     config: Config,
     today: date,
     tool_version: str,
 ) -> Report:
+    """`plugins`: every plugin the rule set names (`registry.Plugins.loaded`), each run with
+    its active rules; every section they declare is in the report, empty if none ran."""
     rules = [r for r in ruleset.rules if config.active(r)]
     tenancy = resolve_tenancy(inventory.resources, config.tenancy)
     workloads = top_level_workloads(inventory.resources)
     drafts: list[_Draft] = []
     drafts.extend(_declarative(inventory, workloads, [r for r in rules if r.declarative]))
-    sections: dict[str, Any] = {}
-    ctx = AnalysisContext(inventory, tenancy, workloads, config.analyses, today)
+    ctx = AnalysisContext(inventory, tenancy, workloads, config, today)
     by_plugin: dict[str, list[Rule]] = defaultdict(list)
     for rule in rules:
-        if rule.analysis and rule.analysis not in BUILTIN_ANALYSES:
+        if rule.analysis:
             by_plugin[rule.analysis].append(rule)
+    declared = {name: section for p in plugins.values() for name, section in p.sections.items()}
+    sections = {name: section.empty for name, section in declared.items()}
     for name in sorted(by_plugin):
-        result = analyses[name].run(ctx, by_plugin[name])
+        plugin = plugins[name]
+        result = plugin.analysis.run(ctx, by_plugin[name])
         wanted = {r.id: r for r in by_plugin[name]}
         drafts.extend(_from_hit(wanted[h.rule_id], h) for h in result.hits if h.rule_id in wanted)
+        undeclared = sorted(set(result.sections) - set(plugin.sections))
+        if undeclared:
+            raise PluginError(f"analysis plugin '{name}' filled report section {undeclared[0]!r} it does not declare")
         sections.update(result.sections)
     _resolve_locations(drafts)
-    findings = [_finding(d, config, tenancy, inventory.cluster) for d in drafts]
-    findings, waiver_statuses, expired = _apply_waivers(findings, config, today)
-    expiry_rule = next((r for r in rules if r.analysis == "waivers"), None)
-    if expiry_rule is not None:
-        findings.extend(_expired_findings(expiry_rule, expired, config, tenancy, inventory.cluster))
+    findings = [_finding(d, config, tenancy, inventory.cluster) for d in drafts if d.rule.waivable]
+    findings, waiver_statuses = _apply_waivers(findings, config, today)
+    findings.extend(_finding(d, config, tenancy, inventory.cluster) for d in drafts if not d.rule.waivable)
     findings.sort(key=lambda f: f.sort_key)
-    per_node: dict[str, int] = defaultdict(int)
-    for f in findings:
-        if f.node:
-            per_node[f.node] += 1
+    for name, section in declared.items():
+        if section.finish is not None:
+            sections[name] = section.finish(sections[name], findings)
     return Report(
         tool_version=tool_version,
         source=_source(inventory),
@@ -92,9 +95,7 @@ def audit(
             skipped=inventory.skipped,
         ),
         waivers=tuple(waiver_statuses),
-        nodes=tuple(dict(n, findings=per_node.get(n["name"], 0)) for n in sections.get("nodes", ())),
-        placement=tuple(sections.get("placement", ())),
-        reachability=sections.get("reachability", {"intended": [], "observed": []}),
+        sections=dict(sorted(sections.items())),
         fail_on=config.fail_on,
     )
 
@@ -195,7 +196,7 @@ def _evidence(target: Any, pointers: Sequence[str]) -> tuple[tuple[str, Any], ..
     path are left out, so `/spec/volumes/*/hostPath` shows the hostPath volumes only.
     """
     return tuple((path, redact.evidence(split_pointer(path), value))
-                 for pointer in pointers for path, value in _walk(target, split_pointer(pointer), ""))
+                 for pointer in pointers for path, value in walk(target, split_pointer(pointer), ""))
 
 
 def _rebased(found: Sequence[tuple[str, Any]], base: str, redirects: Mapping[str, str]) -> dict[str, Any]:
@@ -207,21 +208,6 @@ def _object_pointer(path: str, base: str, sources: Mapping[str, str]) -> str:
     """Map a target pointer to the object: synthetic `_` keys by their longest known prefix."""
     best = max((p for p in sources if path == p or path.startswith(p + "/")), key=len, default=None)
     return base + path if best is None else sources[best] + path[len(best):]
-
-
-def _walk(value: Any, tokens: list[str], path: str) -> Iterator[tuple[str, Any]]:
-    if not tokens:
-        yield path, value
-        return
-    head, rest = tokens[0], tokens[1:]
-    if head == "*":
-        items = enumerate(value) if isinstance(value, list) else value.items() if isinstance(value, dict) else ()
-        for key, item in items:
-            yield from _walk(item, rest, f"{path}/{escape(str(key))}")
-    elif isinstance(value, dict) and head in value:
-        yield from _walk(value[head], rest, f"{path}/{escape(head)}")
-    elif isinstance(value, list) and head.isdigit() and int(head) < len(value):
-        yield from _walk(value[int(head)], rest, f"{path}/{head}")
 
 
 def _draft(
@@ -317,9 +303,7 @@ def _short(value: Any, limit: int = 80) -> str:
 # -- waivers ---------------------------------------------------------------------------
 
 
-def _apply_waivers(
-    findings: list[Finding], config: Config, today: date
-) -> tuple[list[Finding], list[WaiverStatus], list[Waiver]]:
+def _apply_waivers(findings: list[Finding], config: Config, today: date) -> tuple[list[Finding], list[WaiverStatus]]:
     active = [w for w in config.waivers if not w.expired(today)]
     expired = [w for w in config.waivers if w.expired(today)]
     matched = [0] * len(active)
@@ -331,28 +315,7 @@ def _apply_waivers(
         else:
             matched[hit] += 1
     statuses = [
-        WaiverStatus(w.describe(), w.reason, _iso(w.expires), "active" if n else "unused", n)
+        WaiverStatus(w.describe(), w.reason, iso(w.expires), "active" if n else "unused", n)
         for w, n in zip(active, matched)
-    ] + [WaiverStatus(w.describe(), w.reason, _iso(w.expires), "expired", 0) for w in expired]
-    return kept, statuses, expired
-
-
-def _expired_findings(
-    rule: Rule, expired: Sequence[Waiver], config: Config, tenancy: Tenancy, cluster: str | None
-) -> Iterator[Finding]:
-    for waiver in expired:
-        draft = _Draft(
-            rule=rule,
-            kind="Waiver",
-            name=waiver.describe(),
-            namespace=waiver.selector.get("namespace"),
-            origin=None,
-            message=f"waiver for {waiver.describe()} expired on {_iso(waiver.expires)}; its findings are reported again",
-            evidence={"reason": waiver.reason, "expires": _iso(waiver.expires)},
-            location=Location(config.path, waiver.line) if config.path else None,
-        )
-        yield _finding(draft, config, tenancy, cluster)
-
-
-def _iso(day: date | None) -> str | None:
-    return day.isoformat() if day else None
+    ] + [WaiverStatus(w.describe(), w.reason, iso(w.expires), "expired", 0) for w in expired]
+    return kept, statuses

@@ -140,10 +140,18 @@ class Rule:
     evidence: tuple[str, ...] = ()
     analysis: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    # From the declaration of the rule's check (a declarative rule: from its target).
+    needs_probe: bool = False  # can find something only when probe results joined the audit
+    waivable: bool = True
 
     @property
     def declarative(self) -> bool:
         return self.analysis is None
+
+    @property
+    def check(self) -> str | None:
+        """The analysis plugin's check this rule runs (`params.check`)."""
+        return self.params.get("check") if self.analysis is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,9 +214,8 @@ class Report:
     findings: tuple[Finding, ...]
     coverage: Coverage
     waivers: tuple[WaiverStatus, ...] = ()
-    nodes: tuple[Mapping[str, Any], ...] = ()
-    placement: tuple[Mapping[str, Any], ...] = ()
-    reachability: Mapping[str, Any] = field(default_factory=lambda: {"intended": [], "observed": []})
+    # Filled by the analysis plugins that declare them (`nodes`, `placement`, `reachability`).
+    sections: Mapping[str, Any] = field(default_factory=dict)
     fail_on: Severity | None = Severity.HIGH
 
     def counts(self) -> dict[str, int]:

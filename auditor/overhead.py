@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 REFERENCE = "shared/reference/latency-overheads.md"
 DIMENSIONS = ("network-rtt", "timer-jitter", "syscall", "storage")
-NODE_CLASSES = ("shared-vm", "dedicated-vm", "gvisor", "kata")
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
+from .schema_walk import ELEMENTS, SAME_INSTANCE, SAME_INSTANCE_ONE, is_local, resolve_ref
+
 # Keywords that read a value only as a scalar, or an array or object only by its type,
 # length or named members (kept by `project` in any case).
 _SHAPE_ONLY = frozenset({
@@ -19,9 +21,6 @@ _SHAPE_ONLY = frozenset({
 })
 _ANNOTATIONS = frozenset({"$schema", "$id", "$defs", "definitions", "$comment", "title", "description",
                           "default", "examples", "deprecated", "readOnly", "writeOnly"})
-_SAME_INSTANCE = ("allOf", "anyOf", "oneOf")
-_SAME_INSTANCE_ONE = ("not", "if", "then", "else")
-_ELEMENTS = ("items", "contains", "prefixItems", "additionalItems")
 
 
 class Reads:
@@ -91,30 +90,16 @@ def _mark(schema: Any, root: Any, reads: Reads, refs: frozenset[str]) -> None:
         elif keyword == "properties" and isinstance(value, dict):
             for name, sub in value.items():
                 _mark(sub, root, reads.member(name), refs)
-        elif keyword in _SAME_INSTANCE and isinstance(value, list):
+        elif keyword in SAME_INSTANCE and isinstance(value, list):
             for sub in value:
                 _mark(sub, root, reads, refs)
-        elif keyword in _SAME_INSTANCE_ONE:
+        elif keyword in SAME_INSTANCE_ONE:
             _mark(value, root, reads, refs)
-        elif keyword in _ELEMENTS:
+        elif keyword in ELEMENTS:
             for sub in value if isinstance(value, list) else [value]:
                 _mark(sub, root, reads.element(), refs)
-        elif keyword == "$ref" and isinstance(value, str) and value not in refs and _resolve(root, value) is not None:
-            _mark(_resolve(root, value), root, reads, refs | {value})
+        elif keyword == "$ref" and is_local(value) and value not in refs and resolve_ref(root, value)[0]:
+            _mark(resolve_ref(root, value)[1], root, reads, refs | {value})
         else:  # includes a recursive `$ref`, which reads to any depth
             reads.whole = True
             return
-
-
-def _resolve(root: Any, ref: str) -> Any:
-    """A `#/...` pointer inside the schema; None for anything else."""
-    if not ref.startswith("#/"):
-        return None
-    node = root
-    for token in ref[2:].split("/"):
-        token = token.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, dict) and token in node:
-            node = node[token]
-        else:
-            return None
-    return node

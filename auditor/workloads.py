@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
 
 from .model import Resource
+from .pointer import at, split_pointer
 from .template_match import essence
 
 # Where each built-in kind keeps its pod template (metadata + spec).
@@ -131,19 +132,10 @@ def pod_view(resource: Resource) -> PodView | None:
         if not isinstance(template, dict) or not isinstance(at(template, ("spec", "containers")), list):
             return None
     else:
-        template = at(resource.obj, tuple(pointer.split("/")[1:])) if pointer else resource.obj
+        template = at(resource.obj, split_pointer(pointer))
         if not isinstance(template, dict):
             return None
     return PodView(resource=resource, pointer=pointer, template=template)
-
-
-def at(obj: Any, path: Sequence[str]) -> Any:
-    """obj[path[0]][path[1]]..., or None where a step is missing or not a mapping."""
-    for key in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
-    return obj
 
 
 def items(value: Any) -> list:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .sources.yaml_loader import Node, YAMLError, line_of, load_documents
+from .sources.yaml_loader import Node, YAMLError, load_documents
 
 
 def load_one(path: Path, what: str, error: type[Exception]) -> tuple[Node | None, Any]:
@@ -26,14 +26,3 @@ def load_one(path: Path, what: str, error: type[Exception]) -> tuple[Node | None
     if problem is not None or len(docs) > 1:
         raise error(f"{path}: a {what} is exactly one YAML document")
     return node, data
-
-
-def first_schema_error(validator: Any, data: Any, node: Node | None) -> tuple[list[str], int, str] | None:
-    """The outermost violation (it says the most) as (path tokens, line, message), or None."""
-    errors = list(validator.iter_errors(data))
-    if not errors:
-        return None
-    worst = min(errors, key=lambda e: len(e.absolute_path))
-    tokens = [str(p) for p in worst.absolute_path]
-    line = line_of(node, tokens) if node is not None else 1
-    return tokens, line, " ".join(worst.message.split())

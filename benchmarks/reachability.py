@@ -37,9 +37,9 @@ def main() -> int:
     )
     inventory = Inventory(resources=resources)
     tenancy = resolve_tenancy(resources, TenancyConfig(label="tenant"))
-    ctx = AnalysisContext(inventory, tenancy, top_level_workloads(resources), Config().analyses, date.today())
+    ctx = AnalysisContext(inventory, tenancy, top_level_workloads(resources), Config(), date.today())
     rules = [r for r in __import__("auditor.cli", fromlist=["_load_rules"])._load_rules([])[0].rules
-             if r.analysis == "reachability" and r.params.get("check") in ("cross-tenant",)]
+             if r.analysis == "reachability" and r.check == "cross-tenant"]
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     result = Reachability().run(ctx, rules)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from auditor.analysis import AnalysisContext, AnalysisResult, Hit
+from auditor.analysis import AnalysisContext, AnalysisResult, Check, Hit
 from auditor.model import Fact, Rule
 from auditor.workloads import ContainerView, PodView
 
@@ -19,11 +19,11 @@ ESCAPE_CAPABILITIES = frozenset(
 
 
 class Drift:
+    # Every check compares a manifest with what a probe saw.
+    checks = {name: Check(needs_probe=True) for name in ("privilege", "host-namespace", "limits", "root", "seccomp")}
+
     def run(self, ctx: AnalysisContext, rules: Sequence[Rule]) -> AnalysisResult:
-        checks = {rule.params.get("check"): rule for rule in rules}
-        unknown = sorted(str(c) for c in checks if c not in CHECKS)
-        if unknown:
-            raise ValueError(f"drift: unknown check(s) {', '.join(unknown)} (known: {', '.join(CHECKS)})")
+        checks = {rule.check: rule for rule in rules}
         hits: list[Hit] = []
         for fact in ctx.inventory.facts:
             view = _declared_workload(ctx, fact)

@@ -50,14 +50,9 @@ class Fleet:
         return self.by_node.get(node, ())
 
 
-_LAST: list = [None, None]  # (context, fleet): the node analyses share one computation per audit
-
-
 def fleet(ctx: AnalysisContext) -> Fleet:
-    if _LAST[0] is ctx:
-        return _LAST[1]
-    _LAST[:] = [ctx, _fleet(ctx)]
-    return _LAST[1]
+    """The audit's fleet, computed once for every node analysis (kernel domains, placement)."""
+    return ctx.shared(_fleet)
 
 
 def _fleet(ctx: AnalysisContext) -> Fleet:

@@ -3,16 +3,18 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Mapping, Sequence
 
-from auditor.analysis import AnalysisContext, AnalysisResult, Hit
+from auditor.analysis import AnalysisContext, AnalysisResult, Check, Hit
 from auditor.model import Rule
 from auditor.selectors import selects
 
 
 class NamespacePosture:
+    checks = {"network-policy": Check(), "resource-guard": Check(), "default-namespace": Check()}
+
     def run(self, ctx: AnalysisContext, rules: Sequence[Rule]) -> AnalysisResult:
         hits: list[Hit] = []
         for rule in rules:
-            check = rule.params.get("check")
+            check = rule.check
             if check == "network-policy":
                 hits.extend(_unprotected_namespaces(ctx, rule))
             elif check == "resource-guard":

@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Sequence
 
-from auditor.analysis import AnalysisContext, AnalysisResult, Hit
+from auditor.analysis import AnalysisContext, AnalysisResult, Check, Hit, Section
 from auditor.model import Rule
 from auditor.overhead import DIMENSIONS, SANDBOX_UNMEASURED_FLOOR_US, Overhead, default, parse_budget
 from auditor.selectors import selects
 from auditor.substrate import BARE_METAL, UNKNOWN, VM
-from auditor.workloads import PodView, at, items
+from auditor.pointer import at
+from auditor.workloads import PodView, items
 
 from .fleet import Fleet, annotation, escape_grade, fleet
 
@@ -37,6 +38,14 @@ class Budget:
 
 
 class Placement:
+    checks = {
+        "unjustified": Check(),
+        "vm-insufficient": Check(),
+        "compensating-controls": Check(),
+        "nodes-without-justification": Check(),
+    }
+    sections = {"placement": Section(empty=())}
+
     def run(self, ctx: AnalysisContext, rules: Sequence[Rule]) -> AnalysisResult:
         f = fleet(ctx)
         settings = ctx.settings.get("placement", {})
@@ -46,7 +55,7 @@ class Placement:
         hits: list[Hit] = []
         by_key = {(v.resource.kind, v.resource.namespace, v.resource.name): v for v in ctx.workloads}
         for rule in rules:
-            check = rule.params.get("check")
+            check = rule.check
             if check == "nodes-without-justification":
                 hits += _idle_bare_metal(f, rule, entries)
                 continue

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Iterator, Mapping, Sequence
 
-from auditor.analysis import AnalysisContext, AnalysisResult, Hit
+from auditor.analysis import AnalysisContext, AnalysisResult, Check, Hit, Section
 from auditor.model import Resource, Rule
 from auditor.workloads import items
 from auditor.netpol import ALL_PORTS, NO_PORTS, Endpoint, Evaluator, PodClass, PortSet, in_block
@@ -45,9 +45,6 @@ class Matrix:
         ]
         return rows
 
-    def sources_of(self, dst: str) -> dict[str, PortSet]:
-        return {s: p for (s, d), p in self.pairs.items() if d == dst}
-
 
 @dataclass
 class _Scene:
@@ -68,6 +65,19 @@ class _Scene:
 
 
 class Reachability:
+    checks = {
+        "default-deny-ingress": Check(),
+        "default-deny-egress": Check(),
+        "cross-tenant": Check(),
+        "reachable-from-every-tenant": Check(),
+        "egress-to-metadata": Check(),
+        # what `probe --reach` observed
+        "policy-not-enforced": Check(needs_probe=True),
+        "allowed-but-filtered": Check(needs_probe=True),
+        "shared-broadcast-domain": Check(needs_probe=True),
+    }
+    sections = {"reachability": Section(empty={"intended": [], "observed": []})}
+
     def run(self, ctx: AnalysisContext, rules: Sequence[Rule]) -> AnalysisResult:
         endpoints, owners = _endpoints(ctx)
         policies = [r.obj for r in ctx.of_kind("NetworkPolicy")]
@@ -79,10 +89,7 @@ class Reachability:
         )
         hits: list[Hit] = []
         for rule in rules:
-            check = CHECKS.get(rule.params.get("check"))
-            if check is None:
-                raise ValueError(f"reachability: unknown check {rule.params.get('check')!r} (known: {', '.join(CHECKS)})")
-            hits += check(scene, rule)
+            hits += CHECKS[rule.check](scene, rule)
         by_namespace = {c.id: None if tenant[c.id] is None else c.namespace for c in ev.classes}
         sections = {"reachability": {
             "intended": scene.matrix.entries(),

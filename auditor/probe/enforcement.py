@@ -346,11 +346,3 @@ def cpu_test(quota: Optional[float], seconds: float = CPU_SECONDS, timeout: floa
         return _result(True, None, f"no CPU quota: {used}{tail}")
     bound = quota * 1.3 + 0.05
     return _result(True, ratio <= bound, f"{used}; quota {quota} cores, enforced if at most {bound:.2f}{tail}")
-
-
-def run_enforcement(cgroup: dict, view: Optional[cgroups.CgroupView], timeout: float = TIME_CEILING) -> dict:
-    return {
-        "memory": memory_test(cgroup.get("memory_limit_bytes"), view, timeout=timeout),
-        "pids": pids_test(cgroup.get("pids_max"), view, timeout=timeout),
-        "cpu": cpu_test(cgroup.get("cpu_quota_cores"), timeout=timeout),
-    }

@@ -31,7 +31,6 @@ FRAMEWORKS = {
 }
 SEGMENTATION = "pci-dss-4:11.4.5"
 SEGMENTATION_RULE = "IA407"
-PROBE_CHECKS = {"policy-not-enforced", "allowed-but-filtered", "shared-broadcast-domain", "shared-boot-id"}
 TITLES = {
     "cis-k8s:5.1.1": "Ensure that the cluster-admin role is only used where required",
     "cis-k8s:5.1.3": "Minimize wildcard use in Roles and ClusterRoles",
@@ -108,10 +107,6 @@ MANUAL = {
 }
 
 
-def needs_probe(rule: Rule) -> bool:
-    return rule.target == "probe" or rule.analysis == "drift" or rule.params.get("check") in PROBE_CHECKS
-
-
 def build(report: Report, rules: Iterable[Rule], probes_ran: bool | None = None,
           catalog: Iterable[Rule] | None = None) -> dict[str, Any]:
     """The control reports. `rules`: the rules that ran (a RuleSet's rules the config
@@ -123,9 +118,9 @@ def build(report: Report, rules: Iterable[Rule], probes_ran: bool | None = None,
     ran = set(by_id)
     known = {r.id: r for r in catalog} if catalog is not None else {}
     known.update(by_id)
-    observed = list(report.reachability.get("observed") or [])
+    observed = list(report.sections["reachability"].get("observed") or [])
     if probes_ran is None:
-        probes_ran = bool(observed) or any(needs_probe(by_id[f.rule_id]) for f in report.findings if f.rule_id in by_id)
+        probes_ran = bool(observed) or any(by_id[f.rule_id].needs_probe for f in report.findings if f.rule_id in by_id)
     mapped: dict[str, list[Rule]] = {}
     for r in known.values():
         for c in r.controls:
@@ -161,7 +156,7 @@ def _control(cid: str, mapped: list[Rule], ran: set[str], findings: list[Finding
              probes_ran: bool, observed: list[Mapping[str, Any]]) -> dict[str, Any]:
     evidence: list[str] = []
     rules = [r for r in mapped if r.id in ran]
-    checked = [r for r in rules if probes_ran or not needs_probe(r)]
+    checked = [r for r in rules if probes_ran or not r.needs_probe]
     if cid == SEGMENTATION:
         status, reason = _segmentation(findings, observed, evidence)
     elif findings:
@@ -186,7 +181,7 @@ def _control(cid: str, mapped: list[Rule], ran: set[str], findings: list[Finding
         "title": TITLES.get(cid) or "; ".join(sorted({r.title for r in mapped})[:3]) or cid,
         "status": status,
         "reason": reason,
-        "rules": [{"id": r.id, "name": r.name, "ran": r.id in ran, "needs_probe": needs_probe(r),
+        "rules": [{"id": r.id, "name": r.name, "ran": r.id in ran, "needs_probe": r.needs_probe,
                    "findings": sum(1 for f in findings if f.rule_id == r.id)} for r in sorted(mapped, key=lambda r: r.id)],
         "findings": [_finding(f) for f in findings],
         "evidence": evidence,

@@ -46,9 +46,7 @@ def to_dict(report: Report) -> dict[str, Any]:
             "partial": not cov.complete,
         },
         "findings": [finding_dict(f) for f in report.findings],
-        "nodes": [dict(n) for n in report.nodes],
-        "placement": [dict(p) for p in report.placement],
-        "reachability": dict(report.reachability),
+        **report.sections,  # nodes, placement, reachability: filled by the plugins that declare them
         "coverage": {
             "complete": cov.complete,
             "inputs": list(cov.inputs),

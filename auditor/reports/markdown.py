@@ -106,7 +106,7 @@ def _footer(report: Report) -> str:
     expired = [w for w in report.waivers if w.status == "expired"]
     if waived or expired:
         lines.append(f"{len(waived)} active waiver(s), {len(expired)} expired.")
-    metal = [p for p in report.placement if p.get("node_substrate") == "bare-metal"]
+    metal = [p for p in report.sections["placement"] if p.get("node_substrate") == "bare-metal"]
     if metal:
         justified = sum(1 for p in metal if p.get("verdict") == "bare-metal-justified")
         lines.append(f"{justified} of {len(metal)} workload(s) on bare metal justify it.")

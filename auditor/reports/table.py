@@ -107,14 +107,14 @@ def _summary(console: Console, report: Report) -> None:
 
 
 def _nodes(console: Console, report: Report) -> None:
-    if not report.nodes:
+    if not report.sections["nodes"]:
         return
     console.print(Text("Nodes and the tenants sharing each kernel", style="bold"))
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
     for name, kwargs in (("node", {}), ("substrate", {}), ("kernel shared by", {"overflow": "fold"}),
                          ("findings", {"justify": "right"}), ("evidence", {"overflow": "fold", "style": "dim"})):
         table.add_column(name, **kwargs)
-    for n in report.nodes:
+    for n in report.sections["nodes"]:
         shared = n["kernel_shared_by"]
         table.add_row(
             cell(n["name"]),
@@ -133,8 +133,8 @@ VERDICT_STYLES = {"bare-metal-unjustified": "yellow", "vm-insufficient": "bold r
 
 
 def _placement(console: Console, report: Report) -> None:
-    placed = [p for p in report.placement if p["verdict"] != "no-budget"]
-    if not report.placement:
+    placed = [p for p in report.sections["placement"] if p["verdict"] != "no-budget"]
+    if not report.sections["placement"]:
         return
     console.print(Text("Placement: does the latency budget justify bare metal?", style="bold"))
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
@@ -153,10 +153,10 @@ def _placement(console: Console, report: Report) -> None:
             cell(p["verdict"], style=VERDICT_STYLES.get(p["verdict"], "")),
         )
     _print_table(console, table)
-    justified = sum(1 for p in report.placement if p["verdict"] == "bare-metal-justified")
-    on_metal = sum(1 for p in report.placement if p["node_substrate"] == "bare-metal")
+    justified = sum(1 for p in report.sections["placement"] if p["verdict"] == "bare-metal-justified")
+    on_metal = sum(1 for p in report.sections["placement"] if p["node_substrate"] == "bare-metal")
     console.print(Text(f"{justified} of {on_metal} workload(s) on bare metal justify it; "
-                       f"{len(report.placement) - len(placed)} declare no budget.", style="dim"))
+                       f"{len(report.sections['placement']) - len(placed)} declare no budget.", style="dim"))
     console.print()
 
 
@@ -164,7 +164,7 @@ def _reachability(console: Console, report: Report, limit: int = 20) -> None:
     rows = [
         (kind, r)
         for kind in ("intended", "observed")
-        for r in report.reachability.get(kind, ())
+        for r in report.sections["reachability"].get(kind, ())
         if r.get("allowed") or r.get("result") == "reachable"
     ]
     if not rows:

@@ -12,6 +12,8 @@ from typing import Any, Collection
 
 import orjson
 
+from ..pointer import unescape
+
 _WS = re.compile(r"[ \t\n\r]*")
 _COLON = re.compile(r"[ \t\n\r]*:[ \t\n\r]*")
 _scan_value = json.JSONDecoder().scan_once
@@ -28,20 +30,10 @@ def _trie(pointers: Collection[str]) -> dict:
         for token in pointer[1:].split("/") if pointer else ():
             end += len(token) + 1
             if "~" in token:
-                token = token.replace("~1", "/").replace("~0", "~")
+                token = unescape(token)
             child = node.get(token)
             node = child if child is not None else node.setdefault(token, {None: pointer[:end]})
     return root
-
-
-def escape(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
-
-
-def split_pointer(pointer: str) -> list[str]:
-    if not pointer:
-        return []
-    return [t.replace("~1", "/").replace("~0", "~") for t in pointer[1:].split("/")]
 
 
 class _Walker:
@@ -195,7 +187,7 @@ def layout_lines(doc: Any, layout: Layout, pointers: Collection[str]) -> dict[st
             node, line, exists = locate(pointer[:cut])
             token = pointer[cut + 1 :]
             if "~" in token:
-                token = token.replace("~1", "/").replace("~0", "~")
+                token = unescape(token)
             hit = (None, line, False)
             if exists and isinstance(node, dict) and token in node:
                 hit = (node[token], line + offset(node, token), True)  # type: ignore[operator]

@@ -5,8 +5,9 @@ from pathlib import Path
 from typing import Any, Collection, Mapping
 
 from ..model import LineIndex
-from .json_lines import Layout, json_lines, layout_lines, split_pointer
-from .yaml_loader import Node, line_of
+from ..pointer import line_of, split_pointer
+from .json_lines import Layout, json_lines, layout_lines
+from .yaml_loader import Node
 
 __all__ = ["LineIndex", "YamlLines", "JsonLines"]
 

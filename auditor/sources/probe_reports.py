@@ -10,6 +10,7 @@ from typing import Iterable
 import orjson
 
 from ..model import Fact, Inventory, Origin, Skipped
+from ..schema_errors import schema_problem
 from .files import read_regular, walk
 from .lines import JsonLines
 
@@ -60,11 +61,9 @@ def _fact(path: Path, skipped: list[Skipped]) -> Fact | None:
     except orjson.JSONDecodeError as exc:
         skipped.append(Skipped(str(path), f"invalid JSON: {exc.msg}", exc.lineno))
         return None
-    errors = list(_validator().iter_errors(report))
-    if errors:
-        worst = min(errors, key=lambda e: len(e.absolute_path))
-        field = "/".join(str(p) for p in worst.absolute_path) or "(top level)"
-        skipped.append(Skipped(str(path), f"not a ProbeReport: {field}: {' '.join(worst.message.split())[:160]}"))
+    problem = schema_problem(_validator(), report)
+    if problem:
+        skipped.append(Skipped(str(path), f"not a ProbeReport: {problem}"))
         return None
     probe = report["probe"]
     return Fact(

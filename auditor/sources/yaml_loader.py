@@ -18,7 +18,7 @@ from ruamel.yaml.events import MappingEndEvent, MappingStartEvent, SequenceEndEv
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import BaseResolver
 
-__all__ = ["Node", "YAMLError", "load_documents", "line_of", "expanded_size", "has_alias", "too_deep"]
+__all__ = ["Node", "YAMLError", "load_documents", "expanded_size", "has_alias", "too_deep"]
 
 warnings.filterwarnings("ignore", module=r"ruamel\.yaml.*")
 
@@ -328,24 +328,3 @@ def _construct(loader: _KubeLoader, node: Node, plain: bool) -> Any:
         except (_NotPlain, RecursionError):
             pass
     return loader.construct_document(node)
-
-
-def line_of(root: Node, tokens: list[str]) -> int:
-    """1-based line of the deepest node on the path `tokens` (JSON-pointer segments)."""
-    node = root
-    line = root.start_mark.line
-    for token in tokens:
-        nxt: Node | None = None
-        if isinstance(node, MappingNode):
-            for key, value in node.value:
-                if isinstance(key, ScalarNode) and key.value == token:
-                    line = key.start_mark.line
-                    nxt = value
-                    break
-        elif isinstance(node, SequenceNode) and token.isdigit() and int(token) < len(node.value):
-            nxt = node.value[int(token)]
-            line = nxt.start_mark.line
-        if nxt is None:
-            break
-        node = nxt
-    return line + 1

@@ -110,7 +110,7 @@ def test_invalid_reports_are_skipped_with_the_field(tmp_path):
     facts, skipped, inputs = load_reports([str(tmp_path / "r"), str(tmp_path / "missing")])
     assert facts == [] and len(inputs) == 2
     reasons = sorted(s.reason for s in skipped)
-    assert reasons[0].startswith("invalid JSON") and "privileges/seccomp_mode" in reasons[1]
+    assert reasons[0].startswith("invalid JSON") and "privileges.seccomp_mode:" in reasons[1]
     assert reasons[2] == "probe results: not a directory"
 
 

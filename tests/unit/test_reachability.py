@@ -43,7 +43,7 @@ def test_matrix_follows_policies(tmp_path):
                        "podSelector": {"matchLabels": {"app": "web"}}}], "ports": [{"port": "http"}]}]}),
     ]
     report = run(tmp_path, objects)
-    intended = {(r["from_tenant"], r["to_tenant"]): r["ports"] for r in report.reachability["intended"]}
+    intended = {(r["from_tenant"], r["to_tenant"]): r["ports"] for r in report.sections["reachability"]["intended"]}
     assert intended == {("shop", "bank"): ["TCP/8080"], ("shop", "open"): ["all"], ("open", "shop"): ["all"]}
     by_rule = {}
     for f in report.findings:
@@ -64,7 +64,7 @@ def test_wildcard_keeps_an_open_cluster_small(tmp_path, monkeypatch):
     monkeypatch.setattr(reach, "WILDCARD_THRESHOLD", 4)
     objects = [o for i in range(4) for o in (ns(f"t{i}"), deploy(f"t{i}", "w", {"app": "w"}))]
     report = run(tmp_path, objects, select=["IA403"])
-    rows = report.reachability["intended"]
+    rows = report.sections["reachability"]["intended"]
     assert [r["from_tenant"] for r in rows] == ["*"] * 4 and len(report.findings) == 4
 
 
@@ -72,4 +72,4 @@ def test_host_network_and_platform_pods_are_outside_the_matrix(tmp_path):
     hostnet = deploy("shop", "agent", {"app": "agent"})
     hostnet["spec"]["template"]["spec"]["hostNetwork"] = True
     objects = [ns("shop"), ns("kube-system"), hostnet, deploy("kube-system", "dns", {"k8s-app": "dns"})]
-    assert run(tmp_path, objects).reachability["intended"] == []
+    assert run(tmp_path, objects).sections["reachability"]["intended"] == []

@@ -22,13 +22,13 @@ def hostile_report(demo):
     f = Finding(rule_id="IA101", severity=Severity.CRITICAL, title=HOSTILE, message=HOSTILE, tenant=HOSTILE,
                 namespace=HOSTILE, kind="Pod", name=HOSTILE, container=HOSTILE, node=None, controls=(HOSTILE,),
                 evidence={HOSTILE: HOSTILE}, location=Location(HOSTILE, 1), remediation=HOSTILE)
-    node = dict(demo.nodes[0], name=HOSTILE, tenants=[HOSTILE, "b"], kernel_shared_by=[HOSTILE, "b"],
+    node = dict(demo.sections["nodes"][0], name=HOSTILE, tenants=[HOSTILE, "b"], kernel_shared_by=[HOSTILE, "b"],
                 substrate_evidence=[HOSTILE], kernel_version=HOSTILE)
-    placement = dict(demo.placement[0], name=HOSTILE, reasons=[HOSTILE], verdict=HOSTILE)
+    placement = dict(demo.sections["placement"][0], name=HOSTILE, reasons=[HOSTILE], verdict=HOSTILE)
     reach = {"intended": [{"from_tenant": HOSTILE, "to_tenant": "b", "allowed": True, "ports": [HOSTILE]}],
              "observed": [{"from_tenant": "b", "to_tenant": HOSTILE, "allowed": True, "ports": [HOSTILE],
                            "result": "reachable", "probe": HOSTILE}]}
-    return replace(demo, findings=(f,), nodes=(node,), placement=(placement,), reachability=reach,
+    return replace(demo, findings=(f,), sections={"nodes": (node,), "placement": (placement,), "reachability": reach},
                    source={"type": "cluster", "cluster": HOSTILE, "inputs": [HOSTILE]})
 
 
@@ -56,12 +56,12 @@ def test_every_section_is_there(demo):
     for section in ("summary", "reachability", "nodes", "placement", "findings-section", "waivers"):
         assert f'id="{section}"' in page
     assert page.count('<tr data-tenant=') == len(demo.findings)
-    for p in demo.placement:
+    for p in demo.sections["placement"]:
         if p["verdict"] == "no-budget":  # listed by name, no arithmetic to show
             assert f'{p["namespace"]}/{p["name"]} ({p["node_substrate"]})' in page
         else:
             assert p["reasons"][0].split(" (")[0] in page.replace("&#x27;", "'")
-    for n in demo.nodes:
+    for n in demo.sections["nodes"]:
         assert f">{n['name']}<" in page
     assert "No probe tested reachability" in page  # the demo has no observed reach
     assert 'id="f-tenant"' in page and 'id="f-severity"' in page and 'id="f-control"' in page
@@ -75,11 +75,11 @@ def test_every_report_string_is_escaped(demo):
 
 
 def test_observed_matrix_when_probes_ran(demo):
-    reach = dict(demo.reachability, observed=[
+    reach = dict(demo.sections["reachability"], observed=[
         {"from_tenant": "shop", "to_tenant": "analytics", "allowed": True, "ports": ["TCP/443"], "result": "reachable"},
         {"from_tenant": "analytics", "to_tenant": "shop", "allowed": False, "ports": ["TCP/5432"], "result": "filtered"},
     ])
-    page = render(replace(demo, reachability=reach))
+    page = render(replace(demo, sections={**demo.sections, "reachability": reach}))
     assert "Observed (probes)" in page and "No probe tested" not in page
     assert '<td class="h-reachable"' in page and '<td class="h-filtered"' in page
 

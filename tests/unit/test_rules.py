@@ -95,8 +95,9 @@ def test_duplicate_rule_id_across_packs(tmp_path):
 
 
 def test_unknown_analysis_plugin(tmp_path):
-    text = RULE.format(severity="high", match="{}").replace("    target: pod\n    match: {}\n", "    analysis: nope\n")
-    with pytest.raises(RulePackError, match="unknown analysis plugin 'nope'"):
+    text = RULE.format(severity="high", match="{}").replace("    target: pod\n    match: {}\n",
+                                                             "    analysis: nope\n    params: {check: x}\n")
+    with pytest.raises(RulePackError, match=r"pack\.yaml:11: rules\[0\]\.analysis: unknown analysis plugin 'nope'"):
         _load_rules([str(write(tmp_path, text))])
 
 

@@ -88,7 +88,7 @@ def workload(name, node, annotations=None, namespace="t"):
 def placement(tmp_path, objects, config=None):
     write(tmp_path, "c.json", json.dumps({"apiVersion": "v1", "kind": "List", "items": CLUSTER + objects}))
     report = audit_inventory(load([str(tmp_path / "c.json")]), config=config)
-    return {p["name"]: p for p in report.placement}
+    return {p["name"]: p for p in report.sections["placement"]}
 
 
 A = "isolation-audit.io/"
@@ -162,7 +162,7 @@ def test_measured_overhead_replaces_the_default_and_names_its_probes(tmp_path):
         workload("feed", "metal", {A + "latency-budget": "40us", A + "latency-dimension": "timer-jitter"})]}))
     inventory = with_reports(load([str(tmp_path / "c.json")]), [str(probes)])
     assert not inventory.skipped
-    feed = {p["name"]: p for p in audit_inventory(inventory).placement}["feed"]
+    feed = {p["name"]: p for p in audit_inventory(inventory).sections["placement"]}["feed"]
     assert feed["overhead"]["value_us"] == 50 and feed["overhead"]["node_class"] == "measured-vm"
     assert "probe v on vm" in feed["overhead"]["source"] and "probe m on metal" in feed["overhead"]["source"]
     assert feed["verdict"] == "bare-metal-justified" and feed["margin_us"] == -10

@@ -29,6 +29,7 @@ from auditor.config import Config
 from auditor.model import Report
 from auditor.reports import renderer
 from auditor.rules import load_rules
+from auditor.schema_walk import ELEMENTS, SAME_INSTANCE, SAME_INSTANCE_ONE, is_local, resolve_ref
 from auditor.sources.manifests import load
 from auditor.sources.probe_reports import with_reports
 from auditor.tenancy import TenancyConfig
@@ -61,28 +62,30 @@ def wrong_values(path: Path_) -> dict[str, Any]:
 
 # --- paths the rules read, derived from the packs ------------------------------------------------
 
-def _walk(schema: Any, prefix: Path_, defs: dict, seen: frozenset = frozenset()) -> Iterator[Path_]:
+def _walk(schema: Any, prefix: Path_, root: dict, seen: frozenset = frozenset()) -> Iterator[Path_]:
     if not isinstance(schema, dict):
         return
     ref = schema.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/$defs/"):
-        name = ref.rsplit("/", 1)[-1]
-        if name in defs and name not in seen:
-            yield from _walk(defs[name], prefix, defs, seen | {name})
+    if is_local(ref) and ref not in seen:
+        found, target = resolve_ref(root, ref)
+        if found:
+            yield from _walk(target, prefix, root, seen | {ref})
     for key, sub in (schema.get("properties") or {}).items():
         yield prefix + (key,)
-        yield from _walk(sub, prefix + (key,), defs, seen)
+        yield from _walk(sub, prefix + (key,), root, seen)
     for key in schema.get("required") or ():
         yield prefix + (key,)
-    for key in ("items", "contains"):
-        if isinstance(schema.get(key), dict):
-            yield prefix + ("*",)  # a list item of the wrong type
-            yield from _walk(schema[key], prefix + ("*",), defs, seen)
-    for key in ("allOf", "anyOf", "oneOf", "prefixItems"):
+    for key in ELEMENTS:
+        subs = schema.get(key)
+        for sub in subs if isinstance(subs, list) else [subs]:
+            if isinstance(sub, dict):
+                yield prefix + ("*",)  # a list item of the wrong type
+                yield from _walk(sub, prefix + ("*",), root, seen)
+    for key in SAME_INSTANCE:
         for sub in schema.get(key) or ():
-            yield from _walk(sub, prefix, defs, seen)
-    for key in ("not", "if", "then", "else"):
-        yield from _walk(schema.get(key), prefix, defs, seen)
+            yield from _walk(sub, prefix, root, seen)
+    for key in SAME_INSTANCE_ONE:
+        yield from _walk(schema.get(key), prefix, root, seen)
 
 
 @cache
@@ -92,7 +95,7 @@ def rule_paths() -> dict[tuple[str, str | None], frozenset[Path_]]:
     for rule in load_rules().rules:
         if not isinstance(rule.match, dict) or rule.target is None:
             continue
-        paths = set(_walk(rule.match, (), rule.match.get("$defs", {})))
+        paths = set(_walk(rule.match, (), rule.match))
         for kind in (rule.kinds or (None,)) if rule.target == "object" else (None,):
             found.setdefault((rule.target, kind), set()).update(paths)
     return {k: frozenset(v) for k, v in found.items()}
