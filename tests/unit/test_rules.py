@@ -18,24 +18,32 @@ RULES = _load_rules([])[0].rules
 CASES = [(r.id, kind) for r in RULES if r.id != "IA001" for kind in ("good", "bad")]
 
 
-def expected(path: Path) -> list[str]:
-    """The fixture's leading `# expect:` lines, one per finding, or `# expect: nothing`."""
+def header(path: Path) -> list[str]:
+    """The fixture's leading `# expect:` lines."""
     lines = []
     for line in path.read_text().splitlines():
         if not line.startswith("# expect:"):
             break
         lines.append(line)
     assert lines, f"{path} must start with '# expect:' lines (see CONTRIBUTING.md)"
+    return lines
+
+
+def expected(path: Path) -> list[str]:
+    """One `# expect:` line per finding; `# expect: nothing` for none."""
+    lines = header(path)
     return [] if lines == ["# expect: nothing"] else lines
 
 
-def stated(finding: Finding, rule_dir: Path) -> str:
-    """A finding as a fixture states it: `# expect: KIND [NAMESPACE/]NAME [container=C] at FILE:LINE`."""
+def stated(finding: Finding, rule_dir: Path, shift: tuple[Path, int] | None = None) -> str:
+    """A finding as a fixture states it: `# expect: KIND [NAMESPACE/]NAME [container=C] at FILE:LINE`.
+    `shift` moves the lines of one file (by how many lines its header is about to grow)."""
     namespace = f"{finding.namespace}/" if finding.namespace is not None else ""
     container = f" container={finding.container}" if finding.container else ""
-    assert finding.location is not None, finding
+    assert finding.location is not None and finding.location.line is not None, finding
     where = Path(finding.location.path).relative_to(rule_dir)
-    return f"# expect: {finding.kind} {namespace}{finding.name}{container} at {where}:{finding.location.line}"
+    line = finding.location.line + (shift[1] if shift and shift[0] == where else 0)
+    return f"# expect: {finding.kind} {namespace}{finding.name}{container} at {where}:{line}"
 
 
 def _file_and_line(line: str) -> tuple[str, int]:
@@ -61,9 +69,12 @@ def test_rule_alone_on_its_fixture(rule_id, kind):
     assert not report.coverage.skipped
     assert {f.rule_id for f in report.findings} <= {rule_id}
     found = sorted((stated(f, rule_dir) for f in report.findings), key=_file_and_line)
-    assert found == sorted(expected(path), key=_file_and_line), (
-        f"{path}: the findings differ from its '# expect:' lines; found:\n" + "\n".join(found or ["# expect: nothing"])
-    )
+    if found != sorted(expected(path), key=_file_and_line):
+        # Lines as they will be once the printed header replaces the old one, so it can be pasted.
+        shift = (path.relative_to(rule_dir), max(len(found), 1) - len(header(path)))
+        paste = sorted((stated(f, rule_dir, shift) for f in report.findings), key=_file_and_line)
+        pytest.fail(f"{path}: the findings differ from its '# expect:' lines. Check them, then make these "
+                    "the file's first lines:\n" + "\n".join(paste or ["# expect: nothing"]), pytrace=False)
 
 
 def test_bad_fixtures_expect_findings_and_good_ones_none():
