@@ -6,7 +6,7 @@ import sys
 import textwrap
 from itertools import groupby
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Mapping, Sequence
 
 from ..model import Rule
 
@@ -31,7 +31,7 @@ def explain(rule: Rule) -> str:
     return "\n".join(parts) + "\n"
 
 
-def reference(rules: Sequence[Rule], descriptions: dict[str, str]) -> str:
+def reference(rules: Sequence[Rule], descriptions: Mapping[str, str]) -> str:
     """docs/rules.md: every rule, grouped by pack (packs and rules in id order)."""
     packs = [(pack, list(group)) for pack, group in groupby(sorted(rules, key=_pack_order(rules)), key=lambda r: r.pack)]
     out = [
@@ -66,8 +66,9 @@ def reference(rules: Sequence[Rule], descriptions: dict[str, str]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def _pack_order(rules: Sequence[Rule]):
-    first = {}
+def _pack_order(rules: Sequence[Rule]) -> Callable[[Rule], tuple[str, str]]:
+    """Packs in the order of their first rule's id, rules by id within a pack."""
+    first: dict[str, str] = {}
     for r in sorted(rules, key=lambda r: r.id):
         first.setdefault(r.pack, r.id)
     return lambda r: (first[r.pack], r.id)
@@ -116,7 +117,7 @@ def builtin_reference() -> str:
     from ..rules import RulePackError, builtin_rules_dir, load_rules
     from ..yamlfile import load_one
 
-    descriptions = {}
+    descriptions: dict[str, str] = {}
     for path in sorted(builtin_rules_dir().glob("*.y*ml")):
         _, data = load_one(path, "rule pack", RulePackError)
         descriptions[data["pack"]] = data.get("description", "")
