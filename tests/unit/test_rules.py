@@ -18,6 +18,11 @@ RULES = _load_rules([])[0].rules
 CASES = [(r.id, kind) for r in RULES if r.id != "IA001" for kind in ("good", "bad")]
 
 
+def fixture_of(rule_dir: Path, kind: str) -> Path:
+    """`kind.yaml`, or `kind/web.yaml` beside `kind/probes/` for rules over probe reports."""
+    return rule_dir / kind / "web.yaml" if (rule_dir / kind).is_dir() else rule_dir / f"{kind}.yaml"
+
+
 def header(path: Path) -> list[str]:
     """The fixture's leading `# expect:` lines."""
     lines = []
@@ -57,10 +62,8 @@ def test_rule_alone_on_its_fixture(rule_id, kind):
     """`ID/kind.yaml`, or for rules over probe facts `ID/kind/` with manifests and `probes/`.
     The fixture states every finding: object, container, file and line."""
     rule_dir = FIXTURES / rule_id
-    path = rule_dir / f"{kind}.yaml"
+    path = fixture_of(rule_dir, kind)
     probes = rule_dir / kind / "probes"
-    if probes.is_dir():
-        path = rule_dir / kind / "web.yaml"
     assert path.exists(), f"rule {rule_id} has no {kind} fixture at {path}"
     inventory = load([str(path)])
     if probes.is_dir():
@@ -79,9 +82,16 @@ def test_rule_alone_on_its_fixture(rule_id, kind):
 
 def test_bad_fixtures_expect_findings_and_good_ones_none():
     for rule_id, kind in CASES:
-        rule_dir = FIXTURES / rule_id
-        path = rule_dir / kind / "web.yaml" if (rule_dir / kind).is_dir() else rule_dir / f"{kind}.yaml"
+        path = fixture_of(FIXTURES / rule_id, kind)
         assert bool(expected(path)) == (kind == "bad"), path
+
+
+def test_every_fixture_is_run():
+    """A fixture the test does not read would pass whatever it holds."""
+    assert {p.name for p in FIXTURES.iterdir()} == {rule_id for rule_id, _ in CASES}
+    for rule_dir in FIXTURES.iterdir():
+        used = {fixture_of(rule_dir, kind).relative_to(rule_dir).parts[0] for kind in ("bad", "good")}
+        assert {p.name for p in rule_dir.iterdir()} == used, rule_dir
 
 
 def test_builtin_conditions_are_valid_json_schemas():
