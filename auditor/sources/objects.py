@@ -30,7 +30,7 @@ def extract(
         for i, item in enumerate(items):
             yield from extract(item, path, lines, cluster, f"{pointer}/items/{i}")
         return
-    if kind in CLIENT_SIDE_KINDS and not pointer:
+    if isinstance(kind, str) and kind in CLIENT_SIDE_KINDS and not pointer:
         return  # build-tool configuration beside manifests, never sent to a cluster
     problem = _problem(data)
     if problem:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from auditor.cli import _load_rules
+from auditor.model import Finding
 from auditor.rules import RulePackError, load_pack, load_rules
 from auditor.sources.manifests import load
 from auditor.sources.probe_reports import with_reports
@@ -17,19 +18,52 @@ RULES = _load_rules([])[0].rules
 CASES = [(r.id, kind) for r in RULES if r.id != "IA001" for kind in ("good", "bad")]
 
 
-def expected(path: Path) -> int:
-    match = re.match(r"# expect: (\d+)", path.read_text())
-    assert match, f"{path} must start with '# expect: N'"
-    return int(match.group(1))
+def fixture_of(rule_dir: Path, kind: str) -> Path:
+    """`kind.yaml`, or `kind/web.yaml` beside `kind/probes/` for rules over probe reports."""
+    return rule_dir / kind / "web.yaml" if (rule_dir / kind).is_dir() else rule_dir / f"{kind}.yaml"
+
+
+def header(path: Path) -> list[str]:
+    """The fixture's leading `# expect:` lines."""
+    lines = []
+    for line in path.read_text().splitlines():
+        if not line.startswith("# expect:"):
+            break
+        lines.append(line)
+    assert lines, f"{path} must start with '# expect:' lines (see CONTRIBUTING.md)"
+    return lines
+
+
+def expected(path: Path) -> list[str]:
+    """One `# expect:` line per finding; `# expect: nothing` for none."""
+    lines = header(path)
+    return [] if lines == ["# expect: nothing"] else lines
+
+
+def stated(finding: Finding, rule_dir: Path, shift: tuple[Path, int] | None = None) -> str:
+    """A finding as a fixture states it: `# expect: KIND [NAMESPACE/]NAME [container=C] at FILE:LINE`.
+    `shift` moves the lines of one file (by how many lines its header is about to grow)."""
+    namespace = f"{finding.namespace}/" if finding.namespace is not None else ""
+    container = f" container={finding.container}" if finding.container else ""
+    assert finding.location is not None and finding.location.line is not None, finding
+    where = Path(finding.location.path).relative_to(rule_dir)
+    line = finding.location.line + (shift[1] if shift and shift[0] == where else 0)
+    return f"# expect: {finding.kind} {namespace}{finding.name}{container} at {where}:{line}"
+
+
+def _file_and_line(line: str) -> tuple[str, int]:
+    where = line.rsplit(" at ", 1)[-1]
+    path, _, number = where.rpartition(":")
+    return path, int(number) if number.isdigit() else 0
 
 
 @pytest.mark.parametrize("rule_id, kind", CASES, ids=[f"{r}-{k}" for r, k in CASES])
 def test_rule_alone_on_its_fixture(rule_id, kind):
-    """`ID/kind.yaml`, or for rules over probe facts `ID/kind/` with manifests and `probes/`."""
-    path = FIXTURES / rule_id / f"{kind}.yaml"
-    probes = FIXTURES / rule_id / kind / "probes"
-    if probes.is_dir():
-        path = FIXTURES / rule_id / kind / "web.yaml"
+    """`ID/kind.yaml`, or for rules over probe facts `ID/kind/` with manifests and `probes/`.
+    The fixture states every finding: object, container, file and line."""
+    rule_dir = FIXTURES / rule_id
+    path = fixture_of(rule_dir, kind)
+    probes = rule_dir / kind / "probes"
     assert path.exists(), f"rule {rule_id} has no {kind} fixture at {path}"
     inventory = load([str(path)])
     if probes.is_dir():
@@ -37,9 +71,27 @@ def test_rule_alone_on_its_fixture(rule_id, kind):
     report = audit_inventory(inventory, select=[rule_id])
     assert not report.coverage.skipped
     assert {f.rule_id for f in report.findings} <= {rule_id}
-    assert len(report.findings) == expected(path), [f.message for f in report.findings]
-    for f in report.findings:
-        assert f.location is not None and f.location.line is not None
+    found = sorted((stated(f, rule_dir) for f in report.findings), key=_file_and_line)
+    if found != sorted(expected(path), key=_file_and_line):
+        # Lines as they will be once the printed header replaces the old one, so it can be pasted.
+        shift = (path.relative_to(rule_dir), max(len(found), 1) - len(header(path)))
+        paste = sorted((stated(f, rule_dir, shift) for f in report.findings), key=_file_and_line)
+        pytest.fail(f"{path}: the findings differ from its '# expect:' lines. Check them, then make these "
+                    "the file's first lines:\n" + "\n".join(paste or ["# expect: nothing"]), pytrace=False)
+
+
+def test_bad_fixtures_expect_findings_and_good_ones_none():
+    for rule_id, kind in CASES:
+        path = fixture_of(FIXTURES / rule_id, kind)
+        assert bool(expected(path)) == (kind == "bad"), path
+
+
+def test_every_fixture_is_run():
+    """A fixture the test does not read would pass whatever it holds."""
+    assert {p.name for p in FIXTURES.iterdir()} == {rule_id for rule_id, _ in CASES}
+    for rule_dir in FIXTURES.iterdir():
+        used = {fixture_of(rule_dir, kind).relative_to(rule_dir).parts[0] for kind in ("bad", "good")}
+        assert {p.name for p in rule_dir.iterdir()} == used, rule_dir
 
 
 def test_builtin_conditions_are_valid_json_schemas():
