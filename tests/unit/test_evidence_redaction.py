@@ -271,3 +271,12 @@ def test_redaction_survives_any_depth_the_loaders_accept():
     for _ in range(depth):
         node = node["a"][0]
     assert node == {"command": R, "env": [{"name": "A", "value": R}]}
+
+
+def test_drift_evidence_holds_the_limits_it_compared(tmp_path):
+    from test_observed_and_drift import audit, report
+
+    drifted = report(**{"cgroup.memory_limit_bytes": None})
+    (finding,) = audit(tmp_path, {"p": drifted}, select=["IA352"]).findings
+    assert finding.evidence["declared_limits"] == {"memory": "256Mi"}  # the cpu limit is declared and enforced
+    assert set(finding.evidence["observed_cgroup"]) == {"memory_limit_bytes", "cpu_quota_cores", "enforcement"}
