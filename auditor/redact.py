@@ -11,7 +11,7 @@ as a string are hidden as surely as well-typed ones.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 REDACTED = "<redacted>"
 SECRET_KEYS = frozenset({"data", "stringData", "binaryData"})
@@ -37,16 +37,20 @@ class _Shown(Enum):
     ANNOTATIONS = "annotations"
 
 
+_SCALARS_SHOWN = frozenset({_Shown.ALL, _Shown.NAME})
+
+
+# Members of a value shown whole that are shown less (`options` only under `flexVolume`).
+_SPECIAL = {**dict.fromkeys(SECRET_KEYS | {"volumeAttributes"}, _Shown.KEYS), **dict.fromkeys(COMMAND_LINES, _Shown.NOTHING),
+            "env": _Shown.NAMED, "httpHeaders": _Shown.NAMED, "annotations": _Shown.ANNOTATIONS}
+
+
 def _member(shown: _Shown, name: str, parent: str) -> _Shown:
     """What may be shown of member `name` of a value shown as `shown` (itself member `parent`)."""
     if shown is _Shown.ALL:
-        if name in SECRET_KEYS or name == "volumeAttributes" or (name == "options" and parent == "flexVolume"):
+        if name == "options" and parent == "flexVolume":
             return _Shown.KEYS
-        if name in COMMAND_LINES:
-            return _Shown.NOTHING
-        if name in ("env", "httpHeaders"):
-            return _Shown.NAMED
-        return _Shown.ANNOTATIONS if name == "annotations" else _Shown.ALL
+        return _SPECIAL.get(name, _Shown.ALL)
     if shown is _Shown.NAMED:
         return _Shown.NAMED_ITEM
     if shown is _Shown.NAMED_ITEM:
@@ -72,14 +76,24 @@ def _show(value: Any, shown: _Shown, name: str) -> Any:
         item, shown, name, into, slot = stack.pop()
         if shown is _Shown.NOTHING:
             into[slot] = REDACTED
-        elif isinstance(item, dict):
-            into[slot] = out = dict.fromkeys(item)
-            stack.extend((v, _member(shown, str(k), name), str(k), out, k) for k, v in item.items())
+            continue
+        if isinstance(item, dict):
+            members: Iterable[tuple[Any, Any]] = item.items()
+            out: Any = {}
         elif isinstance(item, list):
-            into[slot] = out = [None] * len(item)
-            stack.extend((v, _member(shown, str(i), name), str(i), out, i) for i, v in enumerate(item))
+            members, out = enumerate(item), [None] * len(item)
         else:
-            into[slot] = item if shown in (_Shown.ALL, _Shown.NAME) else REDACTED
+            into[slot] = item if shown in _SCALARS_SHOWN else REDACTED
+            continue
+        into[slot] = out
+        for key, member in members:
+            token = key if isinstance(key, str) else str(key)
+            child = _member(shown, token, name)
+            if isinstance(member, (dict, list)) and child is not _Shown.NOTHING:
+                out[key] = None  # keeps the member's place; filled when popped
+                stack.append((member, child, token, out, key))
+            else:
+                out[key] = member if child in _SCALARS_SHOWN else REDACTED
     return root[0]
 
 
