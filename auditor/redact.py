@@ -38,11 +38,12 @@ class _Shown(Enum):
 
 
 _SCALARS_SHOWN = frozenset({_Shown.ALL, _Shown.NAME})
-
-
 # Members of a value shown whole that are shown less (`options` only under `flexVolume`).
-_SPECIAL = {**dict.fromkeys(SECRET_KEYS | {"volumeAttributes"}, _Shown.KEYS), **dict.fromkeys(COMMAND_LINES, _Shown.NOTHING),
-            "env": _Shown.NAMED, "httpHeaders": _Shown.NAMED, "annotations": _Shown.ANNOTATIONS}
+_SPECIAL = {
+    **dict.fromkeys(SECRET_KEYS | {"volumeAttributes"}, _Shown.KEYS),
+    **dict.fromkeys(COMMAND_LINES, _Shown.NOTHING),
+    "env": _Shown.NAMED, "httpHeaders": _Shown.NAMED, "annotations": _Shown.ANNOTATIONS,
+}
 
 
 def _member(shown: _Shown, name: str, parent: str) -> _Shown:

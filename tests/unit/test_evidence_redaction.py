@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from auditor import redact
-from auditor.cli import _load_rules, main
+from auditor.cli import _load_rules
 from auditor.conditions import compile_condition
 from auditor.engine import _walk
 from auditor.projection import Reads, project
@@ -27,8 +27,8 @@ from auditor.sources.json_lines import split_pointer
 from auditor.sources.manifests import load
 from auditor.workloads import top_level_workloads
 from scan_helpers import write
+from test_secret_hygiene import every_output
 
-FORMATS = ("json", "table", "sarif", "junit", "markdown", "html")
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 # Evidence pointed at every planted field, and at whole pods: redaction must hold whatever
@@ -125,22 +125,6 @@ def _manifest(kind: str, site: str, value: Any) -> dict[str, Any]:
             "spec": {"selector": {"matchLabels": {"app": "p"}}, "template": template}}
 
 
-def _outputs(tmp: Path, manifest: Path, pack: Path, capsys) -> dict[str, str]:
-    outputs = {}
-    for fmt in FORMATS:
-        main(["scan", str(manifest), "--rules", str(pack), "--format", fmt, "--fail-on", "none"])
-        captured = capsys.readouterr()
-        outputs[fmt], outputs[f"{fmt} stderr"] = captured.out, captured.err
-    bundle = tmp / "bundle"
-    main(["scan", str(manifest), "--rules", str(pack), "--evidence-dir", str(bundle), "--fail-on", "none",
-          "--format", "json"])
-    capsys.readouterr()
-    for path in bundle.rglob("*"):
-        if path.is_file():
-            outputs[f"evidence bundle {path.relative_to(bundle)}"] = path.read_text(errors="replace")
-    return outputs
-
-
 @pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=st.data(), site=st.sampled_from(sorted(SITES)), kind=st.sampled_from(["Pod", "Deployment"]),
@@ -152,7 +136,7 @@ def test_a_planted_value_appears_in_no_output_and_no_bundle(tmp_path_factory, ca
     tmp = tmp_path_factory.mktemp("plant")
     manifest = write(tmp, "m/all.yaml", json.dumps(_manifest(kind, site, value)))
     pack = write(tmp, "nosy.yaml", NOSY_PACK)
-    outputs = _outputs(tmp, manifest, pack, capsys)
+    outputs = every_output(tmp, manifest, pack, capsys)
     report = json.loads(outputs["json"])
     assert {"XX910", "XX911", "XX912"} <= {f["rule_id"] for f in report["findings"]}  # the nosy rules did show
     for where, text in outputs.items():
@@ -166,7 +150,7 @@ def test_credential_rule_names_the_key_and_never_the_value(tmp_path, capsys):
     value = "s3cr3t-credential-0c5e"
     manifest = write(tmp_path, "m/p.yaml", json.dumps(_manifest("Deployment", "env value", value)).replace(
         '"image"', f'"args": ["--db-host=db", "--api-key", "{value}"], "image"'))
-    outputs = _outputs(tmp_path, manifest, write(tmp_path, "empty.yaml", "pack: empty\nrules: []\n"), capsys)
+    outputs = every_output(tmp_path, manifest, write(tmp_path, "empty.yaml", "pack: empty\nrules: []\n"), capsys)
     found = [f for f in json.loads(outputs["json"])["findings"] if f["rule_id"] == "IA135"]
     assert len(found) == 1
     assert "DB_PASSWORD" in found[0]["message"] and "--api-key" in found[0]["message"]
