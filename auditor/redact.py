@@ -98,6 +98,17 @@ def _show(value: Any, shown: _Shown, name: str) -> Any:
     return root[0]
 
 
+def shown_path(tokens: Sequence[str]) -> Sequence[str]:
+    """The pointer's tokens up to the first whose value is hidden whole: walking further (a
+    `*` under `args`, say) would show in the evidence's keys what the value hides."""
+    shown, parent = _Shown.ALL, ""
+    for index, token in enumerate(tokens):
+        shown, parent = _member(shown, token, parent), token
+        if shown is _Shown.NOTHING:
+            return tokens[: index + 1]
+    return tokens
+
+
 def evidence(tokens: Sequence[str], value: Any) -> Any:
     """The observed value at a pointer (its tokens), as a finding may show it."""
     return _show(value, _at(tokens), tokens[-1] if tokens else "")

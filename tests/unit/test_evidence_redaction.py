@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from auditor import redact
 from auditor.cli import _load_rules
 from auditor.conditions import compile_condition
-from auditor.engine import _walk
+from auditor.engine import _evidence, _walk
 from auditor.projection import Reads, project
 from auditor.sources.json_lines import split_pointer
 from auditor.sources.manifests import load
@@ -47,7 +47,8 @@ rules:
     match: {}
     evidence: [/command, /args, /env, /env/0, /env/0/value, /env/*, /livenessProbe, /readinessProbe, /startupProbe,
                /lifecycle, /lifecycle/postStart/exec, /lifecycle/preStop/exec/command,
-               /livenessProbe/httpGet/httpHeaders/0/value, /lifecycle/postStart/httpGet/httpHeaders]
+               /livenessProbe/httpGet/httpHeaders/0/value, /lifecycle/postStart/httpGet/httpHeaders,
+               /command/*, /args/*/*, /env/1/value/*, /readinessProbe/exec/*, /livenessProbe/exec/command/*/*]
   - id: XX911
     name: nosy-pod
     title: shows the pod
@@ -102,16 +103,21 @@ SITES: dict[str, Site] = {
     "annotation": lambda v: ({}, {}, {"annotations": {"note": v, "container.apparmor.security.beta.kubernetes.io/app": "x"}}),
 }
 
-# Keys a planted structure may use: none is a name the redaction shows on purpose (an env
-# var's or header's `name`, `valueFrom`, a safe annotation's key).
-_KEYS = st.sampled_from(["a", "value", "command", "data", "items", "0"])
+# Sites whose values are hidden whole, member names included; elsewhere (env vars, headers,
+# volumeAttributes, annotations) which members exist is evidence and only values are hidden.
+HIDDEN_WHOLE = frozenset({"command", "args", "env value", "liveness exec command", "readiness exec",
+                          "startup exec command", "postStart exec command", "preStop exec", "liveness header value"})
 
 
-def planted(marker: str) -> st.SearchStrategy[Any]:
+def planted(marker: str, site: str) -> st.SearchStrategy[Any]:
+    # Member names a planted structure may use: none is one the redaction shows on purpose
+    # (an env var's or header's `name`, `valueFrom`, a safe annotation's key).
+    names = ["a", "value", "command", "data", "items", "0"] + ([marker] if site in HIDDEN_WHOLE else [])
     text = st.sampled_from(["", "x ", "--password=", "--token ", "-p", "$("]).map(lambda prefix: prefix + marker)
     leaf = st.one_of(text, text, st.integers(), st.booleans(), st.none(), st.floats(allow_nan=False))
     return st.recursive(leaf, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                      st.dictionaries(_KEYS, inner, max_size=3)), max_leaves=8)
+                                                      st.dictionaries(st.sampled_from(names), inner, max_size=3)),
+                        max_leaves=8)
 
 
 def _manifest(kind: str, site: str, value: Any) -> dict[str, Any]:
@@ -131,7 +137,7 @@ def _manifest(kind: str, site: str, value: Any) -> dict[str, Any]:
        token=st.uuids())
 def test_a_planted_value_appears_in_no_output_and_no_bundle(tmp_path_factory, capsys, data, site, kind, token):
     marker = f"mk{token.hex[:16]}"
-    value = data.draw(planted(marker), label="value")
+    value = data.draw(planted(marker, site), label="value")
     assume(marker in json.dumps(value))
     tmp = tmp_path_factory.mktemp("plant")
     manifest = write(tmp, "m/all.yaml", json.dumps(_manifest(kind, site, value)))
@@ -244,6 +250,22 @@ R = redact.REDACTED
 ])
 def test_redaction_is_decided_by_the_path_whatever_the_type(tokens, value, shown):
     assert redact.evidence(tokens, value) == shown
+
+
+@pytest.mark.parametrize("pointer, shown", [
+    ("/args/*", {"/args": R}),
+    ("/command/*/*", {"/command": R}),
+    ("/env/*/value/*", {"/env/0/value": R}),
+    ("/livenessProbe/exec/command/0", {"/livenessProbe/exec": R}),
+    ("/data/*", {"/data/k": R}),
+    ("/metadata/annotations/*", {"/metadata/annotations/note": R}),
+])
+def test_a_wildcard_never_walks_into_a_hidden_value(pointer, shown):
+    """Member names under a hidden value are part of it: the evidence stops where hiding starts."""
+    target = {"args": {"s3cr3t": 1}, "command": [{"s3cr3t": 1}], "env": [{"name": "A", "value": {"s3cr3t": 1}}],
+              "livenessProbe": {"exec": {"command": ["s3cr3t"]}}, "data": {"k": "s3cr3t"},
+              "metadata": {"annotations": {"note": "s3cr3t"}}}
+    assert dict(_evidence(target, [pointer])) == shown
 
 
 def test_redaction_survives_any_depth_the_loaders_accept():
