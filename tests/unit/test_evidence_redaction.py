@@ -22,11 +22,12 @@ from auditor import redact
 from auditor.cli import _load_rules
 from auditor.conditions import compile_condition
 from auditor.engine import _evidence, _walk
+from auditor.model import Inventory, Resource
 from auditor.projection import Reads, project
 from auditor.sources.json_lines import split_pointer
 from auditor.sources.manifests import load
 from auditor.workloads import top_level_workloads
-from scan_helpers import write
+from scan_helpers import audit_inventory, write
 from test_secret_hygiene import every_output
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -286,3 +287,39 @@ def test_drift_evidence_holds_the_limits_it_compared(tmp_path):
     (finding,) = audit(tmp_path, {"p": drifted}, select=["IA352"]).findings
     assert finding.evidence["declared_limits"] == {"memory": "256Mi"}  # the cpu limit is declared and enforced
     assert set(finding.evidence["observed_cgroup"]) == {"memory_limit_bytes", "cpu_quota_cores", "enforcement"}
+
+
+_CREDENTIAL_NAMES = st.tuples(
+    st.lists(st.sampled_from(["db", "app", "stripe", "github", "root", "client"]), max_size=2),
+    st.sampled_from(["password", "passwd", "secret", "token", "api key", "access key", "private key", "credentials"]),
+).map(lambda t: [*t[0], *t[1].split()])
+
+
+@settings(max_examples=40, deadline=None)
+@given(words=_CREDENTIAL_NAMES, style=st.sampled_from(["SNAKE", "snake", "kebab", "camel"]),
+       where=st.sampled_from(["env", "--flag=value", "--flag value", "sh -c"]), token=st.uuids())
+def test_credential_rule_names_any_credential_key_never_its_value(words, style, where, token):
+    name = {"SNAKE": "_".join(words).upper(), "snake": "_".join(words), "kebab": "-".join(words),
+            "camel": words[0] + "".join(w.title() for w in words[1:])}[style]
+    value = f"v{token.hex}"
+    container: dict[str, Any] = {"name": "app", "image": "registry.example/app:1"}
+    if where == "env":
+        container["env"] = [{"name": name, "value": value}]
+    elif where == "--flag=value":
+        container["args"] = [f"--{name}={value}"]
+    elif where == "--flag value":
+        container["args"] = [f"--{name}", value]
+    else:
+        container["command"] = ["sh", "-c", f"exec app --{name} '{value}'"]
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "shop"},
+           "spec": {"containers": [container]}}
+    (finding,) = _audit_one(pod, "IA135")
+    key = name if where == "env" else f"--{name}"
+    assert key in finding.message and value not in finding.message
+    assert key in json.dumps(finding.evidence) and value not in json.dumps(finding.evidence)
+
+
+def _audit_one(obj: dict[str, Any], rule_id: str):
+    meta = obj["metadata"]
+    resource = Resource(obj["kind"], obj["apiVersion"], meta.get("namespace"), meta["name"], obj)
+    return audit_inventory(Inventory(resources=(resource,)), select=[rule_id]).findings
