@@ -31,6 +31,8 @@ CREDENTIAL_WORDS = frozenset({
     "apikey", "accesskey", "privatekey", "secretkey", "signingkey", "encryptionkey", "masterkey",
 })
 _WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+# What the API server accepts as an env var name; another name is never printed.
+_ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]{0,252}")
 _FLAG = re.compile(r"--?([A-Za-z][A-Za-z0-9_.-]{0,127})")
 # `$(VAR)` is Kubernetes' expansion of another env var; `$VAR` and `${VAR}` a shell's.
 _REFERENCE = re.compile(r"\$(\([A-Za-z_][A-Za-z0-9_.-]*\)|\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)")
@@ -59,7 +61,8 @@ def env_credentials(container: ContainerView) -> Iterator[tuple[str, str]]:
     for index, item in enumerate(env if isinstance(env, list) else ()):
         if isinstance(item, dict):
             name = item.get("name")
-            if isinstance(name, str) and credential_name(name) and literal(item.get("value")):
+            if (isinstance(name, str) and _ENV_NAME.fullmatch(name) and credential_name(name)
+                    and literal(item.get("value"))):
                 yield f"{container.pointer}/env/{index}/name", name
 
 
