@@ -195,8 +195,8 @@ def _evidence(target: Any, pointers: Sequence[str]) -> tuple[tuple[str, Any], ..
     A `*` token walks every list item (or mapping value); items lacking the rest of the
     path are left out, so `/spec/volumes/*/hostPath` shows the hostPath volumes only.
     """
-    return tuple((path, redact.evidence(split_pointer(path), value))
-                 for pointer in pointers for path, value in walk(target, split_pointer(pointer), ""))
+    return tuple((path, redact.evidence(split_pointer(path), value)) for pointer in pointers
+                 for path, value in walk(target, list(redact.shown_path(split_pointer(pointer))), ""))
 
 
 def _rebased(found: Sequence[tuple[str, Any]], base: str, redirects: Mapping[str, str]) -> dict[str, Any]:

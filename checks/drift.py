@@ -121,7 +121,9 @@ def _limits(view: PodView, container: ContainerView | None, report: Mapping[str,
     return (
         f"container {container.name} declares {', '.join(sorted(problems))} limits but "
         + "; ".join(problems[k] for k in sorted(problems)),
-        {"declared_limits": limits, "observed_cgroup": {k: v for k, v in cgroup.items() if k != "evidence"}},
+        # only what was compared: the declared limit and the cgroup's readings of it
+        {"declared_limits": {k: limits[k] for k in sorted(problems)},
+         "observed_cgroup": {k: cgroup.get(k) for k in ("memory_limit_bytes", "cpu_quota_cores", "enforcement")}},
     )
 
 

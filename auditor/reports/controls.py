@@ -77,6 +77,7 @@ TITLES = {
     "pci-dss-4:2.2.6": "System security parameters are configured to prevent misuse",
     "pci-dss-4:6.3.3": "System components are protected from known vulnerabilities by installing patches",
     "pci-dss-4:7.2.1": "An access control model is defined",
+    "pci-dss-4:8.6.2": "Passwords for application and system accounts are not hard coded in scripts or configuration files",
     "pci-dss-4:10.2.1": "Audit logs are enabled and active for all system components",
     "pci-dss-4:11.4.5": "Segmentation controls are tested and isolate the CDE from out-of-scope systems",
     "soc2:CC6.1": "Logical access security over protected information assets",
@@ -91,7 +92,6 @@ TITLES = {
 MANUAL = {
     "cis-k8s:5.1.1": "Review ClusterRoleBindings to cluster-admin (kubectl get clusterrolebindings).",
     "cis-k8s:5.1.3": "Review Roles and ClusterRoles for '*' in resources and verbs.",
-    "cis-k8s:5.4.1": "Review how workloads consume Secrets (volumes rather than environment).",
     "cis-k8s:5.5.1": "Review the image admission policy (signatures, allowed registries).",
     "nsa-cisa:authentication-authorization": "Review API authentication, anonymous access and RBAC.",
     "nsa-cisa:audit-logging": "Review the API server audit policy and where its logs go.",

@@ -33,8 +33,8 @@ def test_kustomization_is_not_an_input_error(tmp_path):
 
 def test_huge_integer_in_evidence_does_not_crash(tmp_path, capsys):
     path = write(tmp_path, "p.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: t}\nspec:\n"
-                 "  containers: [{name: a, image: x, securityContext: {runAsUser: 99999999999999999999999}}]\n")
-    code = main(["scan", str(path), "--format", "json", "--fail-on", "critical"])
+                 "  containers: [{name: a, image: x, ports: [{hostPort: 99999999999999999999999}]}]\n")
+    code = main(["scan", str(path), "--format", "json", "--fail-on", "none"])
     out = capsys.readouterr().out
     assert code == 0 and "99999999999999999999999" in out
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from auditor.cli import main
 from scan_helpers import write
@@ -68,20 +69,31 @@ rules:
 """
 
 
+FORMATS = ("json", "table", "sarif", "junit", "markdown", "html")
+
+
+def every_output(tmp: Path, manifest: Path, pack: Path, capsys) -> dict[str, str]:
+    """What a scan of `manifest` with `pack` writes, by where: each format on stdout and
+    stderr, and each file of its evidence bundle."""
+    outputs = {}
+    for fmt in FORMATS:
+        main(["scan", str(manifest), "--rules", str(pack), "--format", fmt, "--fail-on", "none"])
+        captured = capsys.readouterr()
+        outputs[fmt], outputs[f"{fmt} stderr"] = captured.out, captured.err
+    bundle = tmp / "bundle"
+    main(["scan", str(manifest), "--rules", str(pack), "--evidence-dir", str(bundle), "--fail-on", "none",
+          "--format", "json"])
+    outputs["evidence-dir stderr"] = capsys.readouterr().err
+    for path in bundle.rglob("*"):
+        if path.is_file():
+            outputs[f"evidence bundle {path.relative_to(bundle)}"] = path.read_text(errors="replace")
+    return outputs
+
+
 def test_planted_values_appear_in_no_output_format(tmp_path, capsys):
     manifests = write(tmp_path, "m/all.yaml", MANIFESTS)
     pack = write(tmp_path, "nosy.yaml", NOSY_PACK)
-    outputs = {}
-    for fmt in ("json", "table", "sarif", "junit", "markdown", "html"):
-        main(["scan", str(manifests), "--rules", str(pack), "--format", fmt, "--fail-on", "none"])
-        outputs[fmt] = capsys.readouterr().out
-    bundle = tmp_path / "evidence"
-    main(["scan", str(manifests), "--rules", str(pack), "--evidence-dir", str(bundle), "--fail-on", "none",
-          "--format", "json"])
-    capsys.readouterr()
-    for path in bundle.rglob("*"):
-        if path.is_file():
-            outputs[f"evidence {path.relative_to(bundle)}"] = path.read_text(errors="replace")
+    outputs = every_output(tmp_path, manifests, pack, capsys)
     report = json.loads(outputs["json"])
     assert any(f["rule_id"] == "XX900" for f in report["findings"])  # the nosy rules did fire
     assert any(f["rule_id"] == "XX901" for f in report["findings"])
