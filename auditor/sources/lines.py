@@ -6,21 +6,67 @@ from typing import Any, Collection, Mapping
 
 from ..model import LineIndex
 from .json_lines import Layout, json_lines, layout_lines, split_pointer
-from .yaml_loader import Node, line_of
+from .yaml_loader import Node, YAMLError, document_root, line_of
 
-__all__ = ["LineIndex", "YamlLines", "JsonLines"]
+__all__ = ["LineIndex", "YamlLines", "YamlSpans", "JsonLines"]
 
 
 class YamlLines:
-    """Lines from the composed node tree kept from loading (libyaml recorded every mark)."""
+    """Lines of one YAML document, found by composing it again when asked.
 
-    __slots__ = ("_root",)
+    Keeping each document's node tree from loading (a few hundred bytes a node, marks
+    included) held a large file many times over; a document's place in the file is enough.
+    """
 
-    def __init__(self, root: Node) -> None:
-        self._root = root
+    __slots__ = ("_source", "_start", "_end", "_line")
+
+    def __init__(self, source: Path | str, start: int, end: int, line: int) -> None:
+        """`source` is the file, read again from byte `start` to `end`, or the document's
+        own text (stdin); `line` is the 0-based line of its first character."""
+        self._source, self._start, self._end, self._line = source, start, end, line
 
     def resolve(self, pointers: Collection[str]) -> Mapping[str, int]:
-        return {p: line_of(self._root, split_pointer(p)) for p in pointers}
+        root = None
+        try:
+            root = document_root(self._text())
+        except (OSError, UnicodeDecodeError, YAMLError):
+            pass  # the file changed under us; the object is still right
+        if root is None:
+            return {p: self._line + 1 for p in pointers}
+        return {p: self._line + line_of(root, split_pointer(p)) for p in pointers}
+
+    def _text(self) -> str:
+        if isinstance(self._source, str):
+            return self._source
+        with self._source.open("rb") as f:
+            f.seek(self._start)
+            return f.read(self._end - self._start).decode()
+
+
+class YamlSpans:
+    """Makes the YamlLines of each document of one text, in order."""
+
+    __slots__ = ("_text", "_path", "_ascii", "_char", "_byte")
+
+    def __init__(self, text: str, path: Path | None, skipped_bytes: int) -> None:
+        """`skipped_bytes` precede the text in the file (a byte-order mark)."""
+        self._text, self._path, self._ascii = text, path, text.isascii()
+        self._char, self._byte = 0, skipped_bytes
+
+    def lines(self, root: Node) -> YamlLines:
+        start, end = root.start_mark, root.end_mark
+        first = start.index - start.column  # from the start of its line: indentation stays right
+        if self._path is None:
+            return YamlLines(self._text[first:end.index], 0, 0, start.line)
+        return YamlLines(self._path, self._offset(first), self._offset(end.index), start.line)
+
+    def _offset(self, index: int) -> int:
+        """The byte offset of character `index`; indexes come in increasing order."""
+        if self._ascii:
+            return self._byte + index
+        self._byte += len(self._text[self._char:index].encode())
+        self._char = index
+        return self._byte
 
 
 class JsonLines:

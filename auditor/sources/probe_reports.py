@@ -7,10 +7,9 @@ from functools import cache
 from pathlib import Path
 from typing import Iterable
 
-import orjson
-
 from ..model import Fact, Inventory, Origin, Skipped
 from .lines import JsonLines
+from .parsing import Limits, ParseError, TooLarge, json_document, read_input, schema_problem
 
 SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "probe-report.schema.json"
 
@@ -41,19 +40,21 @@ def load_reports(directories: Iterable[str]) -> tuple[list[Fact], list[Skipped],
 
 
 def _fact(path: Path, skipped: list[Skipped]) -> Fact | None:
+    limits = Limits()
     try:
-        report = orjson.loads(path.read_bytes())
+        report = json_document(read_input(path, None, limits.max_file_bytes), limits)
     except OSError as exc:
         skipped.append(Skipped(str(path), f"cannot read: {exc.strerror or exc}"))
         return None
-    except orjson.JSONDecodeError as exc:
-        skipped.append(Skipped(str(path), f"invalid JSON: {exc.msg}", exc.lineno))
+    except TooLarge as exc:
+        skipped.append(Skipped(str(path), str(exc)))
         return None
-    errors = list(_validator().iter_errors(report))
-    if errors:
-        worst = min(errors, key=lambda e: len(e.absolute_path))
-        field = "/".join(str(p) for p in worst.absolute_path) or "(top level)"
-        skipped.append(Skipped(str(path), f"not a ProbeReport: {field}: {' '.join(worst.message.split())[:160]}"))
+    except ParseError as exc:
+        skipped.append(Skipped(str(path), exc.reason(), exc.line))
+        return None
+    problem = report_problem(report)
+    if problem:
+        skipped.append(Skipped(str(path), problem))
         return None
     probe = report["probe"]
     return Fact(
@@ -64,6 +65,16 @@ def _fact(path: Path, skipped: list[Skipped]) -> Fact | None:
         report=report,
         origin=Origin(path=str(path), lines=JsonLines(path=path)),
     )
+
+
+def report_problem(report: object) -> str | None:
+    """Why `report` is not a ProbeReport, in words that quote none of its values, or None."""
+    errors = list(_validator().iter_errors(report))
+    if not errors:
+        return None
+    worst = min(errors, key=lambda e: len(e.absolute_path))
+    field = "/".join(str(p) for p in worst.absolute_path) or "(top level)"
+    return f"not a ProbeReport: {field}: {schema_problem(worst)}"
 
 
 def with_reports(inventory: Inventory, directories: Iterable[str]) -> Inventory:
