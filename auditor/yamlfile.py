@@ -32,7 +32,9 @@ def load_one(path: Path, what: str, error: type[Exception]) -> tuple[Node | None
         return None, None
     if len(docs) > 1:
         raise error(f"{path}: a {what} is exactly one YAML document")
-    return docs[0]  # type: ignore[return-value]
+    doc = docs[0]
+    assert not isinstance(doc, ParseError)
+    return doc.node, doc.data
 
 
 def first_schema_error(validator: Any, data: Any, node: Node | None) -> tuple[list[str], int, str] | None:

@@ -1,22 +1,74 @@
 """LineIndex implementations for the two input syntaxes."""
 from __future__ import annotations
 
+from array import array
 from pathlib import Path
 from typing import Any, Collection, Mapping
 
 from ..model import LineIndex
 from .json_lines import Layout, json_lines, layout_lines, split_pointer
-from .yaml_loader import Node, YAMLError, document_root, line_of
+from .parsing import YamlDocument
+from .yaml_loader import YAMLError, document_root, line_of
 
-__all__ = ["LineIndex", "YamlLines", "YamlSpans", "JsonLines"]
+__all__ = ["LineIndex", "YamlLines", "ComposedYamlLines", "YamlSpans", "JsonLines"]
 
 
 class YamlLines:
-    """Lines of one YAML document, found by composing it again when asked.
+    """Lines of one YAML document from the table its loader recorded: the 0-based line of the
+    root and of each member in pre-order of the data (yaml_loader.documents). A member's
+    place in that order is found by counting the data before it, so no node tree (a few
+    hundred bytes a node, marks included) outlives loading."""
 
-    Keeping each document's node tree from loading (a few hundred bytes a node, marks
-    included) held a large file many times over; a document's place in the file is enough.
-    """
+    __slots__ = ("_data", "_lines")
+
+    def __init__(self, data: Any, lines: array[int]) -> None:
+        self._data, self._lines = data, lines
+
+    def resolve(self, pointers: Collection[str]) -> Mapping[str, int]:
+        sizes: dict[int, int] = {}
+        return {p: self._line(split_pointer(p), sizes) + 1 for p in pointers}
+
+    def _line(self, tokens: list[str], sizes: dict[int, int]) -> int:
+        value, index = self._data, 0  # index: the value's place in pre-order
+        for token in tokens:
+            if isinstance(value, dict) and token in value:
+                members = iter(value.items())
+                index += 1
+                for key, member in members:
+                    if key == token:
+                        break
+                    index += _size(member, sizes)
+                value = value[token]
+            elif isinstance(value, list) and token.isdigit() and int(token) < len(value):
+                index += 1 + sum(_size(item, sizes) for item in value[: int(token)])
+                value = value[int(token)]
+            else:
+                break
+        return self._lines[index]
+
+
+def _size(value: Any, sizes: dict[int, int]) -> int:
+    """Values in `value`, itself included (iterative: data may nest as deep as the bound)."""
+    if not isinstance(value, (dict, list)):
+        return 1
+    found = sizes.get(id(value))
+    if found is None:
+        found = 0
+        stack = [value]
+        while stack:
+            item = stack.pop()
+            found += 1
+            if isinstance(item, dict):
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+        sizes[id(value)] = found
+    return found
+
+
+class ComposedYamlLines:
+    """Lines of a YAML document built by ruamel's constructor (aliases, merge keys, tags),
+    whose data need not follow its nodes: found by composing the document again when asked."""
 
     __slots__ = ("_source", "_start", "_end", "_line")
 
@@ -44,7 +96,7 @@ class YamlLines:
 
 
 class YamlSpans:
-    """Makes the YamlLines of each document of one text, in order."""
+    """Makes the line index of each document of one text, in order."""
 
     __slots__ = ("_text", "_path", "_ascii", "_char", "_byte")
 
@@ -53,12 +105,14 @@ class YamlSpans:
         self._text, self._path, self._ascii = text, path, text.isascii()
         self._char, self._byte = 0, skipped_bytes
 
-    def lines(self, root: Node) -> YamlLines:
-        start, end = root.start_mark, root.end_mark
+    def lines(self, document: YamlDocument) -> YamlLines | ComposedYamlLines:
+        if document.lines is not None:
+            return YamlLines(document.data, document.lines)
+        start, end = document.node.start_mark, document.node.end_mark
         first = start.index - start.column  # from the start of its line: indentation stays right
         if self._path is None:
-            return YamlLines(self._text[first:end.index], 0, 0, start.line)
-        return YamlLines(self._path, self._offset(first), self._offset(end.index), start.line)
+            return ComposedYamlLines(self._text[first:end.index], 0, 0, start.line)
+        return ComposedYamlLines(self._path, self._offset(first), self._offset(end.index), start.line)
 
     def _offset(self, index: int) -> int:
         """The byte offset of character `index`; indexes come in increasing order."""

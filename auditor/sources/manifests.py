@@ -111,8 +111,7 @@ def _yaml(display: str, path: Path | None, text: str, bom: int, limits: Limits) 
         if isinstance(item, ParseError):
             yield Skipped(display, item.reason(), item.line)
         else:
-            node, doc = item
-            yield from extract(doc, display, spans.lines(node))
+            yield from extract(item.data, display, spans.lines(item))
 
 
 def _looks_like_json(display: str, data: bytes) -> bool:

@@ -9,6 +9,7 @@ may be a secret.
 from __future__ import annotations
 
 import re
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
@@ -16,9 +17,9 @@ from typing import Any, BinaryIO, Iterator
 import orjson
 
 from .limits import Limits
-from .yaml_loader import Node, Refused, YAMLError, load_documents
+from .yaml_loader import Node, Refused, YAMLError, documents
 
-__all__ = ["Limits", "ParseError", "TooLarge", "read_input", "yaml_documents", "json_document", "schema_problem"]
+__all__ = ["Limits", "ParseError", "YamlDocument", "TooLarge", "read_input", "yaml_documents", "json_document", "schema_problem"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,12 +143,19 @@ def _yaml_error(exc: YAMLError, node: Node | None, limits: Limits) -> ParseError
     return ParseError("YAML", kind, line, column, key)
 
 
-def yaml_documents(text: str, limits: Limits = Limits()) -> Iterator[tuple[Node, Any] | ParseError]:
-    """(node, data) per document, or a ParseError for one that cannot be built; loading
-    goes on after it. A syntax error ends the stream: it is the last item."""
+@dataclass(frozen=True, slots=True)
+class YamlDocument:
+    node: Node
+    data: Any
+    lines: array[int] | None  # see yaml_loader.documents
+
+
+def yaml_documents(text: str, limits: Limits = Limits()) -> Iterator[YamlDocument | ParseError]:
+    """Each document, or a ParseError for one that cannot be built; loading goes on after
+    it. A syntax error ends the stream: it is the last item."""
     try:
-        for node, data, error in load_documents(text, limits.max_expanded_nodes, limits.max_depth):
-            yield (node, data) if error is None else _yaml_error(error, node, limits)
+        for node, data, lines, error in documents(text, limits.max_expanded_nodes, limits.max_depth):
+            yield YamlDocument(node, data, lines) if error is None else _yaml_error(error, node, limits)
     except YAMLError as exc:
         yield _yaml_error(exc, None, limits)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from array import array
 from typing import Any, Iterator
 
 from ruamel.yaml.constructor import SafeConstructor
@@ -19,7 +20,7 @@ from ruamel.yaml.resolver import BaseResolver
 
 from .limits import MAX_DEPTH, MAX_EXPANDED_NODES
 
-__all__ = ["Node", "YAMLError", "Refused", "load_documents", "line_of", "document_root"]
+__all__ = ["Node", "YAMLError", "Refused", "documents", "load_documents", "line_of", "document_root"]
 
 warnings.filterwarnings("ignore", module=r"ruamel\.yaml.*")
 
@@ -159,11 +160,12 @@ class _KubeLoader(CParser, _KubeConstructor, _KubeResolver):
                 self._scalars[tag] = self.yaml_constructors[name]
         return tag
 
-    def build(self, node: Node, room: int) -> Any:
+    def build(self, node: Node, room: int, lines: list[int]) -> Any:
         """The document's data without ruamel's general machinery: only untagged maps,
         sequences and scalars, no merge keys, non-scalar or duplicate keys (those documents,
         and any with aliases, go to `construct_document`). `room` is how many more levels of
-        collections the document may nest."""
+        collections the document may nest. Each member's line (a map member's key's, a list
+        item's own) is appended to `lines` in pre-order, after the root's."""
         kind = node.__class__
         if kind is ScalarNode:
             tag = node.ctag
@@ -186,12 +188,17 @@ class _KubeLoader(CParser, _KubeConstructor, _KubeResolver):
             for key, value in node.value:
                 if key.__class__ is not ScalarNode or key.ctag is self._tags.get("tag:yaml.org,2002:merge"):
                     raise _NotPlain
-                mapping[key.value] = self.build(value, room - 1)
+                lines.append(key.start_mark.line)
+                mapping[key.value] = self.build(value, room - 1, lines)
             if len(mapping) != len(node.value):
                 raise _NotPlain
             return mapping
         if kind is SequenceNode and node.ctag is self._seq:
-            return [self.build(item, room - 1) for item in node.value]
+            items = []
+            for item in node.value:
+                lines.append(item.start_mark.line)
+                items.append(self.build(item, room - 1, lines))
+            return items
         raise _NotPlain
 
 
@@ -328,7 +335,19 @@ def _too_deep_to_compose(text: str) -> Any:
 def load_documents(
     text: str, max_nodes: int = MAX_EXPANDED_NODES, max_depth: int = MAX_DEPTH
 ) -> Iterator[tuple[Node, Any, YAMLError | None]]:
-    """Yield (node, data, error) per document.
+    """Yield (node, data, error) per document: `documents` without the line tables."""
+    for node, data, _, error in documents(text, max_nodes, max_depth):
+        yield node, data, error
+
+
+def documents(
+    text: str, max_nodes: int, max_depth: int
+) -> Iterator[tuple[Node, Any, array[int] | None, YAMLError | None]]:
+    """Yield (node, data, lines, error) per document.
+
+    `lines` holds, in pre-order of the data, the 0-based line of the root and of each
+    member (see `_KubeLoader.build`); it is None for a document built by ruamel's
+    constructor (aliases, merge keys, tags), whose data need not follow its nodes.
 
     A document that parses but cannot be constructed (a duplicate key, an unknown tag, more
     than `max_nodes` nodes once aliases are expanded, collections nested past `max_depth`)
@@ -345,26 +364,29 @@ def load_documents(
         while loader.check_node():
             node = loader.get_node()
             try:
-                yield node, _construct(loader, node, aliased, max_nodes, max_depth), None
+                yield node, *_construct(loader, node, aliased, max_nodes, max_depth), None
             except YAMLError as exc:
                 loader.constructed_objects, loader.recursive_objects = {}, {}
                 loader.state_generators = []
-                yield node, None, exc
+                yield node, None, None, exc
     finally:
         loader.dispose()
 
 
-def _construct(loader: _KubeLoader, node: Node, aliased: bool, max_nodes: int, max_depth: int) -> Any:
+def _construct(
+    loader: _KubeLoader, node: Node, aliased: bool, max_nodes: int, max_depth: int
+) -> tuple[Any, array[int] | None]:
     if not aliased:
+        lines = [node.start_mark.line]
         try:
-            return loader.build(node, max_depth)
+            return loader.build(node, max_depth, lines), array("I", lines)
         except _NotPlain:
             pass
     # ruamel's constructor recurses and expands aliases: bound what it will build first.
     problem = _measure(node, max_nodes, max_depth)
     if problem is not None:
         raise Refused(problem, node.start_mark)
-    return loader.construct_document(node)
+    return loader.construct_document(node), None
 
 
 def document_root(text: str) -> Node | None:
