@@ -1,69 +1,57 @@
 """LineIndex implementations for the two input syntaxes."""
 from __future__ import annotations
 
-from array import array
 from pathlib import Path
 from typing import Any, Collection, Mapping
 
 from ..model import LineIndex
 from .json_lines import Layout, json_lines, layout_lines, split_pointer
 from .parsing import YamlDocument
-from .yaml_loader import YAMLError, document_root, line_of
+from .yaml_loader import LineTable, YAMLError, document_root, line_of
 
 __all__ = ["LineIndex", "YamlLines", "ComposedYamlLines", "YamlSpans", "JsonLines"]
 
 
 class YamlLines:
-    """Lines of one YAML document from the table its loader recorded: the 0-based line of the
-    root and of each member in pre-order of the data (yaml_loader.documents). A member's
-    place in that order is found by counting the data before it, so no node tree (a few
-    hundred bytes a node, marks included) outlives loading."""
+    """Lines of one YAML document from the LineTable its loader recorded. A member's place in
+    the table is found by stepping over the members before it, so no node tree (a few hundred
+    bytes a node, marks included) outlives loading; the table takes 8 bytes a value."""
 
-    __slots__ = ("_data", "_lines")
+    __slots__ = ("_data", "_table")
 
-    def __init__(self, data: Any, lines: array[int]) -> None:
-        self._data, self._lines = data, lines
+    def __init__(self, data: Any, table: LineTable) -> None:
+        self._data, self._table = data, table
 
     def resolve(self, pointers: Collection[str]) -> Mapping[str, int]:
-        sizes: dict[int, int] = {}
-        return {p: self._line(split_pointer(p), sizes) + 1 for p in pointers}
+        # Pointers share prefixes and containers: each container's members are placed once.
+        places: dict[int, dict[Any, int] | list[int]] = {}
+        return {p: self._table.lines[self._index(split_pointer(p), places)] + 1 for p in pointers}
 
-    def _line(self, tokens: list[str], sizes: dict[int, int]) -> int:
-        value, index = self._data, 0  # index: the value's place in pre-order
+    def _index(self, tokens: list[str], places: dict[int, dict[Any, int] | list[int]]) -> int:
+        """The table index of the deepest value on the path."""
+        value, index = self._data, 0
         for token in tokens:
             if isinstance(value, dict) and token in value:
-                members = iter(value.items())
-                index += 1
-                for key, member in members:
-                    if key == token:
-                        break
-                    index += _size(member, sizes)
-                value = value[token]
+                found = places.get(id(value))
+                if found is None:
+                    found = places[id(value)] = dict(zip(value, self._members(index, len(value))))
+                index, value = found[token], value[token]  # type: ignore[call-overload]
             elif isinstance(value, list) and token.isdigit() and int(token) < len(value):
-                index += 1 + sum(_size(item, sizes) for item in value[: int(token)])
-                value = value[int(token)]
+                found = places.get(id(value))
+                if found is None:
+                    found = places[id(value)] = self._members(index, len(value))
+                index, value = found[int(token)], value[int(token)]  # type: ignore[call-overload]
             else:
                 break
-        return self._lines[index]
+        return index
 
-
-def _size(value: Any, sizes: dict[int, int]) -> int:
-    """Values in `value`, itself included (iterative: data may nest as deep as the bound)."""
-    if not isinstance(value, (dict, list)):
-        return 1
-    found = sizes.get(id(value))
-    if found is None:
-        found = 0
-        stack = [value]
-        while stack:
-            item = stack.pop()
-            found += 1
-            if isinstance(item, dict):
-                stack.extend(item.values())
-            elif isinstance(item, list):
-                stack.extend(item)
-        sizes[id(value)] = found
-    return found
+    def _members(self, index: int, count: int) -> list[int]:
+        """Table indexes of the `count` members of the container at `index`."""
+        ends = self._table.ends
+        found = [index + 1]
+        for _ in range(count - 1):
+            found.append(ends[found[-1]])
+        return found
 
 
 class ComposedYamlLines:

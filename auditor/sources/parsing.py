@@ -9,7 +9,6 @@ may be a secret.
 from __future__ import annotations
 
 import re
-from array import array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
@@ -17,7 +16,7 @@ from typing import Any, BinaryIO, Iterator
 import orjson
 
 from .limits import Limits
-from .yaml_loader import Node, Refused, YAMLError, documents
+from .yaml_loader import LineTable, Node, Refused, YAMLError, documents
 
 __all__ = ["Limits", "ParseError", "YamlDocument", "TooLarge", "read_input", "yaml_documents", "json_document", "schema_problem"]
 
@@ -147,7 +146,7 @@ def _yaml_error(exc: YAMLError, node: Node | None, limits: Limits) -> ParseError
 class YamlDocument:
     node: Node
     data: Any
-    lines: array[int] | None  # see yaml_loader.documents
+    lines: LineTable | None  # see yaml_loader.documents
 
 
 def yaml_documents(text: str, limits: Limits = Limits()) -> Iterator[YamlDocument | ParseError]:

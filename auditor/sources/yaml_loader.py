@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import warnings
 from array import array
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 from ruamel.yaml.constructor import SafeConstructor
@@ -20,7 +21,7 @@ from ruamel.yaml.resolver import BaseResolver
 
 from .limits import MAX_DEPTH, MAX_EXPANDED_NODES
 
-__all__ = ["Node", "YAMLError", "Refused", "documents", "load_documents", "line_of", "document_root"]
+__all__ = ["Node", "YAMLError", "Refused", "documents", "LineTable", "load_documents", "line_of", "document_root"]
 
 warnings.filterwarnings("ignore", module=r"ruamel\.yaml.*")
 
@@ -160,12 +161,13 @@ class _KubeLoader(CParser, _KubeConstructor, _KubeResolver):
                 self._scalars[tag] = self.yaml_constructors[name]
         return tag
 
-    def build(self, node: Node, room: int, lines: list[int]) -> Any:
+    def build(self, node: Node, room: int, lines: list[int], ends: list[int]) -> Any:
         """The document's data without ruamel's general machinery: only untagged maps,
         sequences and scalars, no merge keys, non-scalar or duplicate keys (those documents,
         and any with aliases, go to `construct_document`). `room` is how many more levels of
         collections the document may nest. Each member's line (a map member's key's, a list
-        item's own) is appended to `lines` in pre-order, after the root's."""
+        item's own) is appended to `lines` in pre-order, after the root's, and the index just
+        past its last descendant to `ends` at the same index."""
         kind = node.__class__
         if kind is ScalarNode:
             tag = node.ctag
@@ -188,16 +190,22 @@ class _KubeLoader(CParser, _KubeConstructor, _KubeResolver):
             for key, value in node.value:
                 if key.__class__ is not ScalarNode or key.ctag is self._tags.get("tag:yaml.org,2002:merge"):
                     raise _NotPlain
+                at = len(lines)
                 lines.append(key.start_mark.line)
-                mapping[key.value] = self.build(value, room - 1, lines)
+                ends.append(0)
+                mapping[key.value] = self.build(value, room - 1, lines, ends)
+                ends[at] = len(lines)
             if len(mapping) != len(node.value):
                 raise _NotPlain
             return mapping
         if kind is SequenceNode and node.ctag is self._seq:
             items = []
             for item in node.value:
+                at = len(lines)
                 lines.append(item.start_mark.line)
-                items.append(self.build(item, room - 1, lines))
+                ends.append(0)
+                items.append(self.build(item, room - 1, lines, ends))
+                ends[at] = len(lines)
             return items
         raise _NotPlain
 
@@ -332,6 +340,16 @@ def _too_deep_to_compose(text: str) -> Any:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class LineTable:
+    """Where a document's values are, in pre-order of its data (root first, then each map
+    member or list item before its own members): `lines[i]`, the 0-based line of value i (a
+    map member's key's line); `ends[i]`, the index just past value i's last descendant."""
+
+    lines: array[int]
+    ends: array[int]
+
+
 def load_documents(
     text: str, max_nodes: int = MAX_EXPANDED_NODES, max_depth: int = MAX_DEPTH
 ) -> Iterator[tuple[Node, Any, YAMLError | None]]:
@@ -342,11 +360,10 @@ def load_documents(
 
 def documents(
     text: str, max_nodes: int, max_depth: int
-) -> Iterator[tuple[Node, Any, array[int] | None, YAMLError | None]]:
+) -> Iterator[tuple[Node, Any, LineTable | None, YAMLError | None]]:
     """Yield (node, data, lines, error) per document.
 
-    `lines` holds, in pre-order of the data, the 0-based line of the root and of each
-    member (see `_KubeLoader.build`); it is None for a document built by ruamel's
+    `lines` is the document's LineTable; it is None for a document built by ruamel's
     constructor (aliases, merge keys, tags), whose data need not follow its nodes.
 
     A document that parses but cannot be constructed (a duplicate key, an unknown tag, more
@@ -375,11 +392,13 @@ def documents(
 
 def _construct(
     loader: _KubeLoader, node: Node, aliased: bool, max_nodes: int, max_depth: int
-) -> tuple[Any, array[int] | None]:
+) -> tuple[Any, LineTable | None]:
     if not aliased:
-        lines = [node.start_mark.line]
+        lines, ends = [node.start_mark.line], [0]
         try:
-            return loader.build(node, max_depth, lines), array("I", lines)
+            data = loader.build(node, max_depth, lines, ends)
+            ends[0] = len(lines)
+            return data, LineTable(array("I", lines), array("I", ends))
         except _NotPlain:
             pass
     # ruamel's constructor recurses and expands aliases: bound what it will build first.

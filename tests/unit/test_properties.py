@@ -74,7 +74,7 @@ def test_the_direct_builder_agrees_with_ruamels_constructor(value):
         return
     fresh = _KubeLoader(text)
     try:
-        built = fresh.build(fresh.get_single_node(), MAX_DEPTH, [])
+        built = fresh.build(fresh.get_single_node(), MAX_DEPTH, [], [])
     except _NotPlain:
         return
     assert built == expected and json.dumps(built, default=str) == json.dumps(expected, default=str)
