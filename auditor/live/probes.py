@@ -600,7 +600,7 @@ def parse_report(log: bytes) -> tuple[dict | None, str]:
             report = doc
             break
     if report is None:
-        return None, "the pod log holds no JSON report" + (f" ({len(text)} bytes)" if text else " (empty)")
+        return None, "the pod log holds no JSON report" + (f" (starts {text[:80]!r})" if text else " (empty)")
     problem = report_problem(report)
     return (None, problem) if problem else (report, "")
 
