@@ -222,3 +222,25 @@ def test_a_document_at_the_bound_goes_through_every_stage(tmp_path):
     (skipped,) = report["coverage"]["skipped"]
     assert "deep.yaml" in json.dumps(skipped) and f"nesting deeper than {MAX_DEPTH} levels" in json.dumps(skipped)
     assert any(f["name"] == "fine" for f in report["findings"])
+
+
+@pytest.mark.parametrize("stdin", [False, True])
+def test_documents_with_aliases_find_their_lines_again(tmp_path, stdin):
+    """Documents built by ruamel's constructor keep no table: their text is composed again."""
+    import io
+
+    from auditor.sources.lines import ComposedYamlLines
+
+    text = ("# é, ü: characters of two bytes before the documents\n"
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: first}\n"
+            "---\n"
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: second\n  labels: &l {app: x}\n"
+            "spec:\n  nodeSelector: *l\n  containers:\n  - name: c\n    image: i\n")
+    path = tmp_path / "aliased.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    inventory = load(["-"], stdin=io.BytesIO(path.read_bytes())) if stdin else load([str(path)])
+    first, second = inventory.resources
+    assert isinstance(second.origin.lines, ComposedYamlLines)
+    assert first.origin.lines.resolve(["/metadata/name"]) == {"/metadata/name": 4}
+    assert second.origin.lines.resolve(["/spec/containers/0/image", "/metadata/labels/app", "/nope"]) == {
+        "/spec/containers/0/image": 15, "/metadata/labels/app": 10, "/nope": 6}
