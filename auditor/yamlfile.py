@@ -27,7 +27,7 @@ def load_one(path: Path, what: str, error: type[Exception]) -> tuple[Node | None
     for doc in docs:
         if isinstance(doc, ParseError):
             where = f"{path}:{doc.line}" if doc.line is not None else str(path)
-            raise error(f"{where}: {doc.reason()}")
+            raise error(f"{where}: {str(doc)}")
     if not docs:
         return None, None
     if len(docs) > 1:

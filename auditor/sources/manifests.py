@@ -82,7 +82,7 @@ def _load_one(
             doc = json_document(data, limits)
         except ParseError as exc:
             if display.endswith(".json"):  # else it may be YAML in flow style
-                yield _not_utf8(display, data) or Skipped(display, exc.reason(), exc.line)
+                yield _not_utf8(display, data) or Skipped(display, str(exc), exc.line)
                 return
         else:
             lines = JsonLines(path=path, data=data if path is None else None, doc=doc, layout=Layout(data))
@@ -109,7 +109,7 @@ def _yaml(display: str, path: Path | None, text: str, bom: int, limits: Limits) 
     spans = YamlSpans(text, path, bom)
     for item in yaml_documents(text, limits):
         if isinstance(item, ParseError):
-            yield Skipped(display, item.reason(), item.line)
+            yield Skipped(display, str(item), item.line)
         else:
             yield from extract(item.data, display, spans.lines(item))
 

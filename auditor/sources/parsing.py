@@ -36,9 +36,6 @@ class ParseError(Exception):
         key = f" {_quoted(self.key)}" if self.key is not None else ""
         return f"invalid {self.syntax}{where}: {self.kind}{key}"
 
-    def reason(self) -> str:
-        return str(self)
-
 
 def _quoted(key: str) -> str:
     """A key as it may be shown: short, printable and quoted."""
@@ -168,6 +165,14 @@ _ORJSON_PROBLEMS = {
     "unexpected end of data": "unexpected end of data",
     "trailing comma is not allowed": "trailing comma",
     "unexpected character, expected ':' after key": "expected ':' after a key",
+    "unexpected character, expected ',' or ']'": "expected ',' or ']'",
+    "unexpected character, expected ',' or '}'": "expected ',' or '}'",
+    "unexpected character, expected a string key": "a key that is not a string",
+    "Input is a zero-length, empty document": "empty document",
+    "number with leading zero is not allowed": "invalid number",
+    "no digit after sign": "invalid number",
+    "number is infinity when parsed as double": "number out of range",
+    "no low surrogate in string": "invalid escape in a string",
     "invalid literal, expected 'true'": "invalid literal",
     "invalid literal, expected 'false'": "invalid literal",
     "invalid literal, expected 'null'": "invalid literal",

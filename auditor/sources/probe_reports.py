@@ -50,7 +50,7 @@ def _fact(path: Path, skipped: list[Skipped]) -> Fact | None:
         skipped.append(Skipped(str(path), str(exc)))
         return None
     except ParseError as exc:
-        skipped.append(Skipped(str(path), exc.reason(), exc.line))
+        skipped.append(Skipped(str(path), str(exc), exc.line))
         return None
     problem = report_problem(report)
     if problem:
