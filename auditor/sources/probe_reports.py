@@ -21,7 +21,7 @@ def _validator():
     return Draft202012Validator(json.loads(SCHEMA.read_text()))
 
 
-def load_reports(directories: Iterable[str]) -> tuple[list[Fact], list[Skipped], list[str]]:
+def load_reports(directories: Iterable[str], limits: Limits = Limits()) -> tuple[list[Fact], list[Skipped], list[str]]:
     """(facts, skipped, inputs) for every *.json below the directories, in path order."""
     facts: list[Fact] = []
     skipped: list[Skipped] = []
@@ -33,14 +33,13 @@ def load_reports(directories: Iterable[str]) -> tuple[list[Fact], list[Skipped],
             continue
         for path in sorted(root.rglob("*.json")):
             inputs.append(str(path))
-            fact = _fact(path, skipped)
+            fact = _fact(path, skipped, limits)
             if fact is not None:
                 facts.append(fact)
     return facts, skipped, inputs
 
 
-def _fact(path: Path, skipped: list[Skipped]) -> Fact | None:
-    limits = Limits()
+def _fact(path: Path, skipped: list[Skipped], limits: Limits) -> Fact | None:
     try:
         report = json_document(read_input(path, None, limits.max_file_bytes), limits)
     except OSError as exc:
@@ -77,9 +76,9 @@ def report_problem(report: object) -> str | None:
     return f"not a ProbeReport: {field}: {schema_problem(worst)}"
 
 
-def with_reports(inventory: Inventory, directories: Iterable[str]) -> Inventory:
+def with_reports(inventory: Inventory, directories: Iterable[str], limits: Limits = Limits()) -> Inventory:
     """The inventory joined with the probe facts found in `directories`."""
-    facts, skipped, inputs = load_reports(directories)
+    facts, skipped, inputs = load_reports(directories, limits)
     return replace(
         inventory,
         facts=inventory.facts + tuple(facts),

@@ -244,3 +244,9 @@ def test_documents_with_aliases_find_their_lines_again(tmp_path, stdin):
     assert first.origin.lines.resolve(["/metadata/name"]) == {"/metadata/name": 4}
     assert second.origin.lines.resolve(["/spec/containers/0/image", "/metadata/labels/app", "/nope"]) == {
         "/spec/containers/0/image": 15, "/metadata/labels/app": 10, "/nope": 6}
+
+
+def test_probe_reports_have_the_size_bound_too(tmp_path):
+    (tmp_path / "big.json").write_text('{"schema_version": "1.0"}')
+    _, skipped, _ = load_reports([str(tmp_path)], Limits(max_file_bytes=10))
+    assert [s.reason for s in skipped] == ["file larger than the 10-byte input limit"]
