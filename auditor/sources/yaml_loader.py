@@ -213,12 +213,13 @@ class _KubeLoader(CParser, _KubeConstructor, _KubeResolver):
 # Every line break libyaml accepts. The text pre-checks below see each as a line feed, so
 # no break can hide a long line, a document marker or an alias from them.
 BREAKS = "\r\n\x85\u2028\u2029"
-_AS_LINE_FEED = str.maketrans({c: "\n" for c in BREAKS})
+_OTHER_BREAKS = BREAKS.replace("\n", "")
+_AS_LINE_FEED = str.maketrans({c: "\n" for c in _OTHER_BREAKS})
 
 
 def _with_line_feeds(text: str) -> str:
     """The text with every break a line feed: a copy only when another kind of break occurs."""
-    if any(c in text for c in BREAKS[0] + BREAKS[2:]):
+    if any(c in text for c in _OTHER_BREAKS):
         return text.translate(_AS_LINE_FEED)
     return text
 
