@@ -267,15 +267,15 @@ def _scan(args: argparse.Namespace) -> int:
     except (RulePackError, ConfigError) as exc:
         raise UsageError(str(exc)) from None
 
+    limits = Limits() if args.max_file_size is None else Limits(max_file_bytes=args.max_file_size)
     if live:
         inventory = _live_inventory(args, config)
     else:
         if getattr(args, "probe", False):
             raise UsageError("--probe needs a live cluster: give no PATH")
-        limits = Limits() if args.max_file_size is None else Limits(max_file_bytes=args.max_file_size)
         inventory = load(args.paths, stdin=sys.stdin.buffer if "-" in args.paths else None, limits=limits)
     if args.probe_results:
-        inventory = with_reports(inventory, args.probe_results)
+        inventory = with_reports(inventory, args.probe_results, limits)
     from .engine import audit
 
     report = audit(inventory, ruleset, analyses, config, date.today(), __version__)

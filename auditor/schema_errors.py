@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+import orjson
 from ruamel.yaml.nodes import Node
 
 from .pointer import line_of
@@ -76,10 +77,41 @@ def _forbidden(error: Any) -> str | None:
     return next((n for n in names if n in error.instance), None)
 
 
+def quoted_key(key: str) -> str:
+    """A key as it may be shown: short, printable and quoted."""
+    shown = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in key[:60])
+    return f"'{shown}'" + ("..." if len(key) > 60 else "")
+
+
 def _message(error: Any) -> str:
-    """jsonschema's message, but a mapping or list is never quoted whole (it may be long, or
-    hold a secret): the field already says where it is."""
-    instance = error.instance
-    if isinstance(instance, (dict, list)) and error.message.startswith(repr(instance)):
-        return f"this {'mapping' if isinstance(instance, dict) else 'list'}{error.message[len(repr(instance)):]}"
-    return error.message
+    """A jsonschema ValidationError in the tool's words. jsonschema's own message quotes the
+    offending value, which may be a secret; this names only what the schema asked for (the
+    schema is the tool's) and, for an unexpected member, its key."""
+    keyword, wanted, instance = error.validator, error.validator_value, error.instance
+    if keyword == "type":
+        return f"must be of type {' or '.join(wanted) if isinstance(wanted, list) else wanted}"
+    if keyword == "required" and isinstance(instance, dict):
+        return "missing required field " + ", ".join(quoted_key(k) for k in wanted if k not in instance)
+    if keyword == "additionalProperties" and isinstance(instance, dict):
+        known = error.schema.get("properties", {})
+        extra = [k for k in instance if k not in known][:5]
+        return "unexpected field " + ", ".join(quoted_key(str(k)) for k in extra)
+    if keyword in ("enum", "const"):
+        options = wanted if keyword == "enum" else [wanted]
+        return "must be one of " + ", ".join(orjson.dumps(o).decode() for o in options)[:200]
+    if keyword in _BOUNDS:
+        return f"{_BOUNDS[keyword]} {wanted}"
+    if keyword == "pattern":
+        return f"must match the pattern {wanted}"
+    if keyword == "format":
+        return f"must be a valid {wanted}"
+    return f"fails the schema's {keyword!r} check"
+
+
+_BOUNDS = {
+    "minimum": "must be at least", "maximum": "must be at most",
+    "exclusiveMinimum": "must be more than", "exclusiveMaximum": "must be less than",
+    "minLength": "must have at least this many characters:", "maxLength": "must have at most this many characters:",
+    "minItems": "must have at least this many items:", "maxItems": "must have at most this many items:",
+    "minProperties": "must have at least this many fields:", "maxProperties": "must have at most this many fields:",
+}

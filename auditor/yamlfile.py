@@ -4,25 +4,34 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .sources.yaml_loader import Node, YAMLError, load_documents
+from .sources.parsing import Limits, ParseError, TooLarge, read_input, yaml_documents
+from .sources.yaml_loader import Node
 
 
 def load_one(path: Path, what: str, error: type[Exception]) -> tuple[Node | None, Any]:
     """(node, data) of the file's only document, or (None, None) for an empty file.
 
-    Every problem raises `error` with a one-line `file[:line]: reason` message.
+    The bounds of every other input apply. Every problem raises `error` with a one-line
+    `file[:line]: reason` message.
     """
+    limits = Limits()
     try:
-        docs = list(load_documents(path.read_text(encoding="utf-8-sig")))
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_input(path, None, limits.max_file_bytes).decode("utf-8-sig")
+    except OSError as exc:
+        raise error(f"{path}: cannot read {what}: {exc.strerror or type(exc).__name__}") from None
+    except TooLarge as exc:
         raise error(f"{path}: cannot read {what}: {exc}") from None
-    except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise error(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: cannot read {what}: not UTF-8 text (byte {exc.start})") from None
+    docs = list(yaml_documents(text, limits))
+    for doc in docs:
+        if isinstance(doc, ParseError):
+            where = f"{path}:{doc.line}" if doc.line is not None else str(path)
+            raise error(f"{where}: {str(doc)}")
     if not docs:
         return None, None
-    node, data, problem = docs[0]
-    if problem is not None or len(docs) > 1:
+    if len(docs) > 1:
         raise error(f"{path}: a {what} is exactly one YAML document")
-    return node, data
+    doc = docs[0]
+    assert not isinstance(doc, ParseError)
+    return doc.node, doc.data

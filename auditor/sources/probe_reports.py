@@ -7,12 +7,11 @@ from functools import cache
 from pathlib import Path
 from typing import Iterable
 
-import orjson
-
 from ..model import Fact, Inventory, Origin, Skipped
 from ..schema_errors import schema_problem
 from .files import read_regular, walk
 from .lines import JsonLines
+from .parsing import Limits, ParseError, TooLarge, json_document, read_input
 
 SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "probe-report.schema.json"
 
@@ -24,14 +23,14 @@ def _validator():
     return Draft202012Validator(json.loads(SCHEMA.read_text()))
 
 
-def load_reports(directories: Iterable[str]) -> tuple[list[Fact], list[Skipped], list[str]]:
+def load_reports(directories: Iterable[str], limits: Limits = Limits()) -> tuple[list[Fact], list[Skipped], list[str]]:
     """(facts, skipped, inputs) for every *.json below the directories, in path order."""
     facts: list[Fact] = []
     skipped: list[Skipped] = []
     inputs: list[str] = []
     for _, path in report_files(directories, skipped):
         inputs.append(str(path))
-        fact = _fact(path, skipped)
+        fact = _fact(path, skipped, limits)
         if fact is not None:
             facts.append(fact)
     return facts, skipped, inputs
@@ -52,18 +51,21 @@ def report_files(directories: Iterable[str | Path], skipped: list[Skipped]) -> l
     return files
 
 
-def _fact(path: Path, skipped: list[Skipped]) -> Fact | None:
+def _fact(path: Path, skipped: list[Skipped], limits: Limits) -> Fact | None:
     try:
-        report = orjson.loads(read_regular(path, follow_links=False))
+        report = json_document(read_input(path, None, limits.max_file_bytes), limits)
     except OSError as exc:
         skipped.append(Skipped(str(path), f"cannot read: {exc.strerror or exc}"))
         return None
-    except orjson.JSONDecodeError as exc:
-        skipped.append(Skipped(str(path), f"invalid JSON: {exc.msg}", exc.lineno))
+    except TooLarge as exc:
+        skipped.append(Skipped(str(path), str(exc)))
         return None
-    problem = schema_problem(_validator(), report)
+    except ParseError as exc:
+        skipped.append(Skipped(str(path), str(exc), exc.line))
+        return None
+    problem = report_problem(report)
     if problem:
-        skipped.append(Skipped(str(path), f"not a ProbeReport: {problem}"))
+        skipped.append(Skipped(str(path), problem))
         return None
     probe = report["probe"]
     return Fact(
@@ -76,9 +78,15 @@ def _fact(path: Path, skipped: list[Skipped]) -> Fact | None:
     )
 
 
-def with_reports(inventory: Inventory, directories: Iterable[str]) -> Inventory:
+def report_problem(report: object) -> str | None:
+    """Why `report` is not a ProbeReport, in words that quote none of its values, or None."""
+    problem = schema_problem(_validator(), report)
+    return f"not a ProbeReport: {problem}" if problem else None
+
+
+def with_reports(inventory: Inventory, directories: Iterable[str], limits: Limits = Limits()) -> Inventory:
     """The inventory joined with the probe facts found in `directories`."""
-    facts, skipped, inputs = load_reports(directories)
+    facts, skipped, inputs = load_reports(directories, limits)
     return replace(
         inventory,
         facts=inventory.facts + tuple(facts),

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import re
 import warnings
+from array import array
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.cyaml import CParser
-from ruamel.yaml.constructor import ConstructorError
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.events import MappingEndEvent, MappingStartEvent, SequenceEndEvent, SequenceStartEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import BaseResolver
 
-__all__ = ["Node", "YAMLError", "load_documents", "expanded_size", "has_alias", "too_deep"]
+from .limits import MAX_DEPTH, MAX_EXPANDED_NODES
+
+__all__ = ["Node", "YAMLError", "Refused", "documents", "LineTable", "load_documents", "document_root"]
 
 warnings.filterwarnings("ignore", module=r"ruamel\.yaml.*")
 
@@ -52,9 +55,24 @@ for _tag, _regexp, _first in (
     _KubeResolver.add_implicit_resolver_base(_tag, re.compile(_regexp), list(_first))
 
 
+class Refused(YAMLError):
+    """A document the loader will not build, described only by a kind from a fixed vocabulary,
+    its position and (for a duplicate) the key: never by text from the input's values."""
+
+    def __init__(self, kind: str, mark: Any, key: str | None = None) -> None:
+        super().__init__(kind)
+        self.kind, self.problem_mark, self.key = kind, mark, key
+
+
 class _KubeConstructor(SafeConstructor):
     # A duplicate key could hide a setting from one reader but not another: refuse it.
     allow_duplicate_keys = False
+
+    def check_mapping_key(self, node: Any, key_node: Any, mapping: Any, key: Any, value: Any) -> bool:
+        # ruamel's own error quotes both values; ours names the key only.
+        if key in mapping:
+            raise Refused("duplicate key", key_node.start_mark, key)
+        return True
 
     def construct_as_text(self, node: Node) -> str:
         return self.construct_scalar(node)
@@ -84,10 +102,7 @@ class _KubeConstructor(SafeConstructor):
                 if isinstance(key_node, ScalarNode):
                     key = key_node.value
                 else:
-                    raise ConstructorError(
-                        "while constructing a mapping", node.start_mark,
-                        "found a non-scalar key", key_node.start_mark,
-                    )
+                    raise Refused("a key that is not a scalar", key_node.start_mark)
                 value = self.construct_object(value_node, deep=deep)
                 if not check or self.check_mapping_key(node, key_node, own, key, value):
                     own[key] = value
@@ -146,10 +161,13 @@ class _KubeLoader(CParser, _KubeConstructor, _KubeResolver):
                 self._scalars[tag] = self.yaml_constructors[name]
         return tag
 
-    def build(self, node: Node) -> Any:
+    def build(self, node: Node, room: int, lines: list[int], ends: list[int]) -> Any:
         """The document's data without ruamel's general machinery: only untagged maps,
         sequences and scalars, no merge keys, non-scalar or duplicate keys (those documents,
-        and any with aliases, go to `construct_document`)."""
+        and any with aliases, go to `construct_document`). `room` is how many more levels of
+        collections the document may nest. Each member's line (a map member's key's, a list
+        item's own) is appended to `lines` in pre-order, after the root's, and the index just
+        past its last descendant to `ends` at the same index."""
         kind = node.__class__
         if kind is ScalarNode:
             tag = node.ctag
@@ -163,6 +181,8 @@ class _KubeLoader(CParser, _KubeConstructor, _KubeResolver):
                 if text.isdigit() and (text[0] != "0" or len(text) == 1):  # not octal: plain decimal
                     return int(text)
             return construct(self, node)
+        if not room:
+            raise Refused("too deep", node.start_mark)
         if kind is MappingNode:
             if node.ctag is not self._map:
                 raise _NotPlain
@@ -170,16 +190,41 @@ class _KubeLoader(CParser, _KubeConstructor, _KubeResolver):
             for key, value in node.value:
                 if key.__class__ is not ScalarNode or key.ctag is self._tags.get("tag:yaml.org,2002:merge"):
                     raise _NotPlain
-                mapping[key.value] = self.build(value)
+                at = len(lines)
+                lines.append(key.start_mark.line)
+                ends.append(0)
+                mapping[key.value] = self.build(value, room - 1, lines, ends)
+                ends[at] = len(lines)
             if len(mapping) != len(node.value):
                 raise _NotPlain
             return mapping
         if kind is SequenceNode and node.ctag is self._seq:
-            return [self.build(item) for item in node.value]
+            items = []
+            for item in node.value:
+                at = len(lines)
+                lines.append(item.start_mark.line)
+                ends.append(0)
+                items.append(self.build(item, room - 1, lines, ends))
+                ends[at] = len(lines)
+            return items
         raise _NotPlain
 
 
-_SPACE = " \t\r\n\v\f"
+# Every line break libyaml accepts. The text pre-checks below see each as a line feed, so
+# no break can hide a long line, a document marker or an alias from them.
+BREAKS = "\r\n\x85\u2028\u2029"
+_OTHER_BREAKS = BREAKS.replace("\n", "")
+_AS_LINE_FEED = str.maketrans({c: "\n" for c in _OTHER_BREAKS})
+
+
+def _with_line_feeds(text: str) -> str:
+    """The text with every break a line feed: a copy only when another kind of break occurs."""
+    if any(c in text for c in _OTHER_BREAKS):
+        return text.translate(_AS_LINE_FEED)
+    return text
+
+
+_SPACE = " \t\v\f" + BREAKS
 
 
 def has_alias(text: str) -> bool:
@@ -195,13 +240,14 @@ def has_alias(text: str) -> bool:
     return False
 
 
-def expanded_size(root: Node, limit: int) -> int:
-    """Node count with every alias expanded, stopping once it passes `limit`.
+def _measure(root: Node, max_nodes: int, max_depth: int) -> str | None:
+    """What makes the document too large once every alias is expanded, or None: "too many
+    nodes" past `max_nodes`, "too deep" past `max_depth` levels of collections.
 
     The composed graph shares aliased nodes, so a billion-laughs document is small in
     memory but explodes for anything that walks it as a tree (schemas, JSON output).
     """
-    sizes: dict[int, int] = {}
+    sizes: dict[int, tuple[int, int]] = {}  # id -> (nodes, collection levels)
     open_: set[int] = set()  # entered, not yet sized: meeting one again is a cycle
     # Iterative post-order: deep nesting must not hit Python's recursion limit.
     stack: list[tuple[Node, bool]] = [(root, False)]
@@ -212,17 +258,20 @@ def expanded_size(root: Node, limit: int) -> int:
         children = _children(node)
         if not children_done:
             if id(node) in open_:
-                return limit + 1  # an alias inside its own anchor: infinite once expanded
+                return "too many nodes"  # an alias inside its own anchor: infinite once expanded
             open_.add(id(node))
             stack.append((node, True))
             stack.extend((c, False) for c in children if id(c) not in sizes)
             continue
         open_.discard(id(node))
-        total = 1 + sum(sizes[id(c)] for c in children)
-        if total > limit:
-            return total
-        sizes[id(node)] = total
-    return sizes[id(root)]
+        nodes = 1 + sum(sizes[id(c)][0] for c in children)
+        depth = (not isinstance(node, ScalarNode)) + max((sizes[id(c)][1] for c in children), default=0)
+        if nodes > max_nodes:
+            return "too many nodes"
+        if depth > max_depth:
+            return "too deep"
+        sizes[id(node)] = (nodes, depth)
+    return None
 
 
 def _children(node: Node) -> list[Node]:
@@ -233,7 +282,10 @@ def _children(node: Node) -> list[Node]:
     return []
 
 
-MAX_DEPTH = 5_000
+# libyaml composes nodes recursively in C: past this nesting the stack, not a bound, ends it.
+# Documents past the loader's own (much lower) depth bound are refused after composing; the
+# text pre-check keeps deeper ones from being composed at all.
+_COMPOSABLE_DEPTH = 5_000
 
 
 def _has_long_line(text: str, length: int) -> bool:
@@ -249,7 +301,7 @@ def _has_long_line(text: str, length: int) -> bool:
 
 # A document marker at column 0 ends a document even inside a flow collection (there it is a
 # syntax error, which stops libyaml before it nests any further).
-_DOCUMENT_MARKER = re.compile(r"^(?:---|\.\.\.)(?=[ \t\r\n]|$)", re.MULTILINE)
+_DOCUMENT_MARKER = re.compile(r"^(?:---|\.\.\.)(?=[ \t\n]|$)", re.MULTILINE)
 
 
 def _most_brackets_in_a_document(text: str) -> int:
@@ -262,14 +314,15 @@ def _most_brackets_in_a_document(text: str) -> int:
     return most
 
 
-def too_deep(text: str) -> bool:
-    """True when nesting exceeds MAX_DEPTH, which libyaml's recursive composer cannot survive.
+def _too_deep_to_compose(text: str) -> Any:
+    """The mark where nesting passes what libyaml's recursive composer survives, or None.
 
     Block nesting needs a column per level, so only flow brackets or a very long line can
-    reach the limit; only then are the parser's events counted, which needs no recursion.
+    reach it; only then are the parser's events counted, which needs no recursion.
     """
-    if not _has_long_line(text, MAX_DEPTH) and _most_brackets_in_a_document(text) < MAX_DEPTH:
-        return False
+    plain = _with_line_feeds(text)
+    if not _has_long_line(plain, _COMPOSABLE_DEPTH) and _most_brackets_in_a_document(plain) < _COMPOSABLE_DEPTH:
+        return None
     parser = CParser(text)
     depth = 0
     try:
@@ -277,54 +330,90 @@ def too_deep(text: str) -> bool:
             event = parser.get_event()
             if isinstance(event, (MappingStartEvent, SequenceStartEvent)):
                 depth += 1
-                if depth > MAX_DEPTH:
-                    return True
+                if depth > _COMPOSABLE_DEPTH:
+                    return event.start_mark
             elif isinstance(event, (MappingEndEvent, SequenceEndEvent)):
                 depth -= 1
     except YAMLError:
-        return False  # the loader will report the syntax error itself
+        return None  # the loader will report the syntax error itself
     finally:
         parser.dispose()
-    return False
+    return None
 
 
-class ExpansionError(YAMLError):
-    def __init__(self, node: Node, limit: int) -> None:
-        super().__init__(f"YAML aliases expand past {limit} nodes (an alias bomb?)")
-        self.problem = str(self)
-        self.problem_mark = node.start_mark
+@dataclass(frozen=True, slots=True)
+class LineTable:
+    """Where a document's values are, in pre-order of its data (root first, then each map
+    member or list item before its own members): `lines[i]`, the 0-based line of value i (a
+    map member's key's line); `ends[i]`, the index just past value i's last descendant."""
+
+    lines: array[int]
+    ends: array[int]
 
 
-def load_documents(text: str, max_expanded: int | None = None) -> Iterator[tuple[Node, Any, YAMLError | None]]:
-    """Yield (node, data, error) per document.
+def load_documents(
+    text: str, max_nodes: int = MAX_EXPANDED_NODES, max_depth: int = MAX_DEPTH
+) -> Iterator[tuple[Node, Any, YAMLError | None]]:
+    """Yield (node, data, error) per document: `documents` without the line tables."""
+    for node, data, _, error in documents(text, max_nodes, max_depth):
+        yield node, data, error
 
-    A document that parses but cannot be constructed (a duplicate key, an unknown tag, an
-    alias expansion past `max_expanded` nodes) yields its error and loading goes on; a
-    syntax error ends the stream and is raised. The expansion bound is checked before
-    construction, since merge keys (`<<: [*a, *a]`) copy while constructing.
+
+def documents(
+    text: str, max_nodes: int, max_depth: int
+) -> Iterator[tuple[Node, Any, LineTable | None, YAMLError | None]]:
+    """Yield (node, data, lines, error) per document.
+
+    `lines` is the document's LineTable; it is None for a document built by ruamel's
+    constructor (aliases, merge keys, tags), whose data need not follow its nodes.
+
+    A document that parses but cannot be constructed (a duplicate key, an unknown tag, more
+    than `max_nodes` nodes once aliases are expanded, collections nested past `max_depth`)
+    yields its error and loading goes on; a syntax error ends the stream and is raised. The
+    expansion bound is checked before construction, since merge keys (`<<: [*a, *a]`) copy
+    while constructing.
     """
-    check = max_expanded is not None and has_alias(text)
+    deep = _too_deep_to_compose(text)
+    if deep is not None:
+        raise Refused("too deep", deep)
+    aliased = has_alias(text)
     loader = _KubeLoader(text)
     try:
         while loader.check_node():
             node = loader.get_node()
-            if check and expanded_size(node, max_expanded) > max_expanded:  # type: ignore[arg-type]
-                yield node, None, ExpansionError(node, max_expanded)  # type: ignore[arg-type]
-                continue
             try:
-                yield node, _construct(loader, node, plain=not check), None
+                yield node, *_construct(loader, node, aliased, max_nodes, max_depth), None
             except YAMLError as exc:
                 loader.constructed_objects, loader.recursive_objects = {}, {}
                 loader.state_generators = []
-                yield node, None, exc
+                yield node, None, None, exc
     finally:
         loader.dispose()
 
 
-def _construct(loader: _KubeLoader, node: Node, plain: bool) -> Any:
-    if plain:
+def _construct(
+    loader: _KubeLoader, node: Node, aliased: bool, max_nodes: int, max_depth: int
+) -> tuple[Any, LineTable | None]:
+    if not aliased:
+        lines, ends = [node.start_mark.line], [0]
         try:
-            return loader.build(node)
-        except (_NotPlain, RecursionError):
+            data = loader.build(node, max_depth, lines, ends)
+            ends[0] = len(lines)
+            return data, LineTable(array("I", lines), array("I", ends))
+        except _NotPlain:
             pass
-    return loader.construct_document(node)
+    # ruamel's constructor recurses and expands aliases: bound what it will build first.
+    problem = _measure(node, max_nodes, max_depth)
+    if problem is not None:
+        raise Refused(problem, node.start_mark)
+    return loader.construct_document(node), None
+
+
+def document_root(text: str) -> Node | None:
+    """The first document's node tree, for finding lines again (the text holds one document)."""
+    loader = _KubeLoader(text)
+    try:
+        return loader.get_node() if loader.check_node() else None
+    finally:
+        loader.dispose()
+

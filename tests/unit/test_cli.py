@@ -103,7 +103,7 @@ def test_rules_list_explain_validate(capsys, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("pack: x\nrules: 5\n")
     code, _, err = run(capsys, "rules", "validate", str(bad))
-    assert code == 2 and "bad.yaml:2: rules: 5 is not of type 'array'" in err
+    assert code == 2 and "bad.yaml:2: rules: must be of type array" in err
 
 
 def test_no_command_means_scan_of_the_live_cluster_and_version(capsys, monkeypatch, tmp_path):

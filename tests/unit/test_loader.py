@@ -149,11 +149,11 @@ def test_flow_brackets_are_counted_per_document():
     import subprocess
     import sys
 
-    from auditor.sources.yaml_loader import MAX_DEPTH, _most_brackets_in_a_document, too_deep
+    from auditor.sources.yaml_loader import _COMPOSABLE_DEPTH, _most_brackets_in_a_document, _too_deep_to_compose
 
-    many = "".join(f"---\nkind: Pod\nmetadata: {{name: p{i}}}\nspec: {{}}\n" for i in range(MAX_DEPTH))
-    assert _most_brackets_in_a_document(many) == 2 and not too_deep(many)
-    assert too_deep("---\n" + "[\n" * (MAX_DEPTH + 1))
+    many = "".join(f"---\nkind: Pod\nmetadata: {{name: p{i}}}\nspec: {{}}\n" for i in range(_COMPOSABLE_DEPTH))
+    assert _most_brackets_in_a_document(many) == 2 and _too_deep_to_compose(many) is None
+    assert _too_deep_to_compose("---\n" + "[\n" * (_COMPOSABLE_DEPTH + 1)) is not None
     split = ("[\n" * 3000 + "---\n") * 12  # 36,000 levels if the markers did not end documents
     done = subprocess.run([sys.executable, "-c", "import sys; from auditor.sources.manifests import load; "
                            "inv = load(['-'], stdin=sys.stdin.buffer); print(len(inv.skipped))"],

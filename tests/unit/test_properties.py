@@ -65,6 +65,7 @@ def _yaml_text(value, indent=0) -> str:
 @settings(max_examples=300, deadline=None)
 @given(yaml_values)
 def test_the_direct_builder_agrees_with_ruamels_constructor(value):
+    from auditor.sources.limits import MAX_DEPTH
     from auditor.sources.yaml_loader import YAMLError, _KubeLoader, _NotPlain
 
     text = _yaml_text({"root": value})
@@ -76,7 +77,7 @@ def test_the_direct_builder_agrees_with_ruamels_constructor(value):
         return
     fresh = _KubeLoader(text)
     try:
-        built = fresh.build(fresh.get_single_node())
+        built = fresh.build(fresh.get_single_node(), MAX_DEPTH, [], [])
     except _NotPlain:
         return
     assert built == expected and json.dumps(built, default=str) == json.dumps(expected, default=str)

@@ -130,7 +130,7 @@ rules:
 
 def test_invalid_field_names_file_line_and_field(tmp_path):
     path = write(tmp_path, RULE.format(severity="severe", match="{}"))
-    with pytest.raises(RulePackError, match=r"pack\.yaml:6: rules\[0\]\.severity: 'severe' is not one of"):
+    with pytest.raises(RulePackError, match=r"pack\.yaml:6: rules\[0\]\.severity: must be one of \"critical\""):
         load_pack(path)
 
 

@@ -54,24 +54,21 @@ def parse_report(log: bytes) -> tuple[dict | None, str]:
     that starts with '{' and the last '}' (stderr lines may surround stdout in a log)."""
     text = log.strip()
     report = None
+    from ...sources.parsing import ParseError, json_document
+    from ...sources.probe_reports import report_problem
+
     for candidate in _json_candidates(text):
         try:
-            doc = orjson.loads(candidate)
-        except orjson.JSONDecodeError:
+            doc = json_document(candidate)
+        except ParseError:
             continue
         if isinstance(doc, dict):
             report = doc
             break
     if report is None:
         return None, "the pod log holds no JSON report" + (f" (starts {text[:80]!r})" if text else " (empty)")
-    from ...sources.probe_reports import _validator
-
-    errors = list(_validator().iter_errors(report))
-    if errors:
-        worst = min(errors, key=lambda e: len(e.absolute_path))
-        where = "/".join(str(p) for p in worst.absolute_path) or "(top level)"
-        return None, f"not a ProbeReport: {where}: {' '.join(worst.message.split())[:160]}"
-    return report, ""
+    problem = report_problem(report)
+    return (None, problem) if problem else (report, "")
 
 
 def _json_candidates(text: bytes) -> list[bytes]:
