@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .model import Finding, Report
+from .sources.files import read_regular
 
 FINGERPRINT_VERSION = "v1"
 # Evidence of analyses is a free-form dict; these keys identify *which* relation a finding
@@ -57,7 +58,7 @@ def fingerprint(f: Finding | Mapping[str, Any]) -> str:
 def load_baseline(path: str | Path) -> dict[str, Any]:
     """Read a JSON report written by `--format json`; BaselineError with one line otherwise."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(read_regular(path).decode("utf-8"))
     except OSError as exc:
         raise BaselineError(f"{path}: cannot read baseline: {exc.strerror or exc}") from None
     except (ValueError, UnicodeDecodeError) as exc:

@@ -39,6 +39,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
+from ..sources.files import open_regular
+
 MAX_TARGETS = 4096
 MAX_IN_FLIGHT = 64
 MAX_FILE_BYTES = 4 * 2**20
@@ -75,7 +77,7 @@ def load_targets(path: str) -> list[Target]:
         return TargetError(f"{path}: {field}: {problem}")
 
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise TargetError(f"{path}: cannot read reach targets: {exc.strerror or exc}") from None

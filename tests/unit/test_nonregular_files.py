@@ -216,3 +216,28 @@ def test_probe_results_walk_subdirectories_and_refuse_links(tmp_path):
     facts, skipped, inputs = load_reports([str(probes)])
     assert inputs == [str(probes / "node-a" / report.name)] and len(facts) == 1
     assert [s.one_line() for s in skipped] == [f"{probes / 'linked.json'}: symbolic link: not followed"]
+
+
+@pytest.mark.parametrize("flag", ["--baseline", "--config", "--rules"])
+def test_every_other_file_option_refuses_a_fifo_without_opening_it(tmp_path, flag):
+    """A baseline, config or rule pack given as a FIFO is one line and exit 2, not a hang."""
+    fifo = tmp_path / "input.yaml"
+    os.mkfifo(fifo)
+    done = scan(str(DEMO / "cluster"), flag, str(fifo), "--format", "json", timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert str(fifo) in done.stderr and "not a regular file (FIFO)" in done.stderr
+
+
+def test_reach_targets_as_a_fifo_are_refused_without_opening_them(tmp_path):
+    fifo = tmp_path / "targets.json"
+    os.mkfifo(fifo)
+    code = f"""
+from auditor.probe.reach import TargetError, load_targets
+try:
+    load_targets({str(fifo)!r})
+except TargetError as exc:
+    print(exc)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert "not a regular file (FIFO)" in done.stdout, done.stderr
