@@ -2,7 +2,7 @@
 
 Figures are what the layer ADDS over tuned bare metal, in microseconds, on the TAIL of the
 distribution (p99.9), with the source ids of the reference they come from
-(shared/reference/latency-overheads.md, sources S1..S17). Verdicts use the upper end of a
+(docs/latency-overheads.md, sources S1..S17). Verdicts use the upper end of a
 documented range: a workload owner who budgets against the best case is surprised by the
 worst. Measured values from probes replace these and say so.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-REFERENCE = "shared/reference/latency-overheads.md"
+REFERENCE = "docs/latency-overheads.md"
 DIMENSIONS = ("network-rtt", "timer-jitter", "syscall", "storage")
 
 

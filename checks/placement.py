@@ -2,7 +2,7 @@
 
 Each verdict carries its arithmetic — budget, overhead, margin — and where every number
 came from: the platform's config, the owner's annotations, the documented defaults of
-shared/reference/latency-overheads.md, or probe measurements.
+docs/latency-overheads.md, or probe measurements.
 """
 from __future__ import annotations
 
