@@ -46,6 +46,8 @@ _CONTROLLER_LABELS = frozenset({
     "statefulset.kubernetes.io/pod-name", "apps.kubernetes.io/pod-index",
     "controller-uid", "job-name", "batch.kubernetes.io/controller-uid", "batch.kubernetes.io/job-name",
     "batch.kubernetes.io/job-completion-index",
+    # copied from the node onto a bound pod by the PodTopologyLabels admission plugin
+    "topology.kubernetes.io/zone", "topology.kubernetes.io/region",
 })
 # Annotations written into running pods by admission, CNI plugins and controllers.
 _RUNTIME_ANNOTATIONS = ("kubernetes.io/psp", "openshift.io/scc", "cni.projectcalico.org/", "k8s.v1.cni.cncf.io/",
@@ -114,6 +116,8 @@ def _volume(volume: Any) -> Any:
 
 def _container(container: Mapping[str, Any], tokens: set[str]) -> dict[str, Any]:
     out = _drop_defaults(dict(container), _CONTAINER_DEFAULTS)
+    if isinstance(out.get("resources"), dict):
+        out["resources"] = _requests_from_limits(out["resources"])
     if out.get("imagePullPolicy") == _default_pull_policy(container.get("image")):
         del out["imagePullPolicy"]
     if isinstance(out.get("volumeMounts"), list):
@@ -131,6 +135,17 @@ def _container(container: Mapping[str, Any], tokens: set[str]) -> dict[str, Any]
             out[probe] = found
     _env_field_refs(out)
     return _without_empty(out, ("volumeMounts",))
+
+
+def _requests_from_limits(resources: dict[str, Any]) -> dict[str, Any]:
+    """Resources without the requests a Pod's defaulting copies from its limits (templates
+    are not defaulted that way): a request equal to its limit says nothing either side."""
+    limits, requests = resources.get("limits"), resources.get("requests")
+    if not isinstance(limits, dict) or not isinstance(requests, dict):
+        return resources
+    kept = {k: v for k, v in requests.items() if limits.get(k) != v}
+    out = {k: v for k, v in resources.items() if k != "requests"}
+    return {**out, "requests": kept} if kept else out
 
 
 def _default_pull_policy(image: Any) -> str:

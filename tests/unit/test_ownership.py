@@ -107,6 +107,18 @@ def _controller_labels(pod: dict) -> None:
 def _scheduled(pod: dict) -> None:
     pod["spec"].setdefault("nodeName", "some-node")
     pod["spec"]["hostname"] = pod["metadata"]["name"]
+    # the PodTopologyLabels admission plugin copies the node's zone and region onto the pod
+    pod["metadata"].setdefault("labels", {})["topology.kubernetes.io/zone"] = "zone-a"
+
+
+def _requests_from_limits(pod: dict) -> None:
+    """A Pod's defaulting (not a template's) sets each missing request to its limit."""
+    for container in pod["spec"]["containers"]:
+        resources = container.get("resources")
+        if isinstance(resources, dict) and isinstance(resources.get("limits"), dict):
+            requests = resources.setdefault("requests", {})
+            for name, limit in resources["limits"].items():
+                requests.setdefault(name, limit)
 
 
 CLUSTER_WRITES: dict[str, Callable[[dict], None]] = {
@@ -116,6 +128,7 @@ CLUSTER_WRITES: dict[str, Callable[[dict], None]] = {
     "condition tolerations": lambda pod: _condition_tolerations(pod["spec"]),
     "controller labels": _controller_labels,
     "scheduled": _scheduled,
+    "requests from limits": _requests_from_limits,
 }
 
 
