@@ -10,10 +10,10 @@ import gc
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
-from typing import Sequence
 
 from . import __version__
 from .reports import FORMATS

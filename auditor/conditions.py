@@ -8,7 +8,8 @@ evaluated by `jsonschema` instead; a property test holds both to the same answer
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from .schema_walk import is_local, resolve_ref
 
@@ -39,7 +40,7 @@ def equal(one: Any, two: Any) -> bool:
     if isinstance(one, str) or isinstance(two, str):
         return one == two
     if isinstance(one, list) and isinstance(two, list):
-        return len(one) == len(two) and all(equal(a, b) for a, b in zip(one, two))
+        return len(one) == len(two) and all(equal(a, b) for a, b in zip(one, two, strict=True))
     if isinstance(one, dict) and isinstance(two, dict):
         return one.keys() == two.keys() and all(equal(one[k], two[k]) for k in one)
     if isinstance(one, (list, dict)) or isinstance(two, (list, dict)):

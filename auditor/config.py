@@ -2,19 +2,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from fnmatch import fnmatchcase
 from functools import cache
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from .model import Finding, Rule, Severity
-from .rules import SCHEMAS
 from .pointer import line_of
+from .rules import SCHEMAS
 from .schema_errors import schema_error
-from .yamlfile import load_one
 from .tenancy import DEFAULT_PLATFORM_NAMESPACES, TenancyConfig
+from .yamlfile import load_one
 
 
 class ConfigError(Exception):

@@ -14,10 +14,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from datetime import datetime, timezone
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from . import __version__, redact
 from .model import Report, Rule, Skipped
@@ -94,7 +95,7 @@ def write_bundle(
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "tool": {"name": "k8s-isolation-audit", "version": __version__, "report_version": report.tool_version},
-        "created": (now or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "created": (now or datetime.now(UTC)).astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "cluster": cluster if cluster is not None else report.source.get("cluster"),
         "report": {"findings": len(report.findings), "failing": len(report.failing()),
                    "complete": report.coverage.complete},

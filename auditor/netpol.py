@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from .selectors import selects
 
@@ -38,7 +39,7 @@ class PortSet:
     ranges: tuple[tuple[str, int, int], ...] = ()
 
     @staticmethod
-    def of(ranges: Iterable[tuple[str, int, int]]) -> "PortSet":
+    def of(ranges: Iterable[tuple[str, int, int]]) -> PortSet:
         merged: list[tuple[str, int, int]] = []
         for proto, lo, hi in sorted(r for r in ranges if r[1] <= r[2]):
             if merged and merged[-1][0] == proto and lo <= merged[-1][2] + 1:
@@ -48,10 +49,10 @@ class PortSet:
                 merged.append((proto, lo, hi))
         return PortSet(tuple(merged))
 
-    def __or__(self, other: "PortSet") -> "PortSet":
+    def __or__(self, other: PortSet) -> PortSet:
         return PortSet.of(self.ranges + other.ranges)
 
-    def __and__(self, other: "PortSet") -> "PortSet":
+    def __and__(self, other: PortSet) -> PortSet:
         return PortSet.of(
             (p, max(lo, olo), min(hi, ohi))
             for p, lo, hi in self.ranges
@@ -231,14 +232,14 @@ class Evaluator:
 
     # Thousands of classes and namespaces meet the same few selectors: results are memoised
     # by the selector's canonical form.
-    def _selects_class(self, selector: "_Selector", cid: int) -> bool:
+    def _selects_class(self, selector: _Selector, cid: int) -> bool:
         key = (selector.key, cid)
         hit = self._pod_cache.get(key)
         if hit is None:
             hit = self._pod_cache[key] = selector.matches(self.classes[cid].labels)
         return hit
 
-    def _namespaces(self, selector: "_Selector") -> list[str]:
+    def _namespaces(self, selector: _Selector) -> list[str]:
         found = self._namespace_cache.get(selector.key)
         if found is None:
             candidates = self._namespace_candidates(selector.raw)

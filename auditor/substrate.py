@@ -6,8 +6,9 @@ on the node (the CPUID hypervisor flag), then the instance type, then the provid
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from .model import Fact, Resource
 from .selectors import selects

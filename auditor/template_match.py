@@ -11,7 +11,8 @@ makes the essences differ and the pod is audited itself.
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 # Written per pod by the scheduler, admission or a controller, from fields that are compared:
 # nodeName (scheduler), priority (priorityClassName), overhead (runtimeClassName),

@@ -178,8 +178,8 @@ def main() -> int:
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         theirs, their_runs = time_it(run_kubectl, args.repeat)
         # the whole CLI path, cold: a fresh interpreter that imports the client and reads the cluster
-        cold_cmd = [sys.executable, "-c", "import sys; sys.path.insert(0, %r); from auditor.live.cluster import "
-                    "load_cluster; load_cluster(%r, page_size=%d)" % (str(REPO), server.kubeconfig, args.page_size)]
+        cold_cmd = [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(REPO)!r}); from auditor.live.cluster import "
+                    f"load_cluster; load_cluster({server.kubeconfig!r}, page_size={args.page_size:d})"]
         cold, cold_runs = time_it(lambda: subprocess.run(cold_cmd, check=True), args.repeat)
 
     print(f"kube-apiserver {k8s_version()} on 127.0.0.1; kubectl {k8s_version()} built from the module cache")

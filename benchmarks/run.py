@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -234,7 +234,7 @@ def table(runs: list[Run], targets: list[Target]) -> str:
 
 def machine() -> dict[str, object]:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
-    return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": commit or None,
+    return {"date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit or None,
             "python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
 
 

@@ -6,7 +6,8 @@ controllers give their pods: `<deployment>-<hash>-<hash>`, `<statefulset>-<ordin
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from auditor.analysis import AnalysisContext, AnalysisResult, Check, Hit
 from auditor.model import Fact, Rule

@@ -1,8 +1,9 @@
 """What the node-level analyses share: node substrates, where pods run, which run sandboxed."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from auditor.analysis import AnalysisContext
 from auditor.model import Fact, Resource

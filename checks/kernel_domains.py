@@ -6,13 +6,14 @@ reports that carry the same boot_id ran on one kernel, whatever the API says.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from auditor.analysis import AnalysisContext, AnalysisResult, Check, Hit, Section
 from auditor.model import Finding, Rule
+from auditor.pointer import at
 from auditor.substrate import BARE_METAL, VM
 from auditor.vulns import AFFECTED, NOT_AFFECTED, match
-from auditor.pointer import at
 
 from .fleet import Fleet, Placement, escape_grade, fleet
 

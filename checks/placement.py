@@ -6,15 +6,16 @@ shared/reference/latency-overheads.md, or probe measurements.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from auditor.analysis import AnalysisContext, AnalysisResult, Check, Hit, Section
 from auditor.model import Rule
 from auditor.overhead import DIMENSIONS, SANDBOX_UNMEASURED_FLOOR_US, Overhead, default, parse_budget
+from auditor.pointer import at
 from auditor.selectors import selects
 from auditor.substrate import BARE_METAL, UNKNOWN, VM
-from auditor.pointer import at
 from auditor.workloads import PodView, items
 
 from .fleet import Fleet, annotation, escape_grade, fleet

@@ -9,9 +9,10 @@ kubeconfig (no token persistence): the scan is read-only, on the local disk too.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ClusterError
 
@@ -106,7 +107,11 @@ def client_configuration(config: KubeConfig, context: str):
     cfg = Configuration()
     try:
         if config.merged is None:
-            from kubernetes.config.incluster_config import InClusterConfigLoader, SERVICE_CERT_FILENAME, SERVICE_TOKEN_FILENAME
+            from kubernetes.config.incluster_config import (
+                SERVICE_CERT_FILENAME,
+                SERVICE_TOKEN_FILENAME,
+                InClusterConfigLoader,
+            )
 
             InClusterConfigLoader(SERVICE_TOKEN_FILENAME, SERVICE_CERT_FILENAME).load_and_set(cfg)
         else:

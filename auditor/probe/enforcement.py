@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Optional
 
 from . import cgroups
 
@@ -35,7 +34,7 @@ _PR_SET_CHILD_SUBREAPER = 36
 
 @dataclass
 class ChildResult:
-    returncode: Optional[int]
+    returncode: int | None
     stdout: str
     stderr: str
     timed_out: bool
@@ -131,7 +130,7 @@ class _Subreaper:
         return False
 
 
-def _result(tested: bool, enforced: Optional[bool], detail: str) -> dict:
+def _result(tested: bool, enforced: bool | None, detail: str) -> dict:
     return {"tested": tested, "enforced": enforced, "detail": detail}
 
 
@@ -180,7 +179,7 @@ def _swap_devices() -> int:
         return 0
 
 
-def memory_test(limit: Optional[int], view: Optional[cgroups.CgroupView] = None,
+def memory_test(limit: int | None, view: cgroups.CgroupView | None = None,
                 ceiling: int = MEMORY_CEILING, timeout: float = TIME_CEILING) -> dict:
     if limit is None:
         target = min(MEMORY_UNLIMITED_CAP, ceiling)
@@ -269,7 +268,7 @@ def _child_outcome(script: str, args: list[str], timeout: float):
         return None, _result(True, None, f"child failed (exit {child.returncode}: {_last_line(child.stderr)}){tail}"), tail
 
 
-def pids_test(pids_max: Optional[int], view: Optional[cgroups.CgroupView] = None,
+def pids_test(pids_max: int | None, view: cgroups.CgroupView | None = None,
               ceiling: int = PIDS_CEILING, timeout: float = TIME_CEILING) -> dict:
     if pids_max is None:
         attempt = min(PIDS_UNLIMITED, ceiling)
@@ -328,7 +327,7 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def cpu_test(quota: Optional[float], seconds: float = CPU_SECONDS, timeout: float = TIME_CEILING) -> dict:
+def cpu_test(quota: float | None, seconds: float = CPU_SECONDS, timeout: float = TIME_CEILING) -> dict:
     cpus = usable_cpus()
     if quota is None:
         workers = 1

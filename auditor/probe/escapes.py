@@ -9,7 +9,7 @@ import os
 import re
 import stat
 import time
-from typing import Iterator, Optional
+from collections.abc import Iterator
 
 from . import procfs
 
@@ -48,8 +48,8 @@ def _vector(id_: str, path: str, detail: str) -> dict:
     return {"id": id_, "path": path, "detail": detail}
 
 
-def collect_escape_vectors(root: str = "/", privileges: Optional[dict] = None,
-                           namespaces: Optional[dict] = None) -> list[dict]:
+def collect_escape_vectors(root: str = "/", privileges: dict | None = None,
+                           namespaces: dict | None = None) -> list[dict]:
     privileges = privileges or {}
     namespaces = namespaces or {}
     mounts = procfs.mountinfo(root)
@@ -144,7 +144,7 @@ def host_mounts(mounts: list[procfs.MountEntry], host_mnt: bool) -> list[dict]:
     return out
 
 
-def _mount_for(mounts: list[procfs.MountEntry], path: str) -> Optional[procfs.MountEntry]:
+def _mount_for(mounts: list[procfs.MountEntry], path: str) -> procfs.MountEntry | None:
     """The mount that `path` lives on: the longest mount point above it, the last one mounted."""
     best = None
     for m in mounts:

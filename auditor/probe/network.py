@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from typing import Any, Optional
+from typing import Any
 
 MAX_ENTRIES = 4096
 _LOCAL_TABLE = 255
@@ -71,7 +71,7 @@ def _interface(link: Any, addresses: list[str]) -> dict:
     }
 
 
-def _route(route: Any, names: dict[int, Optional[str]]) -> dict:
+def _route(route: Any, names: dict[int, str | None]) -> dict:
     family = route["family"]
     dst = route.get("RTA_DST")
     if dst is None:
@@ -93,7 +93,7 @@ def _route(route: Any, names: dict[int, Optional[str]]) -> dict:
     }
 
 
-def _neighbour(entry: Any, names: dict[int, Optional[str]]) -> Optional[dict]:
+def _neighbour(entry: Any, names: dict[int, str | None]) -> dict | None:
     ip = entry.get("NDA_DST")
     if ip is None or ipaddress.ip_address(ip).is_multicast or ipaddress.ip_address(ip).is_unspecified:
         return None  # multicast mappings and placeholders say nothing about neighbours

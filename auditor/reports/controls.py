@@ -13,8 +13,9 @@ control adds it here without code.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from fnmatch import fnmatchcase
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from ..model import Finding, Report, Rule
 from .markdown import esc

@@ -15,7 +15,8 @@ import hashlib
 import html
 import json
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ..model import Report, Severity
 

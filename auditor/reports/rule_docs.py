@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from collections.abc import Callable, Mapping, Sequence
 from itertools import groupby
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 from ..model import Rule
 from ..terminal import escape

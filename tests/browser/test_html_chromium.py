@@ -23,10 +23,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from harness.prereq import require_binary
 
 from auditor.model import Finding, Location, Severity
 from auditor.reports.html import render
-from harness.prereq import require_binary
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--enable-logging=stderr", "--v=0"]

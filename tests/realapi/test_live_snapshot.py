@@ -7,16 +7,16 @@ import json
 import os
 import stat
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from scan_helpers import audit_inventory, scan
 
 from auditor.live.cluster import load_cluster
 from auditor.live.errors import ClusterError
 from auditor.live.snapshot import CLUSTER_ANNOTATION, SKIPPED_ANNOTATION, TIME_ANNOTATION, snapshot, write_snapshot
 from auditor.sources.manifests import load
-from scan_helpers import audit_inventory, scan
 
 pytestmark = pytest.mark.apiserver
 
@@ -63,7 +63,7 @@ def test_snapshot_audits_offline_with_identical_findings_and_no_secrets(apiserve
     assert kinds == {"LimitRange", "ResourceQuota", "Service", "ReplicationController", "CronJob"}
 
     out = tmp_path / "snap.json"
-    when = datetime(2026, 11, 28, 9, 30, tzinfo=timezone.utc)
+    when = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
     count = write_snapshot(inventory, out, now=when)
     assert count == len(inventory.resources)
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o600

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
 from harness import runc
 from harness.runc import ContainerConfig, Mount, privileged
 
@@ -69,7 +68,7 @@ def expected_sharing(config: ContainerConfig) -> dict[str, bool]:
 
 
 def host_flags() -> list[str]:
-    line = next((l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("flags")), "")
+    line = next((row for row in Path("/proc/cpuinfo").read_text().splitlines() if row.startswith("flags")), "")
     return line.split(":", 1)[-1].split()
 
 

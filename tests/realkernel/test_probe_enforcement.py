@@ -9,10 +9,10 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
-from auditor.probe import enforcement
 from harness import runc
 from harness.runc import ContainerConfig
+
+from auditor.probe import enforcement
 
 pytestmark = pytest.mark.realkernel
 

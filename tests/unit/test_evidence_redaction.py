@@ -11,25 +11,25 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from scan_helpers import audit_inventory, write
+from test_secret_hygiene import every_output
 
 from auditor import redact
 from auditor.cli import _load_rules
 from auditor.conditions import compile_condition
 from auditor.engine import _evidence
-from auditor.pointer import walk
 from auditor.model import Inventory, Resource
+from auditor.pointer import split_pointer, walk
 from auditor.projection import Reads, project
-from auditor.pointer import split_pointer
 from auditor.sources.manifests import load
 from auditor.workloads import top_level_workloads
-from scan_helpers import audit_inventory, write
-from test_secret_hygiene import every_output
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 

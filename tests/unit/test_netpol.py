@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from auditor.netpol import ALL_PORTS, Endpoint, Evaluator, PortSet
 from netpol_conformance import Namespace, Pod, fixture_paths, load_fixture
 from netpol_reference import allowed as reference_allowed
 from netpol_reference import resolve_port
+
+from auditor.netpol import ALL_PORTS, Endpoint, Evaluator, PortSet
 
 PATHS = fixture_paths()
 

@@ -5,9 +5,10 @@ import copy
 import json
 from pathlib import Path
 
+from scan_helpers import audit_inventory, write
+
 from auditor.sources.manifests import load
 from auditor.sources.probe_reports import load_reports, with_reports
-from scan_helpers import audit_inventory, write
 
 BASE = {
     "schema_version": "1.0",

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import copy
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from scan_helpers import DEMO, audit_inventory
 
 from auditor.model import Inventory, Resource
 from auditor.sources.manifests import load
 from auditor.workloads import top_level_workloads
-from scan_helpers import DEMO, audit_inventory
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from generate import generate  # noqa: E402

@@ -10,8 +10,10 @@ from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
+from scan_helpers import TODAY
 
 from auditor import rules as rules_module
 from auditor.analysis import AnalysisContext, Section
@@ -24,7 +26,6 @@ from auditor.rules import VERIFIED, RulePackError, builtin_rules_dir, load_pack,
 from auditor.sources.yaml_loader import load_documents
 from auditor.tenancy import resolve_tenancy
 from auditor.workloads import top_level_workloads
-from scan_helpers import TODAY
 
 EXAMPLE = EntryPoint("namespace-labels", "example_plugin:NamespaceLabels", GROUP)
 

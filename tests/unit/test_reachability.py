@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import json
 
+from scan_helpers import audit_inventory, write
+
 import checks.reachability as reach
 from auditor.sources.manifests import load
-from scan_helpers import audit_inventory, write
 
 
 def ns(name, **labels):

@@ -9,7 +9,6 @@ import json
 import re
 from dataclasses import replace
 
-
 from auditor.model import Finding, Location, Severity
 from auditor.reports import renderer
 from auditor.reports.html import render

@@ -13,7 +13,6 @@ from auditor.reports import renderer
 from auditor.reports.junit import render
 
 
-
 @pytest.fixture(scope="module")
 def rules():
     return _load_rules([])[0].rules

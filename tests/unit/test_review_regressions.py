@@ -4,11 +4,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from scan_helpers import scan, write
 
 from auditor.cli import main
 from auditor.config import parse_config
 from auditor.sources.manifests import Limits, load
-from scan_helpers import scan, write
 
 
 def test_merge_key_bomb_is_refused_before_construction(tmp_path):

@@ -4,13 +4,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from scan_helpers import audit_inventory, write
 
 from auditor.config import parse_config
 from auditor.model import Fact, Origin, Resource
 from auditor.overhead import parse_budget
 from auditor.sources.manifests import load
 from auditor.substrate import Override, classify
-from scan_helpers import audit_inventory, write
 
 
 def node(provider_id=None, instance_type=None, name="n1", labels=None):

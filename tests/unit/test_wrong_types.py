@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from auditor.rules import typed
 from scan_helpers import scan
+
+from auditor.rules import typed
 
 HOSTILE = """apiVersion: v1
 kind: Pod

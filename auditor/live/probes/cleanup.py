@@ -8,8 +8,9 @@ what it did not delete; whatever is left keeps its labels, and the next run remo
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import ApiStatusError, ClusterError
 from .manifests import CORE, JOBS, MANAGED_BY, SERVICE_ACCOUNT, TOOL, run_selector

@@ -3,7 +3,8 @@ clean-up guaranteed on every way out (errors, Ctrl-C, SIGTERM)."""
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ...model import Inventory, Resource
 from ...tenancy import TenancyConfig
@@ -11,7 +12,14 @@ from ..errors import ApiStatusError, ClusterError
 from .cleanup import cleanup, remove_leftovers
 from .logs import collect, job_pods
 from .manifests import (
-    CORE, JOBS, MANAGED_BY, TOOL, job_manifest, namespace_manifest, run_selector, service_account_manifest,
+    CORE,
+    JOBS,
+    MANAGED_BY,
+    TOOL,
+    job_manifest,
+    namespace_manifest,
+    run_selector,
+    service_account_manifest,
     targets_configmap,
 )
 from .options import ProbeOptions
