@@ -42,7 +42,9 @@ class _Draft:
 
 
 def _about(resource: Resource, **fields: Any) -> _Draft:
-    return _Draft(kind=resource.kind, name=resource.name, namespace=resource.namespace, origin=resource.origin, **fields)
+    return _Draft(
+        kind=resource.kind, name=resource.name, namespace=resource.namespace, origin=resource.origin, **fields
+    )
 
 
 def audit(

@@ -140,7 +140,8 @@ class Evaluator:
         ]
         self._all = (1 << len(self.classes)) - 1
         self._ip_masks = [
-            sum(1 << c.id for c in self.classes if c.ip_signature and c.ip_signature[k]) for k in range(len(self._blocks))
+            sum(1 << c.id for c in self.classes if c.ip_signature and c.ip_signature[k])
+            for k in range(len(self._blocks))
         ]
         self.ingress: list[list[Rule] | None] = [None] * len(self.classes)  # None: not isolated
         self.egress: list[list[Rule] | None] = [None] * len(self.classes)
@@ -226,7 +227,9 @@ class Evaluator:
         mask = 0
         for ns in namespaces:
             for cid in self._by_namespace.get(ns, ()):
-                if not self.classes[cid].host_network and (pod_selector is None or self._selects_class(pod_selector, cid)):
+                if not self.classes[cid].host_network and (
+                    pod_selector is None or self._selects_class(pod_selector, cid)
+                ):
                     mask |= 1 << cid
         return mask
 
@@ -265,7 +268,9 @@ class Evaluator:
             if not isinstance(expr, dict) or not isinstance(expr.get("key"), str):
                 continue
             if expr.get("operator") == "In" and isinstance(expr.get("values"), list):
-                sets.append(set().union(*(self._namespace_index.get((expr["key"], str(v)), set()) for v in expr["values"])))
+                sets.append(
+                    set().union(*(self._namespace_index.get((expr["key"], str(v)), set()) for v in expr["values"]))
+                )
             elif expr.get("operator") == "Exists":
                 sets.append(self._namespace_keys.get(expr["key"], set()))
         if not sets:

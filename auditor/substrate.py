@@ -91,7 +91,10 @@ def classify(node: Resource, facts: Sequence[Fact] = (), overrides: Iterable[Ove
     for fact in facts:
         host = fact.report.get("host", {})
         if host.get("hypervisor") is True:
-            evidence.append(f"probe {fact.probe_id}: hypervisor present ({'; '.join(host.get('hypervisor_evidence') or []) or 'CPUID flag'})")
+            evidence.append(
+                f"probe {fact.probe_id}: hypervisor present "
+                f"({'; '.join(host.get('hypervisor_evidence') or []) or 'CPUID flag'})"
+            )
             verdicts.append(VM)
         elif host.get("hypervisor") is False:
             evidence.append(f"probe {fact.probe_id}: no hypervisor (CPUID flag, DMI and /sys/hypervisor show none)")

@@ -123,7 +123,9 @@ def _container(container: Mapping[str, Any], tokens: set[str]) -> dict[str, Any]
             and m.get("mountPath") == TOKEN_MOUNT_PATH
             and m.get("readOnly") is True and set(m) <= {"name", "mountPath", "readOnly"})]
     if isinstance(out.get("ports"), list):
-        out["ports"] = [_drop_defaults(dict(p), {"protocol": "TCP"}) if isinstance(p, dict) else p for p in out["ports"]]
+        out["ports"] = [
+            _drop_defaults(dict(p), {"protocol": "TCP"}) if isinstance(p, dict) else p for p in out["ports"]
+        ]
     for probe in _PROBES:
         if isinstance(out.get(probe), dict):
             found = _drop_defaults(dict(out[probe]), _PROBE_DEFAULTS)

@@ -204,7 +204,9 @@ def _judge(entry: Vulnerability, v: Version) -> Match:
                          f"base version {v.base} of {v.raw} predates the upstream introduction in "
                          f"{entry.introduced.base}, but distribution kernels backport newer code as well "
                          f"as fixes; check the vendor's advisory")
-        return Match(entry, NOT_AFFECTED, f"{v.base} predates the vulnerable code (introduced in {entry.introduced.base})")
+        return Match(
+            entry, NOT_AFFECTED, f"{v.base} predates the vulnerable code (introduced in {entry.introduced.base})"
+        )
     return Match(entry, NOT_AFFECTED, f"{v.base} is newer than every affected range (fixed in {entry.fixes()})")
 
 

@@ -223,7 +223,9 @@ class _Folding:
         key = id(view)
         if key not in self.essences:
             owner = self.owner(view)
-            claims = _claim_templates(owner.resource) if owner is not None and owner.resource.kind == "StatefulSet" else ()
+            claims = (
+                _claim_templates(owner.resource) if owner is not None and owner.resource.kind == "StatefulSet" else ()
+            )
             self.essences[key] = essence(view.template, view.resource.name, claims)
         return self.essences[key]
 

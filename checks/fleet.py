@@ -58,7 +58,9 @@ def fleet(ctx: AnalysisContext) -> Fleet:
 
 def _fleet(ctx: AnalysisContext) -> Fleet:
     settings = ctx.settings.get("substrate", {})
-    overrides = [Override(o.get("selector", {}), o["substrate"], o.get("vm_class")) for o in settings.get("overrides", ())]
+    overrides = [
+        Override(o.get("selector", {}), o["substrate"], o.get("vm_class")) for o in settings.get("overrides", ())
+    ]
     facts_by_node: dict[str, list[Fact]] = {}
     for fact in ctx.inventory.facts:
         # Only a probe on the node itself fingerprints it: a pod's probe may run inside a

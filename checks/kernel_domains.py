@@ -112,10 +112,15 @@ def _privileged_neighbour(ctx, f: Fleet, rule: Rule) -> Iterator[Hit]:
             key = (p.workload.key, name)
             if reasons and others and key not in reported:
                 reported.add(key)
-                yield Hit(rule.id, p.workload,
-                          f"{p.workload.kind} {p.workload.name} ({', '.join(reasons)}) shares node {name}'s kernel with "
-                          f"{', '.join(others)}: one escape reaches them", {"escape_grade": reasons, "neighbours": others},
-                          pointer=p.pod.pointer, node=name)
+                yield Hit(
+                    rule.id,
+                    p.workload,
+                    f"{p.workload.kind} {p.workload.name} ({', '.join(reasons)}) shares node {name}'s kernel with "
+                    f"{', '.join(others)}: one escape reaches them",
+                    {"escape_grade": reasons, "neighbours": others},
+                    pointer=p.pod.pointer,
+                    node=name,
+                )
 
 
 def _boot_id(ctx, f: Fleet, rule: Rule) -> Iterator[Hit]:
@@ -131,8 +136,15 @@ def _boot_id(ctx, f: Fleet, rule: Rule) -> Iterator[Hit]:
             continue
         nodes = sorted({x.node or "?" for x in facts})
         pods = [f"{x.namespace}/{x.pod}" for x in facts]
-        subject = next((p.workload for p in f.placements
-                        for x in facts if (p.pod.resource.namespace, p.pod.resource.name) == (x.namespace, x.pod)), None)
+        subject = next(
+            (
+                p.workload
+                for p in f.placements
+                for x in facts
+                if (p.pod.resource.namespace, p.pod.resource.name) == (x.namespace, x.pod)
+            ),
+            None,
+        )
         if subject is None:
             continue
         where = "on one node" if len(nodes) == 1 else f"though the API places them on {', '.join(nodes)}"

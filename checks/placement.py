@@ -206,7 +206,10 @@ def _sandbox_eligible(budget: Budget, reasons: list[str]) -> bool | None:
         o = default(sandbox, budget.dimension)
         limit = o.high_us if o.high_us is not None else SANDBOX_UNMEASURED_FLOOR_US
         if budget.value_us >= limit:
-            fits.append(f"{sandbox} (+{limit:g} us, {o.source if o.high_us is not None else 'unmeasured tail: 1 ms floor from the reference reading'})")
+            fits.append(
+                f"{sandbox} (+{limit:g} us, "
+                f"{o.source if o.high_us is not None else 'unmeasured tail: 1 ms floor from the reference reading'})"
+            )
     if fits:
         reasons.append("a sandboxed runtime fits the budget: " + "; ".join(fits))
     return bool(fits) and DEDICATED not in budget.mandates
@@ -221,7 +224,11 @@ def _verdict_hit(rule: Rule, check: str, entry: dict[str, Any], view: PodView, f
                    + entry["reasons"][0] + ": a VM would do, with the hypervisor bounding its blast radius", evidence)
     if check == "vm-insufficient" and entry["verdict"] == "vm-insufficient":
         return Hit(rule.id, r, f"{r.kind} {r.name} runs on a VM but " + "; ".join(entry["reasons"]), evidence)
-    if check == "compensating-controls" and entry["verdict"] == "bare-metal-justified" and entry["node_substrate"] == BARE_METAL:
+    if (
+        check == "compensating-controls"
+        and entry["verdict"] == "bare-metal-justified"
+        and entry["node_substrate"] == BARE_METAL
+    ):
         missing = _missing_controls(view, f, entry)
         if missing:
             return Hit(rule.id, r, f"{r.kind} {r.name} justifies bare metal but lacks: {'; '.join(missing)}",
@@ -237,8 +244,13 @@ def _missing_controls(view: PodView, f: Fleet, entry: dict[str, Any]) -> list[st
         taints = at(n.obj, ("spec", "taints")) if n is not None else None
         taints = taints if isinstance(taints, list) else []
         # condition taints (node.kubernetes.io/not-ready, ...) come and go; they dedicate nothing
-        taints = [t for t in taints if isinstance(t, dict) and t.get("effect") in ("NoSchedule", "NoExecute")
-                  and not str(t.get("key", "")).startswith(("node.kubernetes.io/", "node.cloudprovider.kubernetes.io/"))]
+        taints = [
+            t
+            for t in taints
+            if isinstance(t, dict)
+            and t.get("effect") in ("NoSchedule", "NoExecute")
+            and not str(t.get("key", "")).startswith(("node.kubernetes.io/", "node.cloudprovider.kubernetes.io/"))
+        ]
         if not taints:
             missing.append(f"dedicated node: {node} has no NoSchedule taint keeping others off")
         kernel_sharers, escape_grade_pods = _neighbours(f, node)

@@ -136,7 +136,9 @@ def _top_owner(pod: Resource, views) -> Resource:
     return max(candidates, key=lambda r: len(r.name), default=pod)
 
 
-def _endpoint(namespace: str, name: str, metadata: Mapping[str, Any], spec: Mapping[str, Any], ip: str | None) -> Endpoint:
+def _endpoint(
+    namespace: str, name: str, metadata: Mapping[str, Any], spec: Mapping[str, Any], ip: str | None
+) -> Endpoint:
     labels = metadata.get("labels") if isinstance(metadata.get("labels"), dict) else {}
     ports = []
     for field_name in ("containers", "initContainers"):
@@ -145,7 +147,9 @@ def _endpoint(namespace: str, name: str, metadata: Mapping[str, Any], spec: Mapp
                 continue
             for port in items(container.get("ports")):
                 if isinstance(port, dict) and isinstance(port.get("containerPort"), int):
-                    ports.append((str(port.get("name") or ""), port["containerPort"], str(port.get("protocol") or "TCP")))
+                    ports.append(
+                        (str(port.get("name") or ""), port["containerPort"], str(port.get("protocol") or "TCP"))
+                    )
     return Endpoint(namespace, name, {str(k): str(v) for k, v in labels.items()}, tuple(sorted(ports)), ip,
                     spec.get("hostNetwork") is True)
 
@@ -224,7 +228,12 @@ def _unisolated(scene: _Scene, rule: Rule, is_open, only_with_policies: bool) ->
             continue
         exposed[c.namespace].update(c.members)
     for namespace, members in sorted(exposed.items()):
-        yield Hit(rule.id, scene.ctx.namespace_subject(namespace), "", {"unisolated": sorted(members)[:20], "count": len(members)})
+        yield Hit(
+            rule.id,
+            scene.ctx.namespace_subject(namespace),
+            "",
+            {"unisolated": sorted(members)[:20], "count": len(members)},
+        )
 
 
 def _cross_tenant(scene: _Scene, rule: Rule) -> Iterator[Hit]:
@@ -272,8 +281,12 @@ def _open_to_all(scene: _Scene, rule: Rule) -> Iterator[Hit]:
             workload = owners.get((c.namespace, c.members[0]))
             if workload is not None and workload.key not in reported:
                 reported.add(workload.key)
-                yield Hit(rule.id, workload, f"{workload.kind} {workload.name} accepts connections from every other "
-                          f"tenant ({len(tenants) - 1})", {"tenants": len(tenants) - 1, "class_members": list(c.members[:5])})
+                yield Hit(
+                    rule.id,
+                    workload,
+                    f"{workload.kind} {workload.name} accepts connections from every other tenant ({len(tenants) - 1})",
+                    {"tenants": len(tenants) - 1, "class_members": list(c.members[:5])},
+                )
 
 
 def _metadata_egress(scene: _Scene, rule: Rule) -> Iterator[Hit]:
@@ -340,20 +353,24 @@ def observed_rows(ctx: AnalysisContext) -> list[dict[str, Any]]:
     rows = []
     for fact, entry in _reach(ctx):
         port = f"{entry['protocol']}/{entry['port']}" if entry.get("port") is not None else entry["protocol"]
-        rows.append({
-            "from_tenant": ctx.tenancy.tenant_of(fact.namespace) or "(platform)",
-            "to_tenant": str(entry.get("tenant")),
-            "allowed": entry["result"] == "reachable",
-            "ports": [port],
-            "result": entry["result"],
-            "address": entry.get("address"),
-            "probe": fact.probe_id,
-            "node": fact.node,
-        })
+        rows.append(
+            {
+                "from_tenant": ctx.tenancy.tenant_of(fact.namespace) or "(platform)",
+                "to_tenant": str(entry.get("tenant")),
+                "allowed": entry["result"] == "reachable",
+                "ports": [port],
+                "result": entry["result"],
+                "address": entry.get("address"),
+                "probe": fact.probe_id,
+                "node": fact.node,
+            }
+        )
     return sorted(rows, key=lambda r: (r["from_tenant"], r["to_tenant"], r["ports"], str(r["address"]), r["probe"]))
 
 
-def _endpoint_of(by_name: Mapping[tuple[str, str], Endpoint], namespace: str | None, pod: str | None) -> Endpoint | None:
+def _endpoint_of(
+    by_name: Mapping[tuple[str, str], Endpoint], namespace: str | None, pod: str | None
+) -> Endpoint | None:
     """A pod's endpoint, or its workload's template (controllers name pods `<workload>-...`)."""
     if not namespace or not pod:
         return None

@@ -364,7 +364,11 @@ def dropped_fields(sent: Any, returned: Any, pointer: str = "") -> list[str]:
     if isinstance(sent, list):
         if not isinstance(returned, list) or len(returned) != len(sent):
             return [] if not sent and returned is None else [pointer or "/"]
-        return [p for i, (x, y) in enumerate(zip(sent, returned, strict=True)) for p in dropped_fields(x, y, f"{pointer}/{i}")]
+        return [
+            p
+            for i, (x, y) in enumerate(zip(sent, returned, strict=True))
+            for p in dropped_fields(x, y, f"{pointer}/{i}")
+        ]
     return [] if sent == returned and type(sent) is type(returned) else [pointer or "/"]
 
 

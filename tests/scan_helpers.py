@@ -41,7 +41,9 @@ def scan(paths: Iterable[str], config: Config | None = None, select: Iterable[st
     return audit_inventory(load(list(paths)), config, select, extra_rules)
 
 
-def audit_inventory(inventory: Inventory, config: Config | None = None, select: Iterable[str] = (), extra_rules=()) -> Report:
+def audit_inventory(
+    inventory: Inventory, config: Config | None = None, select: Iterable[str] = (), extra_rules=()
+) -> Report:
     ruleset, analyses = _load_rules(list(extra_rules))
     config = config or Config()
     if select:

@@ -114,7 +114,9 @@ def _describe(read: list[tuple[str, str]], decided_by: str | None) -> str:
 def _absent(view: CgroupView, controller: str, name: str) -> str:
     h = view.hierarchy_for(controller)
     where = os.path.join(h.own_dir, name) if h else name
-    return f"{where} absent, and at every level up to {h.mount_point if h else '?'}: no limit set (a root cgroup has none)"
+    return (
+        f"{where} absent, and at every level up to {h.mount_point if h else '?'}: no limit set (a root cgroup has none)"
+    )
 
 
 def memory_limit(view: CgroupView) -> tuple[int | None, str]:
@@ -161,7 +163,9 @@ def cpu_quota(view: CgroupView) -> tuple[float | None, str]:
             quota, _, period = value.partition(" ")
             cores.append((path, None if quota == "max" else int(quota) / int(period or "100000")))
     limit, decided = _smallest(cores)
-    return (None if limit is None else round(limit, 4)), _describe(read, decided) or _absent(view, "cpu", "cpu.max" if h.version == "v2" else "cpu.cfs_quota_us")
+    return (None if limit is None else round(limit, 4)), _describe(read, decided) or _absent(
+        view, "cpu", "cpu.max" if h.version == "v2" else "cpu.cfs_quota_us"
+    )
 
 
 def oom_kills(view: CgroupView) -> int | None:

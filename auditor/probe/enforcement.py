@@ -203,7 +203,9 @@ def memory_test(limit: int | None, view: cgroups.CgroupView | None = None,
     tail = f"; {child.elapsed:.1f}s, {child.reaped()}"
     mib = f"{touched // MiB} MiB"
     if child.timed_out:
-        return _result(True, None, f"child did not finish within {timeout:.0f}s and was killed after touching {mib}{tail}")
+        return _result(
+            True, None, f"child did not finish within {timeout:.0f}s and was killed after touching {mib}{tail}"
+        )
     if limit is None:
         if outcome == "done":
             return _result(True, None, f"no memory limit: touched {mib} (the {target // MiB} MiB cap) without being "
@@ -265,7 +267,11 @@ def _child_outcome(script: str, args: list[str], timeout: float):
     try:
         return json.loads(_last_line(child.stdout)), None, tail
     except ValueError:
-        return None, _result(True, None, f"child failed (exit {child.returncode}: {_last_line(child.stderr)}){tail}"), tail
+        return (
+            None,
+            _result(True, None, f"child failed (exit {child.returncode}: {_last_line(child.stderr)}){tail}"),
+            tail,
+        )
 
 
 def pids_test(pids_max: int | None, view: cgroups.CgroupView | None = None,

@@ -155,7 +155,9 @@ def sandbox(root: str, release: str, version: str | None) -> tuple[str | None, l
         evidence = [f"uname: {release} {version or ''}".strip()]
         if cmdline:
             evidence.append(f"/proc/cmdline: {cmdline[:200]}")
-        return "gvisor", evidence + ["gVisor's sentry reports a fixed kernel (4.4.0, #1 SMP Sun Jan 10 15:06:54 PST 2016)"]
+        return "gvisor", evidence + [
+            "gVisor's sentry reports a fixed kernel (4.4.0, #1 SMP Sun Jan 10 15:06:54 PST 2016)"
+        ]
     tokens = cmdline.split()
     kata_args = [t for t in tokens if t.startswith("agent.") or "kata-containers" in t]
     try:
@@ -167,7 +169,9 @@ def sandbox(root: str, release: str, version: str | None) -> tuple[str | None, l
         if kata_args:
             evidence.append(f"/proc/cmdline has kata-agent options: {' '.join(kata_args[:5])}")
         if kata_mounts:
-            evidence.append(f"mountinfo: kataShared (virtio-fs/9p share of the Kata VM) at {', '.join(kata_mounts[:3])}")
+            evidence.append(
+                f"mountinfo: kataShared (virtio-fs/9p share of the Kata VM) at {', '.join(kata_mounts[:3])}"
+            )
         return "kata", evidence
     return None, [f"uname version {version!r} is not gVisor's; /proc/cmdline has no -gvisor image, no agent.* "
                   "or kata-containers option; no kataShared mount"]

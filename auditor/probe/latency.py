@@ -50,8 +50,10 @@ NOTE_STEAL = ("steal: zero is not proof of dedication: the hypervisor may not re
               "during these few seconds.")
 NOTE_LOOPBACK = ("network_rtt: the peer is on loopback; loopback RTT never crosses virtio-net or the physical network, "
                  "so it shows no VM network overhead. Measure across the node boundary (pod to another node).")
-NOTE_CPYTHON = ("all figures are measured from CPython and include interpreter overhead (tens of ns per call, "
-                "~0.1 us per gap-detector iteration); tails are what a Python thread saw, an upper bound for native code.")
+NOTE_CPYTHON = (
+    "all figures are measured from CPython and include interpreter overhead (tens of ns per call, "
+    "~0.1 us per gap-detector iteration); tails are what a Python thread saw, an upper bound for native code."
+)
 
 
 @dataclass(frozen=True)

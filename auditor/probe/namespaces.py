@@ -56,7 +56,11 @@ def _inode_evidence(t: str, link: str | None) -> tuple[bool | None, str]:
     if inode == INIT_INODES[t]:
         return True, f"/proc/self/ns/{t} -> {link}: the initial {t} namespace (fixed inode {INIT_INODES[t]:#x})"
     if inode >= DYNAMIC_FIRST and t in ALWAYS_FIXED:
-        return False, f"/proc/self/ns/{t} -> {link}: a dynamically allocated inode, not the initial {t} namespace ({INIT_INODES[t]:#x})"
+        return (
+            False,
+            f"/proc/self/ns/{t} -> {link}: a dynamically allocated inode, "
+            f"not the initial {t} namespace ({INIT_INODES[t]:#x})",
+        )
     return None, f"/proc/self/ns/{t} -> {link}"
 
 
@@ -75,7 +79,10 @@ def _pid(root: str, link: str | None) -> dict:
     if kernel_threads:
         notes.append("/proc/2/status: Name kthreadd, PPid 0 (kernel threads visible)")
     else:
-        notes.append(f"/proc/2/status: {'absent' if not kthreadd else 'Name ' + kthreadd.get('Name', '?')} (no kernel threads visible)")
+        notes.append(
+            f"/proc/2/status: {'absent' if not kthreadd else 'Name ' + kthreadd.get('Name', '?')} "
+            "(no kernel threads visible)"
+        )
     nspid = procfs.status(root).get("NSpid")
     nested = nspid is not None and len(nspid.split()) > 1
     if nspid is not None:
@@ -97,10 +104,14 @@ def _net(root: str, link: str | None, host_link: str | None) -> dict:
     if interfaces:
         if backed:
             targets = [os.path.basename(procfs.readlink(root, f"/sys/class/net/{i}/device") or "?") for i in backed]
-            notes.append("device-backed interfaces in this namespace: "
-                         + ", ".join(f"{i} (/sys/class/net/{i}/device -> {t})" for i, t in zip(backed, targets, strict=True)))
+            notes.append(
+                "device-backed interfaces in this namespace: "
+                + ", ".join(f"{i} (/sys/class/net/{i}/device -> {t})" for i, t in zip(backed, targets, strict=True))
+            )
         else:
-            notes.append(f"interfaces in /proc/self/net/dev: {', '.join(interfaces)}; none has /sys/class/net/<if>/device")
+            notes.append(
+                f"interfaces in /proc/self/net/dev: {', '.join(interfaces)}; none has /sys/class/net/<if>/device"
+            )
         if verdict is None:
             verdict = bool(backed)
     else:

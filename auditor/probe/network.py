@@ -1,9 +1,9 @@
 """The probe's own network view, read over netlink (pyroute2, imported only here and only when asked).
 
 Interfaces with their addresses and MACs, routes (every table but `local`), and the L2 neighbour
-table (ARP / NDP cache, without multicast mappings). Read-only netlink dumps of this process's network namespace: nothing is
-sent on the wire. Another tenant's address in the neighbour table means that tenant shares this
-pod's broadcast domain.
+table (ARP / NDP cache, without multicast mappings). Read-only netlink dumps of this process's
+network namespace: nothing is sent on the wire. Another tenant's address in the neighbour table
+means that tenant shares this pod's broadcast domain.
 
 Each list is capped at MAX_ENTRIES (a hostNetwork probe on a big node may see many routes); the
 section's `truncated` names the lists that were cut.

@@ -39,7 +39,10 @@ def collect_privileges(root: str = "/", errors: list[str] | None = None) -> dict
     seccomp = status.get("Seccomp")
     if seccomp not in SECCOMP_MODES:
         # The kernel prints the line whenever it is built with CONFIG_SECCOMP; without it there is no filter.
-        errors.append(f"privileges: Seccomp line {'absent' if seccomp is None else repr(seccomp)} in /proc/self/status; reported as disabled")
+        errors.append(
+            f"privileges: Seccomp line {'absent' if seccomp is None else repr(seccomp)} in /proc/self/status; "
+            "reported as disabled"
+        )
     filters = status.get("Seccomp_filters")
     apparmor, selinux = _lsm_labels(root)
     return {

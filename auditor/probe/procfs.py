@@ -83,12 +83,20 @@ def parse_mountinfo(text: str) -> list[MountEntry]:
         if len(fields) < sep + 3:
             continue
         major, _, minor = fields[2].partition(":")
-        entries.append(MountEntry(
-            mount_id=int(fields[0]), parent_id=int(fields[1]), major=int(major), minor=int(minor),
-            root=_unescape(fields[3]), mount_point=_unescape(fields[4]),
-            options=tuple(fields[5].split(",")), fstype=fields[sep + 1],
-            source=_unescape(fields[sep + 2]), super_options=tuple(fields[sep + 3].split(",")) if len(fields) > sep + 3 else (),
-        ))
+        entries.append(
+            MountEntry(
+                mount_id=int(fields[0]),
+                parent_id=int(fields[1]),
+                major=int(major),
+                minor=int(minor),
+                root=_unescape(fields[3]),
+                mount_point=_unescape(fields[4]),
+                options=tuple(fields[5].split(",")),
+                fstype=fields[sep + 1],
+                source=_unescape(fields[sep + 2]),
+                super_options=tuple(fields[sep + 3].split(",")) if len(fields) > sep + 3 else (),
+            )
+        )
     return entries
 
 

@@ -118,7 +118,9 @@ def _result(f: Finding, rule_index: int, root: str | None) -> dict[str, Any]:
         "locations": [location],
         "partialFingerprints": {"k8sIsolationAudit/v1": fingerprint(f)},
         # the JSON report's fields, less what SARIF already says in its own terms
-        "properties": {k: v for k, v in finding_dict(f).items() if k not in ("rule_id", "title", "message", "location")},
+        "properties": {
+            k: v for k, v in finding_dict(f).items() if k not in ("rule_id", "title", "message", "location")
+        },
     }
 
 

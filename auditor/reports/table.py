@@ -138,9 +138,13 @@ def _placement(console: Console, report: Report) -> None:
         return
     console.print(Text("Placement: does the latency budget justify bare metal?", style="bold"))
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for name, kwargs in (("workload", {"overflow": "fold", "ratio": 1}), ("on", {"no_wrap": True}),
-                         ("budget", {"justify": "right", "no_wrap": True}), ("overhead", {"justify": "right", "no_wrap": True}),
-                         ("verdict", {"no_wrap": True})):
+    for name, kwargs in (
+        ("workload", {"overflow": "fold", "ratio": 1}),
+        ("on", {"no_wrap": True}),
+        ("budget", {"justify": "right", "no_wrap": True}),
+        ("overhead", {"justify": "right", "no_wrap": True}),
+        ("verdict", {"no_wrap": True}),
+    ):
         table.add_column(name, **kwargs)
     for p in placed:
         budget, overhead = p["budget"] or {}, p["overhead"] or {}

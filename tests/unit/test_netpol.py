@@ -83,7 +83,9 @@ peer = st.one_of(
     st.builds(lambda s: {"podSelector": s}, selector),
     st.builds(lambda s: {"namespaceSelector": s}, selector),
     st.builds(lambda a, b: {"podSelector": a, "namespaceSelector": b}, selector, selector),
-    st.builds(lambda c: {"ipBlock": {"cidr": c, "except": ["10.0.1.0/28"]}}, st.sampled_from(["10.0.0.0/16", "10.0.1.0/24"])),
+    st.builds(
+        lambda c: {"ipBlock": {"cidr": c, "except": ["10.0.1.0/28"]}}, st.sampled_from(["10.0.0.0/16", "10.0.1.0/24"])
+    ),
 )
 rule = st.fixed_dictionaries({}, optional={"peers": st.lists(peer, max_size=2), "ports": st.lists(port, max_size=2)})
 

@@ -85,7 +85,9 @@ def test_a_plugin_without_declarations_is_refused_by_name(tmp_path, monkeypatch)
 
 
 def test_two_plugins_filling_one_section_are_refused(tmp_path, monkeypatch):
-    plugins = plugin_from(tmp_path, monkeypatch, "clash", "checks = {'x': Check()}\nsections = {'nodes': Section(empty=())}")
+    plugins = plugin_from(
+        tmp_path, monkeypatch, "clash", "checks = {'x': Check()}\nsections = {'nodes': Section(empty=())}"
+    )
     plugins.get("kernel-domains")
     with pytest.raises(PluginError, match="report section 'nodes'"):
         plugins.get("clash")
@@ -116,16 +118,28 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("params, line, field, message", [
-    ("      check: missing-lable\n", 13, r"params\.check", "unknown check 'missing-lable' for analysis plugin "
-                                                          r"'namespace-labels' \(it offers: missing-label, probed-label\)"),
-    ("      label: team\n", 12, "params", "'check' is a required property"),
-    ("      check: missing-label\n", 12, r"params", "'label' is a required property"),
-    ("      check: missing-label\n      label: 7\n", 14, r"params\.label", "7 is not of type 'string'"),
-    ("      check: missing-label\n      label: team\n      lable: x\n", 12, r"params",
-     r"Additional properties are not allowed \('lable' was unexpected\)"),
-    ("      check: probed-label\n      label: team\n", 12, "params", "Additional properties are not allowed"),
-])
+@pytest.mark.parametrize(
+    "params, line, field, message",
+    [
+        (
+            "      check: missing-lable\n",
+            13,
+            r"params\.check",
+            "unknown check 'missing-lable' for analysis plugin "
+            r"'namespace-labels' \(it offers: missing-label, probed-label\)",
+        ),
+        ("      label: team\n", 12, "params", "'check' is a required property"),
+        ("      check: missing-label\n", 12, r"params", "'label' is a required property"),
+        ("      check: missing-label\n      label: 7\n", 14, r"params\.label", "7 is not of type 'string'"),
+        (
+            "      check: missing-label\n      label: team\n      lable: x\n",
+            12,
+            r"params",
+            r"Additional properties are not allowed \('lable' was unexpected\)",
+        ),
+        ("      check: probed-label\n      label: team\n", 12, "params", "Additional properties are not allowed"),
+    ],
+)
 def test_unknown_checks_and_bad_params_name_file_line_and_field(tmp_path, params, line, field, message):
     path = write(tmp_path, RULE.split("    params:\n")[0] + "    params:\n" + params)
     with pytest.raises(RulePackError, match=rf"pack\.yaml:{line}: rules\[0\]\.{field}: {message}"):
@@ -208,7 +222,9 @@ def builtin_copy(tmp_path: Path, monkeypatch) -> Path:
 def test_the_digests_of_the_verified_builtin_packs_are_current():
     listed = dict(reversed(line.split("  ", 1)) for line in VERIFIED.read_text().splitlines())
     found = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in builtin_rules_dir().glob("*.y*ml")}
-    assert listed == found, f"after checking the packs: cd rules && sha256sum *.yaml > ../{VERIFIED.relative_to(VERIFIED.parents[2])}"
+    assert listed == found, (
+        f"after checking the packs: cd rules && sha256sum *.yaml > ../{VERIFIED.relative_to(VERIFIED.parents[2])}"
+    )
 
 
 def test_the_verified_builtin_packs_pass_every_check():

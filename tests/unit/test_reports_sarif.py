@@ -147,4 +147,7 @@ def test_partial_audits_carry_notifications(demo, rules):
     log = to_sarif(replace(demo, coverage=cov), rules)
     validate(log)
     notes = log["runs"][0]["invocations"][0]["toolExecutionNotifications"]
-    assert [n["message"]["text"] for n in notes] == ["not audited: deploy/bad.yaml:3: not YAML", "not audited: -: stdin"]
+    assert [n["message"]["text"] for n in notes] == [
+        "not audited: deploy/bad.yaml:3: not YAML",
+        "not audited: -: stdin",
+    ]

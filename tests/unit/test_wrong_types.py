@@ -34,7 +34,8 @@ metadata: {name: x, labels: "x"}
 apiVersion: v1
 kind: Pod
 metadata: {name: d, namespace: x}
-spec: {volumes: {a: 1}, hostPID: "true", containers: [{name: z, securityContext: {capabilities: {add: SYS_ADMIN}}, resources: [1]}]}
+spec: {volumes: {a: 1}, hostPID: "true",
+  containers: [{name: z, securityContext: {capabilities: {add: SYS_ADMIN}}, resources: [1]}]}
 """
 
 

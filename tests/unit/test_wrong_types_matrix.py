@@ -536,7 +536,9 @@ def workspace(tmp_path_factory) -> Workspace:
 
 def _netpol_protocol_of_wrong_type(case: Case) -> bool:
     """Once an internal error (a non-string protocol reached a sort beside 'TCP')."""
-    return case.host == "NetworkPolicy" and case.path[-1] == "protocol" and not isinstance(case.value, (str, type(None)))
+    return (
+        case.host == "NetworkPolicy" and case.path[-1] == "protocol" and not isinstance(case.value, (str, type(None)))
+    )
 
 
 def _param(case: Case):
