@@ -102,7 +102,8 @@ class AnalysisContext:
         """`compute(self)`, computed once per audit for every plugin that asks for it."""
         if compute not in self._shared:
             self._shared[compute] = compute(self)
-        return self._shared[compute]
+        computed: T = self._shared[compute]
+        return computed
 
     def of_kind(self, kind: str) -> tuple[Resource, ...]:
         return self.by_kind.get(kind, ())

@@ -38,7 +38,7 @@ def equal(one: Any, two: Any) -> bool:
     if one is two:
         return True
     if isinstance(one, str) or isinstance(two, str):
-        return one == two
+        return bool(one == two)
     if isinstance(one, list) and isinstance(two, list):
         return len(one) == len(two) and all(equal(a, b) for a, b in zip(one, two, strict=True))
     if isinstance(one, dict) and isinstance(two, dict):
@@ -47,7 +47,7 @@ def equal(one: Any, two: Any) -> bool:
         return False
     if isinstance(one, bool) or isinstance(two, bool):
         return isinstance(one, bool) and isinstance(two, bool) and one == two
-    return one == two
+    return bool(one == two)
 
 
 def _is_number(value: Any) -> bool:
@@ -93,7 +93,7 @@ class _Compiler:
 
     def _keyword(self, keyword: str, value: Any) -> Predicate:
         name = "ref" if keyword == "$ref" else keyword
-        method = getattr(self, "_k_" + name, None) if name.isalpha() else None
+        method: Callable[[Any], Predicate] | None = getattr(self, "_k_" + name, None) if name.isalpha() else None
         if method is None:
             raise Unsupported(keyword)
         return method(value)

@@ -174,7 +174,7 @@ class Finding:
     cluster: str | None = None
 
     @property
-    def sort_key(self) -> tuple:
+    def sort_key(self) -> tuple[Any, ...]:
         return (
             -self.severity,
             self.rule_id,

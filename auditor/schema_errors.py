@@ -81,6 +81,7 @@ def _message(error: Any) -> str:
     """jsonschema's message, but a mapping or list is never quoted whole (it may be long, or
     hold a secret): the field already says where it is."""
     instance = error.instance
-    if isinstance(instance, (dict, list)) and error.message.startswith(repr(instance)):
-        return f"this {'mapping' if isinstance(instance, dict) else 'list'}{error.message[len(repr(instance)):]}"
-    return error.message
+    message: str = error.message
+    if isinstance(instance, (dict, list)) and message.startswith(repr(instance)):
+        return f"this {'mapping' if isinstance(instance, dict) else 'list'}{message[len(repr(instance)):]}"
+    return message

@@ -164,7 +164,7 @@ def _source_kind(source: Any) -> str:
     (kind, value), = source.items()
     if kind == "configMap":
         return f"configMap:{value.get('name')}" if isinstance(value, dict) else "?"
-    return kind
+    return kind if isinstance(kind, str) else "?"
 
 
 def _is_claim_volume(volume: Any, claims: set[tuple[str, str]]) -> bool:
@@ -184,9 +184,9 @@ def _is_condition_toleration(toleration: Any) -> bool:
 def _without_node_pin(affinity: Mapping[str, Any]) -> dict[str, Any]:
     """Without the `metadata.name` field match the DaemonSet controller pins each pod to its node with."""
     out = dict(affinity)
-    node = out.get("nodeAffinity")
-    required = node.get("requiredDuringSchedulingIgnoredDuringExecution") if isinstance(node, dict) else None
-    terms = required.get("nodeSelectorTerms") if isinstance(required, dict) else None
+    node = _mapping(out.get("nodeAffinity"))
+    required = _mapping(node.get("requiredDuringSchedulingIgnoredDuringExecution"))
+    terms = required.get("nodeSelectorTerms")
     if not isinstance(terms, list):
         return out
     kept = []

@@ -139,7 +139,7 @@ def pod_view(resource: Resource) -> PodView | None:
     return PodView(resource=resource, pointer=pointer, template=template)
 
 
-def items(value: Any) -> list:
+def items(value: Any) -> list[Any]:
     """A list field as a list; anything else (a hostile or broken manifest) as empty."""
     return value if isinstance(value, list) else []
 
