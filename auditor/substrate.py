@@ -73,7 +73,8 @@ def classify(node: Resource, facts: Sequence[Fact] = (), overrides: Iterable[Ove
     evidence: list[str] = []
     notes: list[str] = []  # seen, but deciding nothing
     verdicts: list[str] = []
-    spec = node.obj.get("spec") if isinstance(node.obj.get("spec"), dict) else {}
+    spec = node.obj.get("spec")
+    spec = spec if isinstance(spec, dict) else {}
     provider_id = spec.get("providerID")
     if isinstance(provider_id, str) and "://" in provider_id:
         scheme = provider_id.split("://", 1)[0].lower()

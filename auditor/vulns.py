@@ -60,7 +60,8 @@ class Version:
 
     @property
     def branch(self) -> tuple[int, int]:
-        return (self.release + (0,))[:2]
+        release = (*self.release, 0)
+        return release[0], release[1]
 
     @property
     def vendor_build(self) -> bool:
@@ -179,7 +180,8 @@ def match(component: str, version_string: str) -> list[Match]:
 def _judge(entry: Vulnerability, v: Version) -> Match:
     kernel = entry.component == "linux-kernel"
     backports = "distribution kernels backport fixes" if kernel else "vendor builds backport fixes"
-    branch = re.match(r"v?(\d+\.\d+)", v.base).group(1) if "." in v.base else v.base
+    numbered = re.match(r"v?(\d+\.\d+)", v.base)
+    branch = numbered.group(1) if numbered else v.base
     own = [r for r in entry.affected if r.fixed.branch == v.branch]
     if own:
         fix = min(own, key=lambda r: r.fixed.key)

@@ -84,11 +84,11 @@ def _placements(ctx: AnalysisContext) -> list[Placement]:
     found: list[Placement] = []
     seen: set[tuple[str, str]] = set()
     for resource in ctx.of_kind("Pod"):
-        view = pod_view(resource)
-        if view is None or view.node_name is None:
+        pod = pod_view(resource)
+        if pod is None or pod.node_name is None:
             continue
         seen.add((resource.namespace or "", resource.name))
-        found.append(_placement(ctx, view, _owner(resource, by_namespace), handlers, sandbox_handlers))
+        found.append(_placement(ctx, pod, _owner(resource, by_namespace), handlers, sandbox_handlers))
     for view in ctx.workloads:  # a workload pinned by nodeName with no Pod object in the dump
         key = (view.resource.namespace or "", view.resource.name)
         if view.node_name and key not in seen and view.resource.kind != "Pod":

@@ -6,7 +6,7 @@ reports that carry the same boot_id ran on one kernel, whatever the API says.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from auditor.analysis import AnalysisContext, AnalysisResult, Check, Hit, Section
@@ -40,6 +40,7 @@ class KernelDomains:
         f = fleet(ctx)
         hits: list[Hit] = []
         for rule in rules:
+            assert rule.check is not None  # the engine hands a plugin only its analysis rules
             hits += CHECKS[rule.check](ctx, f, rule)
         return AnalysisResult(hits=tuple(hits), sections={"nodes": node_table(f)})
 
@@ -48,7 +49,7 @@ def _sharing(f: Fleet, node: str) -> list[Placement]:
     return [p for p in f.on(node) if p.sandbox is None]
 
 
-def _tenants(placements: list[Placement]) -> list[str]:
+def _tenants(placements: Iterable[Placement]) -> list[str]:
     return sorted({p.tenant for p in placements if p.tenant is not None})
 
 

@@ -51,12 +51,13 @@ class Placement:
         f = fleet(ctx)
         settings = ctx.settings.get("placement", {})
         measured = measured_overheads(ctx, f)
-        entries = [verdict(ctx, f, view, settings, measured) for view in ctx.workloads]
-        entries = [e for e in entries if e is not None]
+        verdicts = [verdict(ctx, f, view, settings, measured) for view in ctx.workloads]
+        entries = [e for e in verdicts if e is not None]
         hits: list[Hit] = []
         by_key = {(v.resource.kind, v.resource.namespace, v.resource.name): v for v in ctx.workloads}
         for rule in rules:
             check = rule.check
+            assert check is not None  # the engine hands a plugin only its analysis rules
             if check == "nodes-without-justification":
                 hits += _idle_bare_metal(f, rule, entries)
                 continue
@@ -102,7 +103,8 @@ def _selected(selector: Mapping[str, Any], view: PodView) -> bool:
     for key, value in (("namespace", r.namespace), ("kind", r.kind), ("name", r.name)):
         if key in selector and selector[key] != value:
             return False
-    labels = view.metadata.get("labels") if isinstance(view.metadata.get("labels"), dict) else {}
+    labels = view.metadata.get("labels")
+    labels = labels if isinstance(labels, dict) else {}
     return selects({k: v for k, v in selector.items() if k in ("matchLabels", "matchExpressions")}, labels)
 
 

@@ -90,6 +90,7 @@ class Reachability:
         )
         hits: list[Hit] = []
         for rule in rules:
+            assert rule.check is not None  # the engine hands a plugin only its analysis rules
             hits += CHECKS[rule.check](scene, rule)
         by_namespace = {c.id: None if tenant[c.id] is None else c.namespace for c in ev.classes}
         sections = {"reachability": {
@@ -109,7 +110,7 @@ def _endpoints(ctx: AnalysisContext) -> tuple[list[Endpoint], dict[tuple[str, st
     views_by_namespace: dict[str, list] = defaultdict(list)
     for view in views:
         views_by_namespace[view.resource.namespace or ""].append(view)
-    pods = [r for r in ctx.of_kind("Pod") if r.namespace]
+    pods = [(r.namespace, r) for r in ctx.of_kind("Pod") if r.namespace]
     for view in views:
         r = view.resource
         if r.namespace is None:
@@ -117,16 +118,18 @@ def _endpoints(ctx: AnalysisContext) -> tuple[list[Endpoint], dict[tuple[str, st
         owners[(r.namespace, r.name)] = r
         if r.kind != "Pod":
             endpoints.append(_endpoint(r.namespace, r.name, view.metadata, view.spec, None))
-    for pod in pods:
-        key = (pod.namespace, pod.name)
+    for namespace, pod in pods:
+        key = (namespace, pod.name)
         if key in seen:
             continue
         seen.add(key)
-        spec = pod.obj.get("spec") if isinstance(pod.obj.get("spec"), dict) else {}
-        status = pod.obj.get("status") if isinstance(pod.obj.get("status"), dict) else {}
+        spec = pod.obj.get("spec")
+        spec = spec if isinstance(spec, dict) else {}
+        status = pod.obj.get("status")
+        status = status if isinstance(status, dict) else {}
         ip = status.get("podIP") if isinstance(status.get("podIP"), str) else None
-        endpoints.append(_endpoint(pod.namespace, pod.name, pod.metadata, spec, ip))
-        owners.setdefault(key, _top_owner(pod, views_by_namespace[pod.namespace]))
+        endpoints.append(_endpoint(namespace, pod.name, pod.metadata, spec, ip))
+        owners.setdefault(key, _top_owner(pod, views_by_namespace[namespace]))
     return endpoints, owners
 
 
@@ -139,7 +142,8 @@ def _top_owner(pod: Resource, views) -> Resource:
 def _endpoint(
     namespace: str, name: str, metadata: Mapping[str, Any], spec: Mapping[str, Any], ip: str | None
 ) -> Endpoint:
-    labels = metadata.get("labels") if isinstance(metadata.get("labels"), dict) else {}
+    labels = metadata.get("labels")
+    labels = labels if isinstance(labels, dict) else {}
     ports = []
     for field_name in ("containers", "initContainers"):
         for container in items(spec.get(field_name)):
@@ -185,10 +189,10 @@ def intended_matrix(ev: Evaluator, tenant: Mapping[int, str | None]) -> Matrix:
     if len(tenants_open_out) * len(tenants_open_in) > WILDCARD_THRESHOLD:
         matrix.wildcard_to = set(tenants_open_in)
     else:
-        for s in tenants_open_out:
-            for d in tenants_open_in:
-                if s != d:
-                    matrix.add(s, d, ALL_PORTS)
+        for source in tenants_open_out:
+            for target in tenants_open_in:
+                if source != target:
+                    matrix.add(source, target, ALL_PORTS)
     # 2. a restricted side: only the class pairs some rule connects.
     def consider(s: PodClass, d: PodClass) -> None:
         ts, td = tenant[s.id], tenant[d.id]
@@ -323,11 +327,13 @@ def _metadata_egress(scene: _Scene, rule: Rule) -> Iterator[Hit]:
 def _node_addresses(ctx: AnalysisContext) -> list[str]:
     found = []
     for node in ctx.of_kind("Node"):
-        status = node.obj.get("status") if isinstance(node.obj.get("status"), dict) else {}
+        status = node.obj.get("status")
+        status = status if isinstance(status, dict) else {}
         for address in items(status.get("addresses")):
             if isinstance(address, dict) and address.get("type") == "InternalIP":
+                value: Any = address.get("address")
                 try:
-                    found.append(str(ipaddress.ip_address(address.get("address"))))
+                    found.append(str(ipaddress.ip_address(value)))
                 except ValueError:
                     continue
     return sorted(set(found))

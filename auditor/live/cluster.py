@@ -32,7 +32,7 @@ class ContextRead:
     user: str | None
     resources: list[Resource] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
-    raw: dict[str, list[dict]] = field(default_factory=dict)  # kind -> objects, in list order
+    raw: dict[str, list[Mapping[str, Any]]] = field(default_factory=dict)  # kind -> objects, in list order
 
 
 def load_cluster(

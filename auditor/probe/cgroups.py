@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from . import procfs
 
@@ -56,7 +57,7 @@ class CgroupView:
     def hierarchy_for(self, controller: str) -> Hierarchy | None:
         v1 = [h for h in self.hierarchies if h.version == "v1" and controller in h.controllers]
         v2 = [h for h in self.hierarchies if h.version == "v2" and controller in h.controllers]
-        return (v1 or v2 or [None])[0]
+        return v1[0] if v1 else v2[0] if v2 else None
 
     def own_file(self, controller: str, name: str) -> str | None:
         """Path (under root) of `name` in our own cgroup of `controller`'s hierarchy."""
@@ -196,7 +197,7 @@ def collect_cgroup(root: str = "/", errors: list[str] | None = None) -> dict:
     if own is None:
         lines = procfs.parse_proc_cgroup(view.proc_cgroup)
         own = next((p for hid, _, p in lines if hid == "0"), lines[0][2] if lines else None)
-    result = {"version": view.version, "path": own}
+    result: dict[str, Any] = {"version": view.version, "path": own}
     for key, reader in (("memory_limit_bytes", memory_limit), ("pids_max", pids_limit), ("cpu_quota_cores", cpu_quota)):
         name = key.split("_")[0]
         try:

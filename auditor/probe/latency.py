@@ -390,6 +390,7 @@ def steal(before: int | None, after: int | None, wall_ns: int, user_hz: int | No
             user_hz = 100
     delta = None if before is None or after is None else max(0, after - before)
     ms = None if delta is None else round(delta * 1000 / user_hz, 3)
+    cpus: int | None
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):

@@ -261,7 +261,11 @@ def _tags(items: Iterable[Any]) -> str:
 
 
 def _yes_no(value: Any) -> str:
-    return {True: "yes", False: "no"}.get(value, "—") if isinstance(value, bool) or value is None else e(value)
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return e(value)
 
 
 def _us(value: Any) -> str:

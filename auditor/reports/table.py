@@ -111,9 +111,11 @@ def _nodes(console: Console, report: Report) -> None:
         return
     console.print(Text("Nodes and the tenants sharing each kernel", style="bold"))
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for name, kwargs in (("node", {}), ("substrate", {}), ("kernel shared by", {"overflow": "fold"}),
-                         ("findings", {"justify": "right"}), ("evidence", {"overflow": "fold", "style": "dim"})):
-        table.add_column(name, **kwargs)
+    table.add_column("node")
+    table.add_column("substrate")
+    table.add_column("kernel shared by", overflow="fold")
+    table.add_column("findings", justify="right")
+    table.add_column("evidence", overflow="fold", style="dim")
     for n in report.sections["nodes"]:
         shared = n["kernel_shared_by"]
         table.add_row(

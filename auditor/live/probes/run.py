@@ -179,7 +179,7 @@ def _wait(api: Any, run: ProbeRun, started: list[ProbeSpec], options: ProbeOptio
     pending = {(s.namespace, s.job): s for s in started}
     total = len(started)
     deadline = time.monotonic() + options.timeout
-    jobs: dict[tuple[str, str], dict] = {}
+    jobs: dict[tuple[str | None, str | None], dict[str, Any]] = {}
     while pending:
         answer = api.get(f"{JOBS}/jobs", labelSelector=run_selector(run.run_id))
         jobs = {((j.get("metadata") or {}).get("namespace"), (j.get("metadata") or {}).get("name")): j
