@@ -99,12 +99,16 @@ class PodClass:
     members: tuple[str, ...]  # endpoint names
 
 
+# An ipBlock as a comparable key: (cidr, its sorted excepts).
+IpBlock = tuple[str, tuple[str, ...]]
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     peers: int  # bitmask of the classes at the other end
     ports: tuple[Mapping[str, Any], ...]  # as written; empty = every port
     policy: str  # namespace/name, for evidence
-    blocks: tuple[tuple, ...] = ()  # the rule's ipBlocks (cidr, excepts), for addresses outside the cluster
+    blocks: tuple[IpBlock, ...] = ()  # the rule's ipBlocks (cidr, excepts), for addresses outside the cluster
     any_peer: bool = False  # no from/to: every address, inside the cluster or not
 
 
@@ -119,7 +123,7 @@ class Evaluator:
         policies = [p for p in policies if isinstance(p, Mapping)]
         self._blocks = _ip_blocks(policies)
         self.classes: list[PodClass] = []
-        self._class_of: dict[tuple, int] = {}
+        self._class_of: dict[tuple[Any, ...], int] = {}
         self._by_namespace: dict[str, list[int]] = {}
         members: dict[int, list[str]] = {}
         for ep in endpoints:
@@ -373,23 +377,23 @@ def _port_ranges(port: Mapping[str, Any], dst: PodClass) -> Iterator[tuple[str, 
             return
 
 
-def _list(value: Any) -> list:
+def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _labels_key(labels: Mapping[str, str]) -> tuple:
+def _labels_key(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((str(k), str(v)) for k, v in labels.items()))
 
 
-def _block_key(block: Any) -> tuple | None:
+def _block_key(block: Any) -> IpBlock | None:
     if not isinstance(block, Mapping) or not isinstance(block.get("cidr"), str):
         return None
     excepts = tuple(sorted(e for e in _list(block.get("except")) if isinstance(e, str)))
     return (block["cidr"], excepts)
 
 
-def _ip_blocks(policies: Sequence[Mapping[str, Any]]) -> list[tuple]:
-    blocks: list[tuple] = []
+def _ip_blocks(policies: Sequence[Mapping[str, Any]]) -> list[IpBlock]:
+    blocks: list[IpBlock] = []
     for policy in policies:
         spec = policy.get("spec")
         if not isinstance(spec, Mapping):
@@ -403,7 +407,7 @@ def _ip_blocks(policies: Sequence[Mapping[str, Any]]) -> list[tuple]:
     return blocks
 
 
-def in_block(address: ipaddress._BaseAddress, block: tuple) -> bool:
+def in_block(address: ipaddress._BaseAddress, block: IpBlock) -> bool:
     cidr, excepts = block
     try:
         network = ipaddress.ip_network(cidr, strict=False)

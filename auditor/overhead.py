@@ -35,7 +35,9 @@ class Overhead:
         )
 
 
-def _o(node_class: str, dimension: str, low, high, sources: str, note: str = "") -> Overhead:
+def _o(
+    node_class: str, dimension: str, low: float | None, high: float | None, sources: str, note: str = ""
+) -> Overhead:
     return Overhead(node_class, dimension, low, high, tuple(sources.split()), note)
 
 

@@ -51,7 +51,7 @@ class Version:
     raw: str
 
     @property
-    def key(self) -> tuple:
+    def key(self) -> tuple[int, ...]:
         """Comparable tuple: 5.9 == 5.9.0, and 1.0.0-rc93 < 1.0.0."""
         numbers = (self.release + (0, 0, 0, 0))[:4]
         if self.pre is None:
