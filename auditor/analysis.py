@@ -10,9 +10,10 @@ of its sections.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Protocol, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from .model import Finding, Inventory, Resource, Rule
 from .tenancy import Tenancy
@@ -101,7 +102,8 @@ class AnalysisContext:
         """`compute(self)`, computed once per audit for every plugin that asks for it."""
         if compute not in self._shared:
             self._shared[compute] = compute(self)
-        return self._shared[compute]
+        computed: T = self._shared[compute]
+        return computed
 
     def of_kind(self, kind: str) -> tuple[Resource, ...]:
         return self.by_kind.get(kind, ())

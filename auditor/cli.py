@@ -10,10 +10,10 @@ import gc
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
-from typing import Sequence
 
 from . import __version__
 from .reports import FORMATS
@@ -57,10 +57,15 @@ def _parser() -> argparse.ArgumentParser:
     _scan_options(scan)
     _cluster_options(scan)
     scan.add_argument("--all-contexts", action="store_true", help="audit every context of the kubeconfig")
-    scan.add_argument("--probe", action="store_true",
-                      help="run probe Jobs on every node and in every tenant namespace (creates resources; see SECURITY.md)")
+    scan.add_argument(
+        "--probe",
+        action="store_true",
+        help="run probe Jobs on every node and in every tenant namespace (creates resources; see SECURITY.md)",
+    )
     scan.add_argument("--probe-image", default=None, metavar="IMAGE", help="probe image (build it from the Dockerfile)")
-    scan.add_argument("--probe-timeout", type=float, default=300.0, metavar="SECONDS", help="wait for probe Jobs (default 300)")
+    scan.add_argument(
+        "--probe-timeout", type=float, default=300.0, metavar="SECONDS", help="wait for probe Jobs (default 300)"
+    )
     scan.add_argument("--probe-namespace", default="isolation-audit", metavar="NS",
                       help="the tool's own namespace for node probes (default isolation-audit)")
 
@@ -118,13 +123,17 @@ def _scan_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--config", metavar="FILE", help="tenancy, rule selection, severity overrides, waivers")
     p.add_argument("--rules", action="append", default=[], metavar="PATH", help="extra rule pack file or directory")
-    p.add_argument("--max-file-size", type=_size, default=None, metavar="BYTES", help="skip larger inputs (default 2GiB)")
+    p.add_argument(
+        "--max-file-size", type=_size, default=None, metavar="BYTES", help="skip larger inputs (default 2GiB)"
+    )
     p.add_argument("--probe-results", action="append", default=[], metavar="DIR",
                    help="directory of ProbeReports (`probe` output) to join as observed facts")
     p.add_argument("--baseline", metavar="REPORT.json",
                    help="report only findings not in this earlier JSON report (gate on what is new)")
     p.add_argument("--evidence-dir", metavar="DIR", help="write a compliance evidence bundle into DIR (new or empty)")
-    p.add_argument("--sign-key", metavar="KEY", help="Ed25519 private key (PEM or OpenSSH) to sign the evidence manifest")
+    p.add_argument(
+        "--sign-key", metavar="KEY", help="Ed25519 private key (PEM or OpenSSH) to sign the evidence manifest"
+    )
 
 
 def _cluster_options(p: argparse.ArgumentParser) -> None:

@@ -8,7 +8,8 @@ evaluated by `jsonschema` instead; a property test holds both to the same answer
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from .schema_walk import is_local, resolve_ref
 
@@ -37,16 +38,16 @@ def equal(one: Any, two: Any) -> bool:
     if one is two:
         return True
     if isinstance(one, str) or isinstance(two, str):
-        return one == two
+        return bool(one == two)
     if isinstance(one, list) and isinstance(two, list):
-        return len(one) == len(two) and all(equal(a, b) for a, b in zip(one, two))
+        return len(one) == len(two) and all(equal(a, b) for a, b in zip(one, two, strict=True))
     if isinstance(one, dict) and isinstance(two, dict):
         return one.keys() == two.keys() and all(equal(one[k], two[k]) for k in one)
     if isinstance(one, (list, dict)) or isinstance(two, (list, dict)):
         return False
     if isinstance(one, bool) or isinstance(two, bool):
         return isinstance(one, bool) and isinstance(two, bool) and one == two
-    return one == two
+    return bool(one == two)
 
 
 def _is_number(value: Any) -> bool:
@@ -92,7 +93,7 @@ class _Compiler:
 
     def _keyword(self, keyword: str, value: Any) -> Predicate:
         name = "ref" if keyword == "$ref" else keyword
-        method = getattr(self, "_k_" + name, None) if name.isalpha() else None
+        method: Callable[[Any], Predicate] | None = getattr(self, "_k_" + name, None) if name.isalpha() else None
         if method is None:
             raise Unsupported(keyword)
         return method(value)

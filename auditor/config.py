@@ -2,19 +2,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from fnmatch import fnmatchcase
 from functools import cache
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .model import Finding, Rule, Severity
-from .rules import SCHEMAS
 from .pointer import line_of
+from .rules import SCHEMAS
 from .schema_errors import schema_error
-from .yamlfile import load_one
 from .tenancy import DEFAULT_PLATFORM_NAMESPACES, TenancyConfig
+from .yamlfile import load_one
+
+if TYPE_CHECKING:  # jsonschema is imported when a config is first checked, not at start-up
+    from jsonschema import Draft202012Validator
 
 
 class ConfigError(Exception):
@@ -87,7 +91,7 @@ def check_rule_references(config: Config, rules: Sequence[Rule]) -> None:
 
 
 @cache
-def _validator():
+def _validator() -> Draft202012Validator:
     from jsonschema import Draft202012Validator
 
     return Draft202012Validator(json.loads((SCHEMAS / "config.schema.json").read_text()))
@@ -105,7 +109,7 @@ def load_config(path: str | Path) -> Config:
     try:
         config = parse_config(data, str(path))
         lines = [line_of(node, ["waivers", str(i)]) for i in range(len(config.waivers))]
-        return replace(config, waivers=tuple(replace(w, line=n) for w, n in zip(config.waivers, lines)))
+        return replace(config, waivers=tuple(replace(w, line=n) for w, n in zip(config.waivers, lines, strict=True)))
     except ValueError as exc:  # a well-formed but impossible date such as 2026-02-30
         raise ConfigError(f"{path}: waivers: {exc}") from None
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import orjson
 
@@ -41,7 +42,9 @@ class _Draft:
 
 
 def _about(resource: Resource, **fields: Any) -> _Draft:
-    return _Draft(kind=resource.kind, name=resource.name, namespace=resource.namespace, origin=resource.origin, **fields)
+    return _Draft(
+        kind=resource.kind, name=resource.name, namespace=resource.namespace, origin=resource.origin, **fields
+    )
 
 
 def audit(
@@ -316,6 +319,6 @@ def _apply_waivers(findings: list[Finding], config: Config, today: date) -> tupl
             matched[hit] += 1
     statuses = [
         WaiverStatus(w.describe(), w.reason, iso(w.expires), "active" if n else "unused", n)
-        for w, n in zip(active, matched)
+        for w, n in zip(active, matched, strict=True)
     ] + [WaiverStatus(w.describe(), w.reason, iso(w.expires), "expired", 0) for w in expired]
     return kept, statuses

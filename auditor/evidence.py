@@ -14,10 +14,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from datetime import datetime, timezone
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from . import __version__, redact
 from .model import Report, Rule, Skipped
@@ -83,7 +84,10 @@ def write_bundle(
     put("controls.md", controls.render_markdown(control_data).encode())
     if snapshot is not None:
         data = _read_json(snapshot) if isinstance(snapshot, (str, Path)) else snapshot
-        put("inventory.json", (json.dumps(redact.snapshot(data), indent=2, ensure_ascii=False, default=str) + "\n").encode())
+        put(
+            "inventory.json",
+            (json.dumps(redact.snapshot(data), indent=2, ensure_ascii=False, default=str) + "\n").encode(),
+        )
     for name, path in _unique_names(probes):
         put(f"probes/{name}", _read(path, follow_links=False))
     for folder, files in (("rules", map(Path, rule_packs)), ("config", [Path(config_path)] if config_path else [])):
@@ -94,11 +98,16 @@ def write_bundle(
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "tool": {"name": "k8s-isolation-audit", "version": __version__, "report_version": report.tool_version},
-        "created": (now or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "created": (now or datetime.now(UTC)).astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "cluster": cluster if cluster is not None else report.source.get("cluster"),
-        "report": {"findings": len(report.findings), "failing": len(report.failing()),
-                   "complete": report.coverage.complete},
-        "files": [{"path": n, "sha256": _sha256(root / n), "bytes": (root / n).stat().st_size} for n in sorted(written)],
+        "report": {
+            "findings": len(report.findings),
+            "failing": len(report.failing()),
+            "complete": report.coverage.complete,
+        },
+        "files": [
+            {"path": n, "sha256": _sha256(root / n), "bytes": (root / n).stat().st_size} for n in sorted(written)
+        ],
         "signature": None,
     }
     if private is not None:

@@ -6,8 +6,9 @@ read-only by every consumer; deep-freezing them would double the cost of a large
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Collection, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 
 class Severity(enum.IntEnum):
@@ -18,7 +19,7 @@ class Severity(enum.IntEnum):
     CRITICAL = 4
 
     @classmethod
-    def parse(cls, text: str) -> "Severity":
+    def parse(cls, text: str) -> Severity:
         try:
             return cls[text.strip().upper()]
         except KeyError:
@@ -173,7 +174,7 @@ class Finding:
     cluster: str | None = None
 
     @property
-    def sort_key(self) -> tuple:
+    def sort_key(self) -> tuple[Any, ...]:
         return (
             -self.severity,
             self.rule_id,

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from .selectors import selects
 
@@ -38,7 +39,7 @@ class PortSet:
     ranges: tuple[tuple[str, int, int], ...] = ()
 
     @staticmethod
-    def of(ranges: Iterable[tuple[str, int, int]]) -> "PortSet":
+    def of(ranges: Iterable[tuple[str, int, int]]) -> PortSet:
         merged: list[tuple[str, int, int]] = []
         for proto, lo, hi in sorted(r for r in ranges if r[1] <= r[2]):
             if merged and merged[-1][0] == proto and lo <= merged[-1][2] + 1:
@@ -48,10 +49,10 @@ class PortSet:
                 merged.append((proto, lo, hi))
         return PortSet(tuple(merged))
 
-    def __or__(self, other: "PortSet") -> "PortSet":
+    def __or__(self, other: PortSet) -> PortSet:
         return PortSet.of(self.ranges + other.ranges)
 
-    def __and__(self, other: "PortSet") -> "PortSet":
+    def __and__(self, other: PortSet) -> PortSet:
         return PortSet.of(
             (p, max(lo, olo), min(hi, ohi))
             for p, lo, hi in self.ranges
@@ -98,12 +99,16 @@ class PodClass:
     members: tuple[str, ...]  # endpoint names
 
 
+# An ipBlock as a comparable key: (cidr, its sorted excepts).
+IpBlock = tuple[str, tuple[str, ...]]
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     peers: int  # bitmask of the classes at the other end
     ports: tuple[Mapping[str, Any], ...]  # as written; empty = every port
     policy: str  # namespace/name, for evidence
-    blocks: tuple[tuple, ...] = ()  # the rule's ipBlocks (cidr, excepts), for addresses outside the cluster
+    blocks: tuple[IpBlock, ...] = ()  # the rule's ipBlocks (cidr, excepts), for addresses outside the cluster
     any_peer: bool = False  # no from/to: every address, inside the cluster or not
 
 
@@ -118,7 +123,7 @@ class Evaluator:
         policies = [p for p in policies if isinstance(p, Mapping)]
         self._blocks = _ip_blocks(policies)
         self.classes: list[PodClass] = []
-        self._class_of: dict[tuple, int] = {}
+        self._class_of: dict[tuple[Any, ...], int] = {}
         self._by_namespace: dict[str, list[int]] = {}
         members: dict[int, list[str]] = {}
         for ep in endpoints:
@@ -139,7 +144,8 @@ class Evaluator:
         ]
         self._all = (1 << len(self.classes)) - 1
         self._ip_masks = [
-            sum(1 << c.id for c in self.classes if c.ip_signature and c.ip_signature[k]) for k in range(len(self._blocks))
+            sum(1 << c.id for c in self.classes if c.ip_signature and c.ip_signature[k])
+            for k in range(len(self._blocks))
         ]
         self.ingress: list[list[Rule] | None] = [None] * len(self.classes)  # None: not isolated
         self.egress: list[list[Rule] | None] = [None] * len(self.classes)
@@ -225,20 +231,22 @@ class Evaluator:
         mask = 0
         for ns in namespaces:
             for cid in self._by_namespace.get(ns, ()):
-                if not self.classes[cid].host_network and (pod_selector is None or self._selects_class(pod_selector, cid)):
+                if not self.classes[cid].host_network and (
+                    pod_selector is None or self._selects_class(pod_selector, cid)
+                ):
                     mask |= 1 << cid
         return mask
 
     # Thousands of classes and namespaces meet the same few selectors: results are memoised
     # by the selector's canonical form.
-    def _selects_class(self, selector: "_Selector", cid: int) -> bool:
+    def _selects_class(self, selector: _Selector, cid: int) -> bool:
         key = (selector.key, cid)
         hit = self._pod_cache.get(key)
         if hit is None:
             hit = self._pod_cache[key] = selector.matches(self.classes[cid].labels)
         return hit
 
-    def _namespaces(self, selector: "_Selector") -> list[str]:
+    def _namespaces(self, selector: _Selector) -> list[str]:
         found = self._namespace_cache.get(selector.key)
         if found is None:
             candidates = self._namespace_candidates(selector.raw)
@@ -264,7 +272,9 @@ class Evaluator:
             if not isinstance(expr, dict) or not isinstance(expr.get("key"), str):
                 continue
             if expr.get("operator") == "In" and isinstance(expr.get("values"), list):
-                sets.append(set().union(*(self._namespace_index.get((expr["key"], str(v)), set()) for v in expr["values"])))
+                sets.append(
+                    set().union(*(self._namespace_index.get((expr["key"], str(v)), set()) for v in expr["values"]))
+                )
             elif expr.get("operator") == "Exists":
                 sets.append(self._namespace_keys.get(expr["key"], set()))
         if not sets:
@@ -367,23 +377,23 @@ def _port_ranges(port: Mapping[str, Any], dst: PodClass) -> Iterator[tuple[str, 
             return
 
 
-def _list(value: Any) -> list:
+def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _labels_key(labels: Mapping[str, str]) -> tuple:
+def _labels_key(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((str(k), str(v)) for k, v in labels.items()))
 
 
-def _block_key(block: Any) -> tuple | None:
+def _block_key(block: Any) -> IpBlock | None:
     if not isinstance(block, Mapping) or not isinstance(block.get("cidr"), str):
         return None
     excepts = tuple(sorted(e for e in _list(block.get("except")) if isinstance(e, str)))
     return (block["cidr"], excepts)
 
 
-def _ip_blocks(policies: Sequence[Mapping[str, Any]]) -> list[tuple]:
-    blocks: list[tuple] = []
+def _ip_blocks(policies: Sequence[Mapping[str, Any]]) -> list[IpBlock]:
+    blocks: list[IpBlock] = []
     for policy in policies:
         spec = policy.get("spec")
         if not isinstance(spec, Mapping):
@@ -397,7 +407,7 @@ def _ip_blocks(policies: Sequence[Mapping[str, Any]]) -> list[tuple]:
     return blocks
 
 
-def in_block(address: ipaddress._BaseAddress, block: tuple) -> bool:
+def in_block(address: ipaddress._BaseAddress, block: IpBlock) -> bool:
     cidr, excepts = block
     try:
         network = ipaddress.ip_network(cidr, strict=False)

@@ -28,10 +28,16 @@ class Overhead:
     def source(self) -> str:
         if self.sources == ("measured",):
             return self.note
-        return f"{REFERENCE} ({', '.join(self.sources)}): {self.note}" if self.note else f"{REFERENCE} ({', '.join(self.sources)})"
+        return (
+            f"{REFERENCE} ({', '.join(self.sources)}): {self.note}"
+            if self.note
+            else f"{REFERENCE} ({', '.join(self.sources)})"
+        )
 
 
-def _o(node_class: str, dimension: str, low, high, sources: str, note: str = "") -> Overhead:
+def _o(
+    node_class: str, dimension: str, low: float | None, high: float | None, sources: str, note: str = ""
+) -> Overhead:
     return Overhead(node_class, dimension, low, high, tuple(sources.split()), note)
 
 
@@ -40,10 +46,24 @@ DEFAULTS: dict[tuple[str, str], Overhead] = {
     for o in (
         _o("shared-vm", "network-rtt", 20, 60, "S10 S11", "p99.9 +20 to +60 us, spikes to ms"),
         _o("dedicated-vm", "network-rtt", 2, 20, "S10 S11", "p99.9 +2 (SR-IOV) to +20 us"),
-        _o("gvisor", "network-rtt", None, None, "S1 S10 S11", "x1.5-2.5 on small RPCs at the median; tail large, unmeasured"),
+        _o(
+            "gvisor",
+            "network-rtt",
+            None,
+            None,
+            "S1 S10 S11",
+            "x1.5-2.5 on small RPCs at the median; tail large, unmeasured",
+        ),
         _o("kata", "network-rtt", 60, 60, "S10 S11", "p99.9 +60 us"),
         _o("shared-vm", "timer-jitter", 100, 3000, "S7 S8 S9", "p99.9 100 to several 1000 us (steal, co-tenants)"),
-        _o("dedicated-vm", "timer-jitter", 15, 100, "S7 S8 S9", "15-40 us with RT guest and isolated cores; ~100 us with pinning only"),
+        _o(
+            "dedicated-vm",
+            "timer-jitter",
+            15,
+            100,
+            "S7 S8 S9",
+            "15-40 us with RT guest and isolated cores; ~100 us with pinning only",
+        ),
         _o("gvisor", "timer-jitter", 0, 0, "S7", "inherits the host's"),
         _o("kata", "timer-jitter", 0, 0, "S7", "inherits the host's or VM's"),
         _o("shared-vm", "syscall", 0, 0, "S4 S5", "syscalls do not exit to the hypervisor"),

@@ -5,7 +5,8 @@ that names a place inside a document speaks the same pointers.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -70,7 +71,7 @@ def walk(value: Any, tokens: list[str], path: str) -> Iterator[tuple[str, Any]]:
 def line_of(root: Node, tokens: list[str]) -> int:
     """1-based line of the deepest node on the path `tokens` (JSON-pointer segments)."""
     node = root
-    line = root.start_mark.line
+    line: int = root.start_mark.line
     for token in tokens:
         nxt: Node | None = None
         if isinstance(node, MappingNode):

@@ -9,7 +9,8 @@ unresolvable `$ref`, anything unknown) keep the whole value there: unsure means 
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from .schema_walk import ELEMENTS, SAME_INSTANCE, SAME_INSTANCE_ONE, is_local, resolve_ref
 
@@ -32,7 +33,7 @@ class Reads:
         self.elements: Reads | None = None
 
     @classmethod
-    def of(cls, schemas: Iterable[Any], pointers: Iterable[Sequence[str]] = ()) -> "Reads":
+    def of(cls, schemas: Iterable[Any], pointers: Iterable[Sequence[str]] = ()) -> Reads:
         """What the schemas can read, plus whatever lies at the pointers (token lists,
         `*` for every member): a rule's evidence is then a function of the projection too."""
         reads = cls()
@@ -49,13 +50,13 @@ class Reads:
             node.whole = True
         return reads
 
-    def member(self, name: str) -> "Reads":
+    def member(self, name: str) -> Reads:
         found = self.members.get(name)
         if found is None:
             found = self.members[name] = Reads()
         return found
 
-    def element(self) -> "Reads":
+    def element(self) -> Reads:
         if self.elements is None:
             self.elements = Reads()
         return self.elements

@@ -10,8 +10,9 @@ as a string are hidden as surely as well-typed ones.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from enum import Enum
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 REDACTED = "<redacted>"
 SECRET_KEYS = frozenset({"data", "stringData", "binaryData"})

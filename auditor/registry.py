@@ -1,9 +1,10 @@
 """Discovery of analysis plugins through the `k8s_isolation_audit.checks` entry points."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Mapping
+from typing import Any
 
 from .analysis import Analysis, Check, Section
 

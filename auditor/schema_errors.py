@@ -1,8 +1,9 @@
 """One way to report a file that fails its schema: `file:line: field: message`."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import orjson
 from ruamel.yaml.nodes import Node

@@ -5,7 +5,8 @@ Conditions are data from rule packs; nothing is fetched, so a `$ref` is a JSON p
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 from urllib.parse import unquote
 
 from .pointer import resolve, unescape

@@ -1,7 +1,8 @@
 """Kubernetes label selectors (matchLabels + matchExpressions), as the API server evaluates them."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 
 def selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:

@@ -6,8 +6,9 @@ on the node (the CPUID hypervisor flag), then the instance type, then the provid
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from .model import Fact, Resource
 from .selectors import selects
@@ -72,7 +73,8 @@ def classify(node: Resource, facts: Sequence[Fact] = (), overrides: Iterable[Ove
     evidence: list[str] = []
     notes: list[str] = []  # seen, but deciding nothing
     verdicts: list[str] = []
-    spec = node.obj.get("spec") if isinstance(node.obj.get("spec"), dict) else {}
+    spec = node.obj.get("spec")
+    spec = spec if isinstance(spec, dict) else {}
     provider_id = spec.get("providerID")
     if isinstance(provider_id, str) and "://" in provider_id:
         scheme = provider_id.split("://", 1)[0].lower()
@@ -90,7 +92,10 @@ def classify(node: Resource, facts: Sequence[Fact] = (), overrides: Iterable[Ove
     for fact in facts:
         host = fact.report.get("host", {})
         if host.get("hypervisor") is True:
-            evidence.append(f"probe {fact.probe_id}: hypervisor present ({'; '.join(host.get('hypervisor_evidence') or []) or 'CPUID flag'})")
+            evidence.append(
+                f"probe {fact.probe_id}: hypervisor present "
+                f"({'; '.join(host.get('hypervisor_evidence') or []) or 'CPUID flag'})"
+            )
             verdicts.append(VM)
         elif host.get("hypervisor") is False:
             evidence.append(f"probe {fact.probe_id}: no hypervisor (CPUID flag, DMI and /sys/hypervisor show none)")

@@ -11,7 +11,8 @@ makes the essences differ and the pod is audited itself.
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 # Written per pod by the scheduler, admission or a controller, from fields that are compared:
 # nodeName (scheduler), priority (priorityClassName), overhead (runtimeClassName),
@@ -126,7 +127,9 @@ def _container(container: Mapping[str, Any], tokens: set[str]) -> dict[str, Any]
             and m.get("mountPath") == TOKEN_MOUNT_PATH
             and m.get("readOnly") is True and set(m) <= {"name", "mountPath", "readOnly"})]
     if isinstance(out.get("ports"), list):
-        out["ports"] = [_drop_defaults(dict(p), {"protocol": "TCP"}) if isinstance(p, dict) else p for p in out["ports"]]
+        out["ports"] = [
+            _drop_defaults(dict(p), {"protocol": "TCP"}) if isinstance(p, dict) else p for p in out["ports"]
+        ]
     for probe in _PROBES:
         if isinstance(out.get(probe), dict):
             found = _drop_defaults(dict(out[probe]), _PROBE_DEFAULTS)
@@ -176,7 +179,7 @@ def _source_kind(source: Any) -> str:
     (kind, value), = source.items()
     if kind == "configMap":
         return f"configMap:{value.get('name')}" if isinstance(value, dict) else "?"
-    return kind
+    return kind if isinstance(kind, str) else "?"
 
 
 def _is_claim_volume(volume: Any, claims: set[tuple[str, str]]) -> bool:
@@ -196,9 +199,9 @@ def _is_condition_toleration(toleration: Any) -> bool:
 def _without_node_pin(affinity: Mapping[str, Any]) -> dict[str, Any]:
     """Without the `metadata.name` field match the DaemonSet controller pins each pod to its node with."""
     out = dict(affinity)
-    node = out.get("nodeAffinity")
-    required = node.get("requiredDuringSchedulingIgnoredDuringExecution") if isinstance(node, dict) else None
-    terms = required.get("nodeSelectorTerms") if isinstance(required, dict) else None
+    node = _mapping(out.get("nodeAffinity"))
+    required = _mapping(node.get("requiredDuringSchedulingIgnoredDuringExecution"))
+    terms = required.get("nodeSelectorTerms")
     if not isinstance(terms, list):
         return out
     kept = []

@@ -1,8 +1,8 @@
 """Who owns a namespace: one namespace is one tenant unless config groups them."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 from .model import Resource
 

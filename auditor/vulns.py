@@ -51,7 +51,7 @@ class Version:
     raw: str
 
     @property
-    def key(self) -> tuple:
+    def key(self) -> tuple[int, ...]:
         """Comparable tuple: 5.9 == 5.9.0, and 1.0.0-rc93 < 1.0.0."""
         numbers = (self.release + (0, 0, 0, 0))[:4]
         if self.pre is None:
@@ -60,7 +60,8 @@ class Version:
 
     @property
     def branch(self) -> tuple[int, int]:
-        return (self.release + (0,))[:2]
+        release = (*self.release, 0)
+        return release[0], release[1]
 
     @property
     def vendor_build(self) -> bool:
@@ -179,7 +180,8 @@ def match(component: str, version_string: str) -> list[Match]:
 def _judge(entry: Vulnerability, v: Version) -> Match:
     kernel = entry.component == "linux-kernel"
     backports = "distribution kernels backport fixes" if kernel else "vendor builds backport fixes"
-    branch = re.match(r"v?(\d+\.\d+)", v.base).group(1) if "." in v.base else v.base
+    numbered = re.match(r"v?(\d+\.\d+)", v.base)
+    branch = numbered.group(1) if numbered else v.base
     own = [r for r in entry.affected if r.fixed.branch == v.branch]
     if own:
         fix = min(own, key=lambda r: r.fixed.key)
@@ -204,7 +206,9 @@ def _judge(entry: Vulnerability, v: Version) -> Match:
                          f"base version {v.base} of {v.raw} predates the upstream introduction in "
                          f"{entry.introduced.base}, but distribution kernels backport newer code as well "
                          f"as fixes; check the vendor's advisory")
-        return Match(entry, NOT_AFFECTED, f"{v.base} predates the vulnerable code (introduced in {entry.introduced.base})")
+        return Match(
+            entry, NOT_AFFECTED, f"{v.base} predates the vulnerable code (introduced in {entry.introduced.base})"
+        )
     return Match(entry, NOT_AFFECTED, f"{v.base} is newer than every affected range (fixed in {entry.fixes()})")
 
 

@@ -1,9 +1,9 @@
 """The engine's own analysis: a finding for each waiver in the config that has expired."""
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Collection, Mapping, Sequence
 
 from .analysis import AnalysisContext, AnalysisResult, Check, Hit
 from .model import Origin, Resource, Rule

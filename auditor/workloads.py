@@ -1,8 +1,9 @@
 """One pod-spec view of every kind that runs pods, with pointers back to the original object."""
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from .model import Resource
 from .pointer import at, split_pointer
@@ -79,14 +80,14 @@ class PodView:
         spec = self.spec
         pod_context = spec.get("securityContext")
         pod_context = pod_context if isinstance(pod_context, dict) else {}
-        for field, type_ in CONTAINER_FIELDS:
-            items = spec.get(field)
+        for list_field, type_ in CONTAINER_FIELDS:
+            items = spec.get(list_field)
             if not isinstance(items, list):
                 continue
             for index, container in enumerate(items):
                 if not isinstance(container, dict):
                     continue
-                pointer = f"{self.pointer}/spec/{field}/{index}"
+                pointer = f"{self.pointer}/spec/{list_field}/{index}"
                 yield _container_view(container, type_, pointer, spec, pod_context, self.pointer)
 
 
@@ -102,10 +103,10 @@ def _container_view(
     own = own if isinstance(own, dict) else {}
     effective = {k: v for k, v in own.items() if v is not None}
     sources = {"/_effectiveSecurityContext": f"{pointer}/securityContext", "/_pod": f"{pod_pointer}/spec"}
-    for field in INHERITED_SECURITY_FIELDS:
-        if own.get(field) is None and pod_context.get(field) is not None:
-            effective[field] = pod_context[field]
-            sources[f"/_effectiveSecurityContext/{field}"] = f"{pod_pointer}/spec/securityContext/{field}"
+    for setting in INHERITED_SECURITY_FIELDS:
+        if own.get(setting) is None and pod_context.get(setting) is not None:
+            effective[setting] = pod_context[setting]
+            sources[f"/_effectiveSecurityContext/{setting}"] = f"{pod_pointer}/spec/securityContext/{setting}"
     target = dict(container)
     target["_type"] = type_
     target["_effectiveSecurityContext"] = effective
@@ -138,7 +139,7 @@ def pod_view(resource: Resource) -> PodView | None:
     return PodView(resource=resource, pointer=pointer, template=template)
 
 
-def items(value: Any) -> list:
+def items(value: Any) -> list[Any]:
     """A list field as a list; anything else (a hostile or broken manifest) as empty."""
     return value if isinstance(value, list) else []
 
@@ -222,7 +223,9 @@ class _Folding:
         key = id(view)
         if key not in self.essences:
             owner = self.owner(view)
-            claims = _claim_templates(owner.resource) if owner is not None and owner.resource.kind == "StatefulSet" else ()
+            claims = (
+                _claim_templates(owner.resource) if owner is not None and owner.resource.kind == "StatefulSet" else ()
+            )
             self.essences[key] = essence(view.template, view.resource.name, claims)
         return self.essences[key]
 

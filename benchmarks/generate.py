@@ -17,8 +17,9 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import orjson
 
@@ -68,35 +69,83 @@ def generate(pods: int, namespaces: int, policies: int, nodes: int, seed: int) -
     items: list[dict] = []
     for i in range(nodes):
         metal = i % 3 == 0
-        items.append({"apiVersion": "v1", "kind": "Node", "metadata": {"name": f"node-{i}", "uid": f"n-{i:08d}", "labels": {
-            "kubernetes.io/hostname": f"node-{i}",
-            "node.kubernetes.io/instance-type": "m6i.metal" if metal else "m6i.2xlarge"}},
-            "spec": {"providerID": f"aws:///us-east-1a/i-{i:017x}"},
-            "status": {"addresses": [{"type": "InternalIP", "address": f"192.168.{i >> 8}.{i & 255}"}],
-                       "nodeInfo": {"kernelVersion": "6.1.79", "containerRuntimeVersion": "containerd://1.7.11",
-                                    "osImage": "Ubuntu 22.04.4 LTS", "kubeletVersion": "v1.35.4"}}})
-    items.append({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "gvisor"}, "handler": "runsc"})
+        items.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {
+                    "name": f"node-{i}",
+                    "uid": f"n-{i:08d}",
+                    "labels": {
+                        "kubernetes.io/hostname": f"node-{i}",
+                        "node.kubernetes.io/instance-type": "m6i.metal" if metal else "m6i.2xlarge",
+                    },
+                },
+                "spec": {"providerID": f"aws:///us-east-1a/i-{i:017x}"},
+                "status": {
+                    "addresses": [{"type": "InternalIP", "address": f"192.168.{i >> 8}.{i & 255}"}],
+                    "nodeInfo": {
+                        "kernelVersion": "6.1.79",
+                        "containerRuntimeVersion": "containerd://1.7.11",
+                        "osImage": "Ubuntu 22.04.4 LTS",
+                        "kubeletVersion": "v1.35.4",
+                    },
+                },
+            }
+        )
+    items.append(
+        {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "gvisor"}, "handler": "runsc"}
+    )
     per_ns = max(1, pods // namespaces)
     policy_budget = policies
     pod_index = 0
     for n in range(namespaces):
         ns = f"tenant-{n:05d}"
-        items.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "uid": f"ns-{n:08d}", "labels": {
-            "tenant": f"t{n // 2:05d}", "kubernetes.io/metadata.name": ns}},
-            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
+        items.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {
+                    "name": ns,
+                    "uid": f"ns-{n:08d}",
+                    "labels": {"tenant": f"t{n // 2:05d}", "kubernetes.io/metadata.name": ns},
+                },
+                "spec": {"finalizers": ["kubernetes"]},
+                "status": {"phase": "Active"},
+            }
+        )
         apps = max(1, per_ns // 3)
         for a in range(apps):
             app = f"app-{a}"
             template = {"metadata": {"labels": {"app": app, "tier": rng.choice(TIERS)}},
                         "spec": pod_spec(rng, rng.random() < 0.7)}
             uid = f"{n:05d}-{a:03d}"
-            items.append({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {
-                "name": app, "namespace": ns, "uid": f"d-{uid}", "generation": 1, "creationTimestamp": CREATED,
-                "managedFields": managed_fields("kubectl")},
-                "spec": {"replicas": 3, "selector": {"matchLabels": {"app": app}}, "template": template,
-                         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
-                         "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600},
-                "status": {"replicas": 3, "readyReplicas": 3, "availableReplicas": 3, "observedGeneration": 1}})
+            items.append(
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "metadata": {
+                        "name": app,
+                        "namespace": ns,
+                        "uid": f"d-{uid}",
+                        "generation": 1,
+                        "creationTimestamp": CREATED,
+                        "managedFields": managed_fields("kubectl"),
+                    },
+                    "spec": {
+                        "replicas": 3,
+                        "selector": {"matchLabels": {"app": app}},
+                        "template": template,
+                        "strategy": {
+                            "type": "RollingUpdate",
+                            "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
+                        },
+                        "revisionHistoryLimit": 10,
+                        "progressDeadlineSeconds": 600,
+                    },
+                    "status": {"replicas": 3, "readyReplicas": 3, "availableReplicas": 3, "observedGeneration": 1},
+                }
+            )
             for r in range(3 if a < apps - 1 else per_ns - 3 * (apps - 1)):
                 if pod_index >= pods:
                     break
@@ -123,13 +172,26 @@ def generate(pods: int, namespaces: int, policies: int, nodes: int, seed: int) -
             policy_budget -= 1
             extra = min(policy_budget, max(1, policies // namespaces))
             for k in range(extra):
-                items.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                              "metadata": {"name": f"allow-{k}", "namespace": ns},
-                              "spec": {"podSelector": {"matchLabels": {"tier": rng.choice(TIERS)}},
-                                       "policyTypes": ["Ingress"],
-                                       "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {
-                                           "tenant": f"t{n // 2:05d}"}}}, {"podSelector": {"matchLabels": {"tier": "web"}}}],
-                                           "ports": [{"port": "http"}]}]}})
+                items.append(
+                    {
+                        "apiVersion": "networking.k8s.io/v1",
+                        "kind": "NetworkPolicy",
+                        "metadata": {"name": f"allow-{k}", "namespace": ns},
+                        "spec": {
+                            "podSelector": {"matchLabels": {"tier": rng.choice(TIERS)}},
+                            "policyTypes": ["Ingress"],
+                            "ingress": [
+                                {
+                                    "from": [
+                                        {"namespaceSelector": {"matchLabels": {"tenant": f"t{n // 2:05d}"}}},
+                                        {"podSelector": {"matchLabels": {"tier": "web"}}},
+                                    ],
+                                    "ports": [{"port": "http"}],
+                                }
+                            ],
+                        },
+                    }
+                )
                 policy_budget -= 1
     return {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items}
 
@@ -179,7 +241,9 @@ def write_yaml_dir(doc: dict, root: Path) -> None:
     """One file per namespace, one for cluster-scoped objects."""
     by_file: dict[str, list[dict]] = {}
     for item in doc["items"]:
-        namespace = item["metadata"].get("namespace") or (item["metadata"]["name"] if item["kind"] == "Namespace" else None)
+        namespace = item["metadata"].get("namespace") or (
+            item["metadata"]["name"] if item["kind"] == "Namespace" else None
+        )
         by_file.setdefault(namespace or "_cluster", []).append(item)
     root.mkdir(parents=True, exist_ok=True)
     for name, docs in by_file.items():

@@ -99,12 +99,30 @@ def populate(server: ApiServer, pods: int, namespaces: int, workers: int) -> dic
             yield (f"/api/v1/namespaces/{ns}/services", {"metadata": {"name": "web"}, "spec": {
                 "clusterIP": "None", "selector": {"app": "web"}, "ports": [{"port": 80}]}}, "services")
             for d in range(5):
-                yield (f"/apis/apps/v1/namespaces/{ns}/deployments", {
-                    "metadata": {"name": f"app-{d}"}, "spec": {"replicas": 2, "selector": {"matchLabels": {"app": f"app-{d}"}},
-                    "template": {"metadata": {"labels": {"app": f"app-{d}"}}, "spec": {"containers": [
-                        {"name": "app", "image": f"registry.example/{ns}/app-{d}:1.{d}",
-                         "ports": [{"containerPort": 8080}],
-                         "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}}}]}}}}, "deployments")
+                yield (
+                    f"/apis/apps/v1/namespaces/{ns}/deployments",
+                    {
+                        "metadata": {"name": f"app-{d}"},
+                        "spec": {
+                            "replicas": 2,
+                            "selector": {"matchLabels": {"app": f"app-{d}"}},
+                            "template": {
+                                "metadata": {"labels": {"app": f"app-{d}"}},
+                                "spec": {
+                                    "containers": [
+                                        {
+                                            "name": "app",
+                                            "image": f"registry.example/{ns}/app-{d}:1.{d}",
+                                            "ports": [{"containerPort": 8080}],
+                                            "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}},
+                                        }
+                                    ]
+                                },
+                            },
+                        },
+                    },
+                    "deployments",
+                )
             for p in range(per_ns):
                 if made >= pods:
                     break
@@ -178,8 +196,12 @@ def main() -> int:
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         theirs, their_runs = time_it(run_kubectl, args.repeat)
         # the whole CLI path, cold: a fresh interpreter that imports the client and reads the cluster
-        cold_cmd = [sys.executable, "-c", "import sys; sys.path.insert(0, %r); from auditor.live.cluster import "
-                    "load_cluster; load_cluster(%r, page_size=%d)" % (str(REPO), server.kubeconfig, args.page_size)]
+        cold_cmd = [
+            sys.executable,
+            "-c",
+            f"import sys; sys.path.insert(0, {str(REPO)!r}); from auditor.live.cluster import "
+            f"load_cluster; load_cluster({server.kubeconfig!r}, page_size={args.page_size:d})",
+        ]
         cold, cold_runs = time_it(lambda: subprocess.run(cold_cmd, check=True), args.repeat)
 
     print(f"kube-apiserver {k8s_version()} on 127.0.0.1; kubectl {k8s_version()} built from the module cache")

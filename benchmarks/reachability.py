@@ -32,7 +32,14 @@ def main() -> int:
 
     data = generate(args.pods, args.namespaces, args.policies, args.nodes, seed=7)
     resources = tuple(
-        Resource(o["kind"], o["apiVersion"], o["metadata"].get("namespace"), o["metadata"]["name"], o, Origin(cluster="bench"))
+        Resource(
+            o["kind"],
+            o["apiVersion"],
+            o["metadata"].get("namespace"),
+            o["metadata"]["name"],
+            o,
+            Origin(cluster="bench"),
+        )
         for o in data["items"]
     )
     inventory = Inventory(resources=resources)

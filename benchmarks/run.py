@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -161,12 +161,18 @@ def suite(quick: bool, repeat: int, big_repeat: int, work: Path) -> tuple[list[R
 
     # manifests
     deployments = cached_input("deployments-2000.yaml", ["--deployments", "2000", "--format", "yaml"])
-    tool = measure("manifests: this tool", [*scan, str(deployments), "--format", "json", "-o", str(work / "m.json")], repeat)
+    tool = measure(
+        "manifests: this tool", [*scan, str(deployments), "--format", "json", "-o", str(work / "m.json")], repeat
+    )
     floor = measure("manifests: YAML load only (same loader)", [PY, "-c", YAML_FLOOR, str(deployments)], repeat)
-    parse = measure("manifests: YAML parse only, documents dropped", [PY, "-c", YAML_PARSE_ONLY, str(deployments)], repeat)
+    parse = measure(
+        "manifests: YAML parse only, documents dropped", [PY, "-c", YAML_PARSE_ONLY, str(deployments)], repeat
+    )
     runs += [tool, floor, parse]
     target("manifests", "time vs YAML-load floor", ratio(tool, floor), "<= 2x", lambda v: v <= 2)
-    target("manifests", "time vs YAML parse with documents dropped", ratio(tool, parse), "(information)", lambda v: True)
+    target(
+        "manifests", "time vs YAML parse with documents dropped", ratio(tool, parse), "(information)", lambda v: True
+    )
     if not quick:
         exe, what = checkov_venv()
         if exe is None:
@@ -193,14 +199,23 @@ def suite(quick: bool, repeat: int, big_repeat: int, work: Path) -> tuple[list[R
         tool = measure(f"snapshot {size}: this tool (full audit)",
                        [*scan, str(snapshot), "--format", "json", "-o", str(work / f"s{size}.json")], n)
         floor = measure(f"snapshot {size}: orjson parse only", [PY, "-c", JSON_FLOOR, str(snapshot)], n)
-        strict = measure(f"snapshot {size}: orjson parse only, collector off", [PY, "-c", JSON_FLOOR_NO_GC, str(snapshot)], n)
+        strict = measure(
+            f"snapshot {size}: orjson parse only, collector off", [PY, "-c", JSON_FLOOR_NO_GC, str(snapshot)], n
+        )
         runs += [tool, floor, strict]
         tools[size] = tool
         if big:
             target("snapshot 150k", "time vs orjson floor", ratio(tool, floor), "<= 4x", lambda v: v <= 4)
-            target("snapshot 150k", "peak memory vs orjson floor", ratio(tool, floor, "peak_mb"), "<= 2x", lambda v: v <= 2)
-            target("snapshot 150k", "time vs orjson floor, collector off (stricter)", ratio(tool, strict), "(information)",
-                   lambda v: True)
+            target(
+                "snapshot 150k", "peak memory vs orjson floor", ratio(tool, floor, "peak_mb"), "<= 2x", lambda v: v <= 2
+            )
+            target(
+                "snapshot 150k",
+                "time vs orjson floor, collector off (stricter)",
+                ratio(tool, strict),
+                "(information)",
+                lambda v: True,
+            )
     if "150k" in tools:
         target("snapshot 15k -> 150k", "time growth", ratio(tools["150k"], tools["15k"]), "<= 12x", lambda v: v <= 12)
 
@@ -212,7 +227,9 @@ def suite(quick: bool, repeat: int, big_repeat: int, work: Path) -> tuple[list[R
     target("start-up", "time vs python -c pass", ratio(tool, bare), "< 10x", lambda v: v < 10)
     imported = subprocess.run([*scan[:1], "-X", "importtime", *scan[1:], str(one), "-o", os.devnull],
                               capture_output=True, text=True, cwd=REPO).stderr
-    heavy = sorted({line.rsplit("|", 1)[-1].strip().split(".")[0] for line in imported.splitlines()} & {"kubernetes", "scapy"})
+    heavy = sorted(
+        {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in imported.splitlines()} & {"kubernetes", "scapy"}
+    )
     target("start-up", "imports kubernetes or scapy", float(len(heavy)), "none", lambda v: v == 0)
     return runs, targets
 
@@ -233,8 +250,10 @@ def table(runs: list[Run], targets: list[Target]) -> str:
 
 
 def machine() -> dict[str, object]:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
-    return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": commit or None,
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO
+    ).stdout.strip()
+    return {"date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit or None,
             "python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
 
 

@@ -19,7 +19,8 @@ flags (`-p`) are left out: they mean a port as often as a password.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from auditor.analysis import AnalysisContext, AnalysisResult, Check, Hit
 from auditor.model import Rule

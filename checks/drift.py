@@ -6,7 +6,8 @@ controllers give their pods: `<deployment>-<hash>-<hash>`, `<statefulset>-<ordin
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from auditor.analysis import AnalysisContext, AnalysisResult, Check, Hit
 from auditor.model import Fact, Rule
@@ -23,7 +24,10 @@ class Drift:
     checks = {name: Check(needs_probe=True) for name in ("privilege", "host-namespace", "limits", "root", "seccomp")}
 
     def run(self, ctx: AnalysisContext, rules: Sequence[Rule]) -> AnalysisResult:
-        checks = {rule.check: rule for rule in rules}
+        checks: dict[str, Rule] = {}
+        for rule in rules:
+            assert rule.check is not None  # the engine hands a plugin only its analysis rules
+            checks[rule.check] = rule
         hits: list[Hit] = []
         for fact in ctx.inventory.facts:
             view = _declared_workload(ctx, fact)

@@ -1,8 +1,9 @@
 """What the node-level analyses share: node substrates, where pods run, which run sandboxed."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from auditor.analysis import AnalysisContext
 from auditor.model import Fact, Resource
@@ -57,7 +58,9 @@ def fleet(ctx: AnalysisContext) -> Fleet:
 
 def _fleet(ctx: AnalysisContext) -> Fleet:
     settings = ctx.settings.get("substrate", {})
-    overrides = [Override(o.get("selector", {}), o["substrate"], o.get("vm_class")) for o in settings.get("overrides", ())]
+    overrides = [
+        Override(o.get("selector", {}), o["substrate"], o.get("vm_class")) for o in settings.get("overrides", ())
+    ]
     facts_by_node: dict[str, list[Fact]] = {}
     for fact in ctx.inventory.facts:
         # Only a probe on the node itself fingerprints it: a pod's probe may run inside a
@@ -81,11 +84,11 @@ def _placements(ctx: AnalysisContext) -> list[Placement]:
     found: list[Placement] = []
     seen: set[tuple[str, str]] = set()
     for resource in ctx.of_kind("Pod"):
-        view = pod_view(resource)
-        if view is None or view.node_name is None:
+        pod = pod_view(resource)
+        if pod is None or pod.node_name is None:
             continue
         seen.add((resource.namespace or "", resource.name))
-        found.append(_placement(ctx, view, _owner(resource, by_namespace), handlers, sandbox_handlers))
+        found.append(_placement(ctx, pod, _owner(resource, by_namespace), handlers, sandbox_handlers))
     for view in ctx.workloads:  # a workload pinned by nodeName with no Pod object in the dump
         key = (view.resource.namespace or "", view.resource.name)
         if view.node_name and key not in seen and view.resource.kind != "Pod":

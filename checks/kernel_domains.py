@@ -6,13 +6,14 @@ reports that carry the same boot_id ran on one kernel, whatever the API says.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from auditor.analysis import AnalysisContext, AnalysisResult, Check, Hit, Section
 from auditor.model import Finding, Rule
+from auditor.pointer import at
 from auditor.substrate import BARE_METAL, VM
 from auditor.vulns import AFFECTED, NOT_AFFECTED, match
-from auditor.pointer import at
 
 from .fleet import Fleet, Placement, escape_grade, fleet
 
@@ -39,6 +40,7 @@ class KernelDomains:
         f = fleet(ctx)
         hits: list[Hit] = []
         for rule in rules:
+            assert rule.check is not None  # the engine hands a plugin only its analysis rules
             hits += CHECKS[rule.check](ctx, f, rule)
         return AnalysisResult(hits=tuple(hits), sections={"nodes": node_table(f)})
 
@@ -47,7 +49,7 @@ def _sharing(f: Fleet, node: str) -> list[Placement]:
     return [p for p in f.on(node) if p.sandbox is None]
 
 
-def _tenants(placements: list[Placement]) -> list[str]:
+def _tenants(placements: Iterable[Placement]) -> list[str]:
     return sorted({p.tenant for p in placements if p.tenant is not None})
 
 
@@ -111,10 +113,15 @@ def _privileged_neighbour(ctx, f: Fleet, rule: Rule) -> Iterator[Hit]:
             key = (p.workload.key, name)
             if reasons and others and key not in reported:
                 reported.add(key)
-                yield Hit(rule.id, p.workload,
-                          f"{p.workload.kind} {p.workload.name} ({', '.join(reasons)}) shares node {name}'s kernel with "
-                          f"{', '.join(others)}: one escape reaches them", {"escape_grade": reasons, "neighbours": others},
-                          pointer=p.pod.pointer, node=name)
+                yield Hit(
+                    rule.id,
+                    p.workload,
+                    f"{p.workload.kind} {p.workload.name} ({', '.join(reasons)}) shares node {name}'s kernel with "
+                    f"{', '.join(others)}: one escape reaches them",
+                    {"escape_grade": reasons, "neighbours": others},
+                    pointer=p.pod.pointer,
+                    node=name,
+                )
 
 
 def _boot_id(ctx, f: Fleet, rule: Rule) -> Iterator[Hit]:
@@ -130,8 +137,15 @@ def _boot_id(ctx, f: Fleet, rule: Rule) -> Iterator[Hit]:
             continue
         nodes = sorted({x.node or "?" for x in facts})
         pods = [f"{x.namespace}/{x.pod}" for x in facts]
-        subject = next((p.workload for p in f.placements
-                        for x in facts if (p.pod.resource.namespace, p.pod.resource.name) == (x.namespace, x.pod)), None)
+        subject = next(
+            (
+                p.workload
+                for p in f.placements
+                for x in facts
+                if (p.pod.resource.namespace, p.pod.resource.name) == (x.namespace, x.pod)
+            ),
+            None,
+        )
         if subject is None:
             continue
         where = "on one node" if len(nodes) == 1 else f"though the API places them on {', '.join(nodes)}"

@@ -1,7 +1,8 @@
 """Namespaces as tenant boundaries: NetworkPolicy coverage, resource guards, use of `default`."""
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from auditor.analysis import AnalysisContext, AnalysisResult, Check, Hit
 from auditor.model import Rule

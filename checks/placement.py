@@ -6,15 +6,16 @@ docs/latency-overheads.md, or probe measurements.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from auditor.analysis import AnalysisContext, AnalysisResult, Check, Hit, Section
 from auditor.model import Rule
 from auditor.overhead import DIMENSIONS, SANDBOX_UNMEASURED_FLOOR_US, Overhead, default, parse_budget
+from auditor.pointer import at
 from auditor.selectors import selects
 from auditor.substrate import BARE_METAL, UNKNOWN, VM
-from auditor.pointer import at
 from auditor.workloads import PodView, items
 
 from .fleet import Fleet, annotation, escape_grade, fleet
@@ -50,12 +51,13 @@ class Placement:
         f = fleet(ctx)
         settings = ctx.settings.get("placement", {})
         measured = measured_overheads(ctx, f)
-        entries = [verdict(ctx, f, view, settings, measured) for view in ctx.workloads]
-        entries = [e for e in entries if e is not None]
+        verdicts = [verdict(ctx, f, view, settings, measured) for view in ctx.workloads]
+        entries = [e for e in verdicts if e is not None]
         hits: list[Hit] = []
         by_key = {(v.resource.kind, v.resource.namespace, v.resource.name): v for v in ctx.workloads}
         for rule in rules:
             check = rule.check
+            assert check is not None  # the engine hands a plugin only its analysis rules
             if check == "nodes-without-justification":
                 hits += _idle_bare_metal(f, rule, entries)
                 continue
@@ -101,7 +103,8 @@ def _selected(selector: Mapping[str, Any], view: PodView) -> bool:
     for key, value in (("namespace", r.namespace), ("kind", r.kind), ("name", r.name)):
         if key in selector and selector[key] != value:
             return False
-    labels = view.metadata.get("labels") if isinstance(view.metadata.get("labels"), dict) else {}
+    labels = view.metadata.get("labels")
+    labels = labels if isinstance(labels, dict) else {}
     return selects({k: v for k, v in selector.items() if k in ("matchLabels", "matchExpressions")}, labels)
 
 
@@ -205,7 +208,10 @@ def _sandbox_eligible(budget: Budget, reasons: list[str]) -> bool | None:
         o = default(sandbox, budget.dimension)
         limit = o.high_us if o.high_us is not None else SANDBOX_UNMEASURED_FLOOR_US
         if budget.value_us >= limit:
-            fits.append(f"{sandbox} (+{limit:g} us, {o.source if o.high_us is not None else 'unmeasured tail: 1 ms floor from the reference reading'})")
+            fits.append(
+                f"{sandbox} (+{limit:g} us, "
+                f"{o.source if o.high_us is not None else 'unmeasured tail: 1 ms floor from the reference reading'})"
+            )
     if fits:
         reasons.append("a sandboxed runtime fits the budget: " + "; ".join(fits))
     return bool(fits) and DEDICATED not in budget.mandates
@@ -220,7 +226,11 @@ def _verdict_hit(rule: Rule, check: str, entry: dict[str, Any], view: PodView, f
                    + entry["reasons"][0] + ": a VM would do, with the hypervisor bounding its blast radius", evidence)
     if check == "vm-insufficient" and entry["verdict"] == "vm-insufficient":
         return Hit(rule.id, r, f"{r.kind} {r.name} runs on a VM but " + "; ".join(entry["reasons"]), evidence)
-    if check == "compensating-controls" and entry["verdict"] == "bare-metal-justified" and entry["node_substrate"] == BARE_METAL:
+    if (
+        check == "compensating-controls"
+        and entry["verdict"] == "bare-metal-justified"
+        and entry["node_substrate"] == BARE_METAL
+    ):
         missing = _missing_controls(view, f, entry)
         if missing:
             return Hit(rule.id, r, f"{r.kind} {r.name} justifies bare metal but lacks: {'; '.join(missing)}",
@@ -236,8 +246,13 @@ def _missing_controls(view: PodView, f: Fleet, entry: dict[str, Any]) -> list[st
         taints = at(n.obj, ("spec", "taints")) if n is not None else None
         taints = taints if isinstance(taints, list) else []
         # condition taints (node.kubernetes.io/not-ready, ...) come and go; they dedicate nothing
-        taints = [t for t in taints if isinstance(t, dict) and t.get("effect") in ("NoSchedule", "NoExecute")
-                  and not str(t.get("key", "")).startswith(("node.kubernetes.io/", "node.cloudprovider.kubernetes.io/"))]
+        taints = [
+            t
+            for t in taints
+            if isinstance(t, dict)
+            and t.get("effect") in ("NoSchedule", "NoExecute")
+            and not str(t.get("key", "")).startswith(("node.kubernetes.io/", "node.cloudprovider.kubernetes.io/"))
+        ]
         if not taints:
             missing.append(f"dedicated node: {node} has no NoSchedule taint keeping others off")
         kernel_sharers, escape_grade_pods = _neighbours(f, node)

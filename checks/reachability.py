@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from auditor.analysis import AnalysisContext, AnalysisResult, Check, Hit, Section
 from auditor.model import Resource, Rule
-from auditor.workloads import items
 from auditor.netpol import ALL_PORTS, NO_PORTS, Endpoint, Evaluator, PodClass, PortSet, in_block
+from auditor.workloads import items
 
 # Past this many open-to-open tenant pairs the matrix says "*" (every tenant whose egress is
 # unrestricted) instead of listing each pair: a policy-free cluster of 10,000 tenants would
@@ -89,6 +90,7 @@ class Reachability:
         )
         hits: list[Hit] = []
         for rule in rules:
+            assert rule.check is not None  # the engine hands a plugin only its analysis rules
             hits += CHECKS[rule.check](scene, rule)
         by_namespace = {c.id: None if tenant[c.id] is None else c.namespace for c in ev.classes}
         sections = {"reachability": {
@@ -108,7 +110,7 @@ def _endpoints(ctx: AnalysisContext) -> tuple[list[Endpoint], dict[tuple[str, st
     views_by_namespace: dict[str, list] = defaultdict(list)
     for view in views:
         views_by_namespace[view.resource.namespace or ""].append(view)
-    pods = [r for r in ctx.of_kind("Pod") if r.namespace]
+    pods = [(r.namespace, r) for r in ctx.of_kind("Pod") if r.namespace]
     for view in views:
         r = view.resource
         if r.namespace is None:
@@ -116,16 +118,18 @@ def _endpoints(ctx: AnalysisContext) -> tuple[list[Endpoint], dict[tuple[str, st
         owners[(r.namespace, r.name)] = r
         if r.kind != "Pod":
             endpoints.append(_endpoint(r.namespace, r.name, view.metadata, view.spec, None))
-    for pod in pods:
-        key = (pod.namespace, pod.name)
+    for namespace, pod in pods:
+        key = (namespace, pod.name)
         if key in seen:
             continue
         seen.add(key)
-        spec = pod.obj.get("spec") if isinstance(pod.obj.get("spec"), dict) else {}
-        status = pod.obj.get("status") if isinstance(pod.obj.get("status"), dict) else {}
+        spec = pod.obj.get("spec")
+        spec = spec if isinstance(spec, dict) else {}
+        status = pod.obj.get("status")
+        status = status if isinstance(status, dict) else {}
         ip = status.get("podIP") if isinstance(status.get("podIP"), str) else None
-        endpoints.append(_endpoint(pod.namespace, pod.name, pod.metadata, spec, ip))
-        owners.setdefault(key, _top_owner(pod, views_by_namespace[pod.namespace]))
+        endpoints.append(_endpoint(namespace, pod.name, pod.metadata, spec, ip))
+        owners.setdefault(key, _top_owner(pod, views_by_namespace[namespace]))
     return endpoints, owners
 
 
@@ -135,8 +139,11 @@ def _top_owner(pod: Resource, views) -> Resource:
     return max(candidates, key=lambda r: len(r.name), default=pod)
 
 
-def _endpoint(namespace: str, name: str, metadata: Mapping[str, Any], spec: Mapping[str, Any], ip: str | None) -> Endpoint:
-    labels = metadata.get("labels") if isinstance(metadata.get("labels"), dict) else {}
+def _endpoint(
+    namespace: str, name: str, metadata: Mapping[str, Any], spec: Mapping[str, Any], ip: str | None
+) -> Endpoint:
+    labels = metadata.get("labels")
+    labels = labels if isinstance(labels, dict) else {}
     ports = []
     for field_name in ("containers", "initContainers"):
         for container in items(spec.get(field_name)):
@@ -144,7 +151,9 @@ def _endpoint(namespace: str, name: str, metadata: Mapping[str, Any], spec: Mapp
                 continue
             for port in items(container.get("ports")):
                 if isinstance(port, dict) and isinstance(port.get("containerPort"), int):
-                    ports.append((str(port.get("name") or ""), port["containerPort"], str(port.get("protocol") or "TCP")))
+                    ports.append(
+                        (str(port.get("name") or ""), port["containerPort"], str(port.get("protocol") or "TCP"))
+                    )
     return Endpoint(namespace, name, {str(k): str(v) for k, v in labels.items()}, tuple(sorted(ports)), ip,
                     spec.get("hostNetwork") is True)
 
@@ -180,10 +189,10 @@ def intended_matrix(ev: Evaluator, tenant: Mapping[int, str | None]) -> Matrix:
     if len(tenants_open_out) * len(tenants_open_in) > WILDCARD_THRESHOLD:
         matrix.wildcard_to = set(tenants_open_in)
     else:
-        for s in tenants_open_out:
-            for d in tenants_open_in:
-                if s != d:
-                    matrix.add(s, d, ALL_PORTS)
+        for source in tenants_open_out:
+            for target in tenants_open_in:
+                if source != target:
+                    matrix.add(source, target, ALL_PORTS)
     # 2. a restricted side: only the class pairs some rule connects.
     def consider(s: PodClass, d: PodClass) -> None:
         ts, td = tenant[s.id], tenant[d.id]
@@ -223,7 +232,12 @@ def _unisolated(scene: _Scene, rule: Rule, is_open, only_with_policies: bool) ->
             continue
         exposed[c.namespace].update(c.members)
     for namespace, members in sorted(exposed.items()):
-        yield Hit(rule.id, scene.ctx.namespace_subject(namespace), "", {"unisolated": sorted(members)[:20], "count": len(members)})
+        yield Hit(
+            rule.id,
+            scene.ctx.namespace_subject(namespace),
+            "",
+            {"unisolated": sorted(members)[:20], "count": len(members)},
+        )
 
 
 def _cross_tenant(scene: _Scene, rule: Rule) -> Iterator[Hit]:
@@ -271,8 +285,12 @@ def _open_to_all(scene: _Scene, rule: Rule) -> Iterator[Hit]:
             workload = owners.get((c.namespace, c.members[0]))
             if workload is not None and workload.key not in reported:
                 reported.add(workload.key)
-                yield Hit(rule.id, workload, f"{workload.kind} {workload.name} accepts connections from every other "
-                          f"tenant ({len(tenants) - 1})", {"tenants": len(tenants) - 1, "class_members": list(c.members[:5])})
+                yield Hit(
+                    rule.id,
+                    workload,
+                    f"{workload.kind} {workload.name} accepts connections from every other tenant ({len(tenants) - 1})",
+                    {"tenants": len(tenants) - 1, "class_members": list(c.members[:5])},
+                )
 
 
 def _metadata_egress(scene: _Scene, rule: Rule) -> Iterator[Hit]:
@@ -309,11 +327,13 @@ def _metadata_egress(scene: _Scene, rule: Rule) -> Iterator[Hit]:
 def _node_addresses(ctx: AnalysisContext) -> list[str]:
     found = []
     for node in ctx.of_kind("Node"):
-        status = node.obj.get("status") if isinstance(node.obj.get("status"), dict) else {}
+        status = node.obj.get("status")
+        status = status if isinstance(status, dict) else {}
         for address in items(status.get("addresses")):
             if isinstance(address, dict) and address.get("type") == "InternalIP":
+                value: Any = address.get("address")
                 try:
-                    found.append(str(ipaddress.ip_address(address.get("address"))))
+                    found.append(str(ipaddress.ip_address(value)))
                 except ValueError:
                     continue
     return sorted(set(found))
@@ -339,20 +359,24 @@ def observed_rows(ctx: AnalysisContext) -> list[dict[str, Any]]:
     rows = []
     for fact, entry in _reach(ctx):
         port = f"{entry['protocol']}/{entry['port']}" if entry.get("port") is not None else entry["protocol"]
-        rows.append({
-            "from_tenant": ctx.tenancy.tenant_of(fact.namespace) or "(platform)",
-            "to_tenant": str(entry.get("tenant")),
-            "allowed": entry["result"] == "reachable",
-            "ports": [port],
-            "result": entry["result"],
-            "address": entry.get("address"),
-            "probe": fact.probe_id,
-            "node": fact.node,
-        })
+        rows.append(
+            {
+                "from_tenant": ctx.tenancy.tenant_of(fact.namespace) or "(platform)",
+                "to_tenant": str(entry.get("tenant")),
+                "allowed": entry["result"] == "reachable",
+                "ports": [port],
+                "result": entry["result"],
+                "address": entry.get("address"),
+                "probe": fact.probe_id,
+                "node": fact.node,
+            }
+        )
     return sorted(rows, key=lambda r: (r["from_tenant"], r["to_tenant"], r["ports"], str(r["address"]), r["probe"]))
 
 
-def _endpoint_of(by_name: Mapping[tuple[str, str], Endpoint], namespace: str | None, pod: str | None) -> Endpoint | None:
+def _endpoint_of(
+    by_name: Mapping[tuple[str, str], Endpoint], namespace: str | None, pod: str | None
+) -> Endpoint | None:
     """A pod's endpoint, or its workload's template (controllers name pods `<workload>-...`)."""
     if not namespace or not pod:
         return None

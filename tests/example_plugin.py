@@ -2,7 +2,7 @@
 interface: one check with params, one report section."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from auditor.analysis import AnalysisContext, AnalysisResult, Check, Hit, Section
 from auditor.model import Rule

@@ -64,9 +64,10 @@ An explicit model is a mapping with `namespaces:` only:
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
@@ -253,7 +254,7 @@ def parse_table(text: str, pod_keys: list[str], where: str) -> dict[Cell, bool]:
         marks = row[1:]
         if len(marks) != len(header):
             raise FixtureError(f"{where}: row {row[0]} has {len(marks)} cells, want {len(header)}")
-        for to, mark in zip(header, marks):
+        for to, mark in zip(header, marks, strict=True):
             if mark not in (".", "X"):
                 raise FixtureError(f"{where}: cell {row[0]}->{to} is {mark!r}, want '.' or 'X'")
             cells[(row[0], to)] = mark == "."

@@ -40,7 +40,8 @@ DoesNotExist; NotIn and DoesNotExist match a pod that lacks the key).
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from netpol_conformance import Namespace, Pod
 

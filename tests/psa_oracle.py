@@ -18,9 +18,10 @@ import re
 import subprocess
 import time
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import yaml
 
@@ -324,7 +325,7 @@ def first_difference(a: Any, b: Any, pointer: str = "") -> str | None:
     if isinstance(a, list) and isinstance(b, list):
         if len(a) != len(b):
             return pointer or "/"
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
             found = first_difference(x, y, f"{pointer}/{i}")
             if found is not None:
                 return found
@@ -363,7 +364,11 @@ def dropped_fields(sent: Any, returned: Any, pointer: str = "") -> list[str]:
     if isinstance(sent, list):
         if not isinstance(returned, list) or len(returned) != len(sent):
             return [] if not sent and returned is None else [pointer or "/"]
-        return [p for i, (x, y) in enumerate(zip(sent, returned)) for p in dropped_fields(x, y, f"{pointer}/{i}")]
+        return [
+            p
+            for i, (x, y) in enumerate(zip(sent, returned, strict=True))
+            for p in dropped_fields(x, y, f"{pointer}/{i}")
+        ]
     return [] if sent == returned and type(sent) is type(returned) else [pointer or "/"]
 
 
@@ -541,6 +546,6 @@ class Disagreement:
 def format_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     widths[-1] = 0  # the last column is not padded
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
-    lines.insert(1, "  ".join("-" * max(w, len(h)) for w, h in zip(widths, header)))
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
+    lines.insert(1, "  ".join("-" * max(w, len(h)) for w, h in zip(widths, header, strict=True)))
     return "\n".join(lines)

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
-from typing import Iterable
 
 from auditor import __version__
 from auditor.cli import _load_rules
@@ -41,7 +41,9 @@ def scan(paths: Iterable[str], config: Config | None = None, select: Iterable[st
     return audit_inventory(load(list(paths)), config, select, extra_rules)
 
 
-def audit_inventory(inventory: Inventory, config: Config | None = None, select: Iterable[str] = (), extra_rules=()) -> Report:
+def audit_inventory(
+    inventory: Inventory, config: Config | None = None, select: Iterable[str] = (), extra_rules=()
+) -> Report:
     ruleset, analyses = _load_rules(list(extra_rules))
     config = config or Config()
     if select:

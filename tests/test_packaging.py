@@ -36,6 +36,8 @@ def test_wheel_installs_and_runs_from_another_directory(tmp_path):
     demo = subprocess.run([tool, "demo", "--format", "json"], cwd=elsewhere, capture_output=True, text=True, timeout=60)
     assert demo.returncode == 1, demo.stderr
     report = json.loads(demo.stdout)
-    assert report["findings"] and all("_demo" in f["location"]["path"] for f in report["findings"] if f["rule_id"] != "IA001")
+    assert report["findings"] and all(
+        "_demo" in f["location"]["path"] for f in report["findings"] if f["rule_id"] != "IA001"
+    )
     module = subprocess.run([py, "-m", "auditor", "--version"], cwd=elsewhere, capture_output=True, text=True)
     assert module.returncode == 0 and "k8s-isolation-audit" in module.stdout

@@ -8,9 +8,10 @@ audit is partial; the scan never writes anything (the two reviews create nothing
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from ..model import Inventory, Origin, Resource, Skipped
 from .errors import ApiStatusError, ClusterError
@@ -31,7 +32,7 @@ class ContextRead:
     user: str | None
     resources: list[Resource] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
-    raw: dict[str, list[dict]] = field(default_factory=dict)  # kind -> objects, in list order
+    raw: dict[str, list[Mapping[str, Any]]] = field(default_factory=dict)  # kind -> objects, in list order
 
 
 def load_cluster(
@@ -85,7 +86,7 @@ def load_cluster(
         raise ClusterError(f"none of the {len(failures)} contexts could be read; first: {failures[0]}")
     resources: list[Resource] = []
     skipped: list[Skipped] = []
-    for name, result in zip(names, results):
+    for name, result in zip(names, results, strict=True):
         if isinstance(result, ClusterError):
             skipped.append(Skipped(f"cluster {name}", str(result)))
         else:
@@ -105,7 +106,7 @@ def read_context(api: Any, page_size: int = DEFAULT_PAGE_SIZE, kinds: Sequence[A
     user = whoami(api)
     read = ContextRead(api.context, api.server, user)
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(kinds))), thread_name_prefix="review") as pool:
-        verdicts = dict(zip(kinds, pool.map(lambda k: may_list(api, k), kinds)))
+        verdicts = dict(zip(kinds, pool.map(lambda k: may_list(api, k), kinds), strict=True))
 
     def fetch(kind: ApiKind) -> tuple[ApiKind, list[dict] | Skipped]:
         allowed, why = verdicts[kind]

@@ -9,9 +9,10 @@ kubeconfig (no token persistence): the scan is read-only, on the local disk too.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ClusterError
 
@@ -72,8 +73,14 @@ def load_kubeconfig(explicit: str | None, environ: Mapping[str, str] | None = No
     if merger.config is None:
         raise ClusterError(f"kubeconfig {', '.join(existing)}: empty")
     # kubectl: the first file that sets current-context wins (the client library lets the last win)
-    current = next((merger.config_files[p].get("current-context") for p in merger.paths
-                    if isinstance(merger.config_files[p], dict) and merger.config_files[p].get("current-context")), None)
+    current = next(
+        (
+            merger.config_files[p].get("current-context")
+            for p in merger.paths
+            if isinstance(merger.config_files[p], dict) and merger.config_files[p].get("current-context")
+        ),
+        None,
+    )
     merger.config.value["current-context"] = current or ""
     return KubeConfig(tuple(merger.paths), merger.config, current or None)
 
@@ -106,7 +113,11 @@ def client_configuration(config: KubeConfig, context: str):
     cfg = Configuration()
     try:
         if config.merged is None:
-            from kubernetes.config.incluster_config import InClusterConfigLoader, SERVICE_CERT_FILENAME, SERVICE_TOKEN_FILENAME
+            from kubernetes.config.incluster_config import (
+                SERVICE_CERT_FILENAME,
+                SERVICE_TOKEN_FILENAME,
+                InClusterConfigLoader,
+            )
 
             InClusterConfigLoader(SERVICE_TOKEN_FILENAME, SERVICE_CERT_FILENAME).load_and_set(cfg)
         else:
@@ -118,7 +129,9 @@ def client_configuration(config: KubeConfig, context: str):
     except ConfigException as exc:
         raise ClusterError(f"context {context}: cannot load credentials: {_first_line(exc)}") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ClusterError(f"context {context}: cannot load credentials: {type(exc).__name__}: {_first_line(exc)}") from None
+        raise ClusterError(
+            f"context {context}: cannot load credentials: {type(exc).__name__}: {_first_line(exc)}"
+        ) from None
     # No retries inside urllib3 (they log warnings to stderr); transport.Api has the policy.
     cfg.retries = urllib3.Retry(total=0, redirect=0, raise_on_redirect=True)
     cfg.client_go_retries = False

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 import tempfile
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Sequence
 
 import orjson
 
@@ -35,7 +35,7 @@ def snapshot_document(inventory: Inventory, now: datetime | None = None) -> dict
         raise ClusterError(f"a snapshot holds one cluster; this inventory holds {len(clusters)} "
                            f"({', '.join(clusters)}): snapshot one --context at a time")
     cluster = clusters[0] if clusters else (inventory.cluster or "")
-    when = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+    when = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     annotations = {
         CLUSTER_ANNOTATION: cluster,
         TIME_ANNOTATION: when.isoformat().replace("+00:00", "Z"),

@@ -8,17 +8,17 @@ from `probe.reach.load_targets`) adds bounded reachability tests and the probe's
 from __future__ import annotations
 
 import os
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from .report import SCHEMA_VERSION, build_report
 
 __all__ = ["SCHEMA_VERSION", "build_report", "run_probe"]
 
 
-def run_probe(active: bool = False, node: Optional[str] = None, namespace: Optional[str] = None,
-              pod: Optional[str] = None, container: Optional[str] = None, root: str = "/",
-              reach: Optional[Sequence] = None, reach_timeout: Optional[float] = None,
-              latency: bool = False, peer: Optional[tuple[str, int]] = None) -> dict:
+def run_probe(active: bool = False, node: str | None = None, namespace: str | None = None,
+              pod: str | None = None, container: str | None = None, root: str = "/",
+              reach: Sequence | None = None, reach_timeout: float | None = None,
+              latency: bool = False, peer: tuple[str, int] | None = None) -> dict:
     """Probe this process's view of the machine. node/namespace/pod default to the downward-API
     environment variables NODE_NAME, POD_NAMESPACE and POD_NAME."""
     return build_report(

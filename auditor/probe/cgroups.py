@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any
 
 from . import procfs
 
@@ -23,7 +23,7 @@ class Hierarchy:
     controllers: frozenset[str]
     mount_point: str  # as seen by the probed process
     mount_root: str  # which directory of the hierarchy is mounted there
-    own_path: Optional[str]  # our cgroup, from /proc/self/cgroup
+    own_path: str | None  # our cgroup, from /proc/self/cgroup
     readonly: bool
 
     @property
@@ -54,12 +54,12 @@ class CgroupView:
     hierarchies: tuple[Hierarchy, ...]
     proc_cgroup: str  # /proc/self/cgroup as read
 
-    def hierarchy_for(self, controller: str) -> Optional[Hierarchy]:
+    def hierarchy_for(self, controller: str) -> Hierarchy | None:
         v1 = [h for h in self.hierarchies if h.version == "v1" and controller in h.controllers]
         v2 = [h for h in self.hierarchies if h.version == "v2" and controller in h.controllers]
-        return (v1 or v2 or [None])[0]
+        return v1[0] if v1 else v2[0] if v2 else None
 
-    def own_file(self, controller: str, name: str) -> Optional[str]:
+    def own_file(self, controller: str, name: str) -> str | None:
         """Path (under root) of `name` in our own cgroup of `controller`'s hierarchy."""
         h = self.hierarchy_for(controller)
         return None if h is None else procfs.at(self.root, os.path.join(h.own_dir, name))
@@ -102,12 +102,12 @@ def _read_levels(view: CgroupView, controller: str, name: str) -> list[tuple[str
     return found
 
 
-def _smallest(values: list[tuple[str, Optional[float]]]) -> tuple[Optional[float], Optional[str]]:
+def _smallest(values: list[tuple[str, float | None]]) -> tuple[float | None, str | None]:
     limited = [(v, path) for path, v in values if v is not None]
     return min(limited) if limited else (None, None)
 
 
-def _describe(read: list[tuple[str, str]], decided_by: Optional[str]) -> str:
+def _describe(read: list[tuple[str, str]], decided_by: str | None) -> str:
     parts = [f"{path} = {value}" + (" (binding)" if path == decided_by else "") for path, value in read]
     return "; ".join(parts)
 
@@ -115,17 +115,19 @@ def _describe(read: list[tuple[str, str]], decided_by: Optional[str]) -> str:
 def _absent(view: CgroupView, controller: str, name: str) -> str:
     h = view.hierarchy_for(controller)
     where = os.path.join(h.own_dir, name) if h else name
-    return f"{where} absent, and at every level up to {h.mount_point if h else '?'}: no limit set (a root cgroup has none)"
+    return (
+        f"{where} absent, and at every level up to {h.mount_point if h else '?'}: no limit set (a root cgroup has none)"
+    )
 
 
-def memory_limit(view: CgroupView) -> tuple[Optional[int], str]:
+def memory_limit(view: CgroupView) -> tuple[int | None, str]:
     h = view.hierarchy_for("memory")
     if h is None:
         raise LookupError("no memory controller visible (no cgroup v1 memory mount, no cgroup2 with memory)")
     name = "memory.limit_in_bytes" if h.version == "v1" else "memory.max"
     read = _read_levels(view, "memory", name)
 
-    def parse(value: str) -> Optional[int]:
+    def parse(value: str) -> int | None:
         if value == "max":
             return None
         n = int(value)
@@ -134,7 +136,7 @@ def memory_limit(view: CgroupView) -> tuple[Optional[int], str]:
     return (None if limit is None else int(limit)), _describe(read, path) or _absent(view, "memory", name)
 
 
-def pids_limit(view: CgroupView) -> tuple[Optional[int], str]:
+def pids_limit(view: CgroupView) -> tuple[int | None, str]:
     if view.hierarchy_for("pids") is None:
         raise LookupError("no pids controller visible")
     read = _read_levels(view, "pids", "pids.max")
@@ -142,7 +144,7 @@ def pids_limit(view: CgroupView) -> tuple[Optional[int], str]:
     return (None if limit is None else int(limit)), _describe(read, path) or _absent(view, "pids", "pids.max")
 
 
-def cpu_quota(view: CgroupView) -> tuple[Optional[float], str]:
+def cpu_quota(view: CgroupView) -> tuple[float | None, str]:
     h = view.hierarchy_for("cpu")
     if h is None:
         raise LookupError("no cpu controller visible")
@@ -162,10 +164,12 @@ def cpu_quota(view: CgroupView) -> tuple[Optional[float], str]:
             quota, _, period = value.partition(" ")
             cores.append((path, None if quota == "max" else int(quota) / int(period or "100000")))
     limit, decided = _smallest(cores)
-    return (None if limit is None else round(limit, 4)), _describe(read, decided) or _absent(view, "cpu", "cpu.max" if h.version == "v2" else "cpu.cfs_quota_us")
+    return (None if limit is None else round(limit, 4)), _describe(read, decided) or _absent(
+        view, "cpu", "cpu.max" if h.version == "v2" else "cpu.cfs_quota_us"
+    )
 
 
-def oom_kills(view: CgroupView) -> Optional[int]:
+def oom_kills(view: CgroupView) -> int | None:
     """The OOM-kill counter of our memory cgroup (v1 memory.oom_control, v2 memory.events)."""
     h = view.hierarchy_for("memory")
     if h is None:
@@ -179,7 +183,7 @@ def oom_kills(view: CgroupView) -> Optional[int]:
     return None
 
 
-def collect_cgroup(root: str = "/", errors: Optional[list[str]] = None) -> dict:
+def collect_cgroup(root: str = "/", errors: list[str] | None = None) -> dict:
     errors = [] if errors is None else errors
     view = locate(root)
     mounted = "; ".join(
@@ -193,7 +197,7 @@ def collect_cgroup(root: str = "/", errors: Optional[list[str]] = None) -> dict:
     if own is None:
         lines = procfs.parse_proc_cgroup(view.proc_cgroup)
         own = next((p for hid, _, p in lines if hid == "0"), lines[0][2] if lines else None)
-    result = {"version": view.version, "path": own}
+    result: dict[str, Any] = {"version": view.version, "path": own}
     for key, reader in (("memory_limit_bytes", memory_limit), ("pids_max", pids_limit), ("cpu_quota_cores", cpu_quota)):
         name = key.split("_")[0]
         try:

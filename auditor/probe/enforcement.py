@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Optional
 
 from . import cgroups
 
@@ -35,7 +34,7 @@ _PR_SET_CHILD_SUBREAPER = 36
 
 @dataclass
 class ChildResult:
-    returncode: Optional[int]
+    returncode: int | None
     stdout: str
     stderr: str
     timed_out: bool
@@ -131,7 +130,7 @@ class _Subreaper:
         return False
 
 
-def _result(tested: bool, enforced: Optional[bool], detail: str) -> dict:
+def _result(tested: bool, enforced: bool | None, detail: str) -> dict:
     return {"tested": tested, "enforced": enforced, "detail": detail}
 
 
@@ -180,7 +179,7 @@ def _swap_devices() -> int:
         return 0
 
 
-def memory_test(limit: Optional[int], view: Optional[cgroups.CgroupView] = None,
+def memory_test(limit: int | None, view: cgroups.CgroupView | None = None,
                 ceiling: int = MEMORY_CEILING, timeout: float = TIME_CEILING) -> dict:
     if limit is None:
         target = min(MEMORY_UNLIMITED_CAP, ceiling)
@@ -204,7 +203,9 @@ def memory_test(limit: Optional[int], view: Optional[cgroups.CgroupView] = None,
     tail = f"; {child.elapsed:.1f}s, {child.reaped()}"
     mib = f"{touched // MiB} MiB"
     if child.timed_out:
-        return _result(True, None, f"child did not finish within {timeout:.0f}s and was killed after touching {mib}{tail}")
+        return _result(
+            True, None, f"child did not finish within {timeout:.0f}s and was killed after touching {mib}{tail}"
+        )
     if limit is None:
         if outcome == "done":
             return _result(True, None, f"no memory limit: touched {mib} (the {target // MiB} MiB cap) without being "
@@ -266,10 +267,14 @@ def _child_outcome(script: str, args: list[str], timeout: float):
     try:
         return json.loads(_last_line(child.stdout)), None, tail
     except ValueError:
-        return None, _result(True, None, f"child failed (exit {child.returncode}: {_last_line(child.stderr)}){tail}"), tail
+        return (
+            None,
+            _result(True, None, f"child failed (exit {child.returncode}: {_last_line(child.stderr)}){tail}"),
+            tail,
+        )
 
 
-def pids_test(pids_max: Optional[int], view: Optional[cgroups.CgroupView] = None,
+def pids_test(pids_max: int | None, view: cgroups.CgroupView | None = None,
               ceiling: int = PIDS_CEILING, timeout: float = TIME_CEILING) -> dict:
     if pids_max is None:
         attempt = min(PIDS_UNLIMITED, ceiling)
@@ -328,7 +333,7 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def cpu_test(quota: Optional[float], seconds: float = CPU_SECONDS, timeout: float = TIME_CEILING) -> dict:
+def cpu_test(quota: float | None, seconds: float = CPU_SECONDS, timeout: float = TIME_CEILING) -> dict:
     cpus = usable_cpus()
     if quota is None:
         workers = 1

@@ -9,7 +9,7 @@ import os
 import re
 import stat
 import time
-from typing import Iterator, Optional
+from collections.abc import Iterator
 
 from . import procfs
 
@@ -48,8 +48,8 @@ def _vector(id_: str, path: str, detail: str) -> dict:
     return {"id": id_, "path": path, "detail": detail}
 
 
-def collect_escape_vectors(root: str = "/", privileges: Optional[dict] = None,
-                           namespaces: Optional[dict] = None) -> list[dict]:
+def collect_escape_vectors(root: str = "/", privileges: dict | None = None,
+                           namespaces: dict | None = None) -> list[dict]:
     privileges = privileges or {}
     namespaces = namespaces or {}
     mounts = procfs.mountinfo(root)
@@ -76,9 +76,17 @@ def runtime_sockets(root: str, mounts: list[procfs.MountEntry], walk_binds: bool
             return
         seen.add((st.st_dev, st.st_ino))
         writable = os.access(procfs.at(root, path), os.W_OK)
-        out.append(_vector("runtime-socket", path, (
-            f"unix socket ({how}), {'writable: this process may connect' if writable else 'not writable by this process'}"
-            f"; owner uid {st.st_uid} gid {st.st_gid} mode {stat.S_IMODE(st.st_mode):o}; not connected to")))
+        out.append(
+            _vector(
+                "runtime-socket",
+                path,
+                (
+                    f"unix socket ({how}), "
+                    f"{'writable: this process may connect' if writable else 'not writable by this process'}"
+                    f"; owner uid {st.st_uid} gid {st.st_gid} mode {stat.S_IMODE(st.st_mode):o}; not connected to"
+                ),
+            )
+        )
 
     for path in RUNTIME_SOCKETS:
         consider(path, "a container runtime API path")
@@ -91,8 +99,12 @@ def runtime_sockets(root: str, mounts: list[procfs.MountEntry], walk_binds: bool
 
 
 def _walkable(m: procfs.MountEntry) -> bool:
-    return (m.mount_point != "/" and m.fstype not in _PSEUDO_FS
-            and not m.mount_point.startswith(("/proc/", "/sys/", "/dev/")) and m.mount_point not in ("/proc", "/sys", "/dev"))
+    return (
+        m.mount_point != "/"
+        and m.fstype not in _PSEUDO_FS
+        and not m.mount_point.startswith(("/proc/", "/sys/", "/dev/"))
+        and m.mount_point not in ("/proc", "/sys", "/dev")
+    )
 
 
 def _sockets_under(root: str, top: str) -> Iterator[str]:
@@ -125,7 +137,11 @@ def _sockets_under(root: str, top: str) -> Iterator[str]:
 
 def host_mounts(mounts: list[procfs.MountEntry], host_mnt: bool) -> list[dict]:
     if host_mnt:
-        return [_vector("host-mount", "/", "this process shares the host's mount namespace: every host filesystem is visible")]
+        return [
+            _vector(
+                "host-mount", "/", "this process shares the host's mount namespace: every host filesystem is visible"
+            )
+        ]
     out = []
     for m in mounts:
         if m.major == 0 or m.mount_point in STANDARD_BINDS or _KUBELET_POD_DIR.search(m.root):
@@ -139,12 +155,17 @@ def host_mounts(mounts: list[procfs.MountEntry], host_mnt: bool) -> list[dict]:
             out.append(_vector("host-mount", "/", f"the root of block device {m.source} (dev {m.device}, {m.fstype}) "
                                                   f"is this container's root filesystem, {access}"))
             continue
-        out.append(_vector("host-mount", m.mount_point,
-                           f"bind of {m.root} from host block device {m.source} (dev {m.device}, {m.fstype}), {access}"))
+        out.append(
+            _vector(
+                "host-mount",
+                m.mount_point,
+                f"bind of {m.root} from host block device {m.source} (dev {m.device}, {m.fstype}), {access}",
+            )
+        )
     return out
 
 
-def _mount_for(mounts: list[procfs.MountEntry], path: str) -> Optional[procfs.MountEntry]:
+def _mount_for(mounts: list[procfs.MountEntry], path: str) -> procfs.MountEntry | None:
     """The mount that `path` lives on: the longest mount point above it, the last one mounted."""
     best = None
     for m in mounts:
@@ -165,8 +186,13 @@ def _writable(root: str, mounts: list[procfs.MountEntry], path: str) -> bool:
 def writable_kernel_interfaces(root: str, mounts: list[procfs.MountEntry]) -> list[dict]:
     out = []
     if _writable(root, mounts, CORE_PATTERN):
-        out.append(_vector("writable-core-pattern", CORE_PATTERN,
-                           "access(W_OK) succeeds: a crash handler written here runs as root on the host (not written)"))
+        out.append(
+            _vector(
+                "writable-core-pattern",
+                CORE_PATTERN,
+                "access(W_OK) succeeds: a crash handler written here runs as root on the host (not written)",
+            )
+        )
     writable = [p for p in GLOBAL_SYSCTLS + (CORE_PATTERN,) if _writable(root, mounts, p)]
     if writable:
         out.append(_vector("writable-proc-sys", "/proc/sys",
@@ -175,7 +201,11 @@ def writable_kernel_interfaces(root: str, mounts: list[procfs.MountEntry]) -> li
         helper = "/sys/kernel/uevent_helper"
         extra = (f"; {helper} {'writable' if _writable(root, mounts, helper) else 'not writable'}"
                  if os.path.exists(procfs.at(root, helper)) else "")
-        out.append(_vector("writable-sys", "/sys", f"sysfs is mounted read-write and access(W_OK) succeeds{extra}; nothing written"))
+        out.append(
+            _vector(
+                "writable-sys", "/sys", f"sysfs is mounted read-write and access(W_OK) succeeds{extra}; nothing written"
+            )
+        )
     return out
 
 

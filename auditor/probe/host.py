@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Optional
 
 from . import procfs
 
@@ -28,7 +27,7 @@ _PARAVIRT_CLOCKS = ("kvm-clock", "xen", "hyperv_clocksource_tsc_page", "hyperv_c
 GVISOR_UNAME_VERSION = "#1 SMP Sun Jan 10 15:06:54 PST 2016"
 
 
-def kernel_release(root: str) -> tuple[str, Optional[str]]:
+def kernel_release(root: str) -> tuple[str, str | None]:
     if root in ("", "/"):
         u = os.uname()
         return u.release, u.version
@@ -38,11 +37,11 @@ def kernel_release(root: str) -> tuple[str, Optional[str]]:
     return release, procfs.read_value(root, "/proc/sys/kernel/version")
 
 
-def hypervisor(root: str) -> tuple[Optional[bool], list[str]]:
+def hypervisor(root: str) -> tuple[bool | None, list[str]]:
     evidence = []
     cpuinfo = procfs.read(root, "/proc/cpuinfo") or ""
     flags_line = next((line for line in cpuinfo.splitlines() if line.startswith("flags")), None)
-    verdict: Optional[bool] = None
+    verdict: bool | None = None
     if flags_line is not None:
         present = "hypervisor" in flags_line.split(":", 1)[-1].split()
         verdict = present
@@ -71,7 +70,7 @@ def hypervisor(root: str) -> tuple[Optional[bool], list[str]]:
     return verdict, evidence
 
 
-def clocksource(root: str) -> Optional[str]:
+def clocksource(root: str) -> str | None:
     return procfs.read_value(root, "/sys/devices/system/clocksource/clocksource0/current_clocksource")
 
 
@@ -90,7 +89,7 @@ _STORAGE_MARKERS = (  # (pattern in a mount's root or options: image and per-con
 _PREFERENCE = ("cri-o", "containerd", "podman", "docker", "lxc")
 
 
-def container_runtime(root: str, in_container: Optional[bool]) -> tuple[Optional[str], list[str]]:
+def container_runtime(root: str, in_container: bool | None) -> tuple[str | None, list[str]]:
     found: dict[str, list[str]] = {}
     evidence: list[str] = []
     kubepods = False
@@ -150,13 +149,15 @@ def container_runtime(root: str, in_container: Optional[bool]) -> tuple[Optional
     return None, evidence + ["no container runtime marker found, and the namespaces do not tell"]
 
 
-def sandbox(root: str, release: str, version: Optional[str]) -> tuple[Optional[str], list[str]]:
+def sandbox(root: str, release: str, version: str | None) -> tuple[str | None, list[str]]:
     cmdline = procfs.read_value(root, "/proc/cmdline") or ""
     if version == GVISOR_UNAME_VERSION or "gvisor" in release.lower() or "-gvisor" in cmdline:
         evidence = [f"uname: {release} {version or ''}".strip()]
         if cmdline:
             evidence.append(f"/proc/cmdline: {cmdline[:200]}")
-        return "gvisor", evidence + ["gVisor's sentry reports a fixed kernel (4.4.0, #1 SMP Sun Jan 10 15:06:54 PST 2016)"]
+        return "gvisor", evidence + [
+            "gVisor's sentry reports a fixed kernel (4.4.0, #1 SMP Sun Jan 10 15:06:54 PST 2016)"
+        ]
     tokens = cmdline.split()
     kata_args = [t for t in tokens if t.startswith("agent.") or "kata-containers" in t]
     try:
@@ -168,13 +169,15 @@ def sandbox(root: str, release: str, version: Optional[str]) -> tuple[Optional[s
         if kata_args:
             evidence.append(f"/proc/cmdline has kata-agent options: {' '.join(kata_args[:5])}")
         if kata_mounts:
-            evidence.append(f"mountinfo: kataShared (virtio-fs/9p share of the Kata VM) at {', '.join(kata_mounts[:3])}")
+            evidence.append(
+                f"mountinfo: kataShared (virtio-fs/9p share of the Kata VM) at {', '.join(kata_mounts[:3])}"
+            )
         return "kata", evidence
     return None, [f"uname version {version!r} is not gVisor's; /proc/cmdline has no -gvisor image, no agent.* "
                   "or kata-containers option; no kataShared mount"]
 
 
-def sysctls(root: str) -> dict[str, Optional[str]]:
+def sysctls(root: str) -> dict[str, str | None]:
     values = {name: procfs.read_value(root, path) for name, path in SYSCTLS.items()}
     lockdown = procfs.read_value(root, LOCKDOWN)
     if lockdown is not None:
@@ -184,7 +187,7 @@ def sysctls(root: str) -> dict[str, Optional[str]]:
     return values
 
 
-def collect_host(root: str = "/", in_container: Optional[bool] = None) -> dict:
+def collect_host(root: str = "/", in_container: bool | None = None) -> dict:
     release, version = kernel_release(root)
     hv, hv_evidence = hypervisor(root)
     runtime, runtime_evidence = container_runtime(root, in_container)

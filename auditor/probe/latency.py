@@ -29,9 +29,9 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable, Optional, Sequence
+from datetime import UTC, datetime
 
 CEILING_SECONDS = 6.0
 PR_SET_TIMERSLACK, PR_GET_TIMERSLACK = 29, 30
@@ -50,8 +50,10 @@ NOTE_STEAL = ("steal: zero is not proof of dedication: the hypervisor may not re
               "during these few seconds.")
 NOTE_LOOPBACK = ("network_rtt: the peer is on loopback; loopback RTT never crosses virtio-net or the physical network, "
                  "so it shows no VM network overhead. Measure across the node boundary (pod to another node).")
-NOTE_CPYTHON = ("all figures are measured from CPython and include interpreter overhead (tens of ns per call, "
-                "~0.1 us per gap-detector iteration); tails are what a Python thread saw, an upper bound for native code.")
+NOTE_CPYTHON = (
+    "all figures are measured from CPython and include interpreter overhead (tens of ns per call, "
+    "~0.1 us per gap-detector iteration); tails are what a Python thread saw, an upper bound for native code."
+)
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ DEFAULT_PLAN = Plan()
 
 # --- percentiles and summaries ------------------------------------------------------------------
 
-def percentile(ordered: Sequence[float], q: float) -> Optional[float]:
+def percentile(ordered: Sequence[float], q: float) -> float | None:
     """Nearest-rank percentile (q in [0, 100]) of an ascending sequence: always an observed value;
     None when empty. With fewer than 1000 samples p99.9 is the maximum."""
     if not ordered:
@@ -84,7 +86,7 @@ def percentile(ordered: Sequence[float], q: float) -> Optional[float]:
     return ordered[rank - 1]
 
 
-def _us(ns: Optional[float], digits: int = 3) -> Optional[float]:
+def _us(ns: float | None, digits: int = 3) -> float | None:
     return None if ns is None else round(ns / 1000, digits)
 
 
@@ -122,13 +124,13 @@ class _Clock:
         return min(time.perf_counter_ns() + int(seconds * 1e9), self.deadline)
 
 
-def run_latency(peer: Optional[tuple[str, int]] = None, errors: Optional[list[str]] = None,
-                plan: Optional[Plan] = None, root: str = "/") -> dict:
+def run_latency(peer: tuple[str, int] | None = None, errors: list[str] | None = None,
+                plan: Plan | None = None, root: str = "/") -> dict:
     """The `latency` section of a ProbeReport. `peer` is (host, port) of a UDP echo server. A benchmark
     that fails to run is left out, with one line in `errors` (probe.errors). `plan` defaults to DEFAULT_PLAN."""
     errors = [] if errors is None else errors
     plan = DEFAULT_PLAN if plan is None else plan
-    measured_at = datetime.now(timezone.utc)
+    measured_at = datetime.now(UTC)
     started = time.perf_counter_ns()
     clock = _Clock(plan.ceiling)
     steal_before = read_steal(root)
@@ -146,7 +148,7 @@ def run_latency(peer: Optional[tuple[str, int]] = None, errors: Optional[list[st
     gc_was_enabled = gc.isenabled()
     gc.disable()  # a collection would show up as a stall of the measuring thread
     try:
-        def attempt(name: str, run: Callable[[], dict]) -> Optional[dict]:
+        def attempt(name: str, run: Callable[[], dict]) -> dict | None:
             try:
                 return run()
             except Exception as exc:  # one line in probe.errors; the other benchmarks stand
@@ -269,7 +271,7 @@ def timer_oversleep(plan: Plan, clock: _Clock, sleep_ns: int = SLEEP_NS) -> dict
         windows, pooled, now() - started, plan.oversleep_window, requested_sleep_us=sleep_ns / 1000)
 
 
-def timer_jitter(gaps: Optional[dict], oversleep: Optional[dict]) -> dict:
+def timer_jitter(gaps: dict | None, oversleep: dict | None) -> dict:
     """The dimension: both measurements, and the worse of their tails as the figure to compare budgets with."""
     candidates = [(name, b) for name, b in (("gap_detector", gaps), ("oversleep", oversleep))
                   if b is not None and b["p99_9_us"] is not None]
@@ -333,7 +335,7 @@ def syscall_cost(plan: Plan, clock: _Clock) -> dict:
                      plan.syscall_window, call="getppid")
 
 
-def clock_read_cost(plan: Plan, clock: _Clock, source: Optional[str], root: str = "/") -> dict:
+def clock_read_cost(plan: Plan, clock: _Clock, source: str | None, root: str = "/") -> dict:
     result = call_cost(time.monotonic_ns, plan.windows, plan.clock_window, clock)
     out = _per_call(result, "cost of one clock_gettime(CLOCK_MONOTONIC) read, per read, averaged over batches of "
                             f"{result['batch']}",
@@ -345,7 +347,7 @@ def clock_read_cost(plan: Plan, clock: _Clock, source: Optional[str], root: str 
     return out
 
 
-def _vdso_mapped(root: str) -> Optional[bool]:
+def _vdso_mapped(root: str) -> bool | None:
     try:
         with open("/proc/self/maps" if root in ("", "/") else os.path.join(root, "proc/self/maps")) as f:
             return any(line.rstrip().endswith("[vdso]") for line in f)
@@ -353,7 +355,7 @@ def _vdso_mapped(root: str) -> Optional[bool]:
         return None
 
 
-def _clocksource(root: str) -> Optional[str]:
+def _clocksource(root: str) -> str | None:
     try:
         with open(CLOCKSOURCE if root in ("", "/") else os.path.join(root, CLOCKSOURCE.lstrip("/"))) as f:
             return f.read().strip() or None
@@ -363,7 +365,7 @@ def _clocksource(root: str) -> Optional[str]:
 
 # --- steal ----------------------------------------------------------------------------------------
 
-def parse_steal(stat: str) -> Optional[int]:
+def parse_steal(stat: str) -> int | None:
     """Steal ticks (USER_HZ) of the aggregate `cpu` line of /proc/stat; None when absent."""
     for line in stat.splitlines():
         fields = line.split()
@@ -372,7 +374,7 @@ def parse_steal(stat: str) -> Optional[int]:
     return None
 
 
-def read_steal(root: str = "/") -> Optional[int]:
+def read_steal(root: str = "/") -> int | None:
     try:
         with open("/proc/stat" if root in ("", "/") else os.path.join(root, "proc/stat")) as f:
             return parse_steal(f.read())
@@ -380,7 +382,7 @@ def read_steal(root: str = "/") -> Optional[int]:
         return None
 
 
-def steal(before: Optional[int], after: Optional[int], wall_ns: int, user_hz: Optional[int] = None) -> dict:
+def steal(before: int | None, after: int | None, wall_ns: int, user_hz: int | None = None) -> dict:
     if user_hz is None:
         try:
             user_hz = os.sysconf("SC_CLK_TCK")
@@ -388,6 +390,7 @@ def steal(before: Optional[int], after: Optional[int], wall_ns: int, user_hz: Op
             user_hz = 100
     delta = None if before is None or after is None else max(0, after - before)
     ms = None if delta is None else round(delta * 1000 / user_hz, 3)
+    cpus: int | None
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -453,7 +456,7 @@ def udp_rtt(peer: tuple[str, int], plan: Plan, clock: _Clock) -> dict:
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.connect(sockaddr)
 
-        def round_trip(seq: int, until: int) -> Optional[int]:
+        def round_trip(seq: int, until: int) -> int | None:
             """RTT in ns of datagram `seq`, or None (timed out, refused or failed). Stale echoes are skipped."""
             payload = nonce + seq.to_bytes(4, "big") + bytes(UDP_PAYLOAD - 12)
             counts["sent"] += 1
@@ -476,7 +479,7 @@ def udp_rtt(peer: tuple[str, int], plan: Plan, clock: _Clock) -> dict:
                 sock.settimeout(left / 1e9)
                 try:
                     data = sock.recv(2048)
-                except socket.timeout:
+                except TimeoutError:
                     counts["timed_out"] += 1
                     return None
                 except ConnectionRefusedError:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Optional
 
 from . import procfs
 
@@ -26,12 +25,12 @@ DYNAMIC_FIRST = 0xF0000000
 IDENTITY_MAP = ["0", "0", "4294967295"]
 
 
-def _inode(link: Optional[str]) -> Optional[int]:
+def _inode(link: str | None) -> int | None:
     match = re.fullmatch(r"\w+:\[(\d+)\]", link or "")
     return int(match.group(1)) if match else None
 
 
-def _entry(shared: Optional[bool], evidence: list[str]) -> dict:
+def _entry(shared: bool | None, evidence: list[str]) -> dict:
     return {"shared_with_host": shared, "evidence": "; ".join(evidence)}
 
 
@@ -49,7 +48,7 @@ def collect_namespaces(root: str = "/") -> dict:
     return {t: result[t] for t in TYPES}
 
 
-def _inode_evidence(t: str, link: Optional[str]) -> tuple[Optional[bool], str]:
+def _inode_evidence(t: str, link: str | None) -> tuple[bool | None, str]:
     """(verdict or None, what was read) from the inode of /proc/self/ns/<t> alone."""
     inode = _inode(link)
     if inode is None:
@@ -57,18 +56,22 @@ def _inode_evidence(t: str, link: Optional[str]) -> tuple[Optional[bool], str]:
     if inode == INIT_INODES[t]:
         return True, f"/proc/self/ns/{t} -> {link}: the initial {t} namespace (fixed inode {INIT_INODES[t]:#x})"
     if inode >= DYNAMIC_FIRST and t in ALWAYS_FIXED:
-        return False, f"/proc/self/ns/{t} -> {link}: a dynamically allocated inode, not the initial {t} namespace ({INIT_INODES[t]:#x})"
+        return (
+            False,
+            f"/proc/self/ns/{t} -> {link}: a dynamically allocated inode, "
+            f"not the initial {t} namespace ({INIT_INODES[t]:#x})",
+        )
     return None, f"/proc/self/ns/{t} -> {link}"
 
 
-def _compare_with_host_init(t: str, link: Optional[str], host_link: Optional[str]) -> tuple[Optional[bool], Optional[str]]:
+def _compare_with_host_init(t: str, link: str | None, host_link: str | None) -> tuple[bool | None, str | None]:
     if host_link is None or link is None:
         return None, None
     same = host_link == link
     return same, f"/proc/1/ns/{t} (host init) -> {host_link} {'==' if same else '!='} /proc/self/ns/{t}"
 
 
-def _pid(root: str, link: Optional[str]) -> dict:
+def _pid(root: str, link: str | None) -> dict:
     verdict, evidence = _inode_evidence("pid", link)
     notes = [evidence]
     kthreadd = procfs.status(root, "2")
@@ -76,7 +79,10 @@ def _pid(root: str, link: Optional[str]) -> dict:
     if kernel_threads:
         notes.append("/proc/2/status: Name kthreadd, PPid 0 (kernel threads visible)")
     else:
-        notes.append(f"/proc/2/status: {'absent' if not kthreadd else 'Name ' + kthreadd.get('Name', '?')} (no kernel threads visible)")
+        notes.append(
+            f"/proc/2/status: {'absent' if not kthreadd else 'Name ' + kthreadd.get('Name', '?')} "
+            "(no kernel threads visible)"
+        )
     nspid = procfs.status(root).get("NSpid")
     nested = nspid is not None and len(nspid.split()) > 1
     if nspid is not None:
@@ -91,17 +97,21 @@ def _interfaces(root: str) -> list[str]:
     return [line.split(":", 1)[0].strip() for line in text.splitlines()[2:] if ":" in line]
 
 
-def _net(root: str, link: Optional[str], host_link: Optional[str]) -> dict:
+def _net(root: str, link: str | None, host_link: str | None) -> dict:
     verdict, notes = _by_identity("net", link, host_link)
     interfaces = _interfaces(root)  # /proc/self/net/dev lists exactly this namespace's interfaces
     backed = [i for i in interfaces if os.path.lexists(procfs.at(root, f"/sys/class/net/{i}/device"))]
     if interfaces:
         if backed:
             targets = [os.path.basename(procfs.readlink(root, f"/sys/class/net/{i}/device") or "?") for i in backed]
-            notes.append("device-backed interfaces in this namespace: "
-                         + ", ".join(f"{i} (/sys/class/net/{i}/device -> {t})" for i, t in zip(backed, targets)))
+            notes.append(
+                "device-backed interfaces in this namespace: "
+                + ", ".join(f"{i} (/sys/class/net/{i}/device -> {t})" for i, t in zip(backed, targets, strict=True))
+            )
         else:
-            notes.append(f"interfaces in /proc/self/net/dev: {', '.join(interfaces)}; none has /sys/class/net/<if>/device")
+            notes.append(
+                f"interfaces in /proc/self/net/dev: {', '.join(interfaces)}; none has /sys/class/net/<if>/device"
+            )
         if verdict is None:
             verdict = bool(backed)
     else:
@@ -109,7 +119,7 @@ def _net(root: str, link: Optional[str], host_link: Optional[str]) -> dict:
     return _entry(verdict, notes)
 
 
-def _mnt(root: str, link: Optional[str], host_link: Optional[str]) -> dict:
+def _mnt(root: str, link: str | None, host_link: str | None) -> dict:
     verdict, notes = _by_identity("mnt", link, host_link)
     try:
         top = procfs.root_mount(procfs.mountinfo(root))
@@ -137,7 +147,7 @@ def _mnt(root: str, link: Optional[str], host_link: Optional[str]) -> dict:
     return _entry(verdict, notes)
 
 
-def _user(root: str, link: Optional[str]) -> dict:
+def _user(root: str, link: str | None) -> dict:
     verdict, evidence = _inode_evidence("user", link)
     notes = [evidence]
     uid_map = (procfs.read(root, "/proc/self/uid_map") or "").split()
@@ -152,7 +162,7 @@ def _user(root: str, link: Optional[str]) -> dict:
     return _entry(verdict, notes)
 
 
-def _by_identity(t: str, link: Optional[str], host_link: Optional[str]) -> tuple[Optional[bool], list[str]]:
+def _by_identity(t: str, link: str | None, host_link: str | None) -> tuple[bool | None, list[str]]:
     """The verdict from namespace inode numbers, else from comparing with the host's init."""
     verdict, evidence = _inode_evidence(t, link)
     notes = [evidence]
@@ -162,7 +172,7 @@ def _by_identity(t: str, link: Optional[str], host_link: Optional[str]) -> tuple
     return (compared if verdict is None else verdict), notes
 
 
-def _by_inode(root: str, t: str, link: Optional[str], host_link: Optional[str]) -> dict:
+def _by_inode(root: str, t: str, link: str | None, host_link: str | None) -> dict:
     verdict, notes = _by_identity(t, link, host_link)
     if t == "cgroup":
         lines = procfs.parse_proc_cgroup(procfs.read(root, "/proc/self/cgroup") or "")

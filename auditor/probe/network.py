@@ -1,9 +1,9 @@
 """The probe's own network view, read over netlink (pyroute2, imported only here and only when asked).
 
 Interfaces with their addresses and MACs, routes (every table but `local`), and the L2 neighbour
-table (ARP / NDP cache, without multicast mappings). Read-only netlink dumps of this process's network namespace: nothing is
-sent on the wire. Another tenant's address in the neighbour table means that tenant shares this
-pod's broadcast domain.
+table (ARP / NDP cache, without multicast mappings). Read-only netlink dumps of this process's
+network namespace: nothing is sent on the wire. Another tenant's address in the neighbour table
+means that tenant shares this pod's broadcast domain.
 
 Each list is capped at MAX_ENTRIES (a hostNetwork probe on a big node may see many routes); the
 section's `truncated` names the lists that were cut.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from typing import Any, Optional
+from typing import Any
 
 MAX_ENTRIES = 4096
 _LOCAL_TABLE = 255
@@ -71,7 +71,7 @@ def _interface(link: Any, addresses: list[str]) -> dict:
     }
 
 
-def _route(route: Any, names: dict[int, Optional[str]]) -> dict:
+def _route(route: Any, names: dict[int, str | None]) -> dict:
     family = route["family"]
     dst = route.get("RTA_DST")
     if dst is None:
@@ -93,7 +93,7 @@ def _route(route: Any, names: dict[int, Optional[str]]) -> dict:
     }
 
 
-def _neighbour(entry: Any, names: dict[int, Optional[str]]) -> Optional[dict]:
+def _neighbour(entry: Any, names: dict[int, str | None]) -> dict | None:
     ip = entry.get("NDA_DST")
     if ip is None or ipaddress.ip_address(ip).is_multicast or ipaddress.ip_address(ip).is_unspecified:
         return None  # multicast mappings and placeholders say nothing about neighbours

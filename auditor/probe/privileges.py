@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-from typing import Optional
 
 from . import procfs
 
@@ -23,7 +22,7 @@ def decode_capabilities(mask: str) -> tuple[list[str], list[int]]:
     return [CAPABILITIES[b] for b in bits if b < len(CAPABILITIES)], [b for b in bits if b >= len(CAPABILITIES)]
 
 
-def collect_privileges(root: str = "/", errors: Optional[list[str]] = None) -> dict:
+def collect_privileges(root: str = "/", errors: list[str] | None = None) -> dict:
     errors = [] if errors is None else errors
     status = procfs.status(root)
     if not status:
@@ -40,7 +39,10 @@ def collect_privileges(root: str = "/", errors: Optional[list[str]] = None) -> d
     seccomp = status.get("Seccomp")
     if seccomp not in SECCOMP_MODES:
         # The kernel prints the line whenever it is built with CONFIG_SECCOMP; without it there is no filter.
-        errors.append(f"privileges: Seccomp line {'absent' if seccomp is None else repr(seccomp)} in /proc/self/status; reported as disabled")
+        errors.append(
+            f"privileges: Seccomp line {'absent' if seccomp is None else repr(seccomp)} in /proc/self/status; "
+            "reported as disabled"
+        )
     filters = status.get("Seccomp_filters")
     apparmor, selinux = _lsm_labels(root)
     return {
@@ -55,14 +57,14 @@ def collect_privileges(root: str = "/", errors: Optional[list[str]] = None) -> d
     }
 
 
-def _effective_id(line: Optional[str]) -> int:
+def _effective_id(line: str | None) -> int:
     # "Uid:  real  effective  saved  filesystem"
     if not line:
         raise OSError("/proc/self/status has no Uid/Gid line")
     return int(line.split()[1])
 
 
-def _lsm_labels(root: str) -> tuple[Optional[str], Optional[str]]:
+def _lsm_labels(root: str) -> tuple[str | None, str | None]:
     """(AppArmor profile, SELinux context) of this process; None where that LSM is not active."""
     apparmor = procfs.read_value(root, "/proc/self/attr/apparmor/current")
     current = procfs.read_value(root, "/proc/self/attr/current")  # the first "major" LSM's view

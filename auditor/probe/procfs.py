@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Optional
 
 
 def at(root: str, path: str) -> str:
@@ -12,7 +11,7 @@ def at(root: str, path: str) -> str:
     return path if root in ("", "/") else os.path.join(root, path.lstrip("/"))
 
 
-def read(root: str, path: str, limit: int = 1 << 20) -> Optional[str]:
+def read(root: str, path: str, limit: int = 1 << 20) -> str | None:
     """The file's text, or None when it is absent or unreadable."""
     try:
         with open(at(root, path), "rb") as f:
@@ -21,12 +20,12 @@ def read(root: str, path: str, limit: int = 1 << 20) -> Optional[str]:
         return None
 
 
-def read_value(root: str, path: str) -> Optional[str]:
+def read_value(root: str, path: str) -> str | None:
     text = read(root, path, 4096)
     return None if text is None else text.strip()
 
 
-def readlink(root: str, path: str) -> Optional[str]:
+def readlink(root: str, path: str) -> str | None:
     try:
         return os.readlink(at(root, path))
     except OSError:
@@ -84,12 +83,20 @@ def parse_mountinfo(text: str) -> list[MountEntry]:
         if len(fields) < sep + 3:
             continue
         major, _, minor = fields[2].partition(":")
-        entries.append(MountEntry(
-            mount_id=int(fields[0]), parent_id=int(fields[1]), major=int(major), minor=int(minor),
-            root=_unescape(fields[3]), mount_point=_unescape(fields[4]),
-            options=tuple(fields[5].split(",")), fstype=fields[sep + 1],
-            source=_unescape(fields[sep + 2]), super_options=tuple(fields[sep + 3].split(",")) if len(fields) > sep + 3 else (),
-        ))
+        entries.append(
+            MountEntry(
+                mount_id=int(fields[0]),
+                parent_id=int(fields[1]),
+                major=int(major),
+                minor=int(minor),
+                root=_unescape(fields[3]),
+                mount_point=_unescape(fields[4]),
+                options=tuple(fields[5].split(",")),
+                fstype=fields[sep + 1],
+                source=_unescape(fields[sep + 2]),
+                super_options=tuple(fields[sep + 3].split(",")) if len(fields) > sep + 3 else (),
+            )
+        )
     return entries
 
 
@@ -100,7 +107,7 @@ def mountinfo(root: str, pid: str = "self") -> list[MountEntry]:
     return parse_mountinfo(text)
 
 
-def root_mount(mounts: list[MountEntry]) -> Optional[MountEntry]:
+def root_mount(mounts: list[MountEntry]) -> MountEntry | None:
     """The mount visible at "/" (the last one mounted there wins)."""
     tops = [m for m in mounts if m.mount_point == "/"]
     return tops[-1] if tops else None

@@ -35,9 +35,10 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 from ..sources.files import open_regular
 
@@ -59,10 +60,10 @@ class TargetError(ValueError):
 class Target:
     tenant: str
     address: str
-    port: Optional[int]
+    port: int | None
     protocol: str  # TCP, UDP or ICMP
-    namespace: Optional[str] = None
-    pod: Optional[str] = None
+    namespace: str | None = None
+    pod: str | None = None
 
     @property
     def ip(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
@@ -181,11 +182,11 @@ def _kind(value: Any) -> str:
 class Outcome:
     result: str  # reachable | refused | filtered | error
     detail: str
-    rtt_ms: Optional[float] = None
+    rtt_ms: float | None = None
 
 
 def run_reach(targets: Sequence[Target], timeout: float = DEFAULT_TIMEOUT, workers: int = MAX_IN_FLIGHT,
-              deadline_seconds: Optional[float] = None) -> list[dict]:
+              deadline_seconds: float | None = None) -> list[dict]:
     """One reach entry per target, in order. Each target is bounded by `timeout`; the whole run by
     `deadline_seconds` (default: the time the targets need at full concurrency, plus 5 s)."""
     if not 0 < timeout <= MAX_TIMEOUT:
@@ -207,7 +208,7 @@ def run_reach(targets: Sequence[Target], timeout: float = DEFAULT_TIMEOUT, worke
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reach") as pool:
         outcomes = list(pool.map(run, targets))
-    return [entry(t, o) for t, o in zip(targets, outcomes)]
+    return [entry(t, o) for t, o in zip(targets, outcomes, strict=True)]
 
 
 def entry(target: Target, outcome: Outcome) -> dict:
@@ -272,7 +273,7 @@ def _udp(target: Target, timeout: float) -> Outcome:
             s.connect((target.address, target.port))  # replies from anyone else are not ours
             s.send(PAYLOAD)
             reply = s.recv(512)
-        except socket.timeout:
+        except TimeoutError:
             return Outcome("filtered", f"no UDP reply within {timeout:g} s; silence is ambiguous for UDP "
                                        "(dropped, or open but not answering this datagram)")
         except OSError as exc:

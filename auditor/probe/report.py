@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import datetime, timezone
-from typing import Callable, Optional, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TypeVar
 
 from .. import __version__
 from . import cgroups, enforcement
@@ -21,15 +22,15 @@ SCHEMA_VERSION = "1.0"
 T = TypeVar("T")
 
 
-def build_report(root: str = "/", active: bool = False, node: Optional[str] = None,
-                 namespace: Optional[str] = None, pod: Optional[str] = None,
-                 container: Optional[str] = None, reach: Optional[Sequence] = None,
-                 reach_timeout: Optional[float] = None, latency: bool = False,
-                 peer: Optional[tuple[str, int]] = None) -> dict:
+def build_report(root: str = "/", active: bool = False, node: str | None = None,
+                 namespace: str | None = None, pod: str | None = None,
+                 container: str | None = None, reach: Sequence | None = None,
+                 reach_timeout: float | None = None, latency: bool = False,
+                 peer: tuple[str, int] | None = None) -> dict:
     """`reach`: validated targets (probe.reach.Target) to test; also adds the `network` view, read
     after the tests so that the neighbour table shows what they resolved. `latency`: run the bounded
     latency micro-benchmarks (probe.latency), with UDP round trips to `peer` (host, port) when given."""
-    started, wall = time.monotonic(), datetime.now(timezone.utc)
+    started, wall = time.monotonic(), datetime.now(UTC)
     errors: list[str] = []
 
     def attempt(name: str, collect: Callable[[], T], fallback: Callable[[], T]) -> T:

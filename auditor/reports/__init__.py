@@ -5,8 +5,8 @@ rules that ran: SARIF describes them, JUnit lists those without findings as pass
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import import_module
-from typing import Callable
 
 FORMATS = ("table", "json", "sarif", "junit", "markdown", "html")
 _MODULES = {"table": "table", "json": "json_report", "sarif": "sarif", "junit": "junit", "markdown": "markdown",

@@ -13,8 +13,9 @@ control adds it here without code.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from fnmatch import fnmatchcase
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from ..model import Finding, Report, Rule
 from .markdown import esc
@@ -77,7 +78,9 @@ TITLES = {
     "pci-dss-4:2.2.6": "System security parameters are configured to prevent misuse",
     "pci-dss-4:6.3.3": "System components are protected from known vulnerabilities by installing patches",
     "pci-dss-4:7.2.1": "An access control model is defined",
-    "pci-dss-4:8.6.2": "Passwords for application and system accounts are not hard coded in scripts or configuration files",
+    "pci-dss-4:8.6.2": (
+        "Passwords for application and system accounts are not hard coded in scripts or configuration files"
+    ),
     "pci-dss-4:10.2.1": "Audit logs are enabled and active for all system components",
     "pci-dss-4:11.4.5": "Segmentation controls are tested and isolate the CDE from out-of-scope systems",
     "soc2:CC6.1": "Logical access security over protected information assets",
@@ -181,8 +184,16 @@ def _control(cid: str, mapped: list[Rule], ran: set[str], findings: list[Finding
         "title": TITLES.get(cid) or "; ".join(sorted({r.title for r in mapped})[:3]) or cid,
         "status": status,
         "reason": reason,
-        "rules": [{"id": r.id, "name": r.name, "ran": r.id in ran, "needs_probe": r.needs_probe,
-                   "findings": sum(1 for f in findings if f.rule_id == r.id)} for r in sorted(mapped, key=lambda r: r.id)],
+        "rules": [
+            {
+                "id": r.id,
+                "name": r.name,
+                "ran": r.id in ran,
+                "needs_probe": r.needs_probe,
+                "findings": sum(1 for f in findings if f.rule_id == r.id),
+            }
+            for r in sorted(mapped, key=lambda r: r.id)
+        ],
         "findings": [_finding(f) for f in findings],
         "evidence": evidence,
         "waivers": _waivers(report, mapped),

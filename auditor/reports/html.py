@@ -15,7 +15,8 @@ import hashlib
 import html
 import json
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ..model import Report, Severity
 
@@ -260,7 +261,11 @@ def _tags(items: Iterable[Any]) -> str:
 
 
 def _yes_no(value: Any) -> str:
-    return {True: "yes", False: "no"}.get(value, "—") if isinstance(value, bool) or value is None else e(value)
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return e(value)
 
 
 def _us(value: Any) -> str:

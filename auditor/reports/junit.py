@@ -9,7 +9,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
-from typing import Iterable
+from collections.abc import Iterable
 
 from ..model import Finding, Report, Rule
 from .rulemeta import object_label, rule_index
@@ -42,7 +42,7 @@ def render(report: Report, rules: Iterable[Rule] | None = None) -> str:
                             ("remediation", rule.remediation)):
             ET.SubElement(props, "property", name=name, value=_x(value))
         counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-        for key, findings in sorted(groups.get(rule_id, {}).items()):
+        for _key, findings in sorted(groups.get(rule_id, {}).items()):
             _failing_case(suite, rule, findings)
             counts["tests"] += 1
             counts["failures"] += 1

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from collections.abc import Callable, Mapping, Sequence
 from itertools import groupby
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 from ..model import Rule
 from ..terminal import escape
@@ -35,7 +35,9 @@ def explain(rule: Rule) -> str:
 
 def reference(rules: Sequence[Rule], descriptions: Mapping[str, str]) -> str:
     """docs/rules.md: every rule, grouped by pack (packs and rules in id order)."""
-    packs = [(pack, list(group)) for pack, group in groupby(sorted(rules, key=_pack_order(rules)), key=lambda r: r.pack)]
+    packs = [
+        (pack, list(group)) for pack, group in groupby(sorted(rules, key=_pack_order(rules)), key=lambda r: r.pack)
+    ]
     out = [
         "# Rule reference",
         "",

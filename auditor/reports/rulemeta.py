@@ -6,8 +6,8 @@ caller did not pass) is described from what its findings carry.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
-from typing import Iterable, Mapping, Sequence
 
 from ..model import Finding, Report, Rule, RuleDocs
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import PurePosixPath, PureWindowsPath
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import quote
 
 from ..baseline import fingerprint
@@ -117,7 +118,9 @@ def _result(f: Finding, rule_index: int, root: str | None) -> dict[str, Any]:
         "locations": [location],
         "partialFingerprints": {"k8sIsolationAudit/v1": fingerprint(f)},
         # the JSON report's fields, less what SARIF already says in its own terms
-        "properties": {k: v for k, v in finding_dict(f).items() if k not in ("rule_id", "title", "message", "location")},
+        "properties": {
+            k: v for k, v in finding_dict(f).items() if k not in ("rule_id", "title", "message", "location")
+        },
     }
 
 

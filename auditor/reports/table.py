@@ -111,9 +111,11 @@ def _nodes(console: Console, report: Report) -> None:
         return
     console.print(Text("Nodes and the tenants sharing each kernel", style="bold"))
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for name, kwargs in (("node", {}), ("substrate", {}), ("kernel shared by", {"overflow": "fold"}),
-                         ("findings", {"justify": "right"}), ("evidence", {"overflow": "fold", "style": "dim"})):
-        table.add_column(name, **kwargs)
+    table.add_column("node")
+    table.add_column("substrate")
+    table.add_column("kernel shared by", overflow="fold")
+    table.add_column("findings", justify="right")
+    table.add_column("evidence", overflow="fold", style="dim")
     for n in report.sections["nodes"]:
         shared = n["kernel_shared_by"]
         table.add_row(
@@ -138,9 +140,13 @@ def _placement(console: Console, report: Report) -> None:
         return
     console.print(Text("Placement: does the latency budget justify bare metal?", style="bold"))
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for name, kwargs in (("workload", {"overflow": "fold", "ratio": 1}), ("on", {"no_wrap": True}),
-                         ("budget", {"justify": "right", "no_wrap": True}), ("overhead", {"justify": "right", "no_wrap": True}),
-                         ("verdict", {"no_wrap": True})):
+    for name, kwargs in (
+        ("workload", {"overflow": "fold", "ratio": 1}),
+        ("on", {"no_wrap": True}),
+        ("budget", {"justify": "right", "no_wrap": True}),
+        ("overhead", {"justify": "right", "no_wrap": True}),
+        ("verdict", {"no_wrap": True}),
+    ):
         table.add_column(name, **kwargs)
     for p in placed:
         budget, overhead = p["budget"] or {}, p["overhead"] or {}

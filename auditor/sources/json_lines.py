@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Collection
+from collections.abc import Collection
+from typing import Any
 
 import orjson
 
@@ -16,7 +17,8 @@ from ..pointer import unescape
 
 _WS = re.compile(r"[ \t\n\r]*")
 _COLON = re.compile(r"[ \t\n\r]*:[ \t\n\r]*")
-_scan_value = json.JSONDecoder().scan_once
+# Both are set or defined by the json module at run time but absent from typeshed.
+_scan_value = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _scan_string = json.decoder.scanstring  # type: ignore[attr-defined]
 
 

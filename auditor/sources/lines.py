@@ -1,8 +1,9 @@
 """LineIndex implementations for the two input syntaxes."""
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Any, Collection, Mapping
+from typing import Any
 
 from ..model import LineIndex
 from ..pointer import line_of, split_pointer
@@ -35,13 +36,13 @@ class YamlLines:
             if isinstance(value, dict) and token in value:
                 found = places.get(id(value))
                 if found is None:
-                    found = places[id(value)] = dict(zip(value, self._members(index, len(value))))
+                    found = places[id(value)] = dict(zip(value, self._members(index, len(value)), strict=True))
                 index, value = found[token], value[token]  # type: ignore[call-overload]
             elif isinstance(value, list) and token.isdigit() and int(token) < len(value):
                 found = places.get(id(value))
                 if found is None:
                     found = places[id(value)] = self._members(index, len(value))
-                index, value = found[int(token)], value[int(token)]  # type: ignore[call-overload]
+                index, value = found[int(token)], value[int(token)]
             else:
                 break
         return index

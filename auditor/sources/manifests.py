@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import re
 import stat
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator
+from typing import BinaryIO
 
 from ..model import Inventory, Resource, Skipped
-from .json_lines import Layout
 from .files import walk
+from .json_lines import Layout
 from .lines import JsonLines, YamlSpans
 from .objects import extract
 from .parsing import Limits, ParseError, TooLarge, json_document, read_input, yaml_documents
@@ -31,7 +32,10 @@ def load(paths: Iterable[str], stdin: BinaryIO | None = None, limits: Limits = L
     for display, path in _expand(paths, skipped):
         inputs.append(display)
         for item in _load_one(display, path, stdin, limits):
-            (resources if isinstance(item, Resource) else skipped).append(item)
+            if isinstance(item, Resource):
+                resources.append(item)
+            else:
+                skipped.append(item)
     return Inventory(resources=tuple(resources), inputs=tuple(inputs), skipped=tuple(skipped))
 
 

@@ -1,7 +1,8 @@
 """Turn parsed documents into Resources: expand Lists, reject what is not a Kubernetes object."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from ..model import Origin, Resource, Skipped
 from .lines import LineIndex
@@ -39,7 +40,7 @@ def extract(
     meta = data["metadata"]
     namespace = meta.get("namespace")
     yield Resource(
-        kind=kind,
+        kind=data["kind"],
         api_version=data["apiVersion"],
         namespace=namespace if isinstance(namespace, str) and namespace else None,
         name=meta.get("name") or meta.get("generateName") or "",

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -301,7 +302,9 @@ def _too_deep(data: bytes, limits: Limits) -> ParseError:
         if char in b"[{":
             depth += 1
             if depth > limits.max_depth:
-                return ParseError("JSON", f"nesting deeper than {limits.max_depth} levels", *_position(data, token.start()))
+                return ParseError(
+                    "JSON", f"nesting deeper than {limits.max_depth} levels", *_position(data, token.start())
+                )
         elif char in b"]}":
             depth -= 1
     return ParseError("JSON", f"nesting deeper than {limits.max_depth} levels")

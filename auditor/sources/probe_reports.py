@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
-from typing import Iterable
 
 from ..model import Fact, Inventory, Origin, Skipped
 from ..schema_errors import schema_problem
-from .files import read_regular, walk
+from .files import walk
 from .lines import JsonLines
 from .parsing import Limits, ParseError, TooLarge, json_document, read_input
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 import warnings
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.cyaml import CParser

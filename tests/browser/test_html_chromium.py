@@ -23,10 +23,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from harness.prereq import require_binary
 
 from auditor.model import Finding, Location, Severity
 from auditor.reports.html import render
-from harness.prereq import require_binary
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--enable-logging=stderr", "--v=0"]
@@ -257,12 +257,16 @@ def test_hostile_strings_render_as_text(browser, demo, tmp_path):
     evil = Finding(rule_id="IA101", severity=Severity.CRITICAL, title=HOSTILE, message=HOSTILE, tenant=HOSTILE,
                    namespace=HOSTILE, kind="Pod", name=HOSTILE, container=HOSTILE, node=None, controls=(HOSTILE,),
                    evidence={HOSTILE: HOSTILE}, location=Location(HOSTILE, 1), remediation=HOSTILE)
-    node = dict(demo.sections["nodes"][0], name=HOSTILE, kernel_shared_by=[HOSTILE, "shop"], substrate_evidence=[HOSTILE])
+    node = dict(
+        demo.sections["nodes"][0], name=HOSTILE, kernel_shared_by=[HOSTILE, "shop"], substrate_evidence=[HOSTILE]
+    )
     reach = {"intended": [{"from_tenant": HOSTILE, "to_tenant": "shop", "allowed": True, "ports": [HOSTILE]}],
              "observed": [{"from_tenant": "shop", "to_tenant": HOSTILE, "allowed": True, "ports": [HOSTILE],
                            "result": "reachable"}]}
     placement = dict(demo.sections["placement"][0], name=HOSTILE, reasons=[HOSTILE])
-    report = replace(demo, findings=(evil,), sections={"nodes": (node,), "placement": (placement,), "reachability": reach})
+    report = replace(
+        demo, findings=(evil,), sections={"nodes": (node,), "placement": (placement,), "reachability": reach}
+    )
     path = tmp_path / "hostile.html"
     path.write_text(render(report), encoding="utf-8")
     page = Page(browser, path.as_uri())

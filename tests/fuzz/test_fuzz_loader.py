@@ -14,8 +14,9 @@ import random
 import time
 from pathlib import Path
 
-from auditor.sources.manifests import Limits, load
 from scan_helpers import audit_inventory
+
+from auditor.sources.manifests import Limits, load
 
 REPO = Path(__file__).resolve().parents[2]
 SECONDS = float(os.environ.get("FUZZ_SECONDS", "15"))

@@ -114,7 +114,7 @@ class CertAuthority:
 
     @staticmethod
     def _builder(subject: x509.Name, public_key: Any) -> x509.CertificateBuilder:
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         return (
             x509.CertificateBuilder()
             .subject_name(subject)

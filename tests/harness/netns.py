@@ -16,9 +16,9 @@ import select
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence, Union
 
 from pyroute2 import IPRoute, netns
 
@@ -98,7 +98,7 @@ class Listener:
     process: subprocess.Popen
 
 
-TenantRef = Union[Tenant, int]
+TenantRef = Tenant | int
 
 
 def _in_netns(name: str, argv: Sequence[str]) -> list[str]:
@@ -110,7 +110,7 @@ def _in_netns(name: str, argv: Sequence[str]) -> list[str]:
 class TenantNetwork:
     """`with TenantNetwork(2) as net:` gives net.tenants[0..1] on one bridge; all removed on exit."""
 
-    def __init__(self, tenants: int = 2, subnet: Optional[str] = None):
+    def __init__(self, tenants: int = 2, subnet: str | None = None):
         if not 1 <= tenants <= 200:
             raise ValueError("between 1 and 200 tenants")
         self.prefix = OURS + secrets.token_hex(2)  # every name of this network starts with it
@@ -130,7 +130,7 @@ class TenantNetwork:
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    def __enter__(self) -> "TenantNetwork":
+    def __enter__(self) -> TenantNetwork:
         try:
             self._build()
         except BaseException:
@@ -188,7 +188,7 @@ class TenantNetwork:
     # --- doing things inside tenants -----------------------------------------------------------
 
     def exec(self, tenant: TenantRef, argv: Sequence[str], timeout: float = _EXEC_TIMEOUT,
-             input: Optional[str] = None) -> subprocess.CompletedProcess:
+             input: str | None = None) -> subprocess.CompletedProcess:
         """Run argv in the tenant's network namespace; raises subprocess.TimeoutExpired past timeout."""
         return subprocess.run(_in_netns(self._tenant(tenant).netns, argv), input=input,
                               capture_output=True, text=True, timeout=timeout,
@@ -233,7 +233,7 @@ class TenantNetwork:
         if out.returncode != 0:
             raise RuntimeError(f"iptables failed in {self._tenant(tenant).netns}: {out.stderr}")
 
-    def deny_tcp(self, dst: TenantRef, src: TenantRef, port: Optional[int] = None,
+    def deny_tcp(self, dst: TenantRef, src: TenantRef, port: int | None = None,
                  verdict: str = "drop") -> None:
         """In dst's namespace, drop (or reject) TCP from src's address, to `port` or any port."""
         match = f"tcp dport {port}" if port is not None else "meta l4proto tcp"

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from types import ModuleType
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,7 @@ def tenant_network(netns_harness) -> Iterator[Callable[..., Any]]:
     netns = netns_harness
     with ExitStack() as stack:
 
-        def make(tenants: int = 2, subnet: Optional[str] = None):
+        def make(tenants: int = 2, subnet: str | None = None):
             return stack.enter_context(netns.TenantNetwork(tenants, subnet))
 
         yield make

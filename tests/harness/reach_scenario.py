@@ -24,9 +24,10 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from harness.netns import Listener, Tenant, TenantNetwork
 
@@ -41,7 +42,7 @@ class Deny:
     """In tenant `dst`, TCP from tenant `src` (to `port`, or any port) gets `verdict` (nft syntax)."""
     dst: int
     src: int
-    port: Optional[int] = None
+    port: int | None = None
     verdict: str = "drop"
 
 
@@ -70,7 +71,7 @@ def default_namespaces(count: int) -> tuple[str, ...]:
 
 
 def run_scenario(net: TenantNetwork, workdir: Path, listeners: Sequence[Listener],
-                 denies: Sequence[Deny] = (), mirror: bool = True, namespaces: Optional[Sequence[str]] = None,
+                 denies: Sequence[Deny] = (), mirror: bool = True, namespaces: Sequence[str] | None = None,
                  node: str = "netns-node", reach_timeout: float = 1.0) -> Scenario:
     """Write the manifests (with NetworkPolicies mirroring `denies` when `mirror`), probe from every
     tenant against every other tenant's listeners, and collect the reports."""
@@ -87,9 +88,9 @@ def run_scenario(net: TenantNetwork, workdir: Path, listeners: Sequence[Listener
                                                                 indent=2) + "\n")
     for src in net.tenants:
         ns = names[src.index]
-        targets = [{"tenant": names[l.tenant.index], "address": l.tenant.address, "port": l.port,
-                    "protocol": l.protocol.upper(), "namespace": names[l.tenant.index], "pod": POD}
-                   for l in listeners if l.tenant.index != src.index]
+        targets = [{"tenant": names[lsn.tenant.index], "address": lsn.tenant.address, "port": lsn.port,
+                    "protocol": lsn.protocol.upper(), "namespace": names[lsn.tenant.index], "pod": POD}
+                   for lsn in listeners if lsn.tenant.index != src.index]
         scenario.targets[ns] = targets
         targets_file = workdir / "targets" / f"{ns}.json"
         targets_file.write_text(json.dumps({"targets": targets}, indent=2) + "\n")
@@ -118,8 +119,8 @@ def manifests(tenants: Sequence[Tenant], names: Sequence[str], listeners: Sequen
         ns = names[tenant.index]
         items.append({"apiVersion": "v1", "kind": "Namespace",
                       "metadata": {"name": ns, "labels": {NAME_LABEL: ns, "tenant": ns}}})
-        ports = [{"name": f"{l.protocol}-{l.port}", "containerPort": l.port, "protocol": l.protocol.upper()}
-                 for l in listeners if l.tenant.index == tenant.index]
+        ports = [{"name": f"{lsn.protocol}-{lsn.port}", "containerPort": lsn.port, "protocol": lsn.protocol.upper()}
+                 for lsn in listeners if lsn.tenant.index == tenant.index]
         items.append(_pod(ns, tenant.address, ports, node))
     by_dst: dict[int, list[Deny]] = {}
     for d in denies:
@@ -151,7 +152,7 @@ def _pod(ns: str, address: str, ports: list[dict], node: str) -> dict:
     }
 
 
-def _policy(ns: str, denied: set[str], denied_ports: dict[str, list[Optional[int]]]) -> dict:
+def _policy(ns: str, denied: set[str], denied_ports: dict[str, list[int | None]]) -> dict:
     ingress: list[dict] = [{"from": [{"namespaceSelector": {"matchExpressions": [
         {"key": NAME_LABEL, "operator": "NotIn", "values": sorted(denied)}]}}]}]
     for src in sorted(denied):

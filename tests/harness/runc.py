@@ -16,10 +16,10 @@ import sys
 import sysconfig
 import tempfile
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping, Optional, Sequence
 
 from harness.run_id import RUN_ID
 
@@ -87,22 +87,22 @@ class ContainerConfig:
     uid_mappings: tuple[IdMapping, ...] = ()  # needed when "user" is in namespaces
     gid_mappings: tuple[IdMapping, ...] = ()
     # Applied to all five sets (bounding, effective, permitted, inheritable, ambient).
-    capabilities: Optional[tuple[str, ...]] = None
-    seccomp: Optional[Mapping] = field(default=None, hash=False)  # OCI seccomp; None = unconfined
-    no_new_privileges: Optional[bool] = None
-    readonly_rootfs: Optional[bool] = None
+    capabilities: tuple[str, ...] | None = None
+    seccomp: Mapping | None = field(default=None, hash=False)  # OCI seccomp; None = unconfined
+    no_new_privileges: bool | None = None
+    readonly_rootfs: bool | None = None
     # maskedPaths/readonlyPaths over /proc and /sys; privileged containers run without them.
     masked_paths: bool = True
-    memory_bytes: Optional[int] = None
-    pids_max: Optional[int] = None
-    cpu_quota_us: Optional[int] = None
-    cpu_period_us: Optional[int] = None
+    memory_bytes: int | None = None
+    pids_max: int | None = None
+    cpu_quota_us: int | None = None
+    cpu_period_us: int | None = None
     mounts: tuple[Mount, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict, hash=False)
     cwd: str = "/"
     uid: int = 0
     gid: int = 0
-    hostname: Optional[str] = None
+    hostname: str | None = None
 
     def __post_init__(self) -> None:
         # A frozen config should not change under a caller that kept a reference to the dict.
@@ -110,7 +110,7 @@ class ContainerConfig:
         if self.seccomp is not None:
             object.__setattr__(self, "seccomp", MappingProxyType(copy.deepcopy(dict(self.seccomp))))
 
-    def sharing_host(self, *namespaces: str) -> "ContainerConfig":
+    def sharing_host(self, *namespaces: str) -> ContainerConfig:
         """The same config, but joined to the host's `namespaces` (e.g. "pid", "network")."""
         return replace(self, namespaces=tuple(n for n in self.namespaces if n not in namespaces))
 
@@ -131,7 +131,7 @@ def python_argv(*args: str) -> list[str]:
 @dataclass(frozen=True)
 class Result:
     container_id: str
-    returncode: Optional[int]  # None when the container was killed for running past its timeout
+    returncode: int | None  # None when the container was killed for running past its timeout
     stdout: str
     stderr: str
     timed_out: bool = False

@@ -1,7 +1,7 @@
 """pytest fixture `runc_container`: run commands in real runc containers (see harness.runc)."""
 from __future__ import annotations
 
-from typing import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 

@@ -6,10 +6,9 @@ import os
 import uuid
 
 import pytest
+from harness.apiserver import ApiServer, k8s_version
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
-
-from harness.apiserver import ApiServer, k8s_version
 
 pytestmark = pytest.mark.apiserver
 

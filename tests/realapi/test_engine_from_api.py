@@ -5,9 +5,9 @@ import json
 from pathlib import Path
 
 import pytest
+from scan_helpers import scan
 
 from auditor.sources.manifests import load
-from scan_helpers import scan
 
 pytestmark = pytest.mark.apiserver
 

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from test_live_cluster import create_all, demo_objects, unique
 from test_live_probes import assert_nothing_left, make_tenants
 

@@ -8,12 +8,14 @@ import datetime
 import json
 import math
 import uuid
-from dataclasses import replace
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
+from harness.apiserver import CertAuthority, free_port
+from scan_helpers import audit_inventory, scan
 
 from auditor.live.cluster import load_cluster, read_context
 from auditor.live.errors import ClusterError
@@ -21,8 +23,6 @@ from auditor.live.kinds import BY_KIND, SCAN_KINDS
 from auditor.live.kubeconfig import load_kubeconfig
 from auditor.live.transport import connect
 from auditor.sources.manifests import load
-from harness.apiserver import CertAuthority, free_port
-from scan_helpers import audit_inventory, scan
 
 pytestmark = pytest.mark.apiserver
 
@@ -326,7 +326,7 @@ def expired_kubeconfig(apiserver, path: Path, name: str = "stale") -> str:
 
     ca = apiserver._ca  # the certificate is genuine, only expired
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "admin"),
                                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters")]))

@@ -13,14 +13,15 @@ import subprocess
 import sys
 import threading
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
-
-from auditor.live.probes.manifests import RUN_ID
 from harness.fault_proxy import Fault, FaultProxy
 from test_live_cluster import unique
 from test_live_probes import assert_nothing_left, labelled, make_tenants
+
+from auditor.live.probes.manifests import RUN_ID
 
 pytestmark = pytest.mark.apiserver
 
@@ -142,7 +143,7 @@ def test_a_list_that_never_answers_is_retried_then_one_line_and_nothing_is_creat
     message = one_line_error(done)
     assert message == f"{PROG}error: context proxy: {proxy.url}: GET {slow}: no answer within 1s"
     assert len(asked) == 5  # an idempotent call that timed out is retried, a bounded number of times, backing off
-    assert all(b - a >= 1 for a, b in zip(asked, asked[1:])), asked
+    assert all(b - a >= 1 for a, b in pairwise(asked)), asked
     assert elapsed < 40
     # it failed while reading, before any probe: nothing was created
     assert apiserver.request("GET", f"/api/v1/namespaces/{tool}")[0] == 404

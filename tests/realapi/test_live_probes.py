@@ -86,7 +86,9 @@ def test_probe_jobs_pin_nodes_and_carry_reach_targets_then_time_out_and_clean_up
             seen["configmaps"] = {ns: ok(apiserver.request(
                 "GET", f"/api/v1/namespaces/{ns}/configmaps?{SELECTOR}"))["items"] for ns in tenants}
             seen["namespace"] = ok(apiserver.request("GET", f"/api/v1/namespaces/{tool}"))
-            seen["account"] = ok(apiserver.request("GET", f"/api/v1/namespaces/{tool}/serviceaccounts/{SERVICE_ACCOUNT}"))
+            seen["account"] = ok(
+                apiserver.request("GET", f"/api/v1/namespaces/{tool}/serviceaccounts/{SERVICE_ACCOUNT}")
+            )
             # play the job controller for the first node probe: its pod exists, and stays Pending
             job = next(j for j in seen["jobs"] if j["metadata"]["annotations"]["isolation-audit.io/target"] == nodes[0])
             template = job["spec"]["template"]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
+from harness.fault_proxy import FaultProxy
 
 from auditor.live.cluster import load_cluster
 from auditor.live.errors import ClusterError
 from auditor.live.retry import RetryPolicy
-from harness.fault_proxy import FaultProxy
 
 pytestmark = pytest.mark.apiserver
 

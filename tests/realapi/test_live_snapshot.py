@@ -7,16 +7,16 @@ import json
 import os
 import stat
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from scan_helpers import audit_inventory, scan
 
 from auditor.live.cluster import load_cluster
 from auditor.live.errors import ClusterError
 from auditor.live.snapshot import CLUSTER_ANNOTATION, SKIPPED_ANNOTATION, TIME_ANNOTATION, snapshot, write_snapshot
 from auditor.sources.manifests import load
-from scan_helpers import audit_inventory, scan
 
 pytestmark = pytest.mark.apiserver
 
@@ -35,21 +35,61 @@ def populate(apiserver) -> str:
     tenant = f"snap-{sfx}"
     for path, body in [
         ("/api/v1/namespaces", {"metadata": {"name": tenant, "labels": {"tenant": "snap"}}}),
-        (f"/api/v1/namespaces/{tenant}/secrets", {"metadata": {"name": "db"}, "stringData": {"password": "hunter2-" + sfx}}),
-        (f"/api/v1/namespaces/{tenant}/configmaps", {"metadata": {"name": "cfg"}, "data": {"token": "cm-value-" + sfx}}),
-        (f"/api/v1/namespaces/{tenant}/limitranges", {"metadata": {"name": "lr"}, "spec": {"limits": [
-            {"type": "Container", "default": {"memory": "256Mi"}}]}}),
+        (
+            f"/api/v1/namespaces/{tenant}/secrets",
+            {"metadata": {"name": "db"}, "stringData": {"password": "hunter2-" + sfx}},
+        ),
+        (
+            f"/api/v1/namespaces/{tenant}/configmaps",
+            {"metadata": {"name": "cfg"}, "data": {"token": "cm-value-" + sfx}},
+        ),
+        (
+            f"/api/v1/namespaces/{tenant}/limitranges",
+            {"metadata": {"name": "lr"}, "spec": {"limits": [{"type": "Container", "default": {"memory": "256Mi"}}]}},
+        ),
         (f"/api/v1/namespaces/{tenant}/resourcequotas", {"metadata": {"name": "rq"}, "spec": {"hard": {"pods": "10"}}}),
-        (f"/api/v1/namespaces/{tenant}/services", {"metadata": {"name": "web"}, "spec": {
-            "type": "NodePort", "selector": {"app": "web"}, "ports": [{"port": 80}]}}),
-        (f"/api/v1/namespaces/{tenant}/replicationcontrollers", {"metadata": {"name": "legacy"}, "spec": {
-            "replicas": 1, "selector": {"app": "legacy"}, "template": {"metadata": {"labels": {"app": "legacy"}},
-                                                                       "spec": {"hostNetwork": True, "containers": [
-                                                                           {"name": "c", "image": "legacy:1"}]}}}}),
-        (f"/apis/batch/v1/namespaces/{tenant}/cronjobs", {"metadata": {"name": "nightly"}, "spec": {
-            "schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": {"spec": {
-                "restartPolicy": "Never", "containers": [{"name": "c", "image": "cron:1",
-                                                          "securityContext": {"privileged": True}}]}}}}}}),
+        (
+            f"/api/v1/namespaces/{tenant}/services",
+            {
+                "metadata": {"name": "web"},
+                "spec": {"type": "NodePort", "selector": {"app": "web"}, "ports": [{"port": 80}]},
+            },
+        ),
+        (
+            f"/api/v1/namespaces/{tenant}/replicationcontrollers",
+            {
+                "metadata": {"name": "legacy"},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"app": "legacy"},
+                    "template": {
+                        "metadata": {"labels": {"app": "legacy"}},
+                        "spec": {"hostNetwork": True, "containers": [{"name": "c", "image": "legacy:1"}]},
+                    },
+                },
+            },
+        ),
+        (
+            f"/apis/batch/v1/namespaces/{tenant}/cronjobs",
+            {
+                "metadata": {"name": "nightly"},
+                "spec": {
+                    "schedule": "0 3 * * *",
+                    "jobTemplate": {
+                        "spec": {
+                            "template": {
+                                "spec": {
+                                    "restartPolicy": "Never",
+                                    "containers": [
+                                        {"name": "c", "image": "cron:1", "securityContext": {"privileged": True}}
+                                    ],
+                                }
+                            }
+                        }
+                    },
+                },
+            },
+        ),
     ]:
         status, resp = apiserver.request("POST", path, body)
         assert status == 201, (path, resp)
@@ -63,7 +103,7 @@ def test_snapshot_audits_offline_with_identical_findings_and_no_secrets(apiserve
     assert kinds == {"LimitRange", "ResourceQuota", "Service", "ReplicationController", "CronJob"}
 
     out = tmp_path / "snap.json"
-    when = datetime(2026, 11, 28, 9, 30, tzinfo=timezone.utc)
+    when = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
     count = write_snapshot(inventory, out, now=when)
     assert count == len(inventory.resources)
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
@@ -91,7 +131,9 @@ def test_snapshot_audits_offline_with_identical_findings_and_no_secrets(apiserve
 
 def test_snapshot_records_what_could_not_be_read(apiserver, tmp_path):
     user = f"snap-narrow-{uuid.uuid4().hex[:6]}"
-    kubeconfig = apiserver.make_user(user, [{"apiGroups": [""], "resources": ["pods", "namespaces"], "verbs": ["list"]}])
+    kubeconfig = apiserver.make_user(
+        user, [{"apiGroups": [""], "resources": ["pods", "namespaces"], "verbs": ["list"]}]
+    )
     out = tmp_path / "partial.json"
     inventory = snapshot(out, kubeconfig=kubeconfig)
     doc = json.loads(out.read_text())

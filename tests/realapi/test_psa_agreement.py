@@ -12,9 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-
-from auditor.cli import _load_rules
-from auditor.sources.manifests import load
 from harness import prereq
 from harness.apiserver import k8s_version
 from psa_oracle import (
@@ -40,6 +37,9 @@ from psa_oracle import (
     unknown_controls,
 )
 from scan_helpers import audit_inventory
+
+from auditor.cli import _load_rules
+from auditor.sources.manifests import load
 
 pytestmark = pytest.mark.apiserver
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-from pyroute2 import IPRoute
-
 from harness.prereq import require_binary
+from pyroute2 import IPRoute
 
 pytestmark = pytest.mark.realkernel
 
@@ -68,6 +67,6 @@ def test_teardown_also_happens_when_the_body_fails(netns_harness):
     with pytest.raises(ZeroDivisionError):
         with netns_harness.TenantNetwork(tenants=2) as net:
             net.listen(0, PORT)
-            1 / 0
+            raise ZeroDivisionError("the body fails")
 
     assert netns_harness.wait_for_no_leftovers(net.prefix) == []

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
 from harness import runc
 from harness.runc import ContainerConfig, Mount, privileged
 
@@ -69,7 +68,7 @@ def expected_sharing(config: ContainerConfig) -> dict[str, bool]:
 
 
 def host_flags() -> list[str]:
-    line = next((l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("flags")), "")
+    line = next((row for row in Path("/proc/cpuinfo").read_text().splitlines() if row.startswith("flags")), "")
     return line.split(":", 1)[-1].split()
 
 
@@ -172,7 +171,9 @@ def test_limits_active_are_enforced(runc_container):
     enforcement = report["cgroup"]["enforcement"]
     assert {k: (v["tested"], v["enforced"]) for k, v in enforcement.items()} == {
         "memory": (True, True), "pids": (True, True), "cpu": (True, True)}, enforcement
-    assert "OOM-killed" in enforcement["memory"]["detail"] and "oom_kill counter 0 -> 1" in enforcement["memory"]["detail"]
+    assert (
+        "OOM-killed" in enforcement["memory"]["detail"] and "oom_kill counter 0 -> 1" in enforcement["memory"]["detail"]
+    )
     assert "EAGAIN" in enforcement["pids"]["detail"]
     assert all("all its processes reaped" in v["detail"] for v in enforcement.values())
     assert report["probe"]["duration_seconds"] < 3 * 10 + 5  # three tests, each under its 10 s ceiling
@@ -242,8 +243,12 @@ def test_the_machine_itself():
     assert h["hypervisor"] is ("hypervisor" in host_flags())
     if "hypervisor" in host_flags():
         assert "/proc/cpuinfo flags: CPUID hypervisor bit present" in h["hypervisor_evidence"]
-    assert h["clocksource"] == Path("/sys/devices/system/clocksource/clocksource0/current_clocksource").read_text().strip()
-    assert {t: v["shared_with_host"] for t, v in report["namespaces"].items()} == dict.fromkeys(OCI_TO_PROC.values(), True)
+    assert (
+        h["clocksource"] == Path("/sys/devices/system/clocksource/clocksource0/current_clocksource").read_text().strip()
+    )
+    assert {t: v["shared_with_host"] for t, v in report["namespaces"].items()} == dict.fromkeys(
+        OCI_TO_PROC.values(), True
+    )
     assert h["container_runtime"] is None  # not in a container, whatever files the image left behind
     if os.path.exists("/.dockerenv"):
         assert "/.dockerenv exists" in h["container_runtime_evidence"]

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
-from auditor.probe import enforcement
 from harness import runc
 from harness.runc import ContainerConfig
+
+from auditor.probe import enforcement
 
 pytestmark = pytest.mark.realkernel
 
@@ -68,7 +68,10 @@ def test_memory_limit_above_the_ceiling_is_not_tested():
 
 def test_pids_test_stays_under_its_process_ceiling():
     result = enforcement.pids_test(None, ceiling=4)
-    assert result["detail"].startswith("no pids limit: created 4 processes") and "all its processes reaped" in result["detail"]
+    assert (
+        result["detail"].startswith("no pids limit: created 4 processes")
+        and "all its processes reaped" in result["detail"]
+    )
     result = enforcement.pids_test(600)
     assert (result["tested"], result["enforced"]) == (False, None) and "512-process test ceiling" in result["detail"]
 

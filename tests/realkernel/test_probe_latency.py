@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jsonschema
@@ -48,7 +48,7 @@ class EchoServer:
         while not self._stop.is_set() and time.monotonic() < deadline:
             try:
                 data, address = self.sock.recvfrom(2048)
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 continue
             self.sock.sendto(data, address)
             self.echoed += 1
@@ -60,12 +60,12 @@ class EchoServer:
 
 
 def run_cli(*args: str) -> tuple[dict, float, datetime, datetime]:
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "auditor", "probe", "--latency", *args], cwd=REPO,
                           capture_output=True, text=True, timeout=60)
     elapsed = time.monotonic() - started
-    after = datetime.now(timezone.utc)
+    after = datetime.now(UTC)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     return json.loads(proc.stdout), elapsed, before, after

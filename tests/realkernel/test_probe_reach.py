@@ -16,10 +16,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from pyroute2 import IPRoute
-
 from harness.prereq import require_binary
 from harness.reach_scenario import Deny, install_denies, probe, run_scenario
+from pyroute2 import IPRoute
 
 pytestmark = pytest.mark.realkernel
 
@@ -224,7 +223,7 @@ def test_scenario_helper_writes_manifests_and_reports_that_scan_reads(tenant_net
     items = json.loads((s.manifests / "cluster.json").read_text())["items"]
     assert [i["kind"] for i in items].count("NetworkPolicy") == 1
     pods = {i["metadata"]["namespace"]: i["status"]["podIP"] for i in items if i["kind"] == "Pod"}
-    assert pods == dict(zip(s.namespaces, (t.address for t in net.tenants)))
+    assert pods == dict(zip(s.namespaces, (t.address for t in net.tenants), strict=True))
 
     # The files load as scan inputs (0 or 1 = findings gate; 2 = an input could not be read).
     done = subprocess.run(python_argv("-m", "auditor", "scan", str(s.manifests), "--probe-results", str(s.reports),

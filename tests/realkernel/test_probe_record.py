@@ -15,7 +15,6 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
 from harness import runc
 from harness.runc import DEFAULT_NAMESPACES, ContainerConfig, IdMapping, privileged
 

@@ -7,7 +7,6 @@ import json
 import subprocess
 
 import pytest
-
 from harness.prereq import require_binary
 from harness.reach_scenario import Deny, install_denies, run_scenario
 from harness.runc import python_argv

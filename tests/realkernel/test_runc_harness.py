@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from harness import runc
 from harness.runc import ContainerConfig, IdMapping, Mount, privileged
 

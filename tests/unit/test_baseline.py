@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from scan_helpers import scan
 
 from auditor.baseline import BaselineError, fingerprint, load_baseline, new_findings
 from auditor.reports.json_report import render, to_dict
-from scan_helpers import scan
 
 DEMO = Path(__file__).resolve().parents[2] / "fixtures" / "demo" / "cluster" / "cluster.yaml"
 RISKY = """

@@ -41,7 +41,9 @@ def test_snapshot_and_manifest_directory_give_the_same_findings(tmp_path: Path):
 
 def test_deployments_alone_are_manifests_without_server_fields(tmp_path: Path):
     out = tmp_path / "d.yaml"
-    subprocess.run([sys.executable, str(GENERATE), "--deployments", "25", "--format", "yaml", "-o", str(out)], check=True)
+    subprocess.run(
+        [sys.executable, str(GENERATE), "--deployments", "25", "--format", "yaml", "-o", str(out)], check=True
+    )
     text = out.read_text()
     assert text.count("kind: Deployment") == 25 and "managedFields" not in text and "%YAML" not in text
     assert len({f.name for f in scan([str(out)]).findings if f.kind == "Deployment"}) == 25

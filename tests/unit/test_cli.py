@@ -67,7 +67,10 @@ def test_stdin_gives_the_same_findings_as_the_file():
     text = (DEMO / "cluster" / "cluster.yaml").read_bytes()
     piped = subprocess.run(cmd, input=text, capture_output=True, timeout=60)
     direct = subprocess.run(cmd[:-3] + [str(DEMO / "cluster"), "--format", "json"], capture_output=True, timeout=60)
-    strip = lambda r: [{k: v for k, v in f.items() if k != "location"} for f in json.loads(r.stdout)["findings"]]
+
+    def strip(r):
+        return [{k: v for k, v in f.items() if k != "location"} for f in json.loads(r.stdout)["findings"]]
+
     assert piped.returncode == direct.returncode == 1
     assert strip(piped) == strip(direct)
     assert json.loads(piped.stdout)["findings"][0]["location"]["path"] == "-"

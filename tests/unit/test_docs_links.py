@@ -17,4 +17,6 @@ def test_relative_links_resolve_inside_the_repository(doc):
         if target.startswith(("https://", "http://", "#", "mailto:")):
             continue
         path = (doc.parent / target.split("#", 1)[0]).resolve()
-        assert path.is_relative_to(REPO) and path.exists(), f"{doc.relative_to(REPO)}: link {target} is not a file in the repository"
+        assert path.is_relative_to(REPO) and path.exists(), (
+            f"{doc.relative_to(REPO)}: link {target} is not a file in the repository"
+        )

@@ -7,10 +7,11 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+from scan_helpers import audit_inventory, scan
+
 from auditor.config import Config, Waiver, parse_config
 from auditor.model import Inventory, Severity
 from auditor.sources.manifests import load
-from scan_helpers import audit_inventory, scan
 
 DEMO = Path(__file__).resolve().parents[2] / "fixtures" / "demo"
 

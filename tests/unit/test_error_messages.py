@@ -36,7 +36,9 @@ BROKEN = {
     "yaml duplicate key, secret last": lambda m, d: (_nested(d, f"value: other\nvalue: {m}"), "yaml"),
     "yaml duplicate env value": lambda m, d: (
         "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    image: i\n"
-        f"    env:\n    - name: TOKEN\n      value: {m}\n      value: {m}x\n", "yaml"),
+        f"    env:\n    - name: TOKEN\n      value: {m}\n      value: {m}x\n",
+        "yaml",
+    ),
     "yaml duplicate flow key": lambda m, d: (_nested(d, f"x: {{value: {m}, value: {m}}}"), "yaml"),
     "yaml unknown tag": lambda m, d: (_nested(d, f"value: !secret {m}"), "yaml"),
     "yaml bad indentation": lambda m, d: (_nested(d, f"a:\n    b: {m}\n  c: 1"), "yaml"),
@@ -51,8 +53,14 @@ BROKEN = {
     "yaml undefined alias": lambda m, d: (_nested(d, f"a: *{m}"), "yaml"),
     "yaml binary set": lambda m, d: (_nested(d, f"a: !!set {{{m}: null}}"), "yaml"),
     "yaml bad utf-8 after value": lambda m, d: (_nested(d, f"value: {m}\udcff"), "yaml"),
-    "json duplicate key": lambda m, d: ('{"kind": "Pod", ' * 0 + "{" * d + f'"value": "{m}", "value": "x"' + "}" * d, "json"),
-    "json duplicate key, secret last": lambda m, d: ("{" + '"a": {' * d + f'"value": "x", "value": "{m}"' + "}" * (d + 1), "json"),
+    "json duplicate key": lambda m, d: (
+        '{"kind": "Pod", ' * 0 + "{" * d + f'"value": "{m}", "value": "x"' + "}" * d,
+        "json",
+    ),
+    "json duplicate key, secret last": lambda m, d: (
+        "{" + '"a": {' * d + f'"value": "x", "value": "{m}"' + "}" * (d + 1),
+        "json",
+    ),
     "json unterminated string": lambda m, d: ('{"a": ' * d + f'"{m}', "json"),
     "json bare word": lambda m, d: ('{"a": ' * d + f"{m}" + "}" * d, "json"),
     "json missing comma": lambda m, d: (f'{{"a": "{m}" "b": 1}}', "json"),
@@ -126,7 +134,7 @@ def test_no_output_or_stderr_quotes_a_value(tmp_path):
     marker = "SECRETZXCVBNM"
     inputs = tmp_path / "inputs"
     inputs.mkdir()
-    for index, (kind, make) in enumerate(sorted(BROKEN.items())):
+    for index, (_kind, make) in enumerate(sorted(BROKEN.items())):
         text, suffix = make(marker, index % 4)
         _write(inputs / f"{index:02d}.{suffix}", text)
     _write(inputs / "good.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: ok, namespace: a}\n"

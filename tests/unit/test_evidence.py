@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from auditor.rules import pack_files
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "fixtures" / "demo"
-NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 SNAPSHOT = {
     "apiVersion": "v1", "kind": "List",
     "metadata": {"annotations": {"isolation-audit.io/cluster": "prod-eu"}},
@@ -79,7 +79,9 @@ def test_the_bundle_holds_everything_and_verifies(signed, demo):
     assert manifest["cluster"] == {"name": "prod-eu", "server": "https://10.0.0.1:6443"}
     assert json.loads((bundle / "manifest.json").read_text()) == manifest
     assert json.loads((bundle / "report.json").read_text())["summary"]["findings"] == len(demo.findings)
-    assert (bundle / "probes" / "privileged.json").read_bytes() == (DEMO / "probe-results" / "privileged.json").read_bytes()
+    assert (bundle / "probes" / "privileged.json").read_bytes() == (
+        DEMO / "probe-results" / "privileged.json"
+    ).read_bytes()
     assert verify_bundle(bundle, public) == []
     assert verify_bundle(bundle) == []
 
@@ -133,7 +135,9 @@ def test_added_and_removed_files_are_named(signed, tmp_path):
 def test_a_wrong_key_or_a_missing_signature_fails(signed, tmp_path):
     bundle, _, _ = signed
     _, other = keypair(tmp_path, "other")
-    assert verify_bundle(bundle, other) == ["manifest.sig: bad signature: manifest.json was changed, or signed by another key"]
+    assert verify_bundle(bundle, other) == [
+        "manifest.sig: bad signature: manifest.json was changed, or signed by another key"
+    ]
     unsigned = copy(bundle, tmp_path / "u")
     (unsigned / "manifest.sig").unlink()
     assert verify_bundle(unsigned, other) == ["manifest.sig: missing (the bundle is not signed)"]

@@ -11,25 +11,25 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from scan_helpers import audit_inventory, write
+from test_secret_hygiene import every_output
 
 from auditor import redact
 from auditor.cli import _load_rules
 from auditor.conditions import compile_condition
 from auditor.engine import _evidence
-from auditor.pointer import walk
 from auditor.model import Inventory, Resource
+from auditor.pointer import split_pointer, walk
 from auditor.projection import Reads, project
-from auditor.pointer import split_pointer
 from auditor.sources.manifests import load
 from auditor.workloads import top_level_workloads
-from scan_helpers import audit_inventory, write
-from test_secret_hygiene import every_output
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
@@ -89,7 +89,9 @@ SITES: dict[str, Site] = {
     "args": _container(args=lambda v: v),
     "env": _container(env=lambda v: v),
     "env list": _container(env=lambda v: [v, v]),
-    "env value": _container(env=lambda v: [{"name": "LOG_LEVEL", "value": "info"}, {"name": "DB_PASSWORD", "value": v}]),
+    "env value": _container(
+        env=lambda v: [{"name": "LOG_LEVEL", "value": "info"}, {"name": "DB_PASSWORD", "value": v}]
+    ),
     "liveness exec command": _container(livenessProbe=lambda v: {"exec": {"command": v}}),
     "readiness exec": _container(readinessProbe=lambda v: {"exec": v}),
     "startup exec command": _container(startupProbe=lambda v: {"exec": {"command": v}}),
@@ -97,12 +99,25 @@ SITES: dict[str, Site] = {
     "preStop exec": _container(lifecycle=lambda v: {"preStop": {"exec": v}}),
     "postStart headers": _container(lifecycle=lambda v: {"postStart": {"httpGet": {"port": 80, "httpHeaders": v}}}),
     "liveness header value": _container(
-        livenessProbe=lambda v: {"httpGet": {"port": 80, "httpHeaders": [{"name": "Authorization", "value": v}]}}),
-    "csi volumeAttributes": lambda v: ({}, {"volumes": [{"name": "v", "csi": {"driver": "d", "volumeAttributes": v}}]}, {}),
-    "csi attribute": lambda v: ({}, {"volumes": [{"name": "v", "csi": {"driver": "d", "volumeAttributes": {"k": v}}}]}, {}),
+        livenessProbe=lambda v: {"httpGet": {"port": 80, "httpHeaders": [{"name": "Authorization", "value": v}]}}
+    ),
+    "csi volumeAttributes": lambda v: (
+        {},
+        {"volumes": [{"name": "v", "csi": {"driver": "d", "volumeAttributes": v}}]},
+        {},
+    ),
+    "csi attribute": lambda v: (
+        {},
+        {"volumes": [{"name": "v", "csi": {"driver": "d", "volumeAttributes": {"k": v}}}]},
+        {},
+    ),
     "flexVolume options": lambda v: ({}, {"volumes": [{"name": "v", "flexVolume": {"driver": "d", "options": v}}]}, {}),
     "annotations": lambda v: ({}, {}, {"annotations": v}),
-    "annotation": lambda v: ({}, {}, {"annotations": {"note": v, "container.apparmor.security.beta.kubernetes.io/app": "x"}}),
+    "annotation": lambda v: (
+        {},
+        {},
+        {"annotations": {"note": v, "container.apparmor.security.beta.kubernetes.io/app": "x"}},
+    ),
 }
 
 # Sites whose values are hidden whole, member names included; elsewhere (env vars, headers,
@@ -134,7 +149,9 @@ def _manifest(kind: str, site: str, value: Any) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data(), site=st.sampled_from(sorted(SITES)), kind=st.sampled_from(["Pod", "Deployment"]),
        token=st.uuids())
 def test_a_planted_value_appears_in_no_output_and_no_bundle(tmp_path_factory, capsys, data, site, kind, token):
@@ -223,33 +240,52 @@ def test_builtin_evidence_shows_only_what_the_condition_reads(rule):
 R = redact.REDACTED
 
 
-@pytest.mark.parametrize("tokens, value, shown", [
-    (["env"], "DB_PASSWORD=x", R),
-    (["env"], ["DB_PASSWORD=x", "B=y"], [R, R]),
-    (["env"], [{"name": "A", "value": ["x", {"y": 1}]}], [{"name": "A", "value": R}]),
-    (["env"], [{"name": "A", "value": 5, "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
-     [{"name": "A", "value": R, "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]),
-    (["env"], [{"name": {"x": "y"}, "other": "z"}], [{"name": {"x": R}, "other": R}]),
-    (["env"], {"A": "x"}, {"A": R}),
-    (["env", "0", "value"], {"deep": ["x"]}, R),
-    (["command"], "sh -c 'x'", R),
-    (["args"], ["--password", "x"], R),
-    (["spec", "containers"], [{"name": "a", "args": {"k": "v"}, "image": "i"}], [{"name": "a", "args": R, "image": "i"}]),
-    (["livenessProbe"], {"exec": "x", "periodSeconds": 5}, {"exec": R, "periodSeconds": 5}),
-    (["lifecycle", "preStop", "httpGet"], {"httpHeaders": [{"name": "Authorization", "value": "x"}], "port": 80},
-     {"httpHeaders": [{"name": "Authorization", "value": R}], "port": 80}),
-    (["spec", "volumes"], [{"name": "v", "csi": {"driver": "d", "volumeAttributes": {"k": ["x"]}}}],
-     [{"name": "v", "csi": {"driver": "d", "volumeAttributes": {"k": R}}}]),
-    (["spec", "volumes", "0", "csi", "volumeAttributes"], "x", R),
-    (["flexVolume"], {"driver": "d", "options": "x"}, {"driver": "d", "options": R}),
-    (["metadata"], {"annotations": "x", "name": "n"}, {"annotations": R, "name": "n"}),
-    (["metadata", "annotations"], ["a: x"], [R]),
-    (["metadata", "annotations"], {"seccomp.security.alpha.kubernetes.io/pod": "runtime/default", "note": "x"},
-     {"seccomp.security.alpha.kubernetes.io/pod": "runtime/default", "note": R}),
-    (["metadata", "annotations", "container.apparmor.security.beta.kubernetes.io/a"], {"x": "y"}, {"x": R}),
-    (["data"], {"password": {"x": "y"}}, {"password": R}),
-    (["securityContext"], {"runAsUser": 0}, {"runAsUser": 0}),
-])
+@pytest.mark.parametrize(
+    "tokens, value, shown",
+    [
+        (["env"], "DB_PASSWORD=x", R),
+        (["env"], ["DB_PASSWORD=x", "B=y"], [R, R]),
+        (["env"], [{"name": "A", "value": ["x", {"y": 1}]}], [{"name": "A", "value": R}]),
+        (
+            ["env"],
+            [{"name": "A", "value": 5, "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
+            [{"name": "A", "value": R, "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
+        ),
+        (["env"], [{"name": {"x": "y"}, "other": "z"}], [{"name": {"x": R}, "other": R}]),
+        (["env"], {"A": "x"}, {"A": R}),
+        (["env", "0", "value"], {"deep": ["x"]}, R),
+        (["command"], "sh -c 'x'", R),
+        (["args"], ["--password", "x"], R),
+        (
+            ["spec", "containers"],
+            [{"name": "a", "args": {"k": "v"}, "image": "i"}],
+            [{"name": "a", "args": R, "image": "i"}],
+        ),
+        (["livenessProbe"], {"exec": "x", "periodSeconds": 5}, {"exec": R, "periodSeconds": 5}),
+        (
+            ["lifecycle", "preStop", "httpGet"],
+            {"httpHeaders": [{"name": "Authorization", "value": "x"}], "port": 80},
+            {"httpHeaders": [{"name": "Authorization", "value": R}], "port": 80},
+        ),
+        (
+            ["spec", "volumes"],
+            [{"name": "v", "csi": {"driver": "d", "volumeAttributes": {"k": ["x"]}}}],
+            [{"name": "v", "csi": {"driver": "d", "volumeAttributes": {"k": R}}}],
+        ),
+        (["spec", "volumes", "0", "csi", "volumeAttributes"], "x", R),
+        (["flexVolume"], {"driver": "d", "options": "x"}, {"driver": "d", "options": R}),
+        (["metadata"], {"annotations": "x", "name": "n"}, {"annotations": R, "name": "n"}),
+        (["metadata", "annotations"], ["a: x"], [R]),
+        (
+            ["metadata", "annotations"],
+            {"seccomp.security.alpha.kubernetes.io/pod": "runtime/default", "note": "x"},
+            {"seccomp.security.alpha.kubernetes.io/pod": "runtime/default", "note": R},
+        ),
+        (["metadata", "annotations", "container.apparmor.security.beta.kubernetes.io/a"], {"x": "y"}, {"x": R}),
+        (["data"], {"password": {"x": "y"}}, {"password": R}),
+        (["securityContext"], {"runAsUser": 0}, {"runAsUser": 0}),
+    ],
+)
 def test_redaction_is_decided_by_the_path_whatever_the_type(tokens, value, shown):
     assert redact.evidence(tokens, value) == shown
 

@@ -45,4 +45,4 @@ def test_plugins_keep_no_audit_state_in_module_globals(path):
         if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, (ast.List, ast.Set)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names = [t.id for t in targets if isinstance(t, ast.Name)]
-            assert False, f"{path.name}:{node.lineno}: mutable module-level {names}"
+            raise AssertionError(f"{path.name}:{node.lineno}: mutable module-level {names}")

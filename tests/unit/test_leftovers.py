@@ -8,7 +8,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from harness import apiserver, runc
 from harness.run_id import RUN_ID
 

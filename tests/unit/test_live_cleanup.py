@@ -8,6 +8,7 @@ import types
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_live_plan import FakeApi, cluster
 
 from auditor.live.errors import ClusterError
 from auditor.live.probes import cleanup as cleanup_module
@@ -19,7 +20,6 @@ from auditor.live.probes.results import ProbeRun
 from auditor.live.probes.run import run_probes
 from auditor.model import Inventory
 from auditor.tenancy import TenancyConfig
-from test_live_plan import FakeApi, cluster
 
 
 class NeverGone(FakeApi):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import urllib3.exceptions as u3
+from test_live_plan import FakeApi, cluster
+from test_live_retry import FakeClient, _Resp
 
 from auditor.live.errors import ApiStatusError, ClusterError
 from auditor.live.probes.manifests import RUN_ID
@@ -12,8 +14,6 @@ from auditor.live.probes.run import run_probes
 from auditor.live.retry import RetryPolicy
 from auditor.live.transport import Api
 from auditor.model import Inventory
-from test_live_plan import FakeApi, cluster
-from test_live_retry import FakeClient, _Resp
 
 
 class Raising(FakeClient):

@@ -13,8 +13,11 @@ from auditor.live.kubeconfig import IN_CLUSTER, kubeconfig_paths, load_kubeconfi
 
 def write(path, contexts, current=None, server="https://a.example:6443"):
     doc = {
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{"name": f"c-{c}", "cluster": {"server": server, "insecure-skip-tls-verify": True}} for c in contexts],
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": f"c-{c}", "cluster": {"server": server, "insecure-skip-tls-verify": True}} for c in contexts
+        ],
         "users": [{"name": f"u-{c}", "user": {"token": f"token-{c}"}} for c in contexts],
         "contexts": [{"name": c, "context": {"cluster": f"c-{c}", "user": f"u-{c}"}} for c in contexts],
     }

@@ -22,8 +22,12 @@ REPORTS = Path(__file__).resolve().parents[2] / "fixtures" / "demo" / "probe-res
 
 
 def res(kind, name, namespace=None, **obj):
-    body = {"apiVersion": "v1", "kind": kind, "metadata": {"name": name, **({"namespace": namespace} if namespace else {}),
-                                                            **obj.pop("metadata", {})}, **obj}
+    body = {
+        "apiVersion": "v1",
+        "kind": kind,
+        "metadata": {"name": name, **({"namespace": namespace} if namespace else {}), **obj.pop("metadata", {})},
+        **obj,
+    }
     return Resource(kind, "v1", namespace, name, body, Origin(cluster="c1"))
 
 
@@ -57,7 +61,9 @@ def test_plan_pins_one_job_per_node_and_targets_other_tenants_by_class():
     specs = plan_probes(cluster(), "r1", ProbeOptions(), TenancyConfig(label="tenant"))
     nodes = [s for s in specs if s.kind == "node"]
     assert [(s.probe_id, s.node, s.namespace, s.job) for s in nodes] == [
-        ("node-bm-1", "bm-1", "isolation-audit", "ia-r1-node-0"), ("node-vm-1", "vm-1", "isolation-audit", "ia-r1-node-1")]
+        ("node-bm-1", "bm-1", "isolation-audit", "ia-r1-node-0"),
+        ("node-vm-1", "vm-1", "isolation-audit", "ia-r1-node-1"),
+    ]
     reach = {s.namespace: s for s in specs if s.kind == "reach"}
     # platform, the tool's own and terminating namespaces probe nothing
     assert sorted(reach) == ["shop-db", "shop-web", "trading"]
@@ -199,8 +205,12 @@ def test_a_run_collects_reports_reports_failures_and_removes_everything():
 
     def behaviour(job):
         target = job["metadata"]["annotations"]["isolation-audit.io/target"]
-        return {"bm-1": ("complete", b"note: probing\n" + good), "vm-1": ("failed", "DeadlineExceeded"),
-                "shop-web": ("complete", b"not json at all"), "trading": ("pending", None)}.get(target, ("complete", good))
+        return {
+            "bm-1": ("complete", b"note: probing\n" + good),
+            "vm-1": ("failed", "DeadlineExceeded"),
+            "shop-web": ("complete", b"not json at all"),
+            "trading": ("pending", None),
+        }.get(target, ("complete", good))
 
     api = FakeApi(behaviour)
     inventory = Inventory(resources=tuple(cluster()), cluster="c1")
@@ -222,7 +232,11 @@ def test_a_run_collects_reports_reports_failures_and_removes_everything():
     assert [(f.probe_id, f.origin.cluster) for f in facts] == [("node-bm-1", "c1"), ("reach-shop-db", "c1")]
     joined = run.join(inventory)
     assert joined.facts == facts
-    assert sorted(s.source for s in joined.skipped) == ["probe node-vm-1", "probe reach-shop-web", "probe reach-trading"]
+    assert sorted(s.source for s in joined.skipped) == [
+        "probe node-vm-1",
+        "probe reach-shop-web",
+        "probe reach-trading",
+    ]
 
 
 def test_a_failure_while_creating_still_cleans_up():

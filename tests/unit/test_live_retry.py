@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -35,7 +35,7 @@ def test_retry_after_wins_over_backoff_and_is_capped():
 
 
 def test_retry_after_parses_seconds_and_http_dates():
-    now = datetime(2026, 11, 28, 12, 0, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
     assert parse_retry_after("120") == 120
     assert parse_retry_after(" 2 ") == 2
     assert parse_retry_after(format_datetime(now + timedelta(seconds=90), usegmt=True), now.timestamp()) == 90

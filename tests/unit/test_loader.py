@@ -5,10 +5,10 @@ import io
 import json
 
 import pytest
+from scan_helpers import write
 
 from auditor.sources.manifests import Limits, load
 from auditor.sources.yaml_loader import load_documents
-from scan_helpers import write
 
 POD = """apiVersion: v1
 kind: Pod
@@ -85,7 +85,7 @@ def test_broken_file_is_skipped_with_reason_and_line(tmp_path, name, text, reaso
 
 def test_alias_bomb_is_refused(tmp_path):
     lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
-    for prev, cur in zip("abcdefgh", "bcdefghi"):
+    for prev, cur in zip("abcdefgh", "bcdefghi", strict=True):
         lines.append(f"{cur}: &{cur} [" + ",".join([f"*{prev}"] * 9) + "]")
     write(tmp_path, "bomb.yaml", "\n".join(lines) + "\n")
     inv = load([str(tmp_path)], limits=Limits(max_expanded_nodes=100_000))

@@ -20,17 +20,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditor.config import ConfigError, load_config
+from auditor.pointer import line_of
 from auditor.rules import RulePackError, load_pack
 from auditor.sources.limits import MAX_DEPTH, Limits
 from auditor.sources.lines import YamlLines
 from auditor.sources.manifests import load
 from auditor.sources.parsing import ParseError, json_document, yaml_documents
 from auditor.sources.probe_reports import load_reports
-from auditor.pointer import line_of
 from auditor.sources.yaml_loader import BREAKS, Node
 
 REPO = Path(__file__).resolve().parents[2]
-GOOD_POD = "apiVersion: v1\nkind: Pod\nmetadata: {name: fine, namespace: a}\nspec: {containers: [{name: c, image: i}]}\n"
+GOOD_POD = (
+    "apiVersion: v1\nkind: Pod\nmetadata: {name: fine, namespace: a}\nspec: {containers: [{name: c, image: i}]}\n"
+)
 
 
 def _deep(depth: int) -> dict:
@@ -103,7 +105,9 @@ def test_every_line_break_counts_in_the_alias_pre_check(tmp_path, brk):
     path = tmp_path / "bomb.yaml"
     path.write_text(_alias_bomb(brk, levels=5), newline="")
     inventory = load([str(path)], limits=Limits(max_expanded_nodes=1_000))
-    assert [s.reason for s in inventory.skipped] == ["invalid YAML at column 1: aliases expand past 1000 nodes (an alias bomb?)"]
+    assert [s.reason for s in inventory.skipped] == [
+        "invalid YAML at column 1: aliases expand past 1000 nodes (an alias bomb?)"
+    ]
 
 
 @pytest.mark.parametrize("brk", list(BREAKS) + ["\r\n"], ids=repr)
@@ -128,7 +132,11 @@ def test_json_duplicate_keys_are_refused_at_any_depth(doc, flow):
     # Repeat the first key of every object: each copy must be found.
     for start in range(len(text)):
         if text[start] == "{" and text[start + 1] == '"':
-            end = text.index(",", start) if "," in text[start:] and text.index(",", start) < text.index("}", start) else None
+            end = (
+                text.index(",", start)
+                if "," in text[start:] and text.index(",", start) < text.index("}", start)
+                else None
+            )
             member = text[start + 1:end] if end is not None else None
             if member and ":" in member and "{" not in member and "[" not in member:
                 duplicated = text[:start + 1] + member + ", " + text[start + 1:]
@@ -150,7 +158,9 @@ def test_json_duplicate_keys_are_named_with_line_never_value(tmp_path):
 
 def test_no_node_tree_outlives_its_document(tmp_path):
     path = tmp_path / "many.yaml"
-    path.write_text("".join(f"---\napiVersion: v1\nkind: Pod\nmetadata: {{name: p{i}}}\nspec: {{}}\n" for i in range(50)))
+    path.write_text(
+        "".join(f"---\napiVersion: v1\nkind: Pod\nmetadata: {{name: p{i}}}\nspec: {{}}\n" for i in range(50))
+    )
     inventory = load([str(path)])
     assert len(inventory.resources) == 50
     gc.collect()
@@ -160,7 +170,9 @@ def test_no_node_tree_outlives_its_document(tmp_path):
 
 documents = st.recursive(
     st.none() | st.booleans() | st.integers(-5, 500) | st.text("ab: #\n", max_size=4),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text("kl", min_size=1, max_size=2), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text("kl", min_size=1, max_size=2), inner, max_size=4)
+    ),
     max_leaves=25,
 )
 

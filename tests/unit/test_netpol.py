@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from auditor.netpol import ALL_PORTS, Endpoint, Evaluator, PortSet
 from netpol_conformance import Namespace, Pod, fixture_paths, load_fixture
 from netpol_reference import allowed as reference_allowed
 from netpol_reference import resolve_port
+
+from auditor.netpol import ALL_PORTS, Endpoint, Evaluator, PortSet
 
 PATHS = fixture_paths()
 
@@ -83,7 +83,9 @@ peer = st.one_of(
     st.builds(lambda s: {"podSelector": s}, selector),
     st.builds(lambda s: {"namespaceSelector": s}, selector),
     st.builds(lambda a, b: {"podSelector": a, "namespaceSelector": b}, selector, selector),
-    st.builds(lambda c: {"ipBlock": {"cidr": c, "except": ["10.0.1.0/28"]}}, st.sampled_from(["10.0.0.0/16", "10.0.1.0/24"])),
+    st.builds(
+        lambda c: {"ipBlock": {"cidr": c, "except": ["10.0.1.0/28"]}}, st.sampled_from(["10.0.0.0/16", "10.0.1.0/24"])
+    ),
 )
 rule = st.fixed_dictionaries({}, optional={"peers": st.lists(peer, max_size=2), "ports": st.lists(port, max_size=2)})
 

@@ -2,9 +2,15 @@
 from __future__ import annotations
 
 import pytest
-
 from netpol_conformance import (
-    Case, Namespace, Pod, build_model, fixture_paths, format_table, load_all, load_fixture,
+    Case,
+    Namespace,
+    Pod,
+    build_model,
+    fixture_paths,
+    format_table,
+    load_all,
+    load_fixture,
 )
 from netpol_reference import allowed, selector_matches
 

@@ -5,9 +5,10 @@ import copy
 import json
 from pathlib import Path
 
+from scan_helpers import audit_inventory, write
+
 from auditor.sources.manifests import load
 from auditor.sources.probe_reports import load_reports, with_reports
-from scan_helpers import audit_inventory, write
 
 BASE = {
     "schema_version": "1.0",
@@ -68,7 +69,12 @@ def test_a_matching_report_gives_no_finding(tmp_path):
 def test_observed_escape_capability_names_the_pod_and_the_report_line(tmp_path):
     (finding,) = audit(tmp_path, {"p": report(**{"privileges.capabilities_effective": ["CHOWN", "SYS_ADMIN"]})},
                        select=["IA301"]).findings
-    assert (finding.kind, finding.name, finding.namespace, finding.node) == ("Pod", "web-5c8d7f9b4-abcde", "shop", "bm-1")
+    assert (finding.kind, finding.name, finding.namespace, finding.node) == (
+        "Pod",
+        "web-5c8d7f9b4-abcde",
+        "shop",
+        "bm-1",
+    )
     assert finding.location.path.endswith("p.json") and finding.location.line > 1
     assert "SYS_ADMIN" in finding.evidence["/privileges/capabilities_effective"]
 
@@ -78,7 +84,9 @@ def test_drift_undeclared_privilege_points_at_the_manifest(tmp_path):
                        select=["IA350"]).findings
     assert (finding.kind, finding.name, finding.container) == ("Deployment", "web", "web")
     assert finding.location.path.endswith("web.yaml")
-    assert finding.evidence["observed_effective"] == ["SYS_ADMIN"] and finding.evidence["probe_report"].endswith("p.json")
+    assert finding.evidence["observed_effective"] == ["SYS_ADMIN"] and finding.evidence["probe_report"].endswith(
+        "p.json"
+    )
 
 
 def test_drift_limits_root_seccomp_and_namespaces(tmp_path):

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import copy
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from scan_helpers import DEMO, audit_inventory
 
 from auditor.model import Inventory, Resource
 from auditor.sources.manifests import load
 from auditor.workloads import top_level_workloads
-from scan_helpers import DEMO, audit_inventory
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from generate import generate  # noqa: E402
@@ -61,11 +62,28 @@ def pod_key(pod: dict) -> tuple[str, str, str]:
 # -- what the cluster writes into a running pod --------------------------------------------------
 
 def _token_volume(spec: dict) -> None:
-    spec.setdefault("volumes", []).append({"name": "kube-api-access-x7k2p", "projected": {"defaultMode": 420, "sources": [
-        {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
-        {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
-        {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1",
-                                                                      "fieldPath": "metadata.namespace"}}]}}]}})
+    spec.setdefault("volumes", []).append(
+        {
+            "name": "kube-api-access-x7k2p",
+            "projected": {
+                "defaultMode": 420,
+                "sources": [
+                    {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                    {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                    {
+                        "downwardAPI": {
+                            "items": [
+                                {
+                                    "path": "namespace",
+                                    "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"},
+                                }
+                            ]
+                        }
+                    },
+                ],
+            },
+        }
+    )
     for field in ("initContainers", "containers"):
         for c in spec.get(field, []):
             c.setdefault("volumeMounts", []).append({"name": "kube-api-access-x7k2p", "readOnly": True,
@@ -88,7 +106,9 @@ def _container_defaults(spec: dict) -> None:
             c.setdefault("terminationMessagePolicy", "File")
             c.setdefault("resources", {})
             tail = c.get("image", "").rsplit("/", 1)[-1]
-            c.setdefault("imagePullPolicy", "IfNotPresent" if ":" in tail and not tail.endswith(":latest") else "Always")
+            c.setdefault(
+                "imagePullPolicy", "IfNotPresent" if ":" in tail and not tail.endswith(":latest") else "Always"
+            )
             for port in c.get("ports", []):
                 port.setdefault("protocol", "TCP")
 
@@ -272,11 +292,19 @@ def test_a_replicaset_that_differs_from_its_deployment_is_audited_with_its_pods_
 
 
 def test_owner_loops_and_long_chains_end_with_an_audited_object():
-    chain = [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
-              "metadata": {"name": f"rs-{i}", "namespace": "t",
-                           "ownerReferences": [{"kind": "ReplicaSet", "name": f"rs-{(i + 1) % 5000}", "controller": True}]},
-              "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]}}}}
-             for i in range(5000)]
+    chain = [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {
+                "name": f"rs-{i}",
+                "namespace": "t",
+                "ownerReferences": [{"kind": "ReplicaSet", "name": f"rs-{(i + 1) % 5000}", "controller": True}],
+            },
+            "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]}}},
+        }
+        for i in range(5000)
+    ]
     assert len(audited(chain)) == 1
     chain[-1]["metadata"].pop("ownerReferences")
     assert audited(chain) == {("ReplicaSet", "t", "rs-4999")}
@@ -308,21 +336,51 @@ json_values = st.recursive(
 def shaped_like_a_pod_spec() -> st.SearchStrategy:
     """A pod spec with every field this module looks into holding any value (or a broken shape)."""
     v = json_values
-    container = st.fixed_dictionaries({"name": v, "image": v, "imagePullPolicy": v}, optional={
-        "volumeMounts": st.lists(st.fixed_dictionaries({"name": v, "mountPath": v, "readOnly": v}) | v, max_size=2),
-        "ports": st.lists(st.fixed_dictionaries({"protocol": v}) | v, max_size=2),
-        "env": st.lists(st.fixed_dictionaries({"valueFrom": st.fixed_dictionaries({"fieldRef": v}) | v}) | v, max_size=2),
-        "livenessProbe": st.fixed_dictionaries({"httpGet": v, "periodSeconds": v}) | v})
+    container = st.fixed_dictionaries(
+        {"name": v, "image": v, "imagePullPolicy": v},
+        optional={
+            "volumeMounts": st.lists(st.fixed_dictionaries({"name": v, "mountPath": v, "readOnly": v}) | v, max_size=2),
+            "ports": st.lists(st.fixed_dictionaries({"protocol": v}) | v, max_size=2),
+            "env": st.lists(
+                st.fixed_dictionaries({"valueFrom": st.fixed_dictionaries({"fieldRef": v}) | v}) | v, max_size=2
+            ),
+            "livenessProbe": st.fixed_dictionaries({"httpGet": v, "periodSeconds": v}) | v,
+        },
+    )
     volume = st.fixed_dictionaries({"name": v}, optional={
         "persistentVolumeClaim": st.fixed_dictionaries({"claimName": v}) | v,
         "projected": st.fixed_dictionaries({"sources": v}) | v, "secret": v, "hostPath": v,
         "downwardAPI": st.fixed_dictionaries({"items": st.lists(st.fixed_dictionaries({"fieldRef": v}) | v)}) | v})
-    return st.fixed_dictionaries({"containers": st.lists(container | v, max_size=2)}, optional={
-        "volumes": st.lists(volume | v, max_size=3), "tolerations": v, "serviceAccount": v, "serviceAccountName": v,
-        "affinity": st.fixed_dictionaries({"nodeAffinity": st.fixed_dictionaries({
-            "requiredDuringSchedulingIgnoredDuringExecution": st.fixed_dictionaries({
-                "nodeSelectorTerms": st.lists(st.fixed_dictionaries({"matchFields": v}) | v, max_size=2)}) | v}) | v}) | v,
-    }) | v
+    return (
+        st.fixed_dictionaries(
+            {"containers": st.lists(container | v, max_size=2)},
+            optional={
+                "volumes": st.lists(volume | v, max_size=3),
+                "tolerations": v,
+                "serviceAccount": v,
+                "serviceAccountName": v,
+                "affinity": st.fixed_dictionaries(
+                    {
+                        "nodeAffinity": st.fixed_dictionaries(
+                            {
+                                "requiredDuringSchedulingIgnoredDuringExecution": st.fixed_dictionaries(
+                                    {
+                                        "nodeSelectorTerms": st.lists(
+                                            st.fixed_dictionaries({"matchFields": v}) | v, max_size=2
+                                        )
+                                    }
+                                )
+                                | v
+                            }
+                        )
+                        | v
+                    }
+                )
+                | v,
+            },
+        )
+        | v
+    )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

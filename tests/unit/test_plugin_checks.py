@@ -10,8 +10,10 @@ from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
+from scan_helpers import TODAY
 
 from auditor import rules as rules_module
 from auditor.analysis import AnalysisContext, Section
@@ -24,7 +26,6 @@ from auditor.rules import VERIFIED, RulePackError, builtin_rules_dir, load_pack,
 from auditor.sources.yaml_loader import load_documents
 from auditor.tenancy import resolve_tenancy
 from auditor.workloads import top_level_workloads
-from scan_helpers import TODAY
 
 EXAMPLE = EntryPoint("namespace-labels", "example_plugin:NamespaceLabels", GROUP)
 
@@ -84,7 +85,9 @@ def test_a_plugin_without_declarations_is_refused_by_name(tmp_path, monkeypatch)
 
 
 def test_two_plugins_filling_one_section_are_refused(tmp_path, monkeypatch):
-    plugins = plugin_from(tmp_path, monkeypatch, "clash", "checks = {'x': Check()}\nsections = {'nodes': Section(empty=())}")
+    plugins = plugin_from(
+        tmp_path, monkeypatch, "clash", "checks = {'x': Check()}\nsections = {'nodes': Section(empty=())}"
+    )
     plugins.get("kernel-domains")
     with pytest.raises(PluginError, match="report section 'nodes'"):
         plugins.get("clash")
@@ -115,16 +118,23 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("params, line, field, message", [
-    ("      check: missing-lable\n", 13, r"params\.check", "unknown check 'missing-lable' for analysis plugin "
-                                                          r"'namespace-labels' \(it offers: missing-label, probed-label\)"),
-    ("      label: team\n", 12, "params", "missing required field 'check'"),
-    ("      check: missing-label\n", 12, r"params", "missing required field 'label'"),
-    ("      check: missing-label\n      label: 7\n", 14, r"params\.label", "must be of type string"),
-    ("      check: missing-label\n      label: team\n      lable: x\n", 12, r"params",
-     "unexpected field 'lable'"),
-    ("      check: probed-label\n      label: team\n", 12, "params", "unexpected field 'label'"),
-])
+@pytest.mark.parametrize(
+    "params, line, field, message",
+    [
+        (
+            "      check: missing-lable\n",
+            13,
+            r"params\.check",
+            "unknown check 'missing-lable' for analysis plugin "
+            r"'namespace-labels' \(it offers: missing-label, probed-label\)",
+        ),
+        ("      label: team\n", 12, "params", "missing required field 'check'"),
+        ("      check: missing-label\n", 12, r"params", "missing required field 'label'"),
+        ("      check: missing-label\n      label: 7\n", 14, r"params\.label", "must be of type string"),
+        ("      check: missing-label\n      label: team\n      lable: x\n", 12, r"params", "unexpected field 'lable'"),
+        ("      check: probed-label\n      label: team\n", 12, "params", "unexpected field 'label'"),
+    ],
+)
 def test_unknown_checks_and_bad_params_name_file_line_and_field(tmp_path, params, line, field, message):
     path = write(tmp_path, RULE.split("    params:\n")[0] + "    params:\n" + params)
     with pytest.raises(RulePackError, match=rf"pack\.yaml:{line}: rules\[0\]\.{field}: {message}"):
@@ -207,7 +217,9 @@ def builtin_copy(tmp_path: Path, monkeypatch) -> Path:
 def test_the_digests_of_the_verified_builtin_packs_are_current():
     listed = dict(reversed(line.split("  ", 1)) for line in VERIFIED.read_text().splitlines())
     found = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in builtin_rules_dir().glob("*.y*ml")}
-    assert listed == found, f"after checking the packs: cd rules && sha256sum *.yaml > ../{VERIFIED.relative_to(VERIFIED.parents[2])}"
+    assert listed == found, (
+        f"after checking the packs: cd rules && sha256sum *.yaml > ../{VERIFIED.relative_to(VERIFIED.parents[2])}"
+    )
 
 
 def test_the_verified_builtin_packs_pass_every_check():

@@ -106,13 +106,26 @@ def test_markers_on_a_host_are_leftovers(tmp_path):
     assert found is None and "not inside a container" in evidence[-1] and "/.dockerenv exists" in evidence
 
 
-@pytest.mark.parametrize("files, expected", [
-    ({"proc/sys/kernel/osrelease": "4.4.0\n", "proc/sys/kernel/version": "#1 SMP Sun Jan 10 15:06:54 PST 2016\n"},
-     "gvisor"),
-    ({"proc/sys/kernel/osrelease": "6.1.62\n", "proc/cmdline": "console=hvc0 agent.log=debug systemd.unit=kata-containers.target\n"},
-     "kata"),
-    ({"proc/sys/kernel/osrelease": "6.1.62\n", "proc/cmdline": "BOOT_IMAGE=/vmlinuz ro quiet\n"}, None),
-])
+@pytest.mark.parametrize(
+    "files, expected",
+    [
+        (
+            {
+                "proc/sys/kernel/osrelease": "4.4.0\n",
+                "proc/sys/kernel/version": "#1 SMP Sun Jan 10 15:06:54 PST 2016\n",
+            },
+            "gvisor",
+        ),
+        (
+            {
+                "proc/sys/kernel/osrelease": "6.1.62\n",
+                "proc/cmdline": "console=hvc0 agent.log=debug systemd.unit=kata-containers.target\n",
+            },
+            "kata",
+        ),
+        ({"proc/sys/kernel/osrelease": "6.1.62\n", "proc/cmdline": "BOOT_IMAGE=/vmlinuz ro quiet\n"}, None),
+    ],
+)
 def test_sandbox_fingerprints(tmp_path, files, expected):
     for path, text in files.items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)

@@ -14,8 +14,19 @@ import pytest
 
 from auditor.cli import main
 from auditor.probe import latency
-from auditor.probe.latency import (NOTE_LOOPBACK, NOTE_STEAL, NOTE_SYSCALL, Plan, PeerError, parse_peer, parse_steal,
-                                   percentile, steal, summarize, timer_jitter)
+from auditor.probe.latency import (
+    NOTE_LOOPBACK,
+    NOTE_STEAL,
+    NOTE_SYSCALL,
+    PeerError,
+    Plan,
+    parse_peer,
+    parse_steal,
+    percentile,
+    steal,
+    summarize,
+    timer_jitter,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((REPO / "auditor" / "schemas" / "probe-report.schema.json").read_text())

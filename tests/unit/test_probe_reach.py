@@ -276,7 +276,9 @@ def test_in_flight_tests_are_bounded(monkeypatch):
 
 
 def test_the_run_deadline_stops_starting_new_tests(monkeypatch):
-    monkeypatch.setitem(reach._TESTS, "TCP", lambda target, timeout: (time.sleep(0.2), reach.Outcome("filtered", "x"))[1])
+    monkeypatch.setitem(
+        reach._TESTS, "TCP", lambda target, timeout: (time.sleep(0.2), reach.Outcome("filtered", "x"))[1]
+    )
     started = time.monotonic()
     entries = run_reach([Target("x", LOOPBACK, 1, "TCP")] * 20, timeout=0.2, workers=2, deadline_seconds=0.3)
     assert time.monotonic() - started < 1.5

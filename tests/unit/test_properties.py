@@ -7,11 +7,13 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from auditor.sources.manifests import load
 from scan_helpers import audit_inventory
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=False), st.text(max_size=20))
+from auditor.sources.manifests import load
+
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False), st.text(max_size=20)
+)
 values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
                                                        st.dictionaries(st.text(max_size=12), inner, max_size=5)),
                       max_leaves=30)
@@ -45,8 +47,12 @@ def test_any_object_shape_audits(kind, spec, extra):
 # -- fast paths agree with the general ones --------------------------------------------------
 
 yaml_scalars = st.one_of(
-    st.sampled_from(["yes", "No", "on", "~", "null", "0755", "0x1F", "1_000", "1.5e3", ".inf", "2026-11-01", "<<", "''"]),
-    st.text(alphabet="abcyn01:-_ .\"'", max_size=8), st.integers(-1000, 1000))
+    st.sampled_from(
+        ["yes", "No", "on", "~", "null", "0755", "0x1F", "1_000", "1.5e3", ".inf", "2026-11-01", "<<", "''"]
+    ),
+    st.text(alphabet="abcyn01:-_ .\"'", max_size=8),
+    st.integers(-1000, 1000),
+)
 yaml_values = st.recursive(yaml_scalars, lambda inner: st.one_of(
     st.lists(inner, max_size=3), st.dictionaries(st.text(alphabet="abyn<", min_size=1, max_size=3), inner, max_size=3)),
     max_leaves=12)
@@ -106,9 +112,11 @@ def test_projection_keeps_every_rule_result(spec, security):
 
 
 json_keys = st.text(alphabet="ab~/ é", min_size=1, max_size=4)
-json_docs = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=5)),
-                         lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(json_keys, inner, max_size=4)),
-                         max_leaves=25)
+json_docs = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=5)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(json_keys, inner, max_size=4)),
+    max_leaves=25,
+)
 
 
 def _pointers(value, prefix=""):
@@ -136,7 +144,10 @@ def test_lines_from_the_layout_model_equal_lines_from_walking_the_text(doc, inde
         assert modelled == walked  # json.dumps(indent=0) still puts a member per line
     squeezed = text.replace(",\n", ", ", 1)  # two members on one line: the model must step aside
     if squeezed != text:
-        assert layout_lines(orjson.loads(squeezed), Layout(squeezed.encode()), pointers) in (None, json_lines(squeezed, pointers))
+        assert layout_lines(orjson.loads(squeezed), Layout(squeezed.encode()), pointers) in (
+            None,
+            json_lines(squeezed, pointers),
+        )
 
 
 def test_layout_lines_of_a_long_list_summed_member_by_member():

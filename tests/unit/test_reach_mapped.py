@@ -28,7 +28,10 @@ FORMS = {
     "mapped hex": (lambda ip: f"::ffff:{_hex(ip)}", True),
     "mapped upper case": (lambda ip: f"::FFFF:{_hex(ip).upper()}", True),
     "mapped written out": (lambda ip: f"0:0:0:0:0:ffff:{_hex(ip)}", True),
-    "mapped zero-padded": (lambda ip: "0000:" * 5 + "ffff:" + ":".join(f"{int(h, 16):04x}" for h in _hex(ip).split(":")), True),
+    "mapped zero-padded": (
+        lambda ip: "0000:" * 5 + "ffff:" + ":".join(f"{int(h, 16):04x}" for h in _hex(ip).split(":")),
+        True,
+    ),
     "mapped dotted, written out": (lambda ip: f"0:0:0:0:0:FFFF:{ip}", True),
     "NAT64 dotted": (lambda ip: f"64:ff9b::{ip}", False),
     "NAT64 hex": (lambda ip: f"64:ff9b::{_hex(ip)}", False),
@@ -54,7 +57,9 @@ def _fail(field: str, problem: str) -> TargetError:
 def reach_address(address: str) -> str | None:
     """The address the target is tested at, or None when the targets file is refused."""
     try:
-        [target] = parse_targets({"targets": [{"tenant": "t", "address": address, "port": 80, "protocol": "TCP"}]}, _fail)
+        [target] = parse_targets(
+            {"targets": [{"tenant": "t", "address": address, "port": 80, "protocol": "TCP"}]}, _fail
+        )
     except TargetError as exc:
         assert "address" in str(exc)
         return None

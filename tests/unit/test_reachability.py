@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import json
 
+from scan_helpers import audit_inventory, write
+
 import checks.reachability as reach
 from auditor.sources.manifests import load
-from scan_helpers import audit_inventory, write
 
 
 def ns(name, **labels):
@@ -34,13 +35,32 @@ def run(tmp_path, objects, select=("IA4",)):
 
 def test_matrix_follows_policies(tmp_path):
     objects = [
-        ns("shop"), ns("bank"), ns("open"),
-        deploy("shop", "web", {"app": "web"}), deploy("bank", "api", {"app": "api"}), deploy("open", "svc", {"app": "svc"}),
+        ns("shop"),
+        ns("bank"),
+        ns("open"),
+        deploy("shop", "web", {"app": "web"}),
+        deploy("bank", "api", {"app": "api"}),
+        deploy("open", "svc", {"app": "svc"}),
         policy("bank", "deny", DENY_ALL),
         # bank admits shop's web pods on the named port only
-        policy("bank", "from-shop", {"podSelector": {"matchLabels": {"app": "api"}}, "ingress": [
-            {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "shop"}},
-                       "podSelector": {"matchLabels": {"app": "web"}}}], "ports": [{"port": "http"}]}]}),
+        policy(
+            "bank",
+            "from-shop",
+            {
+                "podSelector": {"matchLabels": {"app": "api"}},
+                "ingress": [
+                    {
+                        "from": [
+                            {
+                                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "shop"}},
+                                "podSelector": {"matchLabels": {"app": "web"}},
+                            }
+                        ],
+                        "ports": [{"port": "http"}],
+                    }
+                ],
+            },
+        ),
     ]
     report = run(tmp_path, objects)
     intended = {(r["from_tenant"], r["to_tenant"]): r["ports"] for r in report.sections["reachability"]["intended"]}

@@ -91,7 +91,9 @@ def _ia407(demo) -> Finding:
 
 def test_pci_segmentation_testing_follows_the_observed_reachability(demo, rules):
     assert control(build(demo, rules), SEGMENTATION)["status"] == "not-tested"  # no probe --reach in the demo
-    probed = replace(demo, sections={**demo.sections, "reachability": dict(demo.sections["reachability"], observed=OBSERVED)})
+    probed = replace(
+        demo, sections={**demo.sections, "reachability": dict(demo.sections["reachability"], observed=OBSERVED)}
+    )
     passed = control(build(probed, rules), SEGMENTATION)
     assert passed["status"] == "pass" and any("shop -> ledger: filtered" in e for e in passed["evidence"])
     broken = replace(probed, findings=(*probed.findings, _ia407(demo)))

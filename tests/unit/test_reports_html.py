@@ -9,7 +9,6 @@ import json
 import re
 from dataclasses import replace
 
-
 from auditor.model import Finding, Location, Severity
 from auditor.reports import renderer
 from auditor.reports.html import render
@@ -75,10 +74,25 @@ def test_every_report_string_is_escaped(demo):
 
 
 def test_observed_matrix_when_probes_ran(demo):
-    reach = dict(demo.sections["reachability"], observed=[
-        {"from_tenant": "shop", "to_tenant": "analytics", "allowed": True, "ports": ["TCP/443"], "result": "reachable"},
-        {"from_tenant": "analytics", "to_tenant": "shop", "allowed": False, "ports": ["TCP/5432"], "result": "filtered"},
-    ])
+    reach = dict(
+        demo.sections["reachability"],
+        observed=[
+            {
+                "from_tenant": "shop",
+                "to_tenant": "analytics",
+                "allowed": True,
+                "ports": ["TCP/443"],
+                "result": "reachable",
+            },
+            {
+                "from_tenant": "analytics",
+                "to_tenant": "shop",
+                "allowed": False,
+                "ports": ["TCP/5432"],
+                "result": "filtered",
+            },
+        ],
+    )
     page = render(replace(demo, sections={**demo.sections, "reachability": reach}))
     assert "Observed (probes)" in page and "No probe tested" not in page
     assert '<td class="h-reachable"' in page and '<td class="h-filtered"' in page

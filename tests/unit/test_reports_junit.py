@@ -13,7 +13,6 @@ from auditor.reports import renderer
 from auditor.reports.junit import render
 
 
-
 @pytest.fixture(scope="module")
 def rules():
     return _load_rules([])[0].rules
@@ -61,7 +60,9 @@ def test_junitparser_reads_it(demo, rules, tmp_path):
     path.write_text(render(demo, rules), encoding="utf-8")
     xml = junitparser.JUnitXml.fromfile(str(path))
     suites = list(xml)
-    failed = [case for suite in suites for case in suite if any(isinstance(r, junitparser.Failure) for r in case.result)]
+    failed = [
+        case for suite in suites for case in suite if any(isinstance(r, junitparser.Failure) for r in case.result)
+    ]
     assert len(failed) == len({(f.rule_id, f.namespace, f.kind, f.name, f.container) for f in demo.findings})
     assert sum(suite.tests for suite in suites) == sum(1 for suite in suites for _ in suite)
 

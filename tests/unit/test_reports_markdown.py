@@ -4,10 +4,8 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-
 from auditor.model import Finding, Location, Severity
 from auditor.reports.markdown import LIMIT, esc, render
-
 
 
 def test_demo_summary_has_counts_tenants_top_findings_and_gate(demo):

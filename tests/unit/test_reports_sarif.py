@@ -7,13 +7,13 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from scan_helpers import demo_report
 
 from auditor.baseline import fingerprint
 from auditor.cli import _load_rules
 from auditor.model import Finding, Location, Severity
 from auditor.reports import renderer
 from auditor.reports.sarif import render, to_sarif
-from scan_helpers import demo_report
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "fixtures" / "demo"
@@ -38,7 +38,7 @@ def test_demo_sarif_is_valid_against_the_official_schema(demo, rules):
 
 def test_every_manifest_finding_has_its_file_and_line(demo, rules):
     run = to_sarif(demo, rules)["runs"][0]
-    for finding, result in zip(demo.findings, run["results"]):
+    for finding, result in zip(demo.findings, run["results"], strict=True):
         assert finding.location is not None
         physical = result["locations"][0]["physicalLocation"]
         uri = physical["artifactLocation"]["uri"]
@@ -53,7 +53,7 @@ def test_absolute_inputs_under_the_root_become_repository_relative(rules):
     assert all(Path(f.location.path).is_absolute() for f in report.findings)
     log = to_sarif(report, rules, root=str(REPO))
     validate(log)
-    for finding, result in zip(report.findings, log["runs"][0]["results"]):
+    for finding, result in zip(report.findings, log["runs"][0]["results"], strict=True):
         artifact = result["locations"][0]["physicalLocation"]["artifactLocation"]
         assert artifact == {"uri": Path(finding.location.path).relative_to(REPO).as_posix(), "uriBaseId": "%SRCROOT%"}
 
@@ -83,10 +83,10 @@ def test_rule_metadata_is_complete(demo, rules):
 
 def test_levels_and_fingerprints(demo, rules):
     results = to_sarif(demo, rules)["runs"][0]["results"]
-    levels = {f.severity: r["level"] for f, r in zip(demo.findings, results)}
+    levels = {f.severity: r["level"] for f, r in zip(demo.findings, results, strict=True)}
     assert levels[Severity.CRITICAL] == "error" and levels[Severity.MEDIUM] == "warning"
     assert levels[Severity.LOW] == "note"
-    for f, r in zip(demo.findings, results):
+    for f, r in zip(demo.findings, results, strict=True):
         assert r["partialFingerprints"]["k8sIsolationAudit/v1"] == fingerprint(f)
         assert r["properties"]["controls"] == list(f.controls)
 
@@ -147,4 +147,7 @@ def test_partial_audits_carry_notifications(demo, rules):
     log = to_sarif(replace(demo, coverage=cov), rules)
     validate(log)
     notes = log["runs"][0]["invocations"][0]["toolExecutionNotifications"]
-    assert [n["message"]["text"] for n in notes] == ["not audited: deploy/bad.yaml:3: not YAML", "not audited: -: stdin"]
+    assert [n["message"]["text"] for n in notes] == [
+        "not audited: deploy/bad.yaml:3: not YAML",
+        "not audited: -: stdin",
+    ]

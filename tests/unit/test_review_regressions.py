@@ -4,11 +4,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from scan_helpers import scan, write
 
 from auditor.cli import main
 from auditor.config import parse_config
 from auditor.sources.manifests import Limits, load
-from scan_helpers import scan, write
 
 
 def test_merge_key_bomb_is_refused_before_construction(tmp_path):
@@ -26,7 +26,11 @@ def test_non_json_tags_and_nested_lists_are_skipped(tmp_path):
 
 
 def test_kustomization_is_not_an_input_error(tmp_path):
-    write(tmp_path, "kustomization.yaml", "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [a.yaml]\n")
+    write(
+        tmp_path,
+        "kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [a.yaml]\n",
+    )
     inv = load([str(tmp_path)])
     assert not inv.resources and not inv.skipped
 
@@ -66,7 +70,9 @@ def test_namespace_findings_belong_to_the_namespace_and_its_waivers(tmp_path):
     path = write(tmp_path, "ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n")
     (finding,) = scan([str(path)], select=["IA203"]).findings
     assert (finding.namespace, finding.tenant) == ("shop", "shop")
-    waived = scan([str(path)], parse_config({"waivers": [{"rule": "IA203", "tenant": "shop", "reason": "r"}]}), ["IA203"])
+    waived = scan(
+        [str(path)], parse_config({"waivers": [{"rule": "IA203", "tenant": "shop", "reason": "r"}]}), ["IA203"]
+    )
     assert not waived.findings and waived.waivers[0].matched == 1
 
 

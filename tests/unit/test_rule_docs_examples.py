@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
+from scan_helpers import scan, write
 
 from auditor.rules import load_rules
-from scan_helpers import scan, write
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = load_rules().rules

@@ -5,13 +5,13 @@ import re
 from pathlib import Path
 
 import pytest
+from scan_helpers import audit_inventory, scan
 
 from auditor.cli import _load_rules
 from auditor.model import Finding
 from auditor.rules import RulePackError, load_pack, load_rules
 from auditor.sources.manifests import load
 from auditor.sources.probe_reports import with_reports
-from scan_helpers import audit_inventory, scan
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "rules"
 RULES = _load_rules([])[0].rules

@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from auditor.cli import main
 from scan_helpers import write
+
+from auditor.cli import main
 
 PLANTED = ("s3cr3t-env-value-7f3a", "s3cr3t-secret-data-91c2", "s3cr3t-configmap-4e8d", "s3cr3t-string-data-0b6a",
            "s3cr3t-annotation-5d1e")

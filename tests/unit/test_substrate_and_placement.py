@@ -4,13 +4,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from scan_helpers import audit_inventory, write
 
 from auditor.config import parse_config
 from auditor.model import Fact, Origin, Resource
 from auditor.overhead import parse_budget
 from auditor.sources.manifests import load
 from auditor.substrate import Override, classify
-from scan_helpers import audit_inventory, write
 
 
 def node(provider_id=None, instance_type=None, name="n1", labels=None):
@@ -48,7 +48,12 @@ def test_provider_ids_and_instance_types(provider_id, instance_type, expected):
 
 
 def probe_fact(hypervisor: bool, node_name="n1") -> Fact:
-    report = {"host": {"hypervisor": hypervisor, "hypervisor_evidence": ["/proc/cpuinfo flags: hypervisor"] if hypervisor else []}}
+    report = {
+        "host": {
+            "hypervisor": hypervisor,
+            "hypervisor_evidence": ["/proc/cpuinfo flags: hypervisor"] if hypervisor else [],
+        }
+    }
     return Fact("node-probe", node_name, None, None, report, Origin(path="p.json"))
 
 
@@ -58,7 +63,9 @@ def test_observed_beats_declared_and_the_platform_beats_both():
     assert seen.kind == "vm" and seen.evidence[0].startswith("probe node-probe: hypervisor present")
     overridden = classify(metal, [probe_fact(True)], [Override({"names": ["n1"]}, "bare-metal")])
     assert overridden.kind == "bare-metal" and overridden.evidence[0].startswith("platform config")
-    by_label = classify(node("aws:///x/i-1", labels={"pool": "hft"}), [], [Override({"matchLabels": {"pool": "hft"}}, "bare-metal")])
+    by_label = classify(
+        node("aws:///x/i-1", labels={"pool": "hft"}), [], [Override({"matchLabels": {"pool": "hft"}}, "bare-metal")]
+    )
     assert by_label.kind == "bare-metal"
 
 
@@ -70,10 +77,18 @@ def test_budget_parsing():
 
 
 CLUSTER = [
-    {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "metal", "labels": {"node.kubernetes.io/instance-type": "c6i.metal"}},
-     "spec": {"providerID": "aws:///a/i-1"}},
-    {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "vm", "labels": {"node.kubernetes.io/instance-type": "m6i.large"}},
-     "spec": {"providerID": "aws:///a/i-2"}},
+    {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": "metal", "labels": {"node.kubernetes.io/instance-type": "c6i.metal"}},
+        "spec": {"providerID": "aws:///a/i-1"},
+    },
+    {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": "vm", "labels": {"node.kubernetes.io/instance-type": "m6i.large"}},
+        "spec": {"providerID": "aws:///a/i-2"},
+    },
 ]
 
 
@@ -109,8 +124,14 @@ def test_every_verdict_with_its_arithmetic_and_sources(tmp_path):
     hft = p["hft"]
     assert hft["budget"]["value_us"] == 5 and hft["budget"]["class"] == "hft"
     assert "annotations" in hft["budget"]["source"] and "owner's word" in hft["budget"]["source"]
-    assert hft["overhead"] == {"node_class": "dedicated-vm", "dimension": "network-rtt", "value_us": 20, "range_us": [2, 20],
-                               "percentile": "p99.9", "source": hft["overhead"]["source"]}
+    assert hft["overhead"] == {
+        "node_class": "dedicated-vm",
+        "dimension": "network-rtt",
+        "value_us": 20,
+        "range_us": [2, 20],
+        "percentile": "p99.9",
+        "source": hft["overhead"]["source"],
+    }
     assert "latency-overheads.md (S10, S11)" in hft["overhead"]["source"]
     assert hft["margin_us"] == -15 and hft["sandbox_eligible"] is False
     assert p["web"]["margin_us"] == 9980 and p["web"]["sandbox_eligible"] is True

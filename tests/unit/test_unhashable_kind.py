@@ -4,7 +4,6 @@ Found by tests/fuzz/test_fuzz_loader.py once the rule fixtures it seeds from cha
 from __future__ import annotations
 
 import pytest
-
 from scan_helpers import scan, write
 
 

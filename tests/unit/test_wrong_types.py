@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from auditor.rules import typed
 from scan_helpers import scan
+
+from auditor.rules import typed
 
 HOSTILE = """apiVersion: v1
 kind: Pod
@@ -33,7 +34,8 @@ metadata: {name: x, labels: "x"}
 apiVersion: v1
 kind: Pod
 metadata: {name: d, namespace: x}
-spec: {volumes: {a: 1}, hostPID: "true", containers: [{name: z, securityContext: {capabilities: {add: SYS_ADMIN}}, resources: [1]}]}
+spec: {volumes: {a: 1}, hostPID: "true",
+  containers: [{name: z, securityContext: {capabilities: {add: SYS_ADMIN}}, resources: [1]}]}
 """
 
 

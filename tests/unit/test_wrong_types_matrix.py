@@ -17,10 +17,11 @@ import copy
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -423,9 +424,10 @@ def ruleset():
 
 def audit_files(manifests: list[str], probe_dirs: list[str]) -> tuple[Report, tuple[str, ...]]:
     """What `scan FILES --probe-results DIRS` does, in process (a test of the engine, not the CLI)."""
+    from scan_helpers import TODAY
+
     from auditor import __version__
     from auditor.engine import audit
-    from scan_helpers import TODAY
 
     inventory = load(manifests)
     if probe_dirs:
@@ -534,7 +536,9 @@ def workspace(tmp_path_factory) -> Workspace:
 
 def _netpol_protocol_of_wrong_type(case: Case) -> bool:
     """Once an internal error (a non-string protocol reached a sort beside 'TCP')."""
-    return case.host == "NetworkPolicy" and case.path[-1] == "protocol" and not isinstance(case.value, (str, type(None)))
+    return (
+        case.host == "NetworkPolicy" and case.path[-1] == "protocol" and not isinstance(case.value, (str, type(None)))
+    )
 
 
 def _param(case: Case):

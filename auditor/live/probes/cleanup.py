@@ -8,8 +8,9 @@ what it did not delete; whatever is left keeps its labels, and the next run remo
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import ApiStatusError, ClusterError
 from .manifests import CORE, JOBS, MANAGED_BY, SERVICE_ACCOUNT, TOOL, run_selector
@@ -82,9 +83,9 @@ class _Sweep:
     def labelled(self, selector: str, tool_namespace: str, planned: Sequence[ProbeSpec] = ()) -> None:
         """Jobs, their pods and target ConfigMaps, and the tool's ServiceAccount."""
         jobs = self.listed(f"{JOBS}/jobs", selector, "Jobs")
-        configmaps: set[tuple[str, str]] = {(s.namespace, s.job) for s in planned if s.kind == "reach"}
+        configmaps: set[tuple[str | None, str]] = {(s.namespace, s.job) for s in planned if s.kind == "reach"}
         for job in jobs:
-            meta = job.get("metadata") or {}
+            meta: dict[str, Any] = job.get("metadata") or {}
             ns, name = meta.get("namespace"), meta.get("name")
             for volume in ((job.get("spec") or {}).get("template") or {}).get("spec", {}).get("volumes") or ():
                 cm = (volume.get("configMap") or {}).get("name") if isinstance(volume, dict) else None

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from ..errors import ApiStatusError, ClusterError
 from .manifests import CORE, JOB_LABEL, RUN_ID
 from .plan import ProbeSpec
@@ -22,9 +20,9 @@ def collect(api: Any, run: ProbeRun, spec: ProbeSpec, state: str, job: dict) -> 
     """The report of a finished Job (`state` complete | failed) into `run`: a result, or why not."""
     pods = job_pods(api, spec, run.run_id)
     done = [p for p in pods if (p.get("status") or {}).get("phase") == "Succeeded"]
-    pod = (done or pods or [None])[-1]
+    pod = done[-1] if done else pods[-1] if pods else None
     if state == "failed":
-        cond = next((c for c in (job.get("status") or {}).get("conditions") or ()
+        cond: dict[str, Any] = next((c for c in (job.get("status") or {}).get("conditions") or ()
                      if c.get("type") == "Failed" and c.get("status") == "True"), {})
         why = cond.get("reason") or "failed"
         detail = f": {cond['message']}" if cond.get("message") else ""

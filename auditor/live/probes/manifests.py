@@ -2,7 +2,8 @@
 labels that mark them as this tool's and this run's, and the API paths they live under. Pure."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import orjson
 

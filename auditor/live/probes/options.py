@@ -1,8 +1,8 @@
 """What the caller of a probe run may set."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from ... import __version__
 

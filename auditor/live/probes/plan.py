@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from ...model import Resource
 from ...tenancy import TenancyConfig, resolve_tenancy
@@ -72,7 +73,12 @@ def _target_classes(resources: list[Resource], tenancy) -> dict[str, list[dict]]
         status = pod.obj.get("status") or {}
         spec = pod.obj.get("spec") or {}
         ip = status.get("podIP")
-        if not isinstance(ip, str) or not ip or spec.get("hostNetwork") or status.get("phase") in ("Succeeded", "Failed"):
+        if (
+            not isinstance(ip, str)
+            or not ip
+            or spec.get("hostNetwork")
+            or status.get("phase") in ("Succeeded", "Failed")
+        ):
             continue
         labels = tuple(sorted((str(k), str(v)) for k, v in pod.labels.items()
                               if k not in ("pod-template-hash", "controller-revision-hash",

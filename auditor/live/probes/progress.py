@@ -1,8 +1,8 @@
 """Progress of a probe run, for a progress bar: a callback that can never break the run."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 what its clean-up could not remove; and how all that joins an Inventory."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any
 
 from ...model import Fact, Inventory, Origin, Skipped
 from .manifests import RUN_ID

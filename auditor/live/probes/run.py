@@ -3,7 +3,8 @@ clean-up guaranteed on every way out (errors, Ctrl-C, SIGTERM)."""
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ...model import Inventory, Resource
 from ...tenancy import TenancyConfig
@@ -11,7 +12,14 @@ from ..errors import ApiStatusError, ClusterError
 from .cleanup import cleanup, remove_leftovers
 from .logs import collect, job_pods
 from .manifests import (
-    CORE, JOBS, MANAGED_BY, TOOL, job_manifest, namespace_manifest, run_selector, service_account_manifest,
+    CORE,
+    JOBS,
+    MANAGED_BY,
+    TOOL,
+    job_manifest,
+    namespace_manifest,
+    run_selector,
+    service_account_manifest,
     targets_configmap,
 )
 from .options import ProbeOptions
@@ -171,7 +179,7 @@ def _wait(api: Any, run: ProbeRun, started: list[ProbeSpec], options: ProbeOptio
     pending = {(s.namespace, s.job): s for s in started}
     total = len(started)
     deadline = time.monotonic() + options.timeout
-    jobs: dict[tuple[str, str], dict] = {}
+    jobs: dict[tuple[str | None, str | None], dict[str, Any]] = {}
     while pending:
         answer = api.get(f"{JOBS}/jobs", labelSelector=run_selector(run.run_id))
         jobs = {((j.get("metadata") or {}).get("namespace"), (j.get("metadata") or {}).get("name")): j

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 
 class Terminated(KeyboardInterrupt):
@@ -23,7 +23,11 @@ def trap_sigterm() -> Callable[[], None]:
         previous = signal.signal(signal.SIGTERM, on_term)
     except (ValueError, OSError):
         return lambda: None
-    return lambda: signal.signal(signal.SIGTERM, previous)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
 
 
 def without_signals(action: Callable[[], None]) -> None:
