@@ -187,9 +187,10 @@ class ApiServer:
     Attributes once started: url, kubeconfig (admin, system:masters), ca_file, workdir.
     """
 
-    def __init__(self, bindir: Path, *, ready_timeout: float = 90.0) -> None:
+    def __init__(self, bindir: Path, *, ready_timeout: float = 90.0, extra_args: tuple[str, ...] = ()) -> None:
         self.bindir = Path(bindir)
         self.ready_timeout = ready_timeout
+        self.extra_args = extra_args  # kube-apiserver flags a caller adds (the real-node harness)
         self.workdir: Path | None = None
         self.url = ""
         self.kubeconfig = ""
@@ -259,6 +260,7 @@ class ApiServer:
                 f"--service-account-issuer={self.url}/",
                 f"--service-account-key-file={self._write('sa.pub', sa_pub)}",
                 f"--service-account-signing-key-file={self._write('sa.key', _pem_key(sa_key))}",
+                *self.extra_args,
             ],
             self.workdir / "kube-apiserver.log",
         )
