@@ -19,6 +19,7 @@ from pathlib import Path
 
 CNI_BIN_DIR = "/usr/lib/cni"  # Debian's containernetworking-plugins
 RUNC = "/usr/sbin/runc"
+POD_PIDS_LIMIT = 1024  # the kubelet's podPidsLimit: the pids limit every pod gets
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ def kubelet_config(node: NodeSpec) -> dict:
         "imageGCLowThresholdPercent": 99,
         "serializeImagePulls": False,
         "maxPods": 50,
+        "podPidsLimit": POD_PIDS_LIMIT,
         "nodeStatusUpdateFrequency": "2s",
         "syncFrequency": "5s",
         "fileCheckFrequency": "5s",

@@ -47,6 +47,7 @@ def node_images(node_binaries, tmp_path_factory) -> tuple[Image, Image]:
 
 @pytest.fixture(scope="session")
 def node_cluster(node_binaries, node_images) -> Iterator[NodeCluster]:
-    """One real node with kube-router enforcing NetworkPolicy, shared by the session."""
-    with NodeCluster(*node_binaries, node_images) as cluster:
+    """Two real nodes on this one kernel (as kind and k3d make them), kube-router enforcing
+    NetworkPolicy, shared by the session."""
+    with NodeCluster(*node_binaries, node_images, nodes=2) as cluster:
         yield cluster

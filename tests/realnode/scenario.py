@@ -1,0 +1,95 @@
+"""What the real-node tests share: running the CLI inside the cluster's namespace, the
+machine's own facts (to compare the probes' with), and the clean-up checks."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from auditor.live.probes.manifests import MANAGED_BY, TOOL
+
+REPO = Path(__file__).resolve().parents[2]
+SELECTOR = f"labelSelector={MANAGED_BY}%3D{TOOL}"
+
+
+def ok(result: tuple[int, Any], *codes: int) -> Any:
+    status, body = result
+    assert status in (codes or (200, 201)), body
+    return body
+
+
+def run_cli(cluster, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`k8s-isolation-audit ARGS` from this tree, inside the cluster's network namespace."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
+    return subprocess.run(cluster.wrap([sys.executable, "-m", "auditor", *args]), capture_output=True, text=True,
+                          env=env, timeout=timeout, check=False)
+
+
+def scan_probe(cluster, out: Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
+    proc = run_cli(cluster, "scan", "--kubeconfig", cluster.api.kubeconfig, "--probe",
+                   "--probe-image", cluster.probe.ref, "--probe-timeout", "240", "--format", "json",
+                   "-o", str(out), "--fail-on", "none", *extra)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc, json.loads(out.read_text())
+
+
+# --- the machine, read directly -------------------------------------------------------------
+
+def machine_boot_id() -> str:
+    return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+
+
+def machine_cgroup_version() -> str:
+    """v2 (cgroup2 at /sys/fs/cgroup), hybrid (v1 hierarchies plus a cgroup2 mount) or v1."""
+    types = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            fstype = fields[fields.index("-") + 1]
+            types.setdefault(fstype, []).append(fields[4])
+    if "/sys/fs/cgroup" in types.get("cgroup2", ()):
+        return "v2"
+    return "hybrid" if types.get("cgroup2") and types.get("cgroup") else "v1"
+
+
+def machine_is_vm() -> bool:
+    with open("/proc/cpuinfo") as f:
+        return any(line.startswith("flags") and " hypervisor" in line for line in f)
+
+
+# --- clean-up -------------------------------------------------------------------------------
+
+def labelled(cluster, path: str) -> list:
+    return ok(cluster.request("GET", f"{path}?{SELECTOR}"))["items"]
+
+
+def tool_objects_left(cluster, tool_namespace: str) -> list[str]:
+    left = [f"{kind} {o['metadata']['namespace']}/{o['metadata']['name']}"
+            for kind, path in (("job", "/apis/batch/v1/jobs"), ("pod", "/api/v1/pods"),
+                               ("configmap", "/api/v1/configmaps"), ("serviceaccount", "/api/v1/serviceaccounts"))
+            for o in labelled(cluster, path)]
+    status, ns = cluster.request("GET", f"/api/v1/namespaces/{tool_namespace}")
+    if status != 404 and ns["status"]["phase"] != "Terminating":
+        left.append(f"namespace {tool_namespace}")
+    return left
+
+
+def containers_of(cluster, namespace: str) -> list[str]:
+    """containerd's containers (sandboxes included) of pods in `namespace`, on every node."""
+    found = []
+    for node in cluster.nodes:
+        proc = node.ctr("containers", "ls", "-q", f'labels."io.kubernetes.pod.namespace"=={namespace}', check=False)
+        found += [f"{node.spec.name}: {c}" for c in proc.stdout.split()]
+    return found
+
+
+def wait_for_no_containers(cluster, namespace: str, timeout: float = 120) -> list[str]:
+    """The kubelet removes a deleted pod's containers on its own schedule: wait for it."""
+    deadline = time.monotonic() + timeout
+    while (left := containers_of(cluster, namespace)) and time.monotonic() < deadline:
+        time.sleep(1)
+    return left

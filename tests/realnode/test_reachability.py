@@ -1,0 +1,100 @@
+"""Reachability on a real node: the tool's reach Jobs connect from each tenant to the others'
+pods. With kube-router enforcing NetworkPolicy, what they observe is what the policies
+intend; with enforcement off, a connection the policies deny succeeds and the report says
+so as critical drift (IA407). Both through the CLI."""
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from scenario import ok, scan_probe
+
+pytestmark = [pytest.mark.realnode, pytest.mark.slow]
+
+PORT = 8080
+# Accepts and closes connections until killed: the pod's whole job is to be a target.
+SERVER = ("import socket\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+          f"s.bind(('0.0.0.0', {PORT}))\ns.listen(64)\nwhile True:\n    c, _ = s.accept()\n    c.close()\n")
+RESTRICTED = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
+              "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def _server(image: str, node: str) -> dict:
+    return {"metadata": {"name": "web", "labels": {"app": "web"}}, "spec": {
+        "nodeName": node, "terminationGracePeriodSeconds": 1, "enableServiceLinks": False,
+        "automountServiceAccountToken": False,
+        "containers": [{"name": "web", "image": image, "imagePullPolicy": "Never",
+                        "command": ["/usr/local/bin/python3", "-c", SERVER],
+                        "ports": [{"containerPort": PORT}], "securityContext": RESTRICTED,
+                        "readinessProbe": {"tcpSocket": {"port": PORT}, "periodSeconds": 1}}]}}
+
+
+def _same_namespace_only(namespace: str) -> dict:
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "same-namespace-only", "namespace": namespace},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
+                     "ingress": [{"from": [{"podSelector": {}}]}]}}
+
+
+def _wait_ready(cluster, namespace: str, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pod = ok(cluster.request("GET", f"/api/v1/namespaces/{namespace}/pods/web"))
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", [])):
+            return
+        time.sleep(1)
+    raise AssertionError(f"web in {namespace} not ready: {pod['status']}")
+
+
+@pytest.fixture(scope="module")
+def tenants(node_cluster):
+    """open-*: no policy; closed-*: admits only its own namespace. Both servers on the node
+    kube-router enforces for."""
+    sfx = uuid.uuid4().hex[:6]
+    open_ns, closed_ns = f"open-{sfx}", f"closed-{sfx}"
+    node = node_cluster.nodes[0].spec.name
+    for ns in (open_ns, closed_ns):
+        ok(node_cluster.request("POST", "/api/v1/namespaces", {"metadata": {"name": ns}}))
+        ok(node_cluster.request("POST", f"/api/v1/namespaces/{ns}/pods", _server(node_cluster.probe.ref, node)))
+    ok(node_cluster.request("POST", f"/apis/networking.k8s.io/v1/namespaces/{closed_ns}/networkpolicies",
+                            _same_namespace_only(closed_ns)))
+    for ns in (open_ns, closed_ns):
+        _wait_ready(node_cluster, ns)
+    yield open_ns, closed_ns
+    if node_cluster.nodes[0].kube_router is None:
+        node_cluster.start_network_policy()
+    for ns in (open_ns, closed_ns):
+        node_cluster.request("DELETE", f"/api/v1/namespaces/{ns}")
+
+
+def _rows(report: dict, src: str, dst: str) -> list[dict]:
+    return [r for r in report["reachability"]["observed"]
+            if (r["from_tenant"], r["to_tenant"]) == (src, dst) and r["ports"] == [f"TCP/{PORT}"]]
+
+
+def _not_enforced(report: dict, namespaces: tuple[str, ...]) -> list[dict]:
+    return [f for f in report["findings"] if f["rule_id"] == "IA407" and f.get("namespace") in namespaces]
+
+
+def test_with_kube_router_enforcing_observed_equals_intended(node_cluster, tenants, tmp_path):
+    open_ns, closed_ns = tenants
+    assert node_cluster.nodes[0].kube_router is not None
+    _, report = scan_probe(node_cluster, tmp_path / "report.json")
+    assert report["coverage"]["complete"] is True, report["coverage"]
+    denied, allowed = _rows(report, open_ns, closed_ns), _rows(report, closed_ns, open_ns)
+    assert denied and all(r["result"] in ("filtered", "refused") for r in denied), denied
+    assert allowed and all(r["result"] == "reachable" for r in allowed), allowed
+    assert _not_enforced(report, tenants) == []
+
+
+def test_with_enforcement_off_a_denied_pair_connects_and_is_critical_drift(node_cluster, tenants, tmp_path):
+    open_ns, closed_ns = tenants
+    node_cluster.stop_network_policy()
+    _, report = scan_probe(node_cluster, tmp_path / "report.json")
+    denied = _rows(report, open_ns, closed_ns)
+    assert denied and all(r["result"] == "reachable" for r in denied), denied
+    drift = _not_enforced(report, tenants)
+    assert drift and all(f["severity"] == "critical" for f in drift), report["findings"]
+    assert {f["namespace"] for f in drift} == {closed_ns}
