@@ -43,17 +43,16 @@ def machine_boot_id() -> str:
     return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
 
 
-def machine_cgroup_version() -> str:
-    """v2 (cgroup2 at /sys/fs/cgroup), hybrid (v1 hierarchies plus a cgroup2 mount) or v1."""
-    types = {}
+def machine_pod_cgroup_version() -> str:
+    """The cgroup version that limits this machine's pods: v2 when cgroup2 is mounted at
+    /sys/fs/cgroup, else v1. A hybrid machine's pods are v1 too: their controllers are the v1
+    hierarchies, and runc mounts only those into the container."""
     with open("/proc/self/mountinfo") as f:
         for line in f:
             fields = line.split()
-            fstype = fields[fields.index("-") + 1]
-            types.setdefault(fstype, []).append(fields[4])
-    if "/sys/fs/cgroup" in types.get("cgroup2", ()):
-        return "v2"
-    return "hybrid" if types.get("cgroup2") and types.get("cgroup") else "v1"
+            if fields[4] == "/sys/fs/cgroup" and fields[fields.index("-") + 1] == "cgroup2":
+                return "v2"
+    return "v1"
 
 
 def machine_is_vm() -> bool:

@@ -9,7 +9,7 @@ import pytest
 
 from auditor.live.probes.options import ProbeOptions
 from auditor.live.probes.run import run_probes
-from scenario import (machine_boot_id, machine_cgroup_version, machine_is_vm, scan_probe,
+from scenario import (machine_boot_id, machine_pod_cgroup_version, machine_is_vm, scan_probe,
                       tool_objects_left, wait_for_no_containers)
 
 pytestmark = [pytest.mark.realnode, pytest.mark.slow]
@@ -31,7 +31,7 @@ def test_node_probe_report_comes_from_the_pod_log_and_describes_this_machine(nod
         assert host["kernel_release"] == os.uname().release
         assert host["boot_id"] == machine_boot_id()  # both kubelets: one kernel
         assert host["hypervisor"] is machine_is_vm()
-        assert report["cgroup"]["version"] == machine_cgroup_version()
+        assert report["cgroup"]["version"] == machine_pod_cgroup_version()
         # the Job's own limit (256Mi) is what the probe's cgroup has: the kubelet applied it
         assert report["cgroup"]["memory_limit_bytes"] == 256 * 1024 * 1024
 
