@@ -89,12 +89,27 @@ def test_with_kube_router_enforcing_observed_equals_intended(node_cluster, tenan
     assert _not_enforced(report, tenants) == []
 
 
-def test_with_enforcement_off_a_denied_pair_connects_and_is_critical_drift(node_cluster, tenants, tmp_path):
-    open_ns, closed_ns = tenants
+@pytest.fixture(scope="module")
+def unenforced(node_cluster, tenants, tmp_path_factory):
+    """The report of a scan with kube-router stopped and its rules and ipsets removed."""
     node_cluster.stop_network_policy()
-    _, report = scan_probe(node_cluster, tmp_path / "report.json")
-    denied = _rows(report, open_ns, closed_ns)
+    _, report = scan_probe(node_cluster, tmp_path_factory.mktemp("unenforced") / "report.json")
+    return report
+
+
+def test_with_enforcement_off_a_pair_the_policy_denies_connects(tenants, unenforced):
+    open_ns, closed_ns = tenants
+    denied = _rows(unenforced, open_ns, closed_ns)
     assert denied and all(r["result"] == "reachable" for r in denied), denied
-    drift = _not_enforced(report, tenants)
-    assert drift and all(f["severity"] == "critical" for f in drift), report["findings"]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "tool bug: checks/reachability.py _observed_drift() finds the probe's source endpoint by its pod "
+    "(_endpoint_of(by_name, fact.namespace, fact.pod)); on `scan --probe` that pod is the reach Job's "
+    "(ia-<run>-reach-...), created after auditor/cli.py listed the inventory, so it is never found and "
+    "IA407/IA408 are never raised for live probes (only for --probe-results of listed pods)"))
+def test_with_enforcement_off_the_report_shows_critical_drift(tenants, unenforced):
+    _, closed_ns = tenants
+    drift = _not_enforced(unenforced, tenants)
+    assert drift and all(f["severity"] == "critical" for f in drift), unenforced["findings"]
     assert {f["namespace"] for f in drift} == {closed_ns}
