@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from harness.node_config import POD_PIDS_LIMIT
-from scenario import containers_of, ok, scan_probe, wait_for_no_containers
+from scenario import containers_of, machine_boot_id, ok, scan_probe, wait_for_no_containers
 
 pytestmark = [pytest.mark.realnode, pytest.mark.slow]
 
@@ -146,3 +146,16 @@ def test_restricted_pod_shows_nothing_serious_and_no_drift(tenants):
     assert probe["namespaces"]["pid"]["shared_with_host"] is False
     found = findings_of(report, namespaces["restricted"])
     assert not found & (OBSERVED_SERIOUS | DRIFT), found
+
+
+def test_two_nodes_on_one_kernel_are_reported_as_one_kernel_with_all_their_tenants(node_cluster, tenants):
+    """Kubernetes shows two nodes; their probes saw one boot_id, and the report says which
+    tenants that one kernel puts together."""
+    namespaces, reports, report, _ = tenants
+    assert len({r["probe"]["node"] for r in reports.values()}) == 2
+    ours = set(namespaces.values())
+    shared = [f for f in report["findings"] if f["rule_id"] == "IA504" and ours <= set(f["evidence"]["tenants"])]
+    assert len(shared) == 1, [f for f in report["findings"] if f["rule_id"] == "IA504"]
+    evidence = shared[0]["evidence"]
+    assert sorted(evidence["nodes"]) == sorted(n.spec.name for n in node_cluster.nodes)
+    assert evidence["boot_id"] == machine_boot_id()
