@@ -232,7 +232,8 @@ class NodeCluster:
             self.controllers.append(_start(self.net.wrap(argv), self.workdir / f"{name}.log"))
         for i in range(self.node_count):
             self._start_node(i, kubeconfig)
-        self.wait(self._nodes_ready, f"{self.node_count} node(s) Ready")
+        self.wait(self._nodes_ready, f"{self.node_count} node(s) Ready",
+                  watch=[p for n in self.nodes for p in (n.containerd, n.kubelet) if p is not None])
         if self.network_policy:
             self.start_network_policy()
         self.start_seconds = time.monotonic() - began

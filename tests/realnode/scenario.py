@@ -37,6 +37,37 @@ def scan_probe(cluster, out: Path, *extra: str) -> tuple[subprocess.CompletedPro
     return proc, json.loads(out.read_text())
 
 
+# --- pods -----------------------------------------------------------------------------------
+
+PORT = 8080
+# Accepts and closes connections until killed: the pod's whole job is to be a target.
+SERVER = ("import socket\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+          f"s.bind(('0.0.0.0', {PORT}))\ns.listen(64)\nwhile True:\n    c, _ = s.accept()\n    c.close()\n")
+# the restricted Pod Security Standard's container fields
+RESTRICTED = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
+              "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def server_pod(image: str, node: str) -> dict:
+    return {"metadata": {"name": "web", "labels": {"app": "web"}}, "spec": {
+        "nodeName": node, "terminationGracePeriodSeconds": 1, "enableServiceLinks": False,
+        "automountServiceAccountToken": False,
+        "containers": [{"name": "web", "image": image, "imagePullPolicy": "Never",
+                        "command": ["/usr/local/bin/python3", "-c", SERVER],
+                        "ports": [{"containerPort": PORT}], "securityContext": RESTRICTED,
+                        "readinessProbe": {"tcpSocket": {"port": PORT}, "periodSeconds": 1}}]}}
+
+
+def wait_ready(cluster, namespace: str, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pod = ok(cluster.request("GET", f"/api/v1/namespaces/{namespace}/pods/web"))
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", [])):
+            return
+        time.sleep(1)
+    raise AssertionError(f"web in {namespace} not ready: {pod['status']}")
+
+
 # --- the machine, read directly -------------------------------------------------------------
 
 def machine_boot_id() -> str:

@@ -4,48 +4,19 @@ intend; with enforcement off, a connection the policies deny succeeds and the re
 so as critical drift (IA407). Both through the CLI."""
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
 
-from scenario import ok, scan_probe
+from scenario import PORT, ok, scan_probe, server_pod, wait_ready
 
 pytestmark = [pytest.mark.realnode, pytest.mark.slow]
-
-PORT = 8080
-# Accepts and closes connections until killed: the pod's whole job is to be a target.
-SERVER = ("import socket\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-          f"s.bind(('0.0.0.0', {PORT}))\ns.listen(64)\nwhile True:\n    c, _ = s.accept()\n    c.close()\n")
-RESTRICTED = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
-              "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
-
-
-def _server(image: str, node: str) -> dict:
-    return {"metadata": {"name": "web", "labels": {"app": "web"}}, "spec": {
-        "nodeName": node, "terminationGracePeriodSeconds": 1, "enableServiceLinks": False,
-        "automountServiceAccountToken": False,
-        "containers": [{"name": "web", "image": image, "imagePullPolicy": "Never",
-                        "command": ["/usr/local/bin/python3", "-c", SERVER],
-                        "ports": [{"containerPort": PORT}], "securityContext": RESTRICTED,
-                        "readinessProbe": {"tcpSocket": {"port": PORT}, "periodSeconds": 1}}]}}
-
 
 def _same_namespace_only(namespace: str) -> dict:
     return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
             "metadata": {"name": "same-namespace-only", "namespace": namespace},
             "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
                      "ingress": [{"from": [{"podSelector": {}}]}]}}
-
-
-def _wait_ready(cluster, namespace: str, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pod = ok(cluster.request("GET", f"/api/v1/namespaces/{namespace}/pods/web"))
-        if any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", [])):
-            return
-        time.sleep(1)
-    raise AssertionError(f"web in {namespace} not ready: {pod['status']}")
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +28,11 @@ def tenants(node_cluster):
     node = node_cluster.nodes[0].spec.name
     for ns in (open_ns, closed_ns):
         ok(node_cluster.request("POST", "/api/v1/namespaces", {"metadata": {"name": ns}}))
-        ok(node_cluster.request("POST", f"/api/v1/namespaces/{ns}/pods", _server(node_cluster.probe.ref, node)))
+        ok(node_cluster.request("POST", f"/api/v1/namespaces/{ns}/pods", server_pod(node_cluster.probe.ref, node)))
     ok(node_cluster.request("POST", f"/apis/networking.k8s.io/v1/namespaces/{closed_ns}/networkpolicies",
                             _same_namespace_only(closed_ns)))
     for ns in (open_ns, closed_ns):
-        _wait_ready(node_cluster, ns)
+        wait_ready(node_cluster, ns)
     yield open_ns, closed_ns
     if node_cluster.nodes[0].kube_router is None:
         node_cluster.start_network_policy()

@@ -11,14 +11,12 @@ import uuid
 import pytest
 
 from harness.node_config import POD_PIDS_LIMIT
-from scenario import containers_of, machine_boot_id, ok, scan_probe, wait_for_no_containers
+from scenario import RESTRICTED, containers_of, machine_boot_id, ok, scan_probe, wait_for_no_containers
 
 pytestmark = [pytest.mark.realnode, pytest.mark.slow]
 
 OBSERVED_SERIOUS = {"IA301", "IA302", "IA303", "IA304", "IA305", "IA306", "IA307", "IA308"}
 DRIFT = {"IA350", "IA351", "IA352", "IA353", "IA354"}
-RESTRICTED = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
-              "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
 MEMORY_LIMIT = 128 * 1024 * 1024
 
 
