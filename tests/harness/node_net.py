@@ -64,7 +64,7 @@ class NetnsWorker:
 
 
 class NodeNetwork:
-    """A fresh namespace with loopback up and `addresses` (the nodes' IPs) on a dummy link."""
+    """A fresh namespace with loopback up and `addresses` (the nodes' IPs) on a veth."""
 
     def __init__(self, name: str, addresses: Sequence[str]) -> None:
         if not name.startswith(PREFIX):
