@@ -7,7 +7,8 @@ hybrid cgroups v1, containerd 1.6, runc 1.1, kubelet 1.35):
 - `restrict_oom_score_adj = true`: the sandbox lacks CAP_SYS_RESOURCE, so without it every pod
   sandbox fails writing a lower oom_score_adj than containerd's own;
 - runc, not crun: crun refuses hybrid cgroups;
-- a node address that is not loopback (a veth pair inside the cluster's namespace, node_net: this kernel has no dummy links).
+- a node address that is not loopback (on a veth pair inside the cluster's namespace,
+  node_net: this kernel has no dummy links).
 Every path the components write to is under the node's own directory, so nothing of a
 node lands in the machine's /var/lib or /run (the exceptions are named in node.leftovers()).
 """
