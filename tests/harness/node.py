@@ -249,7 +249,8 @@ class NodeCluster:
         _make_cgroup(spec.cgroup_root)
         node = Node(spec)
         self.nodes.append(node)  # before anything starts, so stop() finds whatever did
-        node.containerd = _start(self.net.wrap(["containerd", "--config", str(spec.directory / "containerd" / "config.toml")]),
+        containerd_config = spec.directory / "containerd" / "config.toml"
+        node.containerd = _start(self.net.wrap(["containerd", "--config", str(containerd_config)]),
                                  spec.directory / "containerd.log")
         self.wait(lambda: spec.socket.exists() and node.ctr("version", check=False).returncode == 0,
                   f"containerd of {spec.name}", watch=[node.containerd])
@@ -413,5 +414,6 @@ def leftovers() -> list[str]:
             found.append(f"process {proc.name}: {cmdline[:120]}")
     found += [f"cgroup {p}" for p in _cgroup_dirs(CGROUP_PREFIX)]
     found += [f"container log link {p}" for p in _container_log_links()]
-    found += [f"pod network namespace {p}" for p in sorted(POD_NETNS_DIR.glob("cni-*"))] if POD_NETNS_DIR.is_dir() else []
+    if POD_NETNS_DIR.is_dir():
+        found += [f"pod network namespace {p}" for p in sorted(POD_NETNS_DIR.glob("cni-*"))]
     return found + node_net.leftovers()
