@@ -52,19 +52,20 @@ def k8s_version() -> str:
     return match.group(1)
 
 
-def build_binaries(timeout: float = 50 * 60) -> Path:
-    """Return the directory holding kube-apiserver and etcd, building them if not cached."""
+def build_binaries(timeout: float = 50 * 60, target: str = "control-plane",
+                   names: tuple[str, ...] = ("kube-apiserver", "etcd")) -> Path:
+    """Return the directory holding `names`, building `target` (see build.sh) if not cached."""
     try:
         proc = subprocess.run(
-            ["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=timeout, check=False
+            ["bash", str(BUILD_SCRIPT), target], capture_output=True, text=True, timeout=timeout, check=False
         )
     except subprocess.TimeoutExpired as exc:
-        raise BuildError(f"{BUILD_SCRIPT} did not finish within {timeout:.0f}s") from exc
+        raise BuildError(f"{BUILD_SCRIPT} {target} did not finish within {timeout:.0f}s") from exc
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
-        raise BuildError(f"{BUILD_SCRIPT} failed (rc={proc.returncode}):\n{proc.stderr[-3000:]}")
+        raise BuildError(f"{BUILD_SCRIPT} {target} failed (rc={proc.returncode}):\n{proc.stderr[-3000:]}")
     bindir = Path(lines[-1])
-    for name in ("kube-apiserver", "etcd"):
+    for name in names:
         if not os.access(bindir / name, os.X_OK):
             raise BuildError(f"{BUILD_SCRIPT} reported {bindir} but {name} is missing there")
     return bindir
@@ -190,9 +191,10 @@ class ApiServer:
     Attributes once started: url, kubeconfig (admin, system:masters), ca_file, workdir.
     """
 
-    def __init__(self, bindir: Path, *, ready_timeout: float = 90.0) -> None:
+    def __init__(self, bindir: Path, *, ready_timeout: float = 90.0, extra_args: tuple[str, ...] = ()) -> None:
         self.bindir = Path(bindir)
         self.ready_timeout = ready_timeout
+        self.extra_args = extra_args  # kube-apiserver flags a caller adds (the real-node harness)
         self.workdir: Path | None = None
         self.url = ""
         self.kubeconfig = ""
@@ -262,6 +264,7 @@ class ApiServer:
                 f"--service-account-issuer={self.url}/",
                 f"--service-account-key-file={self._write('sa.pub', sa_pub)}",
                 f"--service-account-signing-key-file={self._write('sa.key', _pem_key(sa_key))}",
+                *self.extra_args,
             ],
             self.workdir / "kube-apiserver.log",
         )

@@ -7,6 +7,6 @@ import os
 def everything() -> list[str]:
     if os.geteuid() != 0:
         return []  # without root none of the real fixtures ran
-    from harness import apiserver, netns, runc
+    from harness import apiserver, netns, node, runc
 
-    return [*runc.leftovers(), *netns.leftovers(), *apiserver.leftovers()]
+    return [*runc.leftovers(), *netns.leftovers(), *apiserver.leftovers(), *node.leftovers()]

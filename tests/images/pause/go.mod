@@ -1,0 +1,3 @@
+module k8s-isolation-audit/tests/images/pause
+
+go 1.21

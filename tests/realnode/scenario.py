@@ -1,0 +1,125 @@
+"""What the real-node tests share: running the CLI inside the cluster's namespace, the
+machine's own facts (to compare the probes' with), and the clean-up checks."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from auditor.live.probes.manifests import MANAGED_BY, TOOL
+
+REPO = Path(__file__).resolve().parents[2]
+SELECTOR = f"labelSelector={MANAGED_BY}%3D{TOOL}"
+
+
+def ok(result: tuple[int, Any], *codes: int) -> Any:
+    status, body = result
+    assert status in (codes or (200, 201)), body
+    return body
+
+
+def run_cli(cluster, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`k8s-isolation-audit ARGS` from this tree, inside the cluster's network namespace."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
+    return subprocess.run(cluster.wrap([sys.executable, "-m", "auditor", *args]), capture_output=True, text=True,
+                          env=env, timeout=timeout, check=False)
+
+
+def scan_probe(cluster, out: Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
+    proc = run_cli(cluster, "scan", "--kubeconfig", cluster.api.kubeconfig, "--probe",
+                   "--probe-image", cluster.probe.ref, "--probe-timeout", "240", "--format", "json",
+                   "-o", str(out), "--fail-on", "none", *extra)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc, json.loads(out.read_text())
+
+
+# --- pods -----------------------------------------------------------------------------------
+
+PORT = 8080
+# Accepts and closes connections until killed: the pod's whole job is to be a target.
+SERVER = ("import socket\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+          f"s.bind(('0.0.0.0', {PORT}))\ns.listen(64)\nwhile True:\n    c, _ = s.accept()\n    c.close()\n")
+# the restricted Pod Security Standard's container fields
+RESTRICTED = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
+              "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def server_pod(image: str, node: str) -> dict:
+    return {"metadata": {"name": "web", "labels": {"app": "web"}}, "spec": {
+        "nodeName": node, "terminationGracePeriodSeconds": 1, "enableServiceLinks": False,
+        "automountServiceAccountToken": False,
+        "containers": [{"name": "web", "image": image, "imagePullPolicy": "Never",
+                        "command": ["/usr/local/bin/python3", "-c", SERVER],
+                        "ports": [{"containerPort": PORT}], "securityContext": RESTRICTED,
+                        "readinessProbe": {"tcpSocket": {"port": PORT}, "periodSeconds": 1}}]}}
+
+
+def wait_ready(cluster, namespace: str, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pod = ok(cluster.request("GET", f"/api/v1/namespaces/{namespace}/pods/web"))
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", [])):
+            return
+        time.sleep(1)
+    raise AssertionError(f"web in {namespace} not ready: {pod['status']}")
+
+
+# --- the machine, read directly -------------------------------------------------------------
+
+def machine_boot_id() -> str:
+    return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+
+
+def machine_pod_cgroup_version() -> str:
+    """The cgroup version that limits this machine's pods: v2 when cgroup2 is mounted at
+    /sys/fs/cgroup, else v1. A hybrid machine's pods are v1 too: their controllers are the v1
+    hierarchies, and runc mounts only those into the container."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[4] == "/sys/fs/cgroup" and fields[fields.index("-") + 1] == "cgroup2":
+                return "v2"
+    return "v1"
+
+
+def machine_is_vm() -> bool:
+    with open("/proc/cpuinfo") as f:
+        return any(line.startswith("flags") and " hypervisor" in line for line in f)
+
+
+# --- clean-up -------------------------------------------------------------------------------
+
+def labelled(cluster, path: str) -> list:
+    return ok(cluster.request("GET", f"{path}?{SELECTOR}"))["items"]
+
+
+def tool_objects_left(cluster, tool_namespace: str) -> list[str]:
+    left = [f"{kind} {o['metadata']['namespace']}/{o['metadata']['name']}"
+            for kind, path in (("job", "/apis/batch/v1/jobs"), ("pod", "/api/v1/pods"),
+                               ("configmap", "/api/v1/configmaps"), ("serviceaccount", "/api/v1/serviceaccounts"))
+            for o in labelled(cluster, path)]
+    status, ns = cluster.request("GET", f"/api/v1/namespaces/{tool_namespace}")
+    if status != 404 and ns["status"]["phase"] != "Terminating":
+        left.append(f"namespace {tool_namespace}")
+    return left
+
+
+def containers_of(cluster, namespace: str) -> list[str]:
+    """containerd's containers (sandboxes included) of pods in `namespace`, on every node."""
+    found = []
+    for node in cluster.nodes:
+        proc = node.ctr("containers", "ls", "-q", f'labels."io.kubernetes.pod.namespace"=={namespace}', check=False)
+        found += [f"{node.spec.name}: {c}" for c in proc.stdout.split()]
+    return found
+
+
+def wait_for_no_containers(cluster, namespace: str, timeout: float = 120) -> list[str]:
+    """The kubelet removes a deleted pod's containers on its own schedule: wait for it."""
+    deadline = time.monotonic() + timeout
+    while (left := containers_of(cluster, namespace)) and time.monotonic() < deadline:
+        time.sleep(1)
+    return left
