@@ -12,10 +12,11 @@ ServiceAccounts that share their bindings is evaluated once per class, not per a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from .model import Resource
 from .selectors import selects
+from .tenancy import Tenancy
 
 ALL = "*"
 SA_PREFIX = "system:serviceaccount:"
@@ -173,6 +174,12 @@ class Binding:
         return f"{self.resource.kind} {self.namespace}/{self.resource.name}" if self.namespace else \
             f"{self.resource.kind} {self.resource.name}"
 
+    def grant_for(self, request: Request) -> Grant | None:
+        """The first rule of the bound role that allows `request`, wherever the binding applies."""
+        if self.role is None:
+            return None
+        return next((g for g in self.role.grants if g.rule.allows(request)), None)
+
     def in_scope(self, namespace: str) -> bool:
         """A RoleBinding answers only requests in its namespace (never cluster-scoped ones)."""
         return self.namespace is None or self.namespace == namespace
@@ -230,18 +237,10 @@ class PermissionClass:
         if self.superuser:
             return SUPERUSER
         for binding in self.bindings:
-            if binding.role is None or not binding.in_scope(request.namespace):
-                continue
-            for grant in binding.role.grants:
-                if grant.rule.allows(request):
-                    return Step(binding, grant)
+            grant = binding.grant_for(request) if binding.in_scope(request.namespace) else None
+            if grant is not None:
+                return Step(binding, grant)
         return None
-
-    def grants(self) -> Iterator[tuple[Binding, Grant]]:
-        for binding in self.bindings:
-            if binding.role is not None:
-                for grant in binding.role.grants:
-                    yield binding, grant
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,3 +382,33 @@ def _subject(obj: Any, binding_namespace: str | None) -> Subject | None:
             binding_namespace
         return Subject(kind, obj["name"], namespace) if namespace else None  # nobody's, as upstream
     return None
+
+
+# Groups every tenant's identities are in: what they are granted, every tenant is granted.
+EVERYONE = frozenset({AUTHENTICATED, "system:unauthenticated", ALL_SERVICE_ACCOUNTS})
+UNMAPPED = "unmapped"
+
+
+def owners(subject: Subject, tenancy: Tenancy) -> tuple[str, ...]:
+    """The tenants a binding's subject acts for: () for the platform's own identities, and
+    `unmapped KIND NAME` for a user or group the config does not place."""
+    if subject.kind == "ServiceAccount" or subject.name.startswith(SA_PREFIX):
+        namespace = subject.namespace if subject.kind == "ServiceAccount" else \
+            subject.name[len(SA_PREFIX):].partition(":")[0]
+        return _tenant(tenancy, namespace)
+    if subject.kind == "Group":
+        if subject.name in EVERYONE:
+            return tuple(tenancy.tenants())
+        if subject.name.startswith(ALL_SERVICE_ACCOUNTS + ":"):
+            return _tenant(tenancy, subject.name[len(ALL_SERVICE_ACCOUNTS) + 1:])
+    mapped = (tenancy.config.groups if subject.kind == "Group" else tenancy.config.users).get(subject.name)
+    if mapped:
+        return (mapped,)
+    if subject.name.startswith("system:"):
+        return ()  # the control plane's and nodes' own identities
+    return (f"{UNMAPPED} {subject.kind.lower()} {subject.name}",)
+
+
+def _tenant(tenancy: Tenancy, namespace: str | None) -> tuple[str, ...]:
+    tenant = tenancy.tenant_of(namespace) if namespace else None
+    return (tenant,) if tenant else ()
