@@ -227,19 +227,46 @@ SUPERUSER = Step(None, None)
 
 
 @dataclass(frozen=True, slots=True)
-class PermissionClass:
-    """Identities with the same bindings: the authorizer gives them the same answers."""
+class BindingSet:
+    """Bindings that apply to one subject key (a user, or one group), by namespace ("" for
+    the ClusterRoleBindings) so that a request reads only the bindings of its namespace."""
 
     bindings: tuple[Binding, ...]
+    by_namespace: Mapping[str, tuple[Binding, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        found: dict[str, list[Binding]] = {"": []}
+        for b in self.bindings:
+            found.setdefault(b.namespace or "", []).append(b)
+        object.__setattr__(self, "by_namespace", {k: tuple(v) for k, v in found.items()})
+
+
+@dataclass(frozen=True, slots=True)
+class PermissionClass:
+    """Identities with the same bindings: the authorizer gives them the same answers.
+
+    A class is its user's bindings plus one shared BindingSet per group, so that thousands
+    of ServiceAccounts in groups bound everywhere do not each hold a copy of those bindings.
+    """
+
+    parts: tuple[BindingSet, ...]
     superuser: bool
+
+    @property
+    def bindings(self) -> tuple[Binding, ...]:
+        return tuple({id(b): b for part in self.parts for b in part.bindings}.values())
 
     def allows(self, request: Request) -> Step | None:
         if self.superuser:
             return SUPERUSER
-        for binding in self.bindings:
-            grant = binding.grant_for(request) if binding.in_scope(request.namespace) else None
-            if grant is not None:
-                return Step(binding, grant)
+        # ClusterRoleBindings first, as the authorizer visits them; then the namespace's
+        scopes = ("", request.namespace) if request.namespace else ("",)
+        for scope in scopes:
+            for part in self.parts:
+                for binding in part.by_namespace.get(scope, ()):
+                    grant = binding.grant_for(request) if binding.in_scope(request.namespace) else None
+                    if grant is not None:
+                        return Step(binding, grant)
         return None
 
 
@@ -252,26 +279,23 @@ class Rbac:
     bindings: tuple[Binding, ...]  # ClusterRoleBindings first, as the authorizer visits them
     service_accounts: tuple[tuple[str, str], ...]  # (namespace, name), from objects and references
 
-    by_subject: Mapping[tuple[str, str], tuple[int, ...]] = field(init=False, repr=False)
-    _classes: dict[tuple[bool, tuple[int, ...]], PermissionClass] = field(init=False, repr=False)
+    by_subject: Mapping[tuple[str, str], BindingSet] = field(init=False, repr=False)
+    _classes: dict[tuple, PermissionClass] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        index: dict[tuple[str, str], list[int]] = {}
+        index: dict[tuple[str, str], dict[int, Binding]] = {}
         for i, binding in enumerate(self.bindings):
             for subject in binding.subjects:
-                found = index.setdefault(subject.key, [])
-                if not found or found[-1] != i:
-                    found.append(i)
-        object.__setattr__(self, "by_subject", {k: tuple(v) for k, v in index.items()})
+                index.setdefault(subject.key, {})[i] = binding
+        object.__setattr__(self, "by_subject", {k: BindingSet(tuple(v.values())) for k, v in index.items()})
         object.__setattr__(self, "_classes", {})
 
     def class_of(self, identity: Identity) -> PermissionClass:
-        found: set[int] = set(self.by_subject.get(("User", identity.user), ()))
-        for group in identity.groups:
-            found.update(self.by_subject.get(("Group", group), ()))
-        key = (SUPERUSER_GROUP in identity.groups, tuple(sorted(found)))
+        keys = [("User", identity.user)] + sorted(("Group", g) for g in identity.groups)
+        present = tuple(k for k in keys if k in self.by_subject)
+        key = (SUPERUSER_GROUP in identity.groups, present)
         if key not in self._classes:
-            self._classes[key] = PermissionClass(tuple(self.bindings[i] for i in key[1]), key[0])
+            self._classes[key] = PermissionClass(tuple(self.by_subject[k] for k in present), key[0])
         return self._classes[key]
 
     def allows(self, identity: Identity, request: Request) -> Step | None:
@@ -386,19 +410,21 @@ def _subject(obj: Any, binding_namespace: str | None) -> Subject | None:
 
 # Groups every tenant's identities are in: what they are granted, every tenant is granted.
 EVERYONE = frozenset({AUTHENTICATED, "system:unauthenticated", ALL_SERVICE_ACCOUNTS})
+EVERY_TENANT = "*"  # one owner standing for them all, so a fleet of tenants is not a list of them
 UNMAPPED = "unmapped"
 
 
 def owners(subject: Subject, tenancy: Tenancy) -> tuple[str, ...]:
-    """The tenants a binding's subject acts for: () for the platform's own identities, and
-    `unmapped KIND NAME` for a user or group the config does not place."""
+    """The tenants a binding's subject acts for: () for the platform's own identities, `*` for
+    groups every tenant is in, and `unmapped KIND NAME` for a user or group the config does
+    not place."""
     if subject.kind == "ServiceAccount" or subject.name.startswith(SA_PREFIX):
         namespace = subject.namespace if subject.kind == "ServiceAccount" else \
             subject.name[len(SA_PREFIX):].partition(":")[0]
         return _tenant(tenancy, namespace)
     if subject.kind == "Group":
         if subject.name in EVERYONE:
-            return tuple(tenancy.tenants())
+            return (EVERY_TENANT,)
         if subject.name.startswith(ALL_SERVICE_ACCOUNTS + ":"):
             return _tenant(tenancy, subject.name[len(ALL_SERVICE_ACCOUNTS) + 1:])
     mapped = (tenancy.config.groups if subject.kind == "Group" else tenancy.config.users).get(subject.name)

@@ -12,7 +12,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from auditor.analysis import AnalysisContext, AnalysisResult, Check, Hit, Section
 from auditor.model import Resource, Rule
-from auditor.rbac import ANY_NAME, AUTHENTICATED, Binding, Identity, Rbac, Request, Step, build, owners
+from auditor.rbac import ANY_NAME, AUTHENTICATED, EVERY_TENANT, Binding, Identity, Rbac, Request, Step, build, owners
 
 from .fleet import fleet
 
@@ -150,41 +150,36 @@ def namespaced_grant(binding: Binding) -> Step | None:
     return None
 
 
-def _cross_tenant_pairs(scene: Scene) -> Iterator[tuple[Binding, Step, list[str], list[str], tuple[str, ...]]]:
-    """(binding, step, its owners reaching out, the tenants reached, subjects) per binding."""
-    everyone = scene.ctx.tenancy.tenants()
+def _cross_tenant_pairs(scene: Scene) -> Iterator[tuple[Binding, Step, list[str], str, tuple[str, ...]]]:
+    """Per binding into other tenants' objects: (binding, step, its owners reaching out, the
+    tenant reached (`*` for every tenant, through a ClusterRoleBinding), subjects)."""
     for i, (tenants, subjects) in scene.actors.items():
         binding = scene.model.bindings[i]
         step = namespaced_grant(binding)
-        if step is None:
+        target = scene.ctx.tenancy.tenant_of(binding.namespace) if binding.namespace else EVERY_TENANT
+        if step is None or target is None:
             continue
-        if binding.namespace is None:
-            targets = everyone
-        else:
-            target = scene.ctx.tenancy.tenant_of(binding.namespace)
-            targets = [target] if target else []
-        reaching = [t for t in tenants if any(x != t for x in targets)]
+        reaching = [t for t in tenants if target == EVERY_TENANT or t != target]
         if reaching:
-            yield binding, step, reaching, targets, subjects
+            yield binding, step, reaching, target, subjects
 
 
 def _cross_tenant(scene: Scene, rule: Rule) -> Iterator[Hit]:
-    for binding, step, reaching, targets, subjects in _cross_tenant_pairs(scene):
-        where = "every tenant's namespaces" if binding.namespace is None else \
-            f"namespace {binding.namespace} of tenant {targets[0]}"
+    for binding, step, reaching, target, subjects in _cross_tenant_pairs(scene):
+        where = "every tenant's namespaces" if target == EVERY_TENANT else \
+            f"namespace {binding.namespace} of tenant {target}"
         yield _hit(rule, binding, f"{binding.describe()} gives {_listed(subjects)} ({_listed(reaching)}) "
-                   f"access to {where}", [step], tenants=reaching, reaches=[t for t in targets])
+                   f"access to {where}", [step], tenants=reaching, reaches=target)
 
 
 def api_access(scene: Scene) -> list[dict[str, Any]]:
-    """The tenant x tenant matrix: who may act on whose namespaced objects, and through what."""
-    pairs: dict[tuple[str, str], list[str]] = {}
-    for binding, _, reaching, targets, _ in _cross_tenant_pairs(scene):
+    """The tenant x tenant matrix: who may act on whose namespaced objects, and through what
+    (`*`: every tenant, for groups everyone is in and for ClusterRoleBindings)."""
+    pairs: dict[tuple[str, str], set[str]] = {}
+    for binding, _, reaching, target, _ in _cross_tenant_pairs(scene):
         for source in reaching:
-            for target in targets:
-                if target != source:
-                    pairs.setdefault((source, target), []).append(binding.describe())
-    return [{"from": s, "to": t, "bindings": sorted(set(b))[:MAX_LISTED], "count": len(set(b))}
+            pairs.setdefault((source, target), set()).add(binding.describe())
+    return [{"from": s, "to": t, "bindings": sorted(b)[:MAX_LISTED], "count": len(b)}
             for (s, t), b in sorted(pairs.items())]
 
 
@@ -214,15 +209,19 @@ def _kernel_neighbours(ctx: AnalysisContext, tenant: str) -> tuple[list[str], li
 
 def _privileged_pods(scene: Scene, rule: Rule) -> Iterator[Hit]:
     open_namespaces = _unenforced(scene.ctx)
+    is_open = set(open_namespaces)
+    neighbours: dict[str, tuple[list[str], list[str]]] = {}
     for i, (tenants, subjects) in scene.actors.items():
         binding = scene.model.bindings[i]
         where = open_namespaces if binding.namespace is None else \
-            [n for n in open_namespaces if n == binding.namespace]
-        step = next((s for s in (scene.grant(binding, r) for r in WORKLOADS) if s is not None), None)
-        if not where or step is None:
+            [binding.namespace] if binding.namespace in is_open else []
+        step = next((s for s in (scene.grant(binding, r) for r in WORKLOADS) if s is not None), None) if where else None
+        if step is None:
             continue
         for tenant in tenants:
-            nodes, others = _kernel_neighbours(scene.ctx, tenant)
+            if tenant not in neighbours:
+                neighbours[tenant] = _kernel_neighbours(scene.ctx, tenant)
+            nodes, others = neighbours[tenant]
             shared = f"on nodes it shares with {_listed(others)}" if others else \
                 "on its nodes" if nodes else "on any node it is scheduled to"
             yield _hit(rule, binding, f"tenant {tenant} can run a privileged pod in {_listed(where)} "
@@ -236,17 +235,22 @@ def _escalation_paths(scene: Scene, rule: Rule) -> Iterator[Hit]:
     each lend the rights of a ServiceAccount of the namespace the pod runs in, to another
     tenant's objects or to cluster-admin-equivalent rights. Identities that hold those rights
     themselves are the other rules' findings, so chains start from the others."""
-    model = scene.model
-    accounts: dict[str, list[str]] = {}
+    model, tenancy = scene.model, scene.ctx.tenancy
+    accounts: dict[str | None, dict[str, list[str]]] = {}  # tenant -> namespace -> names
     for ns, name in model.service_accounts:
-        accounts.setdefault(ns, []).append(name)
-    for tenant in scene.ctx.tenancy.tenants():
+        accounts.setdefault(tenancy.tenant_of(ns), {}).setdefault(ns, []).append(name)
+    config = tenancy.config
+    for tenant in tenancy.tenants():
+        mine = accounts.get(tenant, {})
+        identities = [Identity.service_account(ns, name) for ns, names in sorted(mine.items()) for name in names]
+        identities += [Identity(u, frozenset({AUTHENTICATED})) for u, t in sorted(config.users.items()) if t == tenant]
+        identities += [Identity("", frozenset({g, AUTHENTICATED})) for g, t in sorted(config.groups.items()) if t == tenant]
         best = None
-        for who in _identities(scene, tenant, accounts):
-            bindings = model.class_of(who).bindings
+        classes = {id(c): c for c in map(model.class_of, identities)}  # identities alike are one class
+        for bindings in (c.bindings for c in classes.values()):
             if _escape(scene, tenant, bindings, []) is not None:
                 continue
-            found = _shortest(scene, tenant, bindings, accounts)
+            found = _shortest(scene, tenant, bindings, mine)
             if found is not None and (best is None or len(found[1]) < len(best[1])):
                 best = found
         if best is not None:
@@ -256,16 +260,6 @@ def _escalation_paths(scene: Scene, rule: Rule) -> Iterator[Hit]:
             yield Hit(rule.id, first.binding.resource, f"tenant {tenant} reaches {goal} in {len(steps)} steps: "
                       + " -> ".join(_step_text(s) for s in steps), {"chain": [_step_dict(s) for s in steps],
                                                                       "tenants": [tenant]}, pointer="/roleRef")
-
-
-def _identities(scene: Scene, tenant: str, accounts: Mapping[str, list[str]]) -> Iterator[Identity]:
-    """A tenant's ServiceAccounts, and the users and groups the config gives it."""
-    for ns, names in sorted(accounts.items()):
-        if scene.ctx.tenancy.tenant_of(ns) == tenant:
-            yield from (Identity.service_account(ns, name) for name in names)
-    config = scene.ctx.tenancy.config
-    yield from (Identity(user, frozenset({AUTHENTICATED})) for user, t in sorted(config.users.items()) if t == tenant)
-    yield from (Identity("", frozenset({group, AUTHENTICATED})) for group, t in sorted(config.groups.items()) if t == tenant)
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +283,8 @@ def _step_dict(step: Step | _Lend) -> dict[str, Any]:
 
 def _shortest(scene: Scene, tenant: str, start: Sequence[Binding], accounts: Mapping[str, list[str]],
               max_depth: int = 4) -> tuple[str, list] | None:
+    """Breadth first over lent identities, so the first escape found is a shortest one;
+    `accounts` are the tenant's own (creating pods elsewhere is a cross-tenant finding)."""
     model = scene.model
     queue: deque[tuple[tuple[Binding, ...], list]] = deque([(tuple(start), [])])
     seen: set[int] = set()
@@ -305,8 +301,6 @@ def _shortest(scene: Scene, tenant: str, start: Sequence[Binding], accounts: Map
             if step is None:
                 continue
             for ns in ([binding.namespace] if binding.namespace else sorted(accounts)):
-                if scene.ctx.tenancy.tenant_of(ns) != tenant:
-                    continue  # creating pods elsewhere is already a cross-tenant finding
                 for name in accounts.get(ns, ()):
                     lent = model.class_of(Identity.service_account(ns, name))
                     if id(lent) in seen:

@@ -283,6 +283,8 @@ def test_oracle_catches_a_broken_evaluator(oracle, monkeypatch, mutant):
             u in ("*", path) for u in rule.non_resource_urls))
     elif mutant == "rolebindings-everywhere":
         monkeypatch.setattr(rbac.Binding, "in_scope", lambda self, namespace: True)
+        monkeypatch.setattr(rbac.BindingSet, "__post_init__", lambda self: object.__setattr__(
+            self, "by_namespace", {"": self.bindings}))
     else:
         monkeypatch.setattr(rbac, "verb_matches", lambda rule, verb: verb in rule.verbs)
     assert disagreements(resources, cases, answers)

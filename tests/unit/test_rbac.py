@@ -122,7 +122,7 @@ def test_identities_belong_to_tenants_or_are_reported_unmapped():
     assert owners("User", "bob") == ("unmapped user bob",)
     assert owners("User", "system:kube-scheduler") == ()
     assert owners("Group", "system:serviceaccounts:blog") == ("blog",)
-    assert owners("Group", "system:authenticated") == ("blog", "shop")
+    assert owners("Group", "system:authenticated") == owners("Group", "system:serviceaccounts") == ("*",)
     assert owners("User", "system:serviceaccount:shop:ci") == ("shop",)
 
 
