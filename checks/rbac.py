@@ -195,8 +195,8 @@ def _wildcard(scene: Scene, rule: Rule) -> Iterator[Hit]:
 
 def _unenforced(ctx: AnalysisContext) -> list[str]:
     """Namespaces where Pod Security lets a privileged pod in (enforce is not baseline/restricted)."""
-    return sorted(ns.name for ns in ctx.of_kind("Namespace")
-                  if ns.labels.get(PSA_ENFORCE) not in ("baseline", "restricted"))
+    return sorted({ns.name for ns in ctx.of_kind("Namespace")
+                   if ns.labels.get(PSA_ENFORCE) not in ("baseline", "restricted")})
 
 
 def _kernel_neighbours(ctx: AnalysisContext, tenant: str) -> tuple[list[str], list[str]]:

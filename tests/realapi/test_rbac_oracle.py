@@ -9,7 +9,10 @@ tested against fixtures in tests/unit/test_rbac.py), and the read-back must be a
 """
 from __future__ import annotations
 
+import json
 import random
+import subprocess
+import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -288,3 +291,59 @@ def test_oracle_catches_a_broken_evaluator(oracle, monkeypatch, mutant):
     else:
         monkeypatch.setattr(rbac, "verb_matches", lambda rule, verb: verb in rule.verbs)
     assert disagreements(resources, cases, answers)
+
+
+def cli(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "auditor", *argv], capture_output=True, text=True, timeout=180)
+
+
+def test_an_escalation_path_end_to_end_through_the_cli_live_and_from_a_snapshot(apiserver, tmp_path):
+    """ci may only create pods in its namespace; operator there is cluster-admin: the scan
+    reports the chain ci -> pod as operator -> cluster-admin, and the authorizer agrees with
+    every step of it."""
+    shop = f"e{uuid.uuid4().hex[:5]}-shop"
+    ref = {"apiGroup": "rbac.authorization.k8s.io"}
+    for path, body in [
+        ("/api/v1/namespaces", {"metadata": {"name": shop}}),
+        (f"/api/v1/namespaces/{shop}/serviceaccounts", {"metadata": {"name": "ci"}}),
+        (f"/api/v1/namespaces/{shop}/serviceaccounts", {"metadata": {"name": "operator"}}),
+        (f"{RBAC_API}/namespaces/{shop}/roles", {"metadata": {"name": "pod-maker"}, "rules": [
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["create"]}]}),
+        (f"{RBAC_API}/namespaces/{shop}/rolebindings", {"metadata": {"name": "ci-pods"}, "roleRef": {
+            **ref, "kind": "Role", "name": "pod-maker"}, "subjects": [{"kind": "ServiceAccount", "name": "ci"}]}),
+        (f"{RBAC_API}/clusterrolebindings", {"metadata": {"name": f"{shop}-operator"}, "roleRef": {
+            **ref, "kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [{"kind": "ServiceAccount", "name": "operator", "namespace": shop}]}),
+    ]:
+        status, resp = apiserver.request("POST", path, body)
+        assert status == 201, resp
+    deadline = time.monotonic() + 30
+    while not ask(apiserver, Identity.service_account(shop, "operator"), Request("*", "", "*", "*")):
+        assert time.monotonic() < deadline, "RBAC caches did not catch up"
+        time.sleep(0.2)
+    assert ask(apiserver, Identity.service_account(shop, "ci"), Request("create", shop, "", "pods"))
+    assert not ask(apiserver, Identity.service_account(shop, "ci"), Request("get", shop, "", "secrets", name="x"))
+
+    live = cli("scan", "--kubeconfig", apiserver.kubeconfig, "--format", "json", "--fail-on", "none")
+    assert live.returncode == 0, live.stderr
+    report = json.loads(live.stdout)
+    ours = lambda r: sorted((f["rule_id"], f["kind"], f["name"], json.dumps(f["evidence"], sort_keys=True))  # noqa: E731
+                            for f in r["findings"] if f["rule_id"].startswith("IA6") and shop in json.dumps(f))
+    [path] = [f for f in report["findings"] if f["rule_id"] == "IA614" and f["tenant"] == shop]
+    assert path["kind"] == "RoleBinding" and path["name"] == "ci-pods"
+    assert path["evidence"]["chain"] == [
+        {"binding": f"RoleBinding {shop}/ci-pods", "role": f"Role {shop}/pod-maker",
+         "rule": {"apiGroups": [""], "resources": ["pods"], "verbs": ["create"]}},
+        {"runs_as": f"ServiceAccount {shop}/operator"},
+        {"binding": f"ClusterRoleBinding {shop}-operator", "role": "ClusterRole cluster-admin",
+         "rule": {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}}]
+    assert ("IA612", "ClusterRoleBinding", f"{shop}-operator") in {t[:3] for t in ours(report)}
+
+    snap = tmp_path / "snapshot.json"
+    written = cli("snapshot", "--kubeconfig", apiserver.kubeconfig, "-o", str(snap))
+    assert written.returncode == 0, written.stderr
+    text = snap.read_text()
+    assert '"kind": "RoleBinding"' in text and '"kind": "Secret"' not in text
+    offline = cli("scan", str(snap), "--format", "json", "--fail-on", "none")
+    assert offline.returncode == 0, offline.stderr
+    assert ours(json.loads(offline.stdout)) == ours(report)

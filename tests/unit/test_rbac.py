@@ -146,3 +146,21 @@ def test_api_access_matrix_and_unmapped_users_in_a_scan():
         ("blog", "shop", ["RoleBinding shop/b"]), ("unmapped user bob", "shop", ["RoleBinding shop/b"])]
     [finding] = report.findings
     assert finding.evidence["chain"] == [{"binding": "RoleBinding shop/b", "role": "Role shop/r", "rule": PODS}]
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=4),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+                    max_leaves=8)
+FIELDS = st.sampled_from(["rules", "subjects", "roleRef", "aggregationRule"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(rbac.RBAC_KINDS), st.sampled_from([None, "shop"]),
+                          st.dictionaries(FIELDS, JSON, max_size=4)), max_size=6))
+def test_objects_of_any_shape_never_break_the_evaluator(objects):
+    """Whatever a field holds, building and asking answers (a malformed piece grants nothing)."""
+    resources = [obj(kind, f"o{i}", ns, **body) for i, (kind, ns, body) in enumerate(objects)]
+    model = rbac.build(resources)
+    for who in (SA("shop", "o1"), Identity("u", frozenset({"system:authenticated"}))):
+        model.allows(who, Request("get", "shop", resource="pods", name="x"))
+        model.allows(who, Request("get", path="/healthz"))
