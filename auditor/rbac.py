@@ -11,8 +11,9 @@ ServiceAccounts that share their bindings is evaluated once per class, not per a
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from .model import Resource
 from .selectors import selects

@@ -7,12 +7,24 @@ identity acts for is `auditor.rbac.owners`; the platform's own identities are no
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from auditor.analysis import AnalysisContext, AnalysisResult, Check, Hit, Section
-from auditor.model import Resource, Rule
-from auditor.rbac import ANY_NAME, AUTHENTICATED, EVERY_TENANT, Binding, Identity, Rbac, Request, Step, build, owners
+from auditor.model import Rule
+from auditor.rbac import (
+    ANY_NAME,
+    AUTHENTICATED,
+    EVERY_TENANT,
+    Binding,
+    Identity,
+    Rbac,
+    Request,
+    Step,
+    build,
+    owners,
+)
 
 from .fleet import fleet
 
@@ -339,13 +351,15 @@ def _exposed_tokens(scene: Scene, rule: Rule) -> Iterator[Hit]:
             continue
         permissions = scene.model.class_of(Identity.service_account(ns, account))
         found = next(((r, s) for r in requests if (s := permissions.allows(r)) is not None), None)
-        if found is not None and found[1].binding is not None:
-            request, step = found
-            yield Hit(rule.id, view.resource, f"{view.resource.kind} {view.resource.name} mounts the token of "
-                      f"ServiceAccount {ns}/{account}, which {step.binding.describe()} lets "
-                      f"{request.describe()}: a compromise of the pod is a tenant escape",
-                      {"chain": [{"runs_as": f"ServiceAccount {ns}/{account}"}, step.as_dict()]},
-                      pointer=f"{view.pointer}/spec")
+        if found is None or found[1].binding is None:
+            continue
+        request, step = found
+        binding = found[1].binding
+        yield Hit(rule.id, view.resource, f"{view.resource.kind} {view.resource.name} mounts the token of "
+                  f"ServiceAccount {ns}/{account}, which {binding.describe()} lets "
+                  f"{request.describe()}: a compromise of the pod is a tenant escape",
+                  {"chain": [{"runs_as": f"ServiceAccount {ns}/{account}"}, step.as_dict()]},
+                  pointer=f"{view.pointer}/spec")
 
 
 def _mounts_token(spec: Mapping[str, Any], account_default: Any) -> bool:

@@ -294,7 +294,8 @@ def test_oracle_catches_a_broken_evaluator(oracle, monkeypatch, mutant):
 
 
 def cli(*argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "auditor", *argv], capture_output=True, text=True, timeout=180)
+    return subprocess.run([sys.executable, "-m", "auditor", *argv], capture_output=True, text=True, timeout=180,
+                          check=False)
 
 
 def test_an_escalation_path_end_to_end_through_the_cli_live_and_from_a_snapshot(apiserver, tmp_path):
@@ -327,7 +328,7 @@ def test_an_escalation_path_end_to_end_through_the_cli_live_and_from_a_snapshot(
     live = cli("scan", "--kubeconfig", apiserver.kubeconfig, "--format", "json", "--fail-on", "none")
     assert live.returncode == 0, live.stderr
     report = json.loads(live.stdout)
-    ours = lambda r: sorted((f["rule_id"], f["kind"], f["name"], json.dumps(f["evidence"], sort_keys=True))  # noqa: E731
+    ours = lambda r: sorted((f["rule_id"], f["kind"], f["name"], json.dumps(f["evidence"], sort_keys=True))
                             for f in r["findings"] if f["rule_id"].startswith("IA6") and shop in json.dumps(f))
     [path] = [f for f in report["findings"] if f["rule_id"] == "IA614" and f["tenant"] == shop]
     assert path["kind"] == "RoleBinding" and path["name"] == "ci-pods"

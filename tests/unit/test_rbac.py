@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scan_helpers import audit_inventory
 
 from auditor import rbac
 from auditor.config import ConfigError, load_config, parse_config
 from auditor.model import Inventory, Resource
 from auditor.rbac import Identity, Request
 from auditor.tenancy import TenancyConfig, resolve_tenancy
-from scan_helpers import audit_inventory
 
 
 def obj(kind: str, name: str, namespace: str | None = None, **body: Any) -> Resource:
@@ -115,7 +116,7 @@ def test_the_class_answers_what_its_bindings_answer(verbs, resources, verb, reso
 def test_identities_belong_to_tenants_or_are_reported_unmapped():
     tenancy = resolve_tenancy([obj("Namespace", "shop"), obj("Namespace", "blog")],
                               TenancyConfig(users={"alice": "acme"}, groups={"devs": "acme"}))
-    owners = lambda kind, name, ns=None: rbac.owners(rbac.Subject(kind, name, ns), tenancy)  # noqa: E731
+    owners = lambda kind, name, ns=None: rbac.owners(rbac.Subject(kind, name, ns), tenancy)
     assert owners("ServiceAccount", "ci", "shop") == ("shop",)
     assert owners("ServiceAccount", "coredns", "kube-system") == ()
     assert owners("User", "alice") == ("acme",) and owners("Group", "devs") == ("acme",)
