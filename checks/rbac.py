@@ -42,15 +42,17 @@ CLUSTER_SCOPED = frozenset({
     "csidrivers", "csinodes", "volumeattachments", "componentstatuses", "flowschemas",
     "prioritylevelconfigurations", "validatingadmissionpolicies", "validatingadmissionpolicybindings",
 })
-CREATE_POD = Request("create", resource="pods")
 # Anything that makes pods: a controller's pod runs with the same namespace's rights.
-WORKLOADS = (CREATE_POD, Request("create", group="apps", resource="deployments"),
+WORKLOADS = (Request("create", resource="pods"), Request("create", group="apps", resource="deployments"),
              Request("create", group="apps", resource="daemonsets"),
              Request("create", group="apps", resource="statefulsets"),
              Request("create", group="apps", resource="replicasets"),
              Request("create", group="batch", resource="jobs"), Request("create", group="batch", resource="cronjobs"),
              Request("create", resource="replicationcontrollers"))
 CLUSTER_ADMIN = Request("*", group="*", resource="*", name=ANY_NAME)
+# What lends a namespace's ServiceAccounts: a pod (or a workload's pod) runs as any of them,
+# and a token request is one of them.
+LENDING = (*WORKLOADS, Request("create", resource="serviceaccounts", subresource="token", name=ANY_NAME))
 PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
 MAX_LISTED = 8  # tenants, namespaces or subjects named in one message
 
@@ -143,12 +145,12 @@ def _grants(scene: Scene, rule: Rule) -> Iterator[Hit]:
             reached = scene.outside(binding, tenants) if scope == "outside-tenant" else list(tenants)
         if not reached:
             continue
-        steps = [s for s in (scene.grant(binding, r) for r in requests) if s is not None]
-        if steps:
+        allowed = [(r, step) for r in requests if (step := scene.grant(binding, r)) is not None]
+        if allowed:
             where = "cluster-wide" if binding.namespace is None else f"in namespace {binding.namespace}"
-            allowed = sorted({r.describe().removesuffix(" cluster-wide") for r in requests if scene.grant(binding, r)})
+            what = sorted({r.describe().removesuffix(" cluster-wide") for r, _ in allowed})
             yield _hit(rule, binding, f"{binding.describe()} lets {_listed(subjects)} ({_listed(reached)}) "
-                       f"{'; '.join(allowed)} {where}", steps[:1], tenants=reached, subjects=list(subjects))
+                       f"{'; '.join(what)} {where}", [allowed[0][1]], tenants=reached, subjects=list(subjects))
 
 
 def namespaced_grant(binding: Binding) -> Step | None:
@@ -276,7 +278,7 @@ def _escalation_paths(scene: Scene, rule: Rule) -> Iterator[Hit]:
 
 @dataclass(frozen=True, slots=True)
 class _Lend:
-    """Running a pod in `namespace` as ServiceAccount `name`: its token is the pod's."""
+    """Acting as ServiceAccount `name` of `namespace`: a pod runs as it, or a token is made for it."""
 
     namespace: str
     name: str
@@ -284,9 +286,9 @@ class _Lend:
 
 def _step_text(step: Step | _Lend) -> str:
     if isinstance(step, _Lend):
-        return f"pod runs as ServiceAccount {step.namespace}/{step.name}"
-    assert step.binding is not None
-    return f"{step.binding.describe()} allows it"
+        return f"acts as ServiceAccount {step.namespace}/{step.name}"
+    assert step.binding is not None and step.binding.role is not None
+    return f"{step.binding.describe()} ({step.binding.role.describe()})"
 
 
 def _step_dict(step: Step | _Lend) -> dict[str, Any]:
@@ -309,7 +311,7 @@ def _shortest(scene: Scene, tenant: str, start: Sequence[Binding], accounts: Map
         if len(path) >= 2 * max_depth:
             continue
         for binding in bindings:
-            step = scene.grant(binding, CREATE_POD)
+            step = next((s for s in (scene.grant(binding, r) for r in LENDING) if s is not None), None)
             if step is None:
                 continue
             for ns in ([binding.namespace] if binding.namespace else sorted(accounts)):
