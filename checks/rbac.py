@@ -138,6 +138,8 @@ def _grants(scene: Scene, rule: Rule) -> Iterator[Hit]:
     requests = [_request(r) for r in rule.params["requests"]]
     for i, (tenants, subjects) in scene.actors.items():
         binding = scene.model.bindings[i]
+        if requests != [CLUSTER_ADMIN] and _cluster_admin(scene, binding):
+            continue  # one finding for the binding, by the cluster-admin rule, not one per verb
         scope = rule.params["scope"]
         if scope == "cluster":
             reached = list(tenants) if binding.namespace is None else []
@@ -151,6 +153,10 @@ def _grants(scene: Scene, rule: Rule) -> Iterator[Hit]:
             what = sorted({r.describe().removesuffix(" cluster-wide") for r, _ in allowed})
             yield _hit(rule, binding, f"{binding.describe()} lets {_listed(subjects)} ({_listed(reached)}) "
                        f"{'; '.join(what)} {where}", [allowed[0][1]], tenants=reached, subjects=list(subjects))
+
+
+def _cluster_admin(scene: Scene, binding: Binding) -> bool:
+    return binding.namespace is None and scene.grant(binding, CLUSTER_ADMIN) is not None
 
 
 def namespaced_grant(binding: Binding) -> Step | None:
