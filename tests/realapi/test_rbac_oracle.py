@@ -23,6 +23,7 @@ import pytest
 from auditor import rbac
 from auditor.live.cluster import load_cluster
 from auditor.rbac import Identity, Request
+from harness.apiserver import ApiServer
 
 pytestmark = [pytest.mark.apiserver, pytest.mark.slow]
 
@@ -298,10 +299,19 @@ def cli(*argv: str) -> subprocess.CompletedProcess:
                           check=False)
 
 
-def test_an_escalation_path_end_to_end_through_the_cli_live_and_from_a_snapshot(apiserver, tmp_path):
+@pytest.fixture
+def fresh_apiserver(apiserver_bindir):
+    """An apiserver of its own: other tests' bindings (to groups every ServiceAccount is in)
+    would give every identity a direct way out, and a direct escape is not a path."""
+    with ApiServer(apiserver_bindir) as server:
+        yield server
+
+
+def test_an_escalation_path_end_to_end_through_the_cli_live_and_from_a_snapshot(fresh_apiserver, tmp_path):
     """ci may only create pods in its namespace; operator there is cluster-admin: the scan
     reports the chain ci -> pod as operator -> cluster-admin, and the authorizer agrees with
     every step of it."""
+    apiserver = fresh_apiserver
     shop = f"e{uuid.uuid4().hex[:5]}-shop"
     ref = {"apiGroup": "rbac.authorization.k8s.io"}
     for path, body in [
