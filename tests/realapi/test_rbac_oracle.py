@@ -19,11 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
+from harness.apiserver import ApiServer
 
 from auditor import rbac
 from auditor.live.cluster import load_cluster
 from auditor.rbac import Identity, Request
-from harness.apiserver import ApiServer
 
 pytestmark = [pytest.mark.apiserver, pytest.mark.slow]
 
