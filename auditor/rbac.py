@@ -130,7 +130,6 @@ class Grant:
     """One rule and where it came from; aggregated_from names the ClusterRole that holds it."""
 
     rule: PolicyRule
-    index: int  # in the role's rules as the authorizer sees them
     aggregated_from: str | None = None
 
 
@@ -196,13 +195,6 @@ class Identity:
         """What the authenticator makes of a ServiceAccount token."""
         return cls(f"{SA_PREFIX}{namespace}:{name}",
                    frozenset({ALL_SERVICE_ACCOUNTS, f"{ALL_SERVICE_ACCOUNTS}:{namespace}", AUTHENTICATED}))
-
-    @property
-    def service_account_of(self) -> tuple[str, str] | None:
-        if not self.user.startswith(SA_PREFIX):
-            return None
-        namespace, sep, name = self.user[len(SA_PREFIX):].partition(":")
-        return (namespace, name) if sep and namespace and name else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,7 +323,7 @@ def _rules(obj: Mapping[str, Any]) -> tuple[PolicyRule, ...]:
 def _role(resource: Resource, rules: Sequence[tuple[PolicyRule, str | None]] | None) -> Role:
     pairs = rules if rules is not None else [(r, None) for r in _rules(resource.obj)]
     return Role(resource.kind, resource.namespace, resource.name,
-                tuple(Grant(rule, i, origin) for i, (rule, origin) in enumerate(pairs)), resource)
+                tuple(Grant(rule, origin) for rule, origin in pairs), resource)
 
 
 def _selectors(resource: Resource) -> list[Mapping[str, Any]] | None:

@@ -17,6 +17,7 @@ from auditor.rbac import (
     ANY_NAME,
     AUTHENTICATED,
     EVERY_TENANT,
+    RBAC_KINDS,
     Binding,
     Identity,
     Rbac,
@@ -84,8 +85,7 @@ class Scene:
 
 
 def _scene(ctx: AnalysisContext) -> Scene:
-    model = build(r for kind in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding", "ServiceAccount")
-                  for r in ctx.of_kind(kind))
+    model = build(r for kind in RBAC_KINDS for r in ctx.of_kind(kind))
     actors = {}
     for i, binding in enumerate(model.bindings):
         found: dict[str, None] = {}
