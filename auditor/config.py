@@ -123,6 +123,8 @@ def parse_config(data: Mapping[str, Any], path: str | None = None) -> Config:
             label=tenancy.get("label"),
             map={t: tuple(ns) for t, ns in tenancy.get("map", {}).items()},
             platform_namespaces=tuple(tenancy.get("platform_namespaces", DEFAULT_PLATFORM_NAMESPACES)),
+            users=dict(tenancy.get("identities", {}).get("users", {})),
+            groups=dict(tenancy.get("identities", {}).get("groups", {})),
         ),
         select=tuple(data.get("select", ())),
         ignore=tuple(data.get("ignore", ())),

@@ -14,6 +14,9 @@ class TenancyConfig:
     label: str | None = None  # group namespaces by this namespace label
     map: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # tenant -> namespaces
     platform_namespaces: tuple[str, ...] = DEFAULT_PLATFORM_NAMESPACES
+    # who a user or group of the API works for: name -> tenant (ServiceAccounts go by namespace)
+    users: Mapping[str, str] = field(default_factory=dict)
+    groups: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,12 @@ SCAN_KINDS: tuple[ApiKind, ...] = (
     ApiKind("CronJob", "batch", "v1", "cronjobs", True),
     ApiKind("Job", "batch", "v1", "jobs", True),
     ApiKind("Pod", "", "v1", "pods", True),
+    # who may do what through the API (auditor/rbac.py)
+    ApiKind("ServiceAccount", "", "v1", "serviceaccounts", True),
+    ApiKind("ClusterRole", "rbac.authorization.k8s.io", "v1", "clusterroles", False),
+    ApiKind("Role", "rbac.authorization.k8s.io", "v1", "roles", True),
+    ApiKind("ClusterRoleBinding", "rbac.authorization.k8s.io", "v1", "clusterrolebindings", False),
+    ApiKind("RoleBinding", "rbac.authorization.k8s.io", "v1", "rolebindings", True),
 )
 
 BY_KIND = {k.kind: k for k in SCAN_KINDS}

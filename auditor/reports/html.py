@@ -119,7 +119,7 @@ def render(report: Report | Mapping[str, Any]) -> str:
         f"<title>{e(title)}</title>", f"<style>{CSS}</style>", "</head>", "<body>",
         "<header>", f"<h1>{e(title)}</h1>",
         f'<div class="meta">version {e(tool.get("version"))} · {e(_where(report))}</div>', "</header>", "<main>",
-        _summary(report, summary), _heatmaps(report), _nodes(report), _placement(report),
+        _summary(report, summary), _heatmaps(report), _api_access(report), _nodes(report), _placement(report),
         _findings(report), _waivers(report), "</main>", f"<script>{JS}</script>", "</body>", "</html>",
     ]
     return "\n".join(p for p in parts if p) + "\n"
@@ -200,6 +200,25 @@ def _heatmaps(report: Mapping[str, Any]) -> str:
                    "the intended matrix is what the policies say, not what the network does.</p>")
     out.append('<p class="note">Rows: from; columns: to. Red: a tenant can open connections to another.</p></section>')
     return "\n".join(out)
+
+
+def _api_access(report: Mapping[str, Any]) -> str:
+    """Tenant x tenant API access (rbac): who may act on whose objects, and through what."""
+    rows = report.get("api_access") or []
+    if not rows:
+        return ""
+    pairs = {(str(r.get("from")), str(r.get("to"))): r for r in rows}
+    names = sorted({t for pair in pairs for t in pair})
+
+    def cell(a: str, b: str) -> str:
+        r = pairs.get((a, b))
+        if r is None:
+            return '<td class="h-deny" title="no binding">none</td>'
+        return f'<td class="h-allow" title="{e(", ".join(r.get("bindings") or []))}">{e(r.get("count"))}</td>'
+
+    return ('<section id="api-access"><h2>Tenant × tenant API access</h2>' + _matrix(names, cell)
+            + '<p class="note">Rows: whose identities; columns: whose namespaces. A number: how many '
+              "bindings let them act on the other tenant's objects.</p></section>")
 
 
 def _matrix(tenants: list[str], cell) -> str:

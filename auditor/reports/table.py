@@ -64,6 +64,7 @@ def render(report: Report, width: int = 80, color: bool = False) -> str:
     _nodes(console, report)
     _placement(console, report)
     _reachability(console, report)
+    _api_access(console, report)
     _findings(console, report.findings)
     _skipped(console, report)
     _verdict(console, report)
@@ -182,6 +183,23 @@ def _reachability(console: Console, report: Report, limit: int = 20) -> None:
     for kind, r in rows[:limit]:
         table.add_row(cell(r["from_tenant"]), cell(r["to_tenant"]), cell(", ".join(map(str, r.get("ports", [])))),
                       "policy" if kind == "intended" else "probe")
+    _print_table(console, table)
+    if len(rows) > limit:
+        console.print(Text(f"... and {len(rows) - limit} more in the JSON report", style="dim"))
+    console.print()
+
+
+def _api_access(console: Console, report: Report, limit: int = 20) -> None:
+    rows = report.sections.get("api_access") or ()
+    if not rows:
+        return
+    console.print(Text("Cross-tenant API access (RBAC)", style="bold"))
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for name in ("from", "to", "bindings"):
+        table.add_column(name, overflow="fold")
+    for r in rows[:limit]:
+        more = f" (+{r['count'] - len(r['bindings'])})" if r["count"] > len(r["bindings"]) else ""
+        table.add_row(cell(r["from"]), cell(r["to"]), cell(", ".join(r["bindings"]) + more))
     _print_table(console, table)
     if len(rows) > limit:
         console.print(Text(f"... and {len(rows) - limit} more in the JSON report", style="dim"))
