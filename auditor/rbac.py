@@ -159,7 +159,9 @@ class Subject:
         return (self.kind, self.name)
 
     def describe(self) -> str:
-        return f"ServiceAccount {self.namespace}/{self.name}" if self.kind == "ServiceAccount" else f"{self.kind} {self.name}"
+        if self.kind == "ServiceAccount":
+            return f"ServiceAccount {self.namespace}/{self.name}"
+        return f"{self.kind} {self.name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +173,11 @@ class Binding:
     role: Role | None  # None when the role does not exist: the binding grants nothing
 
     def describe(self) -> str:
-        return f"{self.resource.kind} {self.namespace}/{self.resource.name}" if self.namespace else \
-            f"{self.resource.kind} {self.resource.name}"
+        return (
+            f"{self.resource.kind} {self.namespace}/{self.resource.name}"
+            if self.namespace
+            else f"{self.resource.kind} {self.resource.name}"
+        )
 
     def grant_for(self, request: Request) -> Grant | None:
         """The first rule of the bound role that allows `request`, wherever the binding applies."""
@@ -193,8 +198,10 @@ class Identity:
     @classmethod
     def service_account(cls, namespace: str, name: str) -> Identity:
         """What the authenticator makes of a ServiceAccount token."""
-        return cls(f"{SA_PREFIX}{namespace}:{name}",
-                   frozenset({ALL_SERVICE_ACCOUNTS, f"{ALL_SERVICE_ACCOUNTS}:{namespace}", AUTHENTICATED}))
+        return cls(
+            f"{SA_PREFIX}{namespace}:{name}",
+            frozenset({ALL_SERVICE_ACCOUNTS, f"{ALL_SERVICE_ACCOUNTS}:{namespace}", AUTHENTICATED}),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,8 +216,11 @@ class Step:
             return {"group": SUPERUSER_GROUP, "authorizer": "the API server allows this group everything"}
         role = self.binding.role
         assert role is not None
-        step: dict[str, Any] = {"binding": self.binding.describe(), "role": role.describe(),
-                                "rule": self.grant.rule.as_dict()}
+        step: dict[str, Any] = {
+            "binding": self.binding.describe(),
+            "role": role.describe(),
+            "rule": self.grant.rule.as_dict(),
+        }
         if self.grant.aggregated_from:
             step["aggregated_from"] = f"ClusterRole {self.grant.aggregated_from}"
         return step
@@ -309,8 +319,9 @@ def build(resources: Iterable[Resource]) -> Rbac:
             if binding is not None:
                 bindings.append(binding)
     accounts = {(r.namespace, r.name) for r in resources if r.kind == "ServiceAccount" and r.namespace}
-    accounts.update((s.namespace, s.name) for b in bindings for s in b.subjects
-                    if s.kind == "ServiceAccount" and s.namespace)
+    accounts.update(
+        (s.namespace, s.name) for b in bindings for s in b.subjects if s.kind == "ServiceAccount" and s.namespace
+    )
     return Rbac(cluster_roles, roles, tuple(bindings), tuple(sorted(accounts)))
 
 
@@ -322,8 +333,9 @@ def _rules(obj: Mapping[str, Any]) -> tuple[PolicyRule, ...]:
 
 def _role(resource: Resource, rules: Sequence[tuple[PolicyRule, str | None]] | None) -> Role:
     pairs = rules if rules is not None else [(r, None) for r in _rules(resource.obj)]
-    return Role(resource.kind, resource.namespace, resource.name,
-                tuple(Grant(rule, origin) for rule, origin in pairs), resource)
+    return Role(
+        resource.kind, resource.namespace, resource.name, tuple(Grant(rule, origin) for rule, origin in pairs), resource
+    )
 
 
 def _selectors(resource: Resource) -> list[Mapping[str, Any]] | None:
@@ -344,7 +356,8 @@ def aggregate(cluster_roles: Sequence[Resource]) -> dict[str, Role]:
     """
     by_name = {r.name: r for r in cluster_roles}
     current: dict[str, list[tuple[PolicyRule, str | None]]] = {
-        r.name: [(rule, None) for rule in _rules(r.obj)] for r in cluster_roles}
+        r.name: [(rule, None) for rule in _rules(r.obj)] for r in cluster_roles
+    }
     aggregated = {r.name: s for r in cluster_roles if (s := _selectors(r)) is not None}
     for _ in range(len(aggregated) + 1):
         changed = False
@@ -367,8 +380,9 @@ def aggregate(cluster_roles: Sequence[Resource]) -> dict[str, Role]:
     return {name: _role(r, current[name]) for name, r in by_name.items()}
 
 
-def _binding(resource: Resource, cluster_roles: Mapping[str, Role],
-             roles: Mapping[tuple[str, str], Role]) -> Binding | None:
+def _binding(
+    resource: Resource, cluster_roles: Mapping[str, Role], roles: Mapping[tuple[str, str], Role]
+) -> Binding | None:
     ref = resource.obj.get("roleRef")
     if not isinstance(ref, dict) or not isinstance(ref.get("kind"), str) or not isinstance(ref.get("name"), str):
         return None
@@ -395,8 +409,11 @@ def _subject(obj: Any, binding_namespace: str | None) -> Subject | None:
     if kind in ("User", "Group"):
         return Subject(kind, obj["name"])
     if kind == "ServiceAccount":
-        namespace = obj.get("namespace") if isinstance(obj.get("namespace"), str) and obj.get("namespace") else \
-            binding_namespace
+        namespace = (
+            obj.get("namespace")
+            if isinstance(obj.get("namespace"), str) and obj.get("namespace")
+            else binding_namespace
+        )
         return Subject(kind, obj["name"], namespace) if namespace else None  # nobody's, as upstream
     return None
 
@@ -412,14 +429,15 @@ def owners(subject: Subject, tenancy: Tenancy) -> tuple[str, ...]:
     groups every tenant is in, and `unmapped KIND NAME` for a user or group the config does
     not place."""
     if subject.kind == "ServiceAccount" or subject.name.startswith(SA_PREFIX):
-        namespace = subject.namespace if subject.kind == "ServiceAccount" else \
-            subject.name[len(SA_PREFIX):].partition(":")[0]
+        namespace = (
+            subject.namespace if subject.kind == "ServiceAccount" else subject.name[len(SA_PREFIX) :].partition(":")[0]
+        )
         return _tenant(tenancy, namespace)
     if subject.kind == "Group":
         if subject.name in EVERYONE:
             return (EVERY_TENANT,)
         if subject.name.startswith(ALL_SERVICE_ACCOUNTS + ":"):
-            return _tenant(tenancy, subject.name[len(ALL_SERVICE_ACCOUNTS) + 1:])
+            return _tenant(tenancy, subject.name[len(ALL_SERVICE_ACCOUNTS) + 1 :])
     mapped = (tenancy.config.groups if subject.kind == "Group" else tenancy.config.users).get(subject.name)
     if mapped:
         return (mapped,)

@@ -53,8 +53,19 @@ def generate(namespaces: int, bindings: int, nodes: int, seed: int) -> list[dict
         items.append(_obj("Namespace", ns, api="v1", meta={"labels": labels}))
         items += [_obj("ServiceAccount", f"sa{j}", ns, api="v1") for j in range(3)]
         items += [_obj("Role", f"r{j}", ns, rules=[_rule(rng)]) for j in range(2)]
-        items.append(_obj("Pod", "app", ns, api="v1", spec={"serviceAccountName": "sa0", "nodeName": f"node-{i % nodes:04d}",
-                                                            "containers": [{"name": "c", "image": "app:1"}]}))
+        items.append(
+            _obj(
+                "Pod",
+                "app",
+                ns,
+                api="v1",
+                spec={
+                    "serviceAccountName": "sa0",
+                    "nodeName": f"node-{i % nodes:04d}",
+                    "containers": [{"name": "c", "image": "app:1"}],
+                },
+            )
+        )
     cluster_bindings = bindings // 25
     for i in range(bindings - cluster_bindings):
         ns = names[i % namespaces]
@@ -65,15 +76,30 @@ def generate(namespaces: int, bindings: int, nodes: int, seed: int) -> list[dict
             subject = {"kind": "Group", "name": "system:serviceaccounts"}
         else:
             subject = {"kind": "ServiceAccount", "name": f"sa{rng.randrange(3)}", "namespace": ns}
-        role = {"kind": "Role", "name": f"r{rng.randrange(2)}"} if rng.random() < 0.7 else \
-            {"kind": "ClusterRole", "name": rng.choice(cluster_roles)}
-        items.append(_obj("RoleBinding", f"rb-{i}", ns, roleRef={"apiGroup": "rbac.authorization.k8s.io", **role},
-                          subjects=[subject]))
+        role = (
+            {"kind": "Role", "name": f"r{rng.randrange(2)}"}
+            if rng.random() < 0.7
+            else {"kind": "ClusterRole", "name": rng.choice(cluster_roles)}
+        )
+        items.append(
+            _obj(
+                "RoleBinding",
+                f"rb-{i}",
+                ns,
+                roleRef={"apiGroup": "rbac.authorization.k8s.io", **role},
+                subjects=[subject],
+            )
+        )
     for i in range(cluster_bindings):
         role = "cluster-admin" if i % 100 == 0 else rng.choice(cluster_roles)
-        items.append(_obj("ClusterRoleBinding", f"crb-{i}", roleRef={
-            "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-            subjects=[{"kind": "ServiceAccount", "name": "sa2", "namespace": rng.choice(names)}]))
+        items.append(
+            _obj(
+                "ClusterRoleBinding",
+                f"crb-{i}",
+                roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+                subjects=[{"kind": "ServiceAccount", "name": "sa2", "namespace": rng.choice(names)}],
+            )
+        )
     return items
 
 
@@ -93,10 +119,21 @@ def main() -> int:
     from checks.rbac import RbacAnalysis
 
     objects = generate(args.namespaces, args.bindings, args.nodes, seed=16)
-    resources = tuple(Resource(o["kind"], o["apiVersion"], o["metadata"].get("namespace"), o["metadata"]["name"], o,
-                               Origin(cluster="bench")) for o in objects)
+    resources = tuple(
+        Resource(
+            o["kind"],
+            o["apiVersion"],
+            o["metadata"].get("namespace"),
+            o["metadata"]["name"],
+            o,
+            Origin(cluster="bench"),
+        )
+        for o in objects
+    )
     tenancy = resolve_tenancy(resources, TenancyConfig(label="tenant"))
-    ctx = AnalysisContext(Inventory(resources=resources), tenancy, top_level_workloads(resources), Config(), date.today())
+    ctx = AnalysisContext(
+        Inventory(resources=resources), tenancy, top_level_workloads(resources), Config(), date.today()
+    )
     rules = [r for r in _load_rules([])[0].rules if r.analysis == "rbac"]
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
@@ -108,10 +145,12 @@ def main() -> int:
         counts[hit.rule_id] = counts.get(hit.rule_id, 0) + 1
     bindings = sum(1 for r in resources if r.kind in ("RoleBinding", "ClusterRoleBinding"))
     print(f"namespaces={args.namespaces} bindings={bindings} tenants={len(tenancy.tenants())} objects={len(resources)}")
-    print(f"rbac analysis ({len(rules)} rules): {elapsed:.2f} s, {len(result.hits)} findings "
-          f"({', '.join(f'{k}={v}' for k, v in sorted(counts.items()))}), "
-          f"{len(result.sections['api_access'])} api_access rows; peak RSS {rss_after / 1024:.0f} MiB "
-          f"(before: {rss_before / 1024:.0f} MiB, inputs included)")
+    print(
+        f"rbac analysis ({len(rules)} rules): {elapsed:.2f} s, {len(result.hits)} findings "
+        f"({', '.join(f'{k}={v}' for k, v in sorted(counts.items()))}), "
+        f"{len(result.sections['api_access'])} api_access rows; peak RSS {rss_after / 1024:.0f} MiB "
+        f"(before: {rss_before / 1024:.0f} MiB, inputs included)"
+    )
     return 0
 
 

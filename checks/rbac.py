@@ -130,6 +130,7 @@ class RbacAnalysis:
         scene = ctx.shared(_scene)
         hits: list[Hit] = []
         for rule in rules:
+            assert rule.check is not None  # the pack loader refuses an analysis rule without one
             hits += CHECKS[rule.check](scene, rule)
         return AnalysisResult(hits=tuple(hits), sections={"api_access": api_access(scene)})
 
@@ -231,7 +232,7 @@ def _privileged_pods(scene: Scene, rule: Rule) -> Iterator[Hit]:
     open_namespaces = _unenforced(scene.ctx)
     is_open = set(open_namespaces)
     neighbours: dict[str, tuple[list[str], list[str]]] = {}
-    for i, (tenants, subjects) in scene.actors.items():
+    for i, (tenants, _subjects) in scene.actors.items():
         binding = scene.model.bindings[i]
         where = open_namespaces if binding.namespace is None else \
             [binding.namespace] if binding.namespace in is_open else []
@@ -264,7 +265,8 @@ def _escalation_paths(scene: Scene, rule: Rule) -> Iterator[Hit]:
         mine = accounts.get(tenant, {})
         identities = [Identity.service_account(ns, name) for ns, names in sorted(mine.items()) for name in names]
         identities += [Identity(u, frozenset({AUTHENTICATED})) for u, t in sorted(config.users.items()) if t == tenant]
-        identities += [Identity("", frozenset({g, AUTHENTICATED})) for g, t in sorted(config.groups.items()) if t == tenant]
+        identities += [Identity("", frozenset({g, AUTHENTICATED}))
+                       for g, t in sorted(config.groups.items()) if t == tenant]
         best = None
         classes = {id(c): c for c in map(model.class_of, identities)}  # identities alike are one class
         for bindings in (c.bindings for c in classes.values()):
@@ -277,9 +279,13 @@ def _escalation_paths(scene: Scene, rule: Rule) -> Iterator[Hit]:
             goal, steps = best
             first = steps[0]
             assert first.binding is not None
-            yield Hit(rule.id, first.binding.resource, f"tenant {tenant} reaches {goal} in {len(steps)} steps: "
-                      + " -> ".join(_step_text(s) for s in steps), {"chain": [_step_dict(s) for s in steps],
-                                                                      "tenants": [tenant]}, pointer="/roleRef")
+            yield Hit(
+                rule.id,
+                first.binding.resource,
+                f"tenant {tenant} reaches {goal} in {len(steps)} steps: " + " -> ".join(_step_text(s) for s in steps),
+                {"chain": [_step_dict(s) for s in steps], "tenants": [tenant]},
+                pointer="/roleRef",
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,8 +307,9 @@ def _step_dict(step: Step | _Lend) -> dict[str, Any]:
     return {"runs_as": f"ServiceAccount {step.namespace}/{step.name}"} if isinstance(step, _Lend) else step.as_dict()
 
 
-def _shortest(scene: Scene, tenant: str, start: Sequence[Binding], accounts: Mapping[str, list[str]],
-              max_depth: int = 4) -> tuple[str, list] | None:
+def _shortest(
+    scene: Scene, tenant: str, start: Sequence[Binding], accounts: Mapping[str, list[str]], max_depth: int = 4
+) -> tuple[str, list] | None:
     """Breadth first over lent identities, so the first escape found is a shortest one;
     `accounts` are the tenant's own (creating pods elsewhere is a cross-tenant finding)."""
     model = scene.model
@@ -320,7 +327,7 @@ def _shortest(scene: Scene, tenant: str, start: Sequence[Binding], accounts: Map
             step = next((s for s in (scene.grant(binding, r) for r in LENDING) if s is not None), None)
             if step is None:
                 continue
-            for ns in ([binding.namespace] if binding.namespace else sorted(accounts)):
+            for ns in [binding.namespace] if binding.namespace else sorted(accounts):
                 for name in accounts.get(ns, ()):
                     lent = model.class_of(Identity.service_account(ns, name))
                     if id(lent) in seen:
@@ -348,8 +355,9 @@ def _escape(scene: Scene, tenant: str, bindings: Sequence[Binding], path: list) 
 def _exposed_tokens(scene: Scene, rule: Rule) -> Iterator[Hit]:
     """Running pods holding a token whose ServiceAccount may do one of `requests` cluster-wide."""
     requests = [_request(r) for r in rule.params["requests"]]
-    automount = {(r.namespace, r.name): r.obj.get("automountServiceAccountToken")
-                 for r in scene.ctx.of_kind("ServiceAccount")}
+    automount = {
+        (r.namespace, r.name): r.obj.get("automountServiceAccountToken") for r in scene.ctx.of_kind("ServiceAccount")
+    }
     for view in scene.ctx.workloads:
         ns = view.resource.namespace
         if ns is None or scene.ctx.tenancy.tenant_of(ns) is None:
@@ -363,11 +371,15 @@ def _exposed_tokens(scene: Scene, rule: Rule) -> Iterator[Hit]:
             continue
         request, step = found
         binding = found[1].binding
-        yield Hit(rule.id, view.resource, f"{view.resource.kind} {view.resource.name} mounts the token of "
-                  f"ServiceAccount {ns}/{account}, which {binding.describe()} lets "
-                  f"{request.describe()}: a compromise of the pod is a tenant escape",
-                  {"chain": [{"runs_as": f"ServiceAccount {ns}/{account}"}, step.as_dict()]},
-                  pointer=f"{view.pointer}/spec")
+        yield Hit(
+            rule.id,
+            view.resource,
+            f"{view.resource.kind} {view.resource.name} mounts the token of "
+            f"ServiceAccount {ns}/{account}, which {binding.describe()} lets "
+            f"{request.describe()}: a compromise of the pod is a tenant escape",
+            {"chain": [{"runs_as": f"ServiceAccount {ns}/{account}"}, step.as_dict()]},
+            pointer=f"{view.pointer}/spec",
+        )
 
 
 def _mounts_token(spec: Mapping[str, Any], account_default: Any) -> bool:

@@ -17,14 +17,16 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from harness import apiserver as api_harness
 from harness.apiserver import ApiServer
 from harness.node_config import NodeSpec, write_node_files
 from harness.node_images import Image
-from harness.node_net import PREFIX as NETNS_PREFIX, NodeNetwork
+from harness.node_net import PREFIX as NETNS_PREFIX
+from harness.node_net import NodeNetwork
 
 WORKDIR_PREFIX = "k8s-audit-node-"
 CGROUP_PREFIX = "k8s-audit-node-"
@@ -110,7 +112,7 @@ def _cgroup_dirs(prefix: str) -> list[Path]:
 
 
 def _remove_cgroup_tree(top: Path) -> None:
-    for root, dirs, _ in sorted(os.walk(top), key=lambda entry: len(entry[0]), reverse=True):
+    for root, _dirs, _ in sorted(os.walk(top), key=lambda entry: len(entry[0]), reverse=True):
         for _ in range(3):
             try:
                 os.rmdir(root)

@@ -23,10 +23,10 @@ import sysconfig
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from packaging.requirements import Requirement
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 import ctypes
 import os
 import subprocess
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from pyroute2 import IPRoute, netns
 

@@ -33,15 +33,38 @@ VERBS = ["get", "list", "watch", "create", "update", "patch", "delete", "deletec
          "bind", "escalate", "approve", "proxy"]
 GROUPS = ["", "apps", "rbac.authorization.k8s.io", "certificates.k8s.io"]
 # (group, resource, subresource) that requests name
-TARGETS = [("", "pods", ""), ("", "pods", "exec"), ("", "pods", "log"), ("", "secrets", ""), ("apps", "deployments", ""),
-           ("apps", "deployments", "scale"), ("", "nodes", ""), ("", "nodes", "proxy"),
-           ("", "serviceaccounts", "token"), ("", "users", ""), ("rbac.authorization.k8s.io", "clusterroles", ""),
-           ("certificates.k8s.io", "certificatesigningrequests", "approval"), ("", "replicationcontrollers", "scale")]
+TARGETS = [
+    ("", "pods", ""),
+    ("", "pods", "exec"),
+    ("", "pods", "log"),
+    ("", "secrets", ""),
+    ("apps", "deployments", ""),
+    ("apps", "deployments", "scale"),
+    ("", "nodes", ""),
+    ("", "nodes", "proxy"),
+    ("", "serviceaccounts", "token"),
+    ("", "users", ""),
+    ("rbac.authorization.k8s.io", "clusterroles", ""),
+    ("certificates.k8s.io", "certificatesigningrequests", "approval"),
+    ("", "replicationcontrollers", "scale"),
+]
 # what rules say: the targets plus every pattern form (`*/x` is one; `pods/*` is not)
 RULE_RESOURCES = sorted({r + (f"/{s}" if s else "") for _, r, s in TARGETS} | {"*", "*/scale", "*/exec", "pods/*"})
 RULE_URLS = ["/healthz", "/metrics", "/api/*", "/apis*", "*", "/logs/*", "/version"]
-PATHS = ["/healthz", "/healthz/etcd", "/metrics", "/api", "/api/v1", "/apis", "/apis/apps", "/logs/", "/logs/x",
-         "/version", "/openapi/v2", "/"]
+PATHS = [
+    "/healthz",
+    "/healthz/etcd",
+    "/metrics",
+    "/api",
+    "/api/v1",
+    "/apis",
+    "/apis/apps",
+    "/logs/",
+    "/logs/x",
+    "/version",
+    "/openapi/v2",
+    "/",
+]
 NAMES = ["", "x", "y", "z"]
 
 
@@ -59,8 +82,11 @@ def _rule(rng: random.Random, namespaced: bool) -> dict:
     verbs = rng.sample(VERBS + ["*"], rng.choice([1, 1, 2, 3]))
     if not namespaced and rng.random() < 0.15:
         return {"verbs": verbs, "nonResourceURLs": rng.sample(RULE_URLS, rng.choice([1, 2]))}
-    rule = {"verbs": verbs, "apiGroups": rng.sample(GROUPS + ["*"], rng.choice([1, 1, 2])),
-            "resources": rng.sample(RULE_RESOURCES, rng.choice([1, 2, 3]))}
+    rule = {
+        "verbs": verbs,
+        "apiGroups": rng.sample(GROUPS + ["*"], rng.choice([1, 1, 2])),
+        "resources": rng.sample(RULE_RESOURCES, rng.choice([1, 2, 3])),
+    }
     if rng.random() < 0.25:
         rule["resourceNames"] = rng.sample(["x", "y"], rng.choice([1, 2]))
     return rule
@@ -71,8 +97,11 @@ def _subject(rng: random.Random, world: World, namespaced: bool) -> dict:
     if pick < 0.25:
         return {"kind": "User", "name": rng.choice(world.users), "apiGroup": "rbac.authorization.k8s.io"}
     if pick < 0.45:
-        group = rng.choice(world.groups + ["system:serviceaccounts", "system:authenticated"]
-                           + [f"system:serviceaccounts:{ns}" for ns in world.namespaces])
+        group = rng.choice(
+            world.groups
+            + ["system:serviceaccounts", "system:authenticated"]
+            + [f"system:serviceaccounts:{ns}" for ns in world.namespaces]
+        )
         return {"kind": "Group", "name": group, "apiGroup": "rbac.authorization.k8s.io"}
     ns, name = rng.choice(world.accounts)
     if namespaced and rng.random() < 0.3:
@@ -83,8 +112,14 @@ def _subject(rng: random.Random, world: World, namespaced: bool) -> dict:
 def generate(seed: int, prefix: str) -> World:
     rng = random.Random(seed)
     namespaces = [f"{prefix}-{n}" for n in "abc"]
-    world = World(namespaces, [f"{prefix}-u{i}" for i in range(4)], [f"{prefix}-g{i}" for i in range(3)],
-                  [(ns, f"sa{i}") for ns in namespaces for i in range(2)], [], [])
+    world = World(
+        namespaces,
+        [f"{prefix}-u{i}" for i in range(4)],
+        [f"{prefix}-g{i}" for i in range(3)],
+        [(ns, f"sa{i}") for ns in namespaces for i in range(2)],
+        [],
+        [],
+    )
     objects = world.objects
     for ns in namespaces:
         objects.append(("/api/v1/namespaces", {"metadata": {"name": ns}}))
@@ -95,8 +130,15 @@ def generate(seed: int, prefix: str) -> World:
         name = f"{prefix}-cr{i}"
         labels = {f"{prefix}-agg": rng.choice(["x", "y", "z"])}
         cluster_roles.append(name)
-        objects.append((f"{RBAC_API}/clusterroles", {"metadata": {"name": name, "labels": labels},
-                                                     "rules": [_rule(rng, False) for _ in range(rng.choice([1, 2, 3]))]}))
+        objects.append(
+            (
+                f"{RBAC_API}/clusterroles",
+                {
+                    "metadata": {"name": name, "labels": labels},
+                    "rules": [_rule(rng, False) for _ in range(rng.choice([1, 2, 3]))],
+                },
+            )
+        )
     key = f"{prefix}-agg"
     for name, selectors, labels in (
         (f"{prefix}-agg-x", [{"matchLabels": {key: "x"}}], {key: "z"}),  # picked by agg-xy below: a chain
@@ -104,28 +146,49 @@ def generate(seed: int, prefix: str) -> World:
     ):
         world.aggregated.append(name)
         cluster_roles.append(name)
-        objects.append((f"{RBAC_API}/clusterroles", {"metadata": {"name": name, "labels": labels},
-                                                     "aggregationRule": {"clusterRoleSelectors": selectors}}))
+        objects.append(
+            (
+                f"{RBAC_API}/clusterroles",
+                {"metadata": {"name": name, "labels": labels}, "aggregationRule": {"clusterRoleSelectors": selectors}},
+            )
+        )
     # the bootstrap aggregated roles, once the test has aggregated them
     cluster_roles += ["view", "edit"]
     for ns in namespaces:
         for i in range(2):
-            objects.append((f"{RBAC_API}/namespaces/{ns}/roles", {"metadata": {"name": f"r{i}"},
-                                                                  "rules": [_rule(rng, True) for _ in range(2)]}))
+            objects.append(
+                (
+                    f"{RBAC_API}/namespaces/{ns}/roles",
+                    {"metadata": {"name": f"r{i}"}, "rules": [_rule(rng, True) for _ in range(2)]},
+                )
+            )
     for i in range(6):
         ref = rng.choice(cluster_roles + [f"{prefix}-missing"])
-        objects.append((f"{RBAC_API}/clusterrolebindings", {
-            "metadata": {"name": f"{prefix}-crb{i}"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": ref},
-            "subjects": [_subject(rng, world, False) for _ in range(rng.choice([1, 2, 3]))]}))
+        objects.append(
+            (
+                f"{RBAC_API}/clusterrolebindings",
+                {
+                    "metadata": {"name": f"{prefix}-crb{i}"},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": ref},
+                    "subjects": [_subject(rng, world, False) for _ in range(rng.choice([1, 2, 3]))],
+                },
+            )
+        )
     for ns in namespaces:
         for i in range(4):
-            kind, ref = rng.choice([("Role", "r0"), ("Role", "r1"), ("Role", "missing"),
-                                    ("ClusterRole", rng.choice(cluster_roles))])
-            objects.append((f"{RBAC_API}/namespaces/{ns}/rolebindings", {
-                "metadata": {"name": f"rb{i}"},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": ref},
-                "subjects": [_subject(rng, world, True) for _ in range(rng.choice([1, 2, 3]))]}))
+            kind, ref = rng.choice(
+                [("Role", "r0"), ("Role", "r1"), ("Role", "missing"), ("ClusterRole", rng.choice(cluster_roles))]
+            )
+            objects.append(
+                (
+                    f"{RBAC_API}/namespaces/{ns}/rolebindings",
+                    {
+                        "metadata": {"name": f"rb{i}"},
+                        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": ref},
+                        "subjects": [_subject(rng, world, True) for _ in range(rng.choice([1, 2, 3]))],
+                    },
+                )
+            )
     return world
 
 
@@ -134,7 +197,9 @@ def identities(world: World) -> list[Identity]:
     found.append(Identity.service_account(world.namespaces[0], "unknown"))  # bound only through its groups
     rng = random.Random(7)
     for user in world.users:
-        found.append(Identity(user, frozenset(rng.sample(world.groups, rng.choice([0, 1, 2])) + ["system:authenticated"])))
+        found.append(
+            Identity(user, frozenset(rng.sample(world.groups, rng.choice([0, 1, 2])) + ["system:authenticated"]))
+        )
     found.append(Identity("system:anonymous", frozenset({"system:unauthenticated"})))
     found.append(Identity(f"{world.users[0]}-root", frozenset({"system:masters", "system:authenticated"})))
     return found
@@ -169,11 +234,17 @@ def ask(apiserver, identity: Identity, request: Request) -> bool:
     if request.path is not None:
         spec["nonResourceAttributes"] = {"verb": request.verb, "path": request.path}
     else:
-        spec["resourceAttributes"] = {"verb": request.verb, "namespace": request.namespace, "group": request.group,
-                                      "resource": request.resource, "subresource": request.subresource,
-                                      "name": request.name}
-    status, resp = apiserver.request("POST", SAR_PATH, {"apiVersion": "authorization.k8s.io/v1",
-                                                        "kind": "SubjectAccessReview", "spec": spec})
+        spec["resourceAttributes"] = {
+            "verb": request.verb,
+            "namespace": request.namespace,
+            "group": request.group,
+            "resource": request.resource,
+            "subresource": request.subresource,
+            "name": request.name,
+        }
+    status, resp = apiserver.request(
+        "POST", SAR_PATH, {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec}
+    )
     assert status == 201, resp
     return bool(resp["status"].get("allowed"))
 
@@ -212,19 +283,39 @@ def wait_until_effective(apiserver, world: World) -> None:
     user = {"kind": "User", "name": f"{prefix}-sentinel", "apiGroup": "rbac.authorization.k8s.io"}
     for path, body in [
         (f"{RBAC_API}/clusterroles", {"metadata": {"name": f"{prefix}-sentinel"}, "rules": [sentinel_rule]}),
-        (f"{RBAC_API}/clusterrolebindings", {"metadata": {"name": f"{prefix}-sentinel"}, "subjects": [user], "roleRef": {
-            "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": f"{prefix}-sentinel"}}),
-        (f"{RBAC_API}/namespaces/{ns}/roles", {"metadata": {"name": "sentinel"}, "rules": [
-            dict(sentinel_rule, resources=["ns-sentinel"])]}),
-        (f"{RBAC_API}/namespaces/{ns}/rolebindings", {"metadata": {"name": "sentinel"}, "subjects": [user], "roleRef": {
-            "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "sentinel"}}),
+        (
+            f"{RBAC_API}/clusterrolebindings",
+            {
+                "metadata": {"name": f"{prefix}-sentinel"},
+                "subjects": [user],
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": f"{prefix}-sentinel",
+                },
+            },
+        ),
+        (
+            f"{RBAC_API}/namespaces/{ns}/roles",
+            {"metadata": {"name": "sentinel"}, "rules": [dict(sentinel_rule, resources=["ns-sentinel"])]},
+        ),
+        (
+            f"{RBAC_API}/namespaces/{ns}/rolebindings",
+            {
+                "metadata": {"name": "sentinel"},
+                "subjects": [user],
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "sentinel"},
+            },
+        ),
     ]:
         status, resp = apiserver.request("POST", path, body)
         assert status == 201, resp
     who = Identity(f"{prefix}-sentinel")
     deadline = time.monotonic() + 30
-    while not (ask(apiserver, who, Request("get", ns, "", "sentinel"))
-               and ask(apiserver, who, Request("get", ns, "", "ns-sentinel"))):
+    while not (
+        ask(apiserver, who, Request("get", ns, "", "sentinel"))
+        and ask(apiserver, who, Request("get", ns, "", "ns-sentinel"))
+    ):
         assert time.monotonic() < deadline, "RBAC caches did not catch up"
         time.sleep(0.2)
 
@@ -232,8 +323,11 @@ def wait_until_effective(apiserver, world: World) -> None:
 def disagreements(resources, cases, answers) -> list[tuple[Identity, Request, bool]]:
     """Built afresh each time, so a patched matcher is what decides."""
     model = rbac.build(resources)
-    return [(who, req, truth) for (who, req), truth in zip(cases, answers)
-            if (model.allows(who, req) is not None) != truth]
+    return [
+        (who, req, truth)
+        for (who, req), truth in zip(cases, answers, strict=True)
+        if (model.allows(who, req) is not None) != truth
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -253,8 +347,11 @@ def oracle(apiserver):
 
 def test_aggregated_roles_read_back_are_a_fixed_point(oracle):
     world, resources, _, _ = oracle
-    stored = {r.name: [rbac.PolicyRule.parse(x) for x in r.obj.get("rules") or ()] for r in resources
-              if r.kind == "ClusterRole" and "aggregationRule" in r.obj}
+    stored = {
+        r.name: [rbac.PolicyRule.parse(x) for x in r.obj.get("rules") or ()]
+        for r in resources
+        if r.kind == "ClusterRole" and "aggregationRule" in r.obj
+    }
     computed = rbac.aggregate([r for r in resources if r.kind == "ClusterRole"])
     assert set(world.aggregated) <= set(stored)
     for name, rules in stored.items():
@@ -265,38 +362,45 @@ def test_aggregated_roles_read_back_are_a_fixed_point(oracle):
 def test_evaluator_agrees_with_subject_access_review(oracle):
     _, resources, cases, answers = oracle
     # both answers are common, superuser aside, so agreement means something
-    allowed = sum(truth for (who, _), truth in zip(cases, answers) if "system:masters" not in who.groups)
+    allowed = sum(truth for (who, _), truth in zip(cases, answers, strict=True) if "system:masters" not in who.groups)
     assert 100 < allowed < len(cases) - 500, (allowed, len(cases))
-    assert any(req.path is not None and truth for (_, req), truth in zip(cases, answers))
+    assert any(req.path is not None and truth for (_, req), truth in zip(cases, answers, strict=True))
     wrong = disagreements(resources, cases, answers)
-    assert not wrong, "\n".join(f"{w.user} {sorted(w.groups)}: {r.describe()} name={r.name!r} "
-                                f"apiserver={truth}" for w, r, truth in wrong[:20])
+    assert not wrong, "\n".join(
+        f"{w.user} {sorted(w.groups)}: {r.describe()} name={r.name!r} apiserver={truth}" for w, r, truth in wrong[:20]
+    )
 
 
-@pytest.mark.parametrize("mutant", ["no-subresource-wildcard", "names-ignored", "no-url-prefix",
-                                    "rolebindings-everywhere", "verb-wildcard-ignored"])
+@pytest.mark.parametrize(
+    "mutant",
+    ["no-subresource-wildcard", "names-ignored", "no-url-prefix", "rolebindings-everywhere", "verb-wildcard-ignored"],
+)
 def test_oracle_catches_a_broken_evaluator(oracle, monkeypatch, mutant):
     _, resources, cases, answers = oracle
     if mutant == "no-subresource-wildcard":
-        monkeypatch.setattr(rbac, "resource_matches", lambda rule, combined, sub: any(
-            r in ("*", combined) for r in rule.resources))
+        monkeypatch.setattr(
+            rbac, "resource_matches", lambda rule, combined, sub: any(r in ("*", combined) for r in rule.resources)
+        )
     elif mutant == "names-ignored":
         monkeypatch.setattr(rbac, "resource_name_matches", lambda rule, name: True)
     elif mutant == "no-url-prefix":
-        monkeypatch.setattr(rbac, "non_resource_url_matches", lambda rule, path: any(
-            u in ("*", path) for u in rule.non_resource_urls))
+        monkeypatch.setattr(
+            rbac, "non_resource_url_matches", lambda rule, path: any(u in ("*", path) for u in rule.non_resource_urls)
+        )
     elif mutant == "rolebindings-everywhere":
         monkeypatch.setattr(rbac.Binding, "in_scope", lambda self, namespace: True)
-        monkeypatch.setattr(rbac.BindingSet, "__post_init__", lambda self: object.__setattr__(
-            self, "by_namespace", {"": self.bindings}))
+        monkeypatch.setattr(
+            rbac.BindingSet, "__post_init__", lambda self: object.__setattr__(self, "by_namespace", {"": self.bindings})
+        )
     else:
         monkeypatch.setattr(rbac, "verb_matches", lambda rule, verb: verb in rule.verbs)
     assert disagreements(resources, cases, answers)
 
 
 def cli(*argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "auditor", *argv], capture_output=True, text=True, timeout=180,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "auditor", *argv], capture_output=True, text=True, timeout=180, check=False
+    )
 
 
 @pytest.fixture
@@ -318,13 +422,29 @@ def test_an_escalation_path_end_to_end_through_the_cli_live_and_from_a_snapshot(
         ("/api/v1/namespaces", {"metadata": {"name": shop}}),
         (f"/api/v1/namespaces/{shop}/serviceaccounts", {"metadata": {"name": "ci"}}),
         (f"/api/v1/namespaces/{shop}/serviceaccounts", {"metadata": {"name": "operator"}}),
-        (f"{RBAC_API}/namespaces/{shop}/roles", {"metadata": {"name": "pod-maker"}, "rules": [
-            {"apiGroups": [""], "resources": ["pods"], "verbs": ["create"]}]}),
-        (f"{RBAC_API}/namespaces/{shop}/rolebindings", {"metadata": {"name": "ci-pods"}, "roleRef": {
-            **ref, "kind": "Role", "name": "pod-maker"}, "subjects": [{"kind": "ServiceAccount", "name": "ci"}]}),
-        (f"{RBAC_API}/clusterrolebindings", {"metadata": {"name": f"{shop}-operator"}, "roleRef": {
-            **ref, "kind": "ClusterRole", "name": "cluster-admin"},
-            "subjects": [{"kind": "ServiceAccount", "name": "operator", "namespace": shop}]}),
+        (
+            f"{RBAC_API}/namespaces/{shop}/roles",
+            {
+                "metadata": {"name": "pod-maker"},
+                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["create"]}],
+            },
+        ),
+        (
+            f"{RBAC_API}/namespaces/{shop}/rolebindings",
+            {
+                "metadata": {"name": "ci-pods"},
+                "roleRef": {**ref, "kind": "Role", "name": "pod-maker"},
+                "subjects": [{"kind": "ServiceAccount", "name": "ci"}],
+            },
+        ),
+        (
+            f"{RBAC_API}/clusterrolebindings",
+            {
+                "metadata": {"name": f"{shop}-operator"},
+                "roleRef": {**ref, "kind": "ClusterRole", "name": "cluster-admin"},
+                "subjects": [{"kind": "ServiceAccount", "name": "operator", "namespace": shop}],
+            },
+        ),
     ]:
         status, resp = apiserver.request("POST", path, body)
         assert status == 201, resp
@@ -338,16 +458,29 @@ def test_an_escalation_path_end_to_end_through_the_cli_live_and_from_a_snapshot(
     live = cli("scan", "--kubeconfig", apiserver.kubeconfig, "--format", "json", "--fail-on", "none")
     assert live.returncode == 0, live.stderr
     report = json.loads(live.stdout)
-    ours = lambda r: sorted((f["rule_id"], f["kind"], f["name"], json.dumps(f["evidence"], sort_keys=True))
-                            for f in r["findings"] if f["rule_id"].startswith("IA6") and shop in json.dumps(f))
+
+    def ours(r):
+        return sorted(
+            (f["rule_id"], f["kind"], f["name"], json.dumps(f["evidence"], sort_keys=True))
+            for f in r["findings"]
+            if f["rule_id"].startswith("IA6") and shop in json.dumps(f)
+        )
+
     [path] = [f for f in report["findings"] if f["rule_id"] == "IA614" and f["tenant"] == shop]
     assert path["kind"] == "RoleBinding" and path["name"] == "ci-pods"
     assert path["evidence"]["chain"] == [
-        {"binding": f"RoleBinding {shop}/ci-pods", "role": f"Role {shop}/pod-maker",
-         "rule": {"apiGroups": [""], "resources": ["pods"], "verbs": ["create"]}},
+        {
+            "binding": f"RoleBinding {shop}/ci-pods",
+            "role": f"Role {shop}/pod-maker",
+            "rule": {"apiGroups": [""], "resources": ["pods"], "verbs": ["create"]},
+        },
         {"runs_as": f"ServiceAccount {shop}/operator"},
-        {"binding": f"ClusterRoleBinding {shop}-operator", "role": "ClusterRole cluster-admin",
-         "rule": {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}}]
+        {
+            "binding": f"ClusterRoleBinding {shop}-operator",
+            "role": "ClusterRole cluster-admin",
+            "rule": {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
+        },
+    ]
     assert ("IA612", "ClusterRoleBinding", f"{shop}-operator") in {t[:3] for t in ours(report)}
 
     snap = tmp_path / "snapshot.json"

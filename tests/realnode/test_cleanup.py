@@ -10,7 +10,6 @@ import time
 import uuid
 
 import pytest
-
 from scenario import REPO, labelled, tool_objects_left, wait_for_no_containers
 
 pytestmark = [pytest.mark.realnode, pytest.mark.slow]

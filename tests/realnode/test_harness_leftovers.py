@@ -7,7 +7,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from harness import node, node_net, prereq
 
 pytestmark = pytest.mark.realnode

@@ -7,7 +7,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-
 from scenario import PORT, ok, scan_probe, server_pod, wait_ready
 
 pytestmark = [pytest.mark.realnode, pytest.mark.slow]

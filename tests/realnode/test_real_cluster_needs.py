@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 import yaml
+from scenario import PORT, REPO, ok, run_cli, server_pod, tool_objects_left, wait_for_no_containers, wait_ready
 
 from auditor.live.probes.options import TOOL_NAMESPACE
-from scenario import PORT, REPO, ok, run_cli, server_pod, tool_objects_left, wait_for_no_containers, wait_ready
 
 pytestmark = [pytest.mark.realnode, pytest.mark.slow]
 

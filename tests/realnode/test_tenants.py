@@ -9,7 +9,6 @@ import time
 import uuid
 
 import pytest
-
 from harness.node_config import POD_PIDS_LIMIT
 from scenario import RESTRICTED, containers_of, machine_boot_id, ok, scan_probe, wait_for_no_containers
 

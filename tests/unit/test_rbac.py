@@ -65,11 +65,19 @@ def test_subresources_wildcards_and_urls():
 
 
 def test_groups_masters_and_serviceaccount_subjects_without_a_namespace():
-    model = rbac.build([
-        obj("ClusterRole", "reader", rules=[PODS]),
-        binding("ClusterRoleBinding", "all-sa", "ClusterRole", "reader", [{"kind": "Group", "name": "system:serviceaccounts:shop"}]),
-        binding("ClusterRoleBinding", "no-ns", "ClusterRole", "reader", [{"kind": "ServiceAccount", "name": "ci"}]),
-    ])
+    model = rbac.build(
+        [
+            obj("ClusterRole", "reader", rules=[PODS]),
+            binding(
+                "ClusterRoleBinding",
+                "all-sa",
+                "ClusterRole",
+                "reader",
+                [{"kind": "Group", "name": "system:serviceaccounts:shop"}],
+            ),
+            binding("ClusterRoleBinding", "no-ns", "ClusterRole", "reader", [{"kind": "ServiceAccount", "name": "ci"}]),
+        ]
+    )
     request = Request("list", "", resource="pods")
     assert model.allows(SA("shop", "anything"), request)
     assert not model.allows(SA("blog", "ci"), request)  # a ClusterRoleBinding's SA needs its namespace
@@ -80,32 +88,65 @@ def test_groups_masters_and_serviceaccount_subjects_without_a_namespace():
 
 def test_aggregation_follows_chains_dedupes_and_skips_itself():
     roles = [
-        obj("ClusterRole", "top", aggregationRule={"clusterRoleSelectors": [{"matchLabels": {"agg": "top"}}]},
-            meta={"labels": {"agg": "top"}}, rules=[{"verbs": ["stale"], "apiGroups": [""], "resources": ["x"]}]),
-        obj("ClusterRole", "middle", aggregationRule={"clusterRoleSelectors": [
-            {"matchExpressions": [{"key": "agg", "operator": "In", "values": ["mid"]}]}]}, meta={"labels": {"agg": "top"}}),
+        obj(
+            "ClusterRole",
+            "top",
+            aggregationRule={"clusterRoleSelectors": [{"matchLabels": {"agg": "top"}}]},
+            meta={"labels": {"agg": "top"}},
+            rules=[{"verbs": ["stale"], "apiGroups": [""], "resources": ["x"]}],
+        ),
+        obj(
+            "ClusterRole",
+            "middle",
+            aggregationRule={
+                "clusterRoleSelectors": [{"matchExpressions": [{"key": "agg", "operator": "In", "values": ["mid"]}]}]
+            },
+            meta={"labels": {"agg": "top"}},
+        ),
         obj("ClusterRole", "leaf-a", meta={"labels": {"agg": "mid"}}, rules=[PODS]),
-        obj("ClusterRole", "leaf-b", meta={"labels": {"agg": "mid"}}, rules=[PODS, {"verbs": ["get"], "nonResourceURLs": ["/x"]}]),
-        obj("ClusterRole", "plain", meta={"labels": {"agg": "top"}}, rules=[{"verbs": ["delete"], "apiGroups": [""], "resources": ["pods"]}]),
+        obj(
+            "ClusterRole",
+            "leaf-b",
+            meta={"labels": {"agg": "mid"}},
+            rules=[PODS, {"verbs": ["get"], "nonResourceURLs": ["/x"]}],
+        ),
+        obj(
+            "ClusterRole",
+            "plain",
+            meta={"labels": {"agg": "top"}},
+            rules=[{"verbs": ["delete"], "apiGroups": [""], "resources": ["pods"]}],
+        ),
     ]
     # whatever the order the objects come in
     for ordering in (roles, roles[::-1]):
         result = rbac.aggregate(ordering)
         assert [g.rule.verbs for g in result["middle"].grants] == [("get", "list"), ("get",)]
         assert [(g.rule.verbs, g.aggregated_from) for g in result["top"].grants] == [
-            (("get", "list"), "leaf-a"), (("get",), "leaf-b"), (("delete",), "plain")]
+            (("get", "list"), "leaf-a"),
+            (("get",), "leaf-b"),
+            (("delete",), "plain"),
+        ]
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.sampled_from(["get", "list", "*", "create"]), min_size=1, max_size=3),
-       st.lists(st.sampled_from(["pods", "*", "pods/exec", "*/exec", "secrets"]), min_size=1, max_size=3),
-       st.sampled_from(["get", "list", "create"]), st.sampled_from(["pods", "secrets"]), st.sampled_from(["", "exec"]))
+@given(
+    st.lists(st.sampled_from(["get", "list", "*", "create"]), min_size=1, max_size=3),
+    st.lists(st.sampled_from(["pods", "*", "pods/exec", "*/exec", "secrets"]), min_size=1, max_size=3),
+    st.sampled_from(["get", "list", "create"]),
+    st.sampled_from(["pods", "secrets"]),
+    st.sampled_from(["", "exec"]),
+)
 def test_the_class_answers_what_its_bindings_answer(verbs, resources, verb, resource, subresource):
     """A PermissionClass is the OR of its bindings, each in its scope: checked on every shape."""
     rule = {"apiGroups": [""], "resources": resources, "verbs": verbs}
-    model = rbac.build([obj("Role", "r", "shop", rules=[rule]), obj("ClusterRole", "c", rules=[rule]),
-                        binding("RoleBinding", "b", "Role", "r", [{"kind": "User", "name": "u"}], "shop"),
-                        binding("ClusterRoleBinding", "c", "ClusterRole", "c", [{"kind": "Group", "name": "g"}])])
+    model = rbac.build(
+        [
+            obj("Role", "r", "shop", rules=[rule]),
+            obj("ClusterRole", "c", rules=[rule]),
+            binding("RoleBinding", "b", "Role", "r", [{"kind": "User", "name": "u"}], "shop"),
+            binding("ClusterRoleBinding", "c", "ClusterRole", "c", [{"kind": "Group", "name": "g"}]),
+        ]
+    )
     for ns in ("", "shop", "blog"):
         request = Request(verb, ns, "", resource, subresource, "n")
         expected = rbac.PolicyRule.parse(rule).allows(request)
@@ -114,9 +155,12 @@ def test_the_class_answers_what_its_bindings_answer(verbs, resources, verb, reso
 
 
 def test_identities_belong_to_tenants_or_are_reported_unmapped():
-    tenancy = resolve_tenancy([obj("Namespace", "shop"), obj("Namespace", "blog")],
-                              TenancyConfig(users={"alice": "acme"}, groups={"devs": "acme"}))
-    owners = lambda kind, name, ns=None: rbac.owners(rbac.Subject(kind, name, ns), tenancy)
+    tenancy = resolve_tenancy(
+        [obj("Namespace", "shop"), obj("Namespace", "blog")],
+        TenancyConfig(users={"alice": "acme"}, groups={"devs": "acme"}),
+    )
+    def owners(kind, name, ns=None):
+        return rbac.owners(rbac.Subject(kind, name, ns), tenancy)
     assert owners("ServiceAccount", "ci", "shop") == ("shop",)
     assert owners("ServiceAccount", "coredns", "kube-system") == ()
     assert owners("User", "alice") == ("acme",) and owners("Group", "devs") == ("acme",)
@@ -139,25 +183,45 @@ def test_config_maps_users_and_groups_to_tenants(tmp_path):
 
 
 def test_api_access_matrix_and_unmapped_users_in_a_scan():
-    resources = [obj("Namespace", "shop"), obj("Namespace", "blog"), obj("Role", "r", "shop", rules=[PODS]),
-                 binding("RoleBinding", "b", "Role", "r", [{"kind": "ServiceAccount", "name": "ci", "namespace": "blog"},
-                                                           {"kind": "User", "name": "bob"}], "shop")]
+    resources = [
+        obj("Namespace", "shop"),
+        obj("Namespace", "blog"),
+        obj("Role", "r", "shop", rules=[PODS]),
+        binding(
+            "RoleBinding",
+            "b",
+            "Role",
+            "r",
+            [{"kind": "ServiceAccount", "name": "ci", "namespace": "blog"}, {"kind": "User", "name": "bob"}],
+            "shop",
+        ),
+    ]
     report = audit_inventory(Inventory(tuple(resources)), select=["IA601"])
     assert [(r["from"], r["to"], r["bindings"]) for r in report.sections["api_access"]] == [
-        ("blog", "shop", ["RoleBinding shop/b"]), ("unmapped user bob", "shop", ["RoleBinding shop/b"])]
+        ("blog", "shop", ["RoleBinding shop/b"]),
+        ("unmapped user bob", "shop", ["RoleBinding shop/b"]),
+    ]
     [finding] = report.findings
     assert finding.evidence["chain"] == [{"binding": "RoleBinding shop/b", "role": "Role shop/r", "rule": PODS}]
 
 
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=4),
-                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
-                    max_leaves=8)
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8,
+)
 FIELDS = st.sampled_from(["rules", "subjects", "roleRef", "aggregationRule"])
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(rbac.RBAC_KINDS), st.sampled_from([None, "shop"]),
-                          st.dictionaries(FIELDS, JSON, max_size=4)), max_size=6))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(rbac.RBAC_KINDS), st.sampled_from([None, "shop"]), st.dictionaries(FIELDS, JSON, max_size=4)
+        ),
+        max_size=6,
+    )
+)
 def test_objects_of_any_shape_never_break_the_evaluator(objects):
     """Whatever a field holds, building and asking answers (a malformed piece grants nothing)."""
     resources = [obj(kind, f"o{i}", ns, **body) for i, (kind, ns, body) in enumerate(objects)]
