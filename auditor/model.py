@@ -91,6 +91,9 @@ class Fact:
     pod: str | None
     report: Mapping[str, Any] = field(repr=False)
     origin: Origin = field(default_factory=Origin)
+    # The labels of the pod the probe ran in, when that pod is the tool's own (a `--probe`
+    # reach Job, never in the inventory): NetworkPolicies decide by them.
+    pod_labels: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

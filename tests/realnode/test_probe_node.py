@@ -6,11 +6,17 @@ import os
 import uuid
 
 import pytest
+from scenario import (
+    machine_boot_id,
+    machine_is_vm,
+    machine_pod_cgroup_version,
+    scan_probe,
+    tool_objects_left,
+    wait_for_no_containers,
+)
 
 from auditor.live.probes.options import ProbeOptions
 from auditor.live.probes.run import run_probes
-from scenario import (machine_boot_id, machine_pod_cgroup_version, machine_is_vm, scan_probe,
-                      tool_objects_left, wait_for_no_containers)
 
 pytestmark = [pytest.mark.realnode, pytest.mark.slow]
 
@@ -58,10 +64,6 @@ def test_scan_probe_through_the_cli_joins_the_node_report(node_cluster, cli_scan
     assert wait_for_no_containers(node_cluster, tool) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tool bug: the node probe Job sets POD_NAME, so ProbeRun.facts() (auditor/live/probes/results.py) "
-    "gives the node's fact a pod, and checks/fleet.py _fleet() keeps only facts with pod None as node "
-    "fingerprints: the probe's hypervisor flag never reaches the substrate, which stays 'unknown'"))
 def test_scan_probe_classifies_this_vm_as_a_vm_whatever_the_labels(node_cluster, cli_scan):
     assert machine_is_vm()
     _, _, report = cli_scan

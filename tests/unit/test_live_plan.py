@@ -270,3 +270,21 @@ def test_a_signal_during_clean_up_waits_for_it_then_is_delivered():
         run_probes(api=api, inventory=Inventory(resources=tuple(cluster())),
                    options=ProbeOptions(timeout=0.1, poll_interval=0.05, reach_probes=False))
     assert api.objects == {}  # clean-up finished before the signal was delivered
+
+
+def test_a_node_probe_is_a_fact_about_its_node_and_a_reach_probe_about_its_pod():
+    """The node Job's pod is the tool's own: its report fingerprints the node (substrate,
+    kernel), so its fact has no pod; a reach probe's fact keeps its pod and that pod's labels,
+    which NetworkPolicies decide by."""
+    from auditor.live.probes.results import ProbeResult, ProbeRun
+
+    node = {"probe": {"node": "n1", "namespace": "isolation-audit", "pod": "ia-1-node-n1-x"}}
+    reach = {"probe": {"node": "n2", "namespace": "shop", "pod": "ia-1-reach-shop-y"}}
+    run = ProbeRun("1", "ctx", "isolation-audit", results=[
+        ProbeResult("node-n1", "node", "isolation-audit", "ia-1-node-n1-x", "n1", node),
+        ProbeResult("reach-shop", "reach", "shop", "ia-1-reach-shop-y", "n2", reach, {"app": "probe"}),
+    ])
+    by_id = {f.probe_id: f for f in run.facts()}
+    assert (by_id["node-n1"].node, by_id["node-n1"].namespace, by_id["node-n1"].pod) == ("n1", None, None)
+    assert (by_id["reach-shop"].namespace, by_id["reach-shop"].pod) == ("shop", "ia-1-reach-shop-y")
+    assert by_id["reach-shop"].pod_labels == {"app": "probe"}

@@ -43,8 +43,10 @@ def collect(api: Any, run: ProbeRun, spec: ProbeSpec, state: str, job: dict) -> 
     if report is None:
         run.not_run.append(NotRun(spec.probe_id, f"report unreadable: {problem}"))
         return
+    labels = (pod.get("metadata") or {}).get("labels") or {}
     run.results.append(ProbeResult(spec.probe_id, spec.kind, spec.namespace, name,
-                                   (pod.get("spec") or {}).get("nodeName") or spec.node, report))
+                                   (pod.get("spec") or {}).get("nodeName") or spec.node, report,
+                                   {str(k): str(v) for k, v in labels.items()}))
 
 
 def parse_report(log: bytes) -> tuple[dict | None, str]:

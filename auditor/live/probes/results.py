@@ -19,6 +19,7 @@ class ProbeResult:
     pod: str
     node: str | None
     report: Mapping[str, Any] = field(repr=False)
+    pod_labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -42,12 +43,17 @@ class ProbeRun:
     cleanup_errors: list[str] = field(default_factory=list)
 
     def facts(self) -> tuple[Fact, ...]:
-        return tuple(
-            Fact(probe_id=r.probe_id, node=(r.report.get("probe") or {}).get("node") or r.node,
-                 namespace=(r.report.get("probe") or {}).get("namespace") or r.namespace,
-                 pod=(r.report.get("probe") or {}).get("pod") or r.pod, report=r.report,
-                 origin=Origin(cluster=self.context))
-            for r in self.results)
+        return tuple(self._fact(r) for r in self.results)
+
+    def _fact(self, r: ProbeResult) -> Fact:
+        probe = r.report.get("probe") or {}
+        node = probe.get("node") or r.node
+        if r.kind == "node":  # about the node: the pod it ran in is the tool's, in no tenant
+            return Fact(probe_id=r.probe_id, node=node, namespace=None, pod=None, report=r.report,
+                        origin=Origin(cluster=self.context))
+        return Fact(probe_id=r.probe_id, node=node, namespace=probe.get("namespace") or r.namespace,
+                    pod=probe.get("pod") or r.pod, report=r.report, origin=Origin(cluster=self.context),
+                    pod_labels=dict(r.pod_labels))
 
     def skipped(self) -> tuple[Skipped, ...]:
         """Probes that did not run, for the report's coverage ("probes not run: ..."), and a
