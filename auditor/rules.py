@@ -84,8 +84,8 @@ def _declared_check(path: Path, node: Node | None, index: int, raw: Mapping[str,
     where = ["rules", str(index)]
     plugin = plugins.get(name)
     if plugin is None:
-        raise RulePackError(located(path, node, [*where, "analysis"], f"unknown analysis plugin '{name}' "
-                                    f"(registered: {', '.join(plugins.names())})"))
+        raise RulePackError(located(path, node, [*where, "analysis"], f"unknown analysis plugin '{name}': "
+                                    f"not installed (installed: {', '.join(plugins.names())})"))
     params = raw.get("params", {})
     check = params.get("check") if isinstance(params, dict) else None
     declared = plugin.checks.get(check) if isinstance(check, str) else None
