@@ -18,7 +18,8 @@ ENV = ["spec", "containers", "0", "env"]
 def planted() -> st.SearchStrategy[object]:
     # A reference's own fields (`name`, `key`...) are shown on purpose, so none is planted here.
     names = st.sampled_from(["secretKeyRef", "configMapKeyRef", "fieldRef", "value", "valueFrom", "0", "a"])
-    leaf = st.one_of(st.just(MARKER), st.just([{"name": MARKER}]), st.just(f"--password={MARKER}"), st.integers(), st.none())
+    leaf = st.one_of(st.just(MARKER), st.just([{"name": MARKER}]), st.just(f"--password={MARKER}"),
+                     st.integers(), st.none())
     return st.recursive(leaf, lambda inner: st.one_of(st.lists(inner, max_size=3),
                                                       st.dictionaries(names, inner, max_size=3)), max_leaves=6)
 
