@@ -440,7 +440,7 @@ def resolve_peer(host: str, port: int) -> tuple[int, tuple]:
         raise PeerError(f"cannot resolve {host!r}")
     family, _, _, _, sockaddr = infos[0]
     try:  # a name may stand for what a literal could not be
-        single_host(sockaddr[0])
+        single_host(str(sockaddr[0]))
     except ValueError as exc:
         raise PeerError(f"{host!r} resolves to {exc}") from None
     return family, sockaddr
