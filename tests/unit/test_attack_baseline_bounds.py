@@ -47,3 +47,14 @@ def test_the_scan_names_the_deep_baseline_and_never_a_recursion_error(tmp_path):
     done = subprocess.run([sys.executable, "-m", "auditor", "scan", str(REPO / "fixtures" / "demo" / "cluster"),
                            "--baseline", str(path)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "RecursionError" not in done.stderr and str(path) in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("body", ['{"files": ' + "[" * 200_000 + "]" * 200_000 + "}",
+                                  '{"files": [], "files": [{"path": "x", "sha256": "0"}]}'],
+                         ids=["nested 200,000 deep", "a duplicate key"])
+def test_evidence_verify_names_a_deep_or_duplicated_manifest(tmp_path, body):
+    (tmp_path / "manifest.json").write_text(body)
+    done = subprocess.run([sys.executable, "-m", "auditor", "evidence", "verify", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "manifest.json: malformed" in done.stderr, done.stderr
+    assert "RecursionError" not in done.stderr and "internal error" not in done.stderr
