@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .model import Finding, Report
-from .sources.files import read_regular
+from .sources.parsing import Limits, ParseError, TooLarge, json_document, read_input
 
 FINGERPRINT_VERSION = "v1"
 # Evidence of analyses is a free-form dict; these keys identify *which* relation a finding
@@ -26,6 +26,8 @@ FINGERPRINT_VERSION = "v1"
 # reports change from run to run and are left out.
 IDENTITY_KEYS = ("to_tenant", "from", "to", "port", "check")
 _INDEX = re.compile(r"/\d+(?=/|$)")
+# The bounds of every input, but a report quotes an input's evidence a few levels below its root.
+_LIMITS = Limits(max_depth=Limits().max_depth + 8)
 
 
 class BaselineError(Exception):
@@ -59,11 +61,14 @@ def fingerprint(f: Finding | Mapping[str, Any]) -> str:
 def load_baseline(path: str | Path) -> dict[str, Any]:
     """Read a JSON report written by `--format json`; BaselineError with one line otherwise."""
     try:
-        data = json.loads(read_regular(path).decode("utf-8"))
+        data = json_document(read_input(Path(path), None, _LIMITS.max_file_bytes), _LIMITS)
     except OSError as exc:
         raise BaselineError(f"{path}: cannot read baseline: {exc.strerror or exc}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BaselineError(f"{path}: baseline is not JSON: {exc}") from None
+    except TooLarge as exc:
+        raise BaselineError(f"{path}: cannot read baseline: {exc}") from None
+    except ParseError as exc:
+        where = f"{path}:{exc.line}" if exc.line is not None else str(path)
+        raise BaselineError(f"{where}: baseline is not JSON: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("findings"), list):
         raise BaselineError(f"{path}: not a k8s-isolation-audit JSON report (no 'findings' list)")
     if not all(isinstance(f, dict) for f in data["findings"]):

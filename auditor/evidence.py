@@ -23,6 +23,7 @@ from typing import Any
 from . import __version__, redact
 from .model import Report, Rule, Skipped
 from .sources.files import open_regular, read_regular, walk
+from .sources.parsing import ParseError, json_document
 from .sources.probe_reports import report_files
 
 FORMAT = "k8s-isolation-audit/evidence-bundle"
@@ -249,9 +250,11 @@ def verify_bundle(directory: str | Path, public_key: Path | None = None) -> list
         return [f"{MANIFEST}: unreadable: {exc.strerror or exc}"]
     problems = _signature(root, body, public_key)
     try:
-        manifest = json.loads(body)
+        manifest = json_document(body)  # the bounds of every input: a bundle may have been edited
         listed = {str(f["path"]): str(f["sha256"]) for f in manifest["files"]}
-    except (ValueError, KeyError, TypeError) as exc:
+    except ParseError as exc:
+        return problems + [f"{MANIFEST}: malformed: {exc}"]
+    except (KeyError, TypeError) as exc:
         return problems + [f"{MANIFEST}: malformed: {type(exc).__name__}: {exc}"]
     on_disk, named = _files(root, problems)
     for name in sorted(listed):

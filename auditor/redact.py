@@ -34,11 +34,17 @@ class _Shown(Enum):
     KEYS = "keys"  # which members exist is evidence, their values are not (Secret data, volumeAttributes)
     NAMED = "named"  # env or httpHeaders: members are variables or headers
     NAMED_ITEM = "named item"  # one variable or header: its name and reference, never its value
+    REFERENCE = "reference"  # a `valueFrom`: its sources by kind, nothing written in it directly
+    SOURCE = "source"  # one `valueFrom` source: the scalar fields a reference has
     NAME = "name"  # a scalar name; anything nested under it is hidden
     ANNOTATIONS = "annotations"
 
 
 _SCALARS_SHOWN = frozenset({_Shown.ALL, _Shown.NAME})
+# What a `valueFrom` refers to, and the fields of those references.
+_REFERENCE_SOURCES = frozenset({"secretKeyRef", "configMapKeyRef", "fieldRef", "resourceFieldRef", "fileKeyRef"})
+_REFERENCE_FIELDS = frozenset({"name", "key", "optional", "apiVersion", "fieldPath", "containerName", "resource",
+                               "divisor", "volumeName", "path"})
 # Members of a value shown whole that are shown less (`options` only under `flexVolume`).
 _SPECIAL = {
     **dict.fromkeys(SECRET_KEYS | {"volumeAttributes"}, _Shown.KEYS),
@@ -56,7 +62,11 @@ def _member(shown: _Shown, name: str, parent: str) -> _Shown:
     if shown is _Shown.NAMED:
         return _Shown.NAMED_ITEM
     if shown is _Shown.NAMED_ITEM:
-        return _Shown.NAME if name == "name" else _Shown.ALL if name == "valueFrom" else _Shown.NOTHING
+        return _Shown.NAME if name == "name" else _Shown.REFERENCE if name == "valueFrom" else _Shown.NOTHING
+    if shown is _Shown.REFERENCE and name in _REFERENCE_SOURCES:
+        return _Shown.SOURCE
+    if shown is _Shown.SOURCE and name in _REFERENCE_FIELDS:
+        return _Shown.NAME
     if shown is _Shown.ANNOTATIONS and name.startswith(SAFE_ANNOTATIONS):
         return _Shown.NAME
     return _Shown.NOTHING

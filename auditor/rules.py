@@ -15,8 +15,8 @@ from .analysis import Check
 from .model import Rule, RuleDocs, Severity
 from .registry import PluginError, Plugins
 from .schema_errors import located, one_line, schema_error
-from .schema_walk import children, is_local, map_children, resolve_ref
-from .yamlfile import load_one
+from .schema_walk import children, is_local, map_children, resolve_ref, unbounded
+from .yamlfile import LIMITS, load_one
 
 if TYPE_CHECKING:  # jsonschema is imported when a pack is first checked, not at start-up
     from jsonschema import Draft202012Validator
@@ -182,6 +182,9 @@ def _check_condition(path: Path, node: Node | None, index: int, match: Any) -> N
     if found is not None:
         tokens, problem = found
         raise RulePackError(located(path, node, [*where, *tokens], problem, field=where))
+    endless = unbounded(match, LIMITS.max_depth, LIMITS.max_expanded_nodes)
+    if endless is not None:
+        raise RulePackError(located(path, node, where, endless))
 
 
 def _bad_reference(schema: Any, root: Any, where: list[str]) -> tuple[list[str], str] | None:

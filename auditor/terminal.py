@@ -8,30 +8,25 @@ visible escape instead (`\\n`, `\\x1b`, `\\u202e`), so the text stays readable a
 """
 from __future__ import annotations
 
-import re
-
-_UNSAFE = re.compile(
-    "["
-    "\x00-\x1f\x7f-\x9f"  # C0 (tab and newline included), DEL, C1 (NEL, CSI...)
-    "\u061c\u200e\u200f"  # bidi marks
-    "\u2028\u2029"  # line and paragraph separators
-    "\u202a-\u202e\u2066-\u2069"  # bidi embeddings, overrides and isolates
-    "]"
-)
 _SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-def _escaped(match: re.Match[str]) -> str:
-    char = match.group()
+def _escaped(char: str) -> str:
     if char in _SHORT:
         return _SHORT[char]
     code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def escape(value: object) -> str:
-    """`value` as one line of inert text: nothing in it can end the line or drive the terminal."""
-    return _UNSAFE.sub(_escaped, str(value))
+    """`value` as one line of inert text: nothing in it can end the line or drive the terminal.
+    What Python calls unprintable is exactly the controls, line breaks, bidi and other format
+    characters (zero-width, soft hyphen, tags), spaces other than ' ', and unassigned code
+    points: invisible or disruptive, so all shown as escapes."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escaped(c) for c in text)
 
 
 def escape_lines(text: str) -> str:

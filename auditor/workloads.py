@@ -196,7 +196,7 @@ class _Folding:
             chain.append(owner)
             seen.add(id(owner))
         for link in reversed(chain):
-            if above is None or not (_idle(link) or self.same(link, above)):
+            if above is None or not (self.idle(link) or self.same(link, above)):
                 above = link
             self.stands_for[id(link)] = above
         return self.stands_for[id(view)]
@@ -212,6 +212,15 @@ class _Folding:
         if found is None and parent and "-" in name:
             found = self.by_key.get((parent, namespace, name.rsplit("-", 1)[0]))
         return found
+
+    def idle(self, view: PodView) -> bool:
+        """An old ReplicaSet its Deployment keeps at zero runs nothing (a rollback changes the
+        Deployment's own template). Any other object at `replicas: 0` may be scaled up by
+        whoever edits it, whatever owner it claims."""
+        replicas = at(view.resource.obj, ("spec", "replicas"))
+        owner = self.owner(view)
+        return (type(replicas) is int and replicas == 0 and _is_apps(view, "ReplicaSet")
+                and owner is not None and _is_apps(owner, "Deployment"))
 
     def same(self, view: PodView, other: PodView) -> bool:
         try:
@@ -237,10 +246,8 @@ def _as_written(view: PodView) -> tuple[Any, Any, Any]:
     return view.metadata.get("labels"), view.metadata.get("annotations"), spec
 
 
-def _idle(view: PodView) -> bool:
-    """An owned controller scaled to zero runs nothing (its owner's controller keeps old ones at 0)."""
-    replicas = at(view.resource.obj, ("spec", "replicas"))
-    return view.resource.kind != "Pod" and type(replicas) is int and replicas == 0
+def _is_apps(view: PodView, kind: str) -> bool:
+    return view.resource.kind == kind and view.resource.api_version == "apps/v1"
 
 
 def _claim_templates(statefulset: Resource) -> tuple[str, ...]:

@@ -82,7 +82,15 @@ def flag_credentials(container: ContainerView) -> Iterator[tuple[str, str]]:
                 following = tokens[at + 1][1] if at + 1 < len(tokens) else ""
                 value = "" if following.startswith("-") else following
             if literal(value):
-                yield f"{container.pointer}/{field}/{index}", flag
+                yield f"{container.pointer}/{field}/{index}", _shown_flag(flag)
+
+
+def _shown_flag(flag: str) -> str:
+    """`-pSuperSecret` may be `-p` with its value glued on (mysql's way): a single-dash flag whose
+    tail after its letter is credential-named too is shown as that letter only."""
+    if flag.startswith("--") or not credential_name(flag[2:]):
+        return flag
+    return flag[:2] + "…"
 
 
 def _hit(rule: Rule, view: PodView, container: ContainerView) -> Hit | None:

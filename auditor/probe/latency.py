@@ -33,6 +33,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from .reach import single_host
+
 CEILING_SECONDS = 6.0
 PR_SET_TIMERSLACK, PR_GET_TIMERSLACK = 29, 30
 GAP_THRESHOLD_NS = 5_000
@@ -437,6 +439,10 @@ def resolve_peer(host: str, port: int) -> tuple[int, tuple]:
     if not infos:
         raise PeerError(f"cannot resolve {host!r}")
     family, _, _, _, sockaddr = infos[0]
+    try:  # a name may stand for what a literal could not be
+        single_host(str(sockaddr[0]))
+    except ValueError as exc:
+        raise PeerError(f"{host!r} resolves to {exc}") from None
     return family, sockaddr
 
 

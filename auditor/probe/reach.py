@@ -148,8 +148,11 @@ def _target(i: int, item: Any, fail: Callable[[str, str], TargetError]) -> Targe
 
 _BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 # IPv6 prefixes whose last 32 bits are an IPv4 address the packet is delivered to: the NAT64
-# well-known prefix (through a translator) and the deprecated IPv4-compatible form.
-_CARRYING_IPV4 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("::/96"))
+# well-known prefix and the local-use one in its /96 layout (through a translator), SIIT's
+# IPv4-translated form and the deprecated IPv4-compatible one. 6to4 and Teredo carry theirs
+# elsewhere (`sixtofour`, `teredo`).
+_CARRYING_IPV4 = tuple(ipaddress.IPv6Network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48", "::ffff:0:0:0/96",
+                                                           "::/96"))
 
 
 def single_host(address: str) -> str:
@@ -164,6 +167,8 @@ def single_host(address: str) -> str:
     if ip.version == 6 and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     carried = [ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) for net in _CARRYING_IPV4 if ip.version == 6 and ip in net]
+    if isinstance(ip, ipaddress.IPv6Address):
+        carried += [v4 for v4 in (ip.sixtofour, *(ip.teredo or ())) if v4 is not None]
     for candidate in (ip, *carried):
         if candidate.is_unspecified or candidate.is_multicast or candidate == _BROADCAST:
             carrying = f" (which carries {candidate})" if candidate is not ip else ""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -52,10 +53,10 @@ def read_regular(path: Path | str, follow_links: bool = True) -> bytes:
 
 
 def walk(root: Path, skipped: list[Skipped], suffixes: tuple[str, ...] | None = None,
-         skip_hidden: bool = False, follow_links: bool = False) -> list[Path]:
+         passed_over: Callable[[str], bool] | None = None, follow_links: bool = False) -> list[Path]:
     """The regular files below `root` whose names end in `suffixes` (any name if None), sorted.
 
-    Names starting with '.' are passed over with `skip_hidden`. Symbolic links to files are
+    Entries whose names `passed_over` accepts are not looked at. Symbolic links to files are
     read only with `follow_links`; links to directories are never followed (no loops, no
     leaving the tree). Everything else that could have held an input is named in `skipped`:
     a directory that cannot be listed, a broken link, a FIFO, device or socket."""
@@ -70,7 +71,7 @@ def walk(root: Path, skipped: list[Skipped], suffixes: tuple[str, ...] | None = 
             skipped.append(Skipped(str(directory), f"cannot list directory: {exc.strerror or exc}"))
             continue
         for entry in entries:
-            if skip_hidden and entry.name.startswith("."):
+            if passed_over is not None and passed_over(entry.name):
                 continue
             path = Path(directory, entry.name)
             wanted = suffixes is None or entry.name.endswith(suffixes)

@@ -66,8 +66,13 @@ def _expand(paths: Iterable[str], skipped: list[Skipped]) -> Iterator[tuple[str,
             yield str(file), file
 
 
+# Version-control metadata, never a checkout's content. Other hidden names are read:
+# `kubectl apply -f DIR` (and `-R`) filters by extension only, so `.evil.yaml` is applied.
+_VCS_DIRECTORIES = frozenset({".git", ".hg", ".svn"})
+
+
 def _walk(root: Path, skipped: list[Skipped]) -> list[Path]:
-    return walk(root, skipped, suffixes=SUFFIXES, skip_hidden=True, follow_links=True)
+    return walk(root, skipped, suffixes=SUFFIXES, passed_over=_VCS_DIRECTORIES.__contains__, follow_links=True)
 
 
 def _load_one(

@@ -46,9 +46,13 @@ def report_files(directories: Iterable[str | Path], skipped: list[Skipped]) -> l
         if not root.is_dir():
             skipped.append(Skipped(str(directory), "probe results: not a directory"))
             continue
-        found = walk(root, skipped, suffixes=(".json",), skip_hidden=True, follow_links=False)
+        found = walk(root, skipped, suffixes=(".json",), passed_over=_hidden, follow_links=False)
         files.extend((path.relative_to(root).as_posix(), path) for path in found)
     return files
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".")
 
 
 def _fact(path: Path, skipped: list[Skipped], limits: Limits) -> Fact | None:

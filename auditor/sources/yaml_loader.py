@@ -60,9 +60,9 @@ class Refused(YAMLError):
     """A document the loader will not build, described only by a kind from a fixed vocabulary,
     its position and (for a duplicate) the key: never by text from the input's values."""
 
-    def __init__(self, kind: str, mark: Any, key: str | None = None) -> None:
+    def __init__(self, kind: str, mark: Any, key: str | None = None, key_node: Node | None = None) -> None:
         super().__init__(kind)
-        self.kind, self.problem_mark, self.key = kind, mark, key
+        self.kind, self.problem_mark, self.key, self.key_node = kind, mark, key, key_node
 
 
 class _KubeConstructor(SafeConstructor):
@@ -72,7 +72,7 @@ class _KubeConstructor(SafeConstructor):
     def check_mapping_key(self, node: Any, key_node: Any, mapping: Any, key: Any, value: Any) -> bool:
         # ruamel's own error quotes both values; ours names the key only.
         if key in mapping:
-            raise Refused("duplicate key", key_node.start_mark, key)
+            raise Refused("duplicate key", key_node.start_mark, key, key_node)
         return True
 
     def construct_as_text(self, node: Node) -> str:
@@ -387,9 +387,28 @@ def documents(
             except YAMLError as exc:
                 loader.constructed_objects, loader.recursive_objects = {}, {}
                 loader.state_generators = []
-                yield node, None, None, exc
+                yield node, None, None, _unaliased(exc, node)
     finally:
         loader.dispose()
+
+
+def _unaliased(exc: YAMLError, root: Node) -> YAMLError:
+    """The error without its key when the duplicate key is an alias: the key's text is then the
+    anchored scalar, which may be a value written elsewhere (an env var's), and its position
+    the anchor's."""
+    if not isinstance(exc, Refused) or exc.key_node is None:
+        return exc
+    edges, seen, pending = 0, set(), [root]
+    while pending:
+        node = pending.pop()
+        children = ([n for pair in node.value for n in pair] if isinstance(node, MappingNode)
+                    else node.value if isinstance(node, SequenceNode) else [])
+        for child in children:
+            edges += child is exc.key_node
+            if id(child) not in seen and not isinstance(child, ScalarNode):
+                seen.add(id(child))
+                pending.append(child)
+    return exc if edges == 1 else Refused(exc.kind, None)
 
 
 def _construct(
