@@ -298,11 +298,12 @@ def _scan(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
     active = [r for r in ruleset.rules if config.active(r)]
     _emit(report, args, active)
-    for skipped in inventory.skipped:  # before the evidence bundle, whose failure ends the scan
+    # what was not audited: unreadable inputs, and targets a rule could not be evaluated on
+    for skipped in report.coverage.skipped:  # before the evidence bundle, whose failure ends the scan
         _say(f"skipped {skipped.one_line()}")
     if args.evidence_dir:
         _write_evidence(args, report, inventory, ruleset, config, active)
-    if inventory.skipped:
+    if report.coverage.skipped:
         return EXIT_ERROR
     return EXIT_FINDINGS if report.failing() else EXIT_OK
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -14,7 +14,20 @@ from . import redact
 from .analysis import AnalysisContext, Hit
 from .conditions import compile_condition
 from .config import Config
-from .model import Coverage, Fact, Finding, Inventory, LineIndex, Location, Origin, Report, Resource, Rule, WaiverStatus
+from .model import (
+    Coverage,
+    Fact,
+    Finding,
+    Inventory,
+    LineIndex,
+    Location,
+    Origin,
+    Report,
+    Resource,
+    Rule,
+    Skipped,
+    WaiverStatus,
+)
 from .pointer import split_pointer, walk
 from .projection import Reads, project
 from .registry import Plugin, PluginError
@@ -61,7 +74,8 @@ def audit(
     tenancy = resolve_tenancy(inventory.resources, config.tenancy)
     workloads = top_level_workloads(inventory.resources)
     drafts: list[_Draft] = []
-    drafts.extend(_declarative(inventory, workloads, [r for r in rules if r.declarative]))
+    unevaluated: dict[str, int] = {}
+    drafts.extend(_declarative(inventory, workloads, [r for r in rules if r.declarative], unevaluated))
     ctx = AnalysisContext(inventory, tenancy, workloads, config, today)
     by_plugin: dict[str, list[Rule]] = defaultdict(list)
     for rule in rules:
@@ -95,7 +109,7 @@ def audit(
             objects=len(inventory.resources),
             audited_workloads=len(workloads),
             rules_run=len(rules),
-            skipped=inventory.skipped,
+            skipped=inventory.skipped + _unevaluated(unevaluated),
         ),
         waivers=tuple(waiver_statuses),
         sections=dict(sorted(sections.items())),
@@ -112,10 +126,12 @@ def _source(inventory: Inventory) -> dict[str, Any]:
 # -- declarative rules -----------------------------------------------------------------
 
 
-def _declarative(inventory: Inventory, workloads: Sequence[PodView], rules: Sequence[Rule]) -> Iterator[_Draft]:
+def _declarative(
+    inventory: Inventory, workloads: Sequence[PodView], rules: Sequence[Rule], unevaluated: dict[str, int]
+) -> Iterator[_Draft]:
     by_target: dict[str, list[tuple[Rule, Any]]] = defaultdict(list)
     for rule in rules:
-        by_target[rule.target or ""].append((rule, compile_condition(rule.match)))
+        by_target[rule.target or ""].append((rule, _guarded(rule, compile_condition(rule.match), unevaluated)))
     pod_rules = _Matcher(by_target.get("pod", []))
     container_rules = _Matcher(by_target.get("container", []))
     for view in workloads:
@@ -145,6 +161,24 @@ def _declarative(inventory: Inventory, workloads: Sequence[PodView], rules: Sequ
         for fact in inventory.facts:
             if is_match(fact.report):
                 yield _observed(rule, fact, dict(_evidence(fact.report, rule.evidence)))
+
+
+def _guarded(rule: Rule, is_match: Callable[[Any], bool], unevaluated: dict[str, int]) -> Callable[[Any], bool]:
+    """The condition, unless it recurses past Python's stack on a target: a third-party pack can
+    recurse through `$ref` in ways no load-time bound catches. Such a target is counted (the
+    audit is then partial), never a silent pass, and the scan goes on."""
+    def check(target: Any) -> bool:
+        try:
+            return is_match(target)
+        except RecursionError:
+            unevaluated[rule.id] = unevaluated.get(rule.id, 0) + 1
+            return False
+    return check
+
+
+def _unevaluated(counts: Mapping[str, int]) -> tuple[Skipped, ...]:
+    return tuple(Skipped(f"rule {rule_id}", f"could not be evaluated on {n} target(s): its condition recurses "
+                         "deeper than the evaluator's stack") for rule_id, n in sorted(counts.items()))
 
 
 def _observed(rule: Rule, fact: Fact, evidence: dict[str, Any]) -> _Draft:
