@@ -9,6 +9,9 @@ visible escape instead (`\\n`, `\\x1b`, `\\u202e`), so the text stays readable a
 from __future__ import annotations
 
 _SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Printable to Python, yet drawn as nothing: Hangul fillers, the braille blank, the combining
+# grapheme joiner and Khmer's inherent vowels (used to fake blank or look-alike names).
+BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5")
 
 
 def _escaped(char: str) -> str:
@@ -22,11 +25,12 @@ def escape(value: object) -> str:
     """`value` as one line of inert text: nothing in it can end the line or drive the terminal.
     What Python calls unprintable is exactly the controls, line breaks, bidi and other format
     characters (zero-width, soft hyphen, tags), spaces other than ' ', and unassigned code
-    points: invisible or disruptive, so all shown as escapes."""
+    points: invisible or disruptive, so all shown as escapes; so are the few printable
+    characters drawn as nothing."""
     text = str(value)
-    if text.isprintable():
+    if text.isprintable() and BLANK.isdisjoint(text):
         return text
-    return "".join(c if c.isprintable() else _escaped(c) for c in text)
+    return "".join(c if c.isprintable() and c not in BLANK else _escaped(c) for c in text)
 
 
 def escape_lines(text: str) -> str:

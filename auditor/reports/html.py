@@ -14,16 +14,14 @@ import base64
 import hashlib
 import html
 import json
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..model import Report, Severity
+from ..terminal import escape_lines
 
 SEVERITIES = [s.label for s in sorted(Severity, reverse=True)]
 RANK = {s.label: int(s) for s in Severity}
-_INVISIBLE = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f]")  # bidi overrides (trojan source)
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 CSS = """
 :root{--bg:#fff;--fg:#1d2330;--mute:#5d6677;--line:#d9dee7;--crit:#b0182a;--high:#d9480f;--med:#c08a00;
@@ -92,10 +90,11 @@ JS = """
 
 
 def e(value: Any) -> str:
-    """Escape any report string for HTML text or a quoted attribute."""
+    """Escape any report string for HTML text or a quoted attribute. What is invisible or
+    reorders text (controls, bidi and zero-width characters, other spaces) is shown as an
+    escape, as on the terminal, so `pro\\u200bd` cannot pass for `prod`."""
     text = "" if value is None else str(value)
-    text = _CONTROL.sub("\N{REPLACEMENT CHARACTER}", _INVISIBLE.sub("\N{REPLACEMENT CHARACTER}", text))
-    return html.escape(text, quote=True)
+    return html.escape(escape_lines(text), quote=True)
 
 
 def _hash(source: str) -> str:

@@ -9,9 +9,11 @@ import json
 import re
 from dataclasses import replace
 
+import pytest
+
 from auditor.model import Finding, Location, Severity
 from auditor.reports import renderer
-from auditor.reports.html import render
+from auditor.reports.html import e, render
 from auditor.reports.json_report import to_dict
 
 HOSTILE = '"><img src=x onerror=alert(1)></td></tr></table><script>window.pwned=1</script>\u202e<!--'
@@ -101,3 +103,10 @@ def test_observed_matrix_when_probes_ran(demo):
 def test_takes_the_report_dict_too(demo):
     assert render(to_dict(demo)) == render(demo) == renderer("html")(demo)
     assert json.loads(json.dumps(to_dict(demo)))  # the dict form is plain JSON
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\u00ad", "\u2060", "\ufeff", "\u202e", "\u2028", "\x1b", "\u3164"])
+def test_invisible_characters_in_names_are_shown_not_hidden(invisible):
+    """A namespace `pro<zero-width>d` must not read as `prod` in the HTML report."""
+    shown = e(f"pro{invisible}d")
+    assert invisible not in shown and shown != "prod" and shown.startswith("pro") and shown.endswith("d")
