@@ -16,13 +16,15 @@ from typing import Any, Iterator, Mapping, Sequence
 from auditor.analysis import AnalysisContext, AnalysisResult, Check, Hit, Section
 from auditor.model import Resource, Rule
 from auditor.workloads import items
-from auditor.netpol import ALL_PORTS, NO_PORTS, Endpoint, Evaluator, PodClass, PortSet, in_block
+from auditor import netpol_admin
+from auditor.netpol import ALL_PORTS, NO_PORTS, Endpoint, Evaluator, PodClass, PortSet
 
 # Past this many open-to-open tenant pairs the matrix says "*" (every tenant whose egress is
 # unrestricted) instead of listing each pair: a policy-free cluster of 10,000 tenants would
 # otherwise list 10^8 rows.
 WILDCARD_THRESHOLD = 2_000
 METADATA_ADDRESSES = ("169.254.169.254", "fd00:ec2::254")
+POLICY_KINDS = ("NetworkPolicy",) + netpol_admin.KINDS
 
 
 @dataclass
@@ -80,8 +82,8 @@ class Reachability:
 
     def run(self, ctx: AnalysisContext, rules: Sequence[Rule]) -> AnalysisResult:
         endpoints, owners = _endpoints(ctx)
-        policies = [r.obj for r in ctx.of_kind("NetworkPolicy")]
-        ev = Evaluator(endpoints, _namespace_labels(ctx), policies)
+        policies = [r.obj for kind in POLICY_KINDS for r in ctx.of_kind(kind)]
+        ev = Evaluator(endpoints, _namespace_labels(ctx), policies, _nodes(ctx))
         tenant = {c.id: ctx.tenancy.tenant_of(c.namespace) for c in ev.classes}
         scene = _Scene(
             ctx, endpoints, owners, ev, tenant, intended_matrix(ev, tenant),
@@ -281,46 +283,45 @@ def _metadata_egress(scene: _Scene, rule: Rule) -> Iterator[Hit]:
     targets = {a: "the cloud metadata service" for a in METADATA_ADDRESSES}
     targets.update({a: "a node's address (kubelet, node services)" for a in _node_addresses(scene.ctx)})
     parsed = {ipaddress.ip_address(a): what for a, what in targets.items()}
-    everything = sorted(set(parsed.values()))
     # Classes under the same egress rules reach the same addresses: ask once per rule set,
     # not once per class and node address.
-    by_rules: dict[tuple[int, ...], list[str]] = {}
+    by_rules: dict[tuple, list[str]] = {}
     reported: set[str] = set()
     for c in ev.classes:
         t = tenant[c.id]
         if t is None or c.host_network or c.namespace in reported:
             continue
-        rules = ev.egress[c.id]
-        if rules is None:
-            reached = everything
-        else:
-            key = tuple(map(id, rules))
-            if key not in by_rules:
-                by_rules[key] = sorted({what for a, what in parsed.items() if _egress_reaches(rules, a)})
-            reached = by_rules[key]
+        key = ev.rules_key("egress", c.id)
+        if key not in by_rules:
+            by_rules[key] = sorted({what for a, what in parsed.items() if ev.address_ports(c, a)})
+        reached = by_rules[key]
         if reached:
             reported.add(c.namespace)
-            why = "egress is unrestricted" if ev.open_egress(c) else "an egress ipBlock admits it"
+            why = "egress is unrestricted" if ev.open_egress(c) else "a policy admits it"
             yield Hit(rule.id, scene.ctx.namespace_subject(c.namespace),
                       f"pods in {c.namespace} may reach {' and '.join(reached)}: {why}",
                       {"example_pods": list(c.members[:5]), "reaches": reached})
 
 
 def _node_addresses(ctx: AnalysisContext) -> list[str]:
-    found = []
+    return sorted({a for _, addresses in _nodes(ctx, ("InternalIP",)).values() for a in addresses})
+
+
+def _nodes(ctx: AnalysisContext, types: tuple[str, ...] = ("InternalIP", "ExternalIP")
+           ) -> dict[str, tuple[dict[str, str], list[str]]]:
+    """Each Node's labels and addresses (what a cluster-wide policy's `nodes` peer matches)."""
+    found = {}
     for node in ctx.of_kind("Node"):
         status = node.obj.get("status") if isinstance(node.obj.get("status"), dict) else {}
+        addresses = []
         for address in items(status.get("addresses")):
-            if isinstance(address, dict) and address.get("type") == "InternalIP":
+            if isinstance(address, dict) and address.get("type") in types:
                 try:
-                    found.append(str(ipaddress.ip_address(address.get("address"))))
+                    addresses.append(str(ipaddress.ip_address(address.get("address"))))
                 except ValueError:
                     continue
-    return sorted(set(found))
-
-
-def _egress_reaches(rules, address) -> bool:
-    return any(rule.any_peer or any(in_block(address, block) for block in rule.blocks) for rule in rules)
+        found[node.name] = ({str(k): str(v) for k, v in node.labels.items()}, addresses)
+    return found
 
 
 # -- observed (probe --reach) ----------------------------------------------------------
