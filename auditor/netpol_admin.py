@@ -134,7 +134,7 @@ def _rules(rules: Any, peers_key: str, v2: bool, tier: str) -> Iterator[AdminRul
     for index, rule in enumerate(rules if isinstance(rules, list) else []):
         if not isinstance(rule, Mapping):
             continue
-        action = ACTIONS.get(rule.get("action"))
+        action = ACTIONS.get(rule["action"]) if isinstance(rule.get("action"), str) else None
         if action is None or (action == "Pass" and tier == BASELINE and not v2):
             continue  # the API server refuses it
         peers = tuple(_peer(p) for p in (rule.get(peers_key) if isinstance(rule.get(peers_key), list) else []))
