@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from dataclasses import dataclass, replace
+from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from . import netpol_admin
@@ -59,10 +60,19 @@ class PortSet:
                 merged.append((proto, lo, hi))
         return PortSet(tuple(merged))
 
+    # The common operands are every port and no port: answer those without merging ranges.
     def __or__(self, other: "PortSet") -> "PortSet":
+        if not other.ranges or self.ranges == other.ranges or self.ranges == _ALL_RANGES:
+            return self
+        if not self.ranges or other.ranges == _ALL_RANGES:
+            return other
         return PortSet.of(self.ranges + other.ranges)
 
     def __and__(self, other: "PortSet") -> "PortSet":
+        if not self.ranges or other.ranges == _ALL_RANGES or self.ranges == other.ranges:
+            return self
+        if not other.ranges or self.ranges == _ALL_RANGES:
+            return other
         return PortSet.of(
             (p, max(lo, olo), min(hi, ohi))
             for p, lo, hi in self.ranges
@@ -71,6 +81,10 @@ class PortSet:
         )
 
     def __sub__(self, other: "PortSet") -> "PortSet":
+        if not other.ranges or not self.ranges:
+            return self
+        if other.ranges == _ALL_RANGES or other.ranges == self.ranges:
+            return NO_PORTS
         left = list(self.ranges)
         for q, olo, ohi in other.ranges:
             cut = []
@@ -99,6 +113,7 @@ class PortSet:
 
 ALL_PORTS = PortSet.of((p, 1, MAX_PORT) for p in PROTOCOLS)
 NO_PORTS = PortSet()
+_ALL_RANGES = ALL_PORTS.ranges
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +139,7 @@ class PodClass:
     members: tuple[str, ...]  # endpoint names
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # each rule is itself: equal by identity
 class Rule:
     peers: int  # bitmask of the classes at the other end
     ports: tuple[PortSpec, ...]  # empty = every port
@@ -138,10 +153,11 @@ class Rule:
     direction: str = "ingress"
 
     def describe(self) -> dict[str, Any]:
-        """Which policy and rule decided, for reports."""
+        """Which policy and rule decided, for reports (rule `isolation`: the pod is isolated
+        by the policy and none of its rules allows the port)."""
         kind, _, name = self.policy.partition(" ")
-        found = {"kind": kind, "name": name, "rule": f"{self.direction}[{self.index}]", "tier": self.tier,
-                 "action": self.action}
+        rule = "isolation" if self.index < 0 else f"{self.direction}[{self.index}]"
+        found = {"kind": kind, "name": name, "rule": rule, "tier": self.tier, "action": self.action}
         if self.priority is not None:
             found["priority"] = self.priority
         return found
@@ -170,6 +186,9 @@ class _Cell:
 
     def key(self) -> tuple:
         return (self.undecided, self.allowed, self.passed, self.np_allowed, self.deciders)
+
+    def with_mask(self, mask: int) -> "_Cell":
+        return _Cell(mask, self.undecided, self.allowed, self.passed, self.np_allowed, self.deciders)
 
 
 class Evaluator:
@@ -220,9 +239,12 @@ class Evaluator:
         n = len(self.classes)
         self.ingress: list[list[Rule] | None] = [None] * n  # NetworkPolicy rules; None: not isolated
         self.egress: list[list[Rule] | None] = [None] * n
-        self._tiered: dict[tuple[str, str], list[list[tuple[tuple, Rule]]]] = {
-            (tier, d): [[] for _ in range(n)] for tier in (ADMIN, BASELINE) for d in ("ingress", "egress")
+        # by class id; absent: no rule of that tier applies to the class in that direction
+        self._tiered: dict[tuple[str, str], defaultdict[int, list[tuple[tuple, Rule]]]] = {
+            (tier, d): defaultdict(list) for tier in (ADMIN, BASELINE) for d in ("ingress", "egress")
         }
+        self._isolation: dict[str, defaultdict[int, list[Rule]]] = {d: defaultdict(list) for d in ("ingress", "egress")}
+        self._pods_cache: dict[tuple, int] = {}
         self._pod_cache: dict[tuple[str, int], bool] = {}
         self._namespace_cache: dict[str, list[str]] = {}
         self._namespace_index: dict[tuple[str, str], set[str]] = {}
@@ -237,10 +259,11 @@ class Evaluator:
         for policy in admin:
             self._add_admin_policy(policy)
         for table in self._tiered.values():
-            for entries in table:
+            for entries in table.values():
                 entries.sort(key=lambda e: e[0])
         self._resolved: dict[tuple[int, int], PortSet] = {}
-        self._verdicts: dict[tuple[str, int], list[Verdict]] = {}
+        self._verdicts: dict[int, list[Verdict]] = {}  # egress, by class
+        self._open_cache: dict[tuple[str, int], bool] = {}
 
     # -- classes -----------------------------------------------------------------------
 
@@ -283,8 +306,11 @@ class Evaluator:
                 continue
             rules = [self._rule(rule, peers_key, namespace, name, i, rules_key)
                      for i, rule in enumerate(_list(spec.get(rules_key)))]
+            # what denies the ports no rule allows: the policy's isolation of the pod
+            isolation = Rule(0, (), name, action="Deny", index=-1, direction=rules_key)
             for cid in selected:
                 table[cid] = (table[cid] or []) + [r for r in rules if r is not None]
+                self._isolation[rules_key][cid].append(isolation)
 
     def _rule(self, rule: Any, peers_key: str, namespace: str, policy: str, index: int, direction: str) -> Rule | None:
         if not isinstance(rule, Mapping):
@@ -314,6 +340,16 @@ class Evaluator:
             namespaces = self._namespaces(_Selector(peer.get("namespaceSelector")))
         return self._pods_in(namespaces, pod_selector)
 
+    def _selected(self, namespace_selector: Any, pod_selector: Any) -> int:
+        """Classes a cluster-wide subject or peer picks: namespaces AND pods (None: all pods);
+        hundreds of policies repeat the same few selectors, so each is resolved once."""
+        ns, pods = _Selector(namespace_selector), None if pod_selector is None else _Selector(pod_selector)
+        key = (ns.key, None if pods is None else pods.key)
+        found = self._pods_cache.get(key)
+        if found is None:
+            found = self._pods_cache[key] = self._pods_in(self._namespaces(ns), pods)
+        return found
+
     def _pods_in(self, namespaces: Iterable[str], pod_selector: "_Selector | None") -> int:
         """Classes of pods (never hostNetwork ones) in these namespaces that the selector picks."""
         mask = 0
@@ -328,13 +364,14 @@ class Evaluator:
     def _add_admin_policy(self, policy: netpol_admin.AdminPolicy) -> None:
         if policy.subject is None:
             return
-        subjects = self._pods_in(self._namespaces(_Selector(policy.subject[0])),
-                                 None if policy.subject[1] is None else _Selector(policy.subject[1]))
+        subjects = self._selected(policy.subject[0], policy.subject[1])
         label = f"{policy.kind} {policy.name}"
         priority = None if policy.kind == "BaselineAdminNetworkPolicy" else policy.priority
         for direction, rules in (("ingress", policy.ingress), ("egress", policy.egress)):
             table = self._tiered[(policy.tier, direction)]
             built = [self._admin_rule(r, label, policy.tier, priority, direction) for r in rules]
+            if not built:
+                continue  # no rules in a direction: the policy does not affect it
             for cid in self.members_ids(subjects):
                 table[cid].extend((policy.order + (r.index,), r) for r in built)
 
@@ -344,9 +381,9 @@ class Evaluator:
         deny_all = any(p.deny_all for p in rule.peers)
         for peer in rule.peers:
             if peer.namespaces is not None:
-                mask |= self._pods_in(self._namespaces(_Selector(peer.namespaces)), None)
+                mask |= self._selected(peer.namespaces, None)
             elif peer.pods is not None:
-                mask |= self._pods_in(self._namespaces(_Selector(peer.pods[0])), _Selector(peer.pods[1]))
+                mask |= self._selected(*peer.pods)
             for block in _admin_blocks(peer, self._nodes):
                 blocks.append(block)
                 mask |= self._ip_masks[self._blocks.index(block)]
@@ -402,12 +439,16 @@ class Evaluator:
     def verdicts(self, direction: str, cid: int) -> list[Verdict]:
         """What class `cid`'s ingress (who may reach it) or egress (what it may reach) allows,
         as disjoint groups of the classes at the other end."""
-        key = (direction, cid)
-        found = self._verdicts.get(key)
+        found = self._verdicts.get(cid) if direction == "egress" else None
         if found is None:
             dst = None if direction == "egress" else self.classes[cid]
             parts = (lambda rule: self._parts(rule, dst)) if dst is not None else self._parts_by_destination
-            found = self._verdicts[key] = self._walk(direction, cid, self._all, parts)
+            found = self._walk(direction, cid, self._all, parts)
+            # Egress answers are asked for once per destination, so they are kept; ingress
+            # answers are asked for while one destination is examined, and keeping them all
+            # would hold a bitmask per class and per verdict.
+            if direction == "egress":
+                self._verdicts[cid] = found
         return found
 
     def ports(self, src: PodClass, dst: PodClass) -> PortSet:
@@ -418,8 +459,7 @@ class Evaluator:
         return ingress & self.allowed_by("egress", src.id, dst.id).allowed
 
     def allowed_by(self, direction: str, cid: int, other: int) -> Verdict:
-        bit = 1 << other
-        return next(v for v in self.verdicts(direction, cid) if v.mask & bit)
+        return verdict_for(self.verdicts(direction, cid), other)
 
     def address_ports(self, src: PodClass, address: ipaddress._BaseAddress) -> PortSet:
         """What a pod of `src` may open on an address outside the pods' view (a node, the
@@ -444,32 +484,47 @@ class Evaluator:
     def open_egress(self, src: PodClass) -> bool:
         return self._open("egress", self.egress, src.id)
 
+    def open_to_pods(self, direction: str, cid: int) -> bool:
+        """Every port of every pod class is allowed in this direction (rules that name only
+        addresses outside the pods, such as a wall around the metadata service, leave it so)."""
+        key = (direction, cid)
+        found = self._open_cache.get(key)
+        if found is None:
+            verdicts = self.verdicts(direction, cid)
+            found = self._open_cache[key] = len(verdicts) == 1 and verdicts[0].allowed == ALL_PORTS
+        return found
+
     def rules_key(self, direction: str, cid: int) -> tuple:
         """Equal for classes under the same rules of every tier in this direction."""
         np = (self.ingress if direction == "ingress" else self.egress)[cid]
         return (None if np is None else tuple(map(id, np)),) + tuple(
-            tuple(id(r) for _, r in self._tiered[(t, direction)][cid]) for t in (ADMIN, BASELINE))
+            tuple(id(r) for _, r in self._tiered[(t, direction)].get(cid, ())) for t in (ADMIN, BASELINE))
 
     def _open(self, direction: str, np: list, cid: int) -> bool:
         """No policy of any tier applies to this class in this direction."""
-        return np[cid] is None and not any(self._tiered[(t, direction)][cid] for t in (ADMIN, BASELINE))
+        return np[cid] is None and not any(cid in self._tiered[(t, direction)] for t in (ADMIN, BASELINE))
 
     def _walk(self, direction: str, cid: int, universe: int, parts) -> list[Verdict]:
         np_rules = (self.ingress if direction == "ingress" else self.egress)[cid]
+        if np_rules is None and not any(cid in self._tiered[(t, direction)] for t in (ADMIN, BASELINE)):
+            return [Verdict(universe, ALL_PORTS)]  # no policy of any tier: everything is allowed
         cells = [_Cell(universe, ALL_PORTS, NO_PORTS)]
-        for _, rule in self._tiered[(ADMIN, direction)][cid]:
+        for _, rule in self._tiered[(ADMIN, direction)].get(cid, ()):
             cells = _ordered(cells, rule, parts(rule))
         # Pass and what the Admin tier left undecided go on to NetworkPolicy
-        cells = [replace(c, undecided=c.undecided | c.passed, passed=NO_PORTS) for c in cells]
+        cells = [_Cell(c.mask, c.undecided | c.passed, c.allowed, NO_PORTS, NO_PORTS, c.deciders) for c in cells]
         if np_rules is not None:
             for rule in np_rules:
                 cells = _additive(cells, rule, parts(rule))
-            cells = [replace(c, allowed=c.allowed | (c.undecided & c.np_allowed), undecided=NO_PORTS)
+            isolation = tuple(self._isolation[direction].get(cid, ()))
+            cells = [_Cell(c.mask, NO_PORTS, c.allowed | (c.undecided & c.np_allowed), NO_PORTS, NO_PORTS,
+                           c.deciders + isolation if c.undecided - c.np_allowed else c.deciders)
                      for c in cells]
         else:
-            for _, rule in self._tiered[(BASELINE, direction)][cid]:
+            for _, rule in self._tiered[(BASELINE, direction)].get(cid, ()):
                 cells = _ordered(cells, rule, parts(rule))
-            cells = [replace(c, allowed=c.allowed | c.undecided | c.passed) for c in cells]
+            cells = [_Cell(c.mask, NO_PORTS, c.allowed | c.undecided | c.passed, NO_PORTS, NO_PORTS, c.deciders)
+                     for c in cells]
         merged: dict[tuple, Verdict] = {}
         for c in cells:
             key = (c.allowed, c.deciders)
@@ -508,14 +563,23 @@ class Evaluator:
 
     @staticmethod
     def members_ids(mask: int) -> Iterator[int]:
-        while mask:
-            low = mask & -mask
-            yield low.bit_length() - 1
-            mask ^= low
+        # One pass over the digits: peeling the lowest bit off a big integer would copy it
+        # once per member.
+        digits = bin(mask)[:1:-1]
+        found = digits.find("1")
+        while found >= 0:
+            yield found
+            found = digits.find("1", found + 1)
+
+
+def verdict_for(verdicts: list[Verdict], other: int) -> Verdict:
+    """The verdict covering class `other` (verdicts partition every class)."""
+    bit = 1 << other
+    return next(v for v in verdicts if v.mask & bit)
 
 
 def _split(cells: list[_Cell], parts: list[tuple[int, PortSet]], change) -> list[_Cell]:
-    """Apply `change(cell, ports)` to the classes of each part; the rest keep their cell."""
+    """Apply `change(cell, mask, ports)` to the classes of each part; the rest keep their cell."""
     if not parts:
         return cells
     out: list[_Cell] = []
@@ -525,41 +589,44 @@ def _split(cells: list[_Cell], parts: list[tuple[int, PortSet]], change) -> list
             hit = rest & mask
             if not hit:
                 continue
-            changed = change(cell, ports)
+            changed = change(cell, hit, ports)
             if changed is None:
                 continue
             rest &= ~mask
-            out.append(replace(changed, mask=hit))
+            out.append(changed)
         if rest:
-            out.append(replace(cell, mask=rest))
+            out.append(cell if rest == cell.mask else cell.with_mask(rest))
+    if len(out) == len(cells):
+        return out
     merged: dict[tuple, _Cell] = {}
     for cell in out:
         old = merged.get(cell.key())
-        merged[cell.key()] = cell if old is None else replace(cell, mask=cell.mask | old.mask)
+        merged[cell.key()] = cell if old is None else cell.with_mask(cell.mask | old.mask)
     return list(merged.values())
 
 
 def _ordered(cells: list[_Cell], rule: Rule, parts: list[tuple[int, PortSet]]) -> list[_Cell]:
     """An Admin or Baseline rule: the first rule matching a port decides it."""
-    def change(cell: _Cell, ports: PortSet) -> _Cell | None:
+    def change(cell: _Cell, mask: int, ports: PortSet) -> _Cell | None:
         matched = ports & cell.undecided
         if not matched:
             return None
-        return replace(
-            cell, undecided=cell.undecided - matched,
-            allowed=cell.allowed | matched if rule.action == "Allow" else cell.allowed,
-            passed=cell.passed | matched if rule.action == "Pass" else cell.passed,
-            deciders=cell.deciders if rule.action == "Pass" else cell.deciders + (rule,),
+        return _Cell(
+            mask, cell.undecided - matched,
+            cell.allowed | matched if rule.action == "Allow" else cell.allowed,
+            cell.passed | matched if rule.action == "Pass" else cell.passed,
+            cell.np_allowed,
+            cell.deciders if rule.action == "Pass" else cell.deciders + (rule,),
         )
     return _split(cells, parts, change)
 
 
 def _additive(cells: list[_Cell], rule: Rule, parts: list[tuple[int, PortSet]]) -> list[_Cell]:
     """A NetworkPolicy rule: rules add up; the rules that allow are what decided."""
-    def change(cell: _Cell, ports: PortSet) -> _Cell | None:
+    def change(cell: _Cell, mask: int, ports: PortSet) -> _Cell | None:
         if not ports & cell.undecided:
             return None
-        return replace(cell, np_allowed=cell.np_allowed | ports, deciders=cell.deciders + (rule,))
+        return _Cell(mask, cell.undecided, cell.allowed, cell.passed, cell.np_allowed | ports, cell.deciders + (rule,))
     return _split(cells, parts, change)
 
 

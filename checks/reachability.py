@@ -11,18 +11,24 @@ import ipaddress
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from auditor.analysis import AnalysisContext, AnalysisResult, Check, Hit, Section
 from auditor.model import Resource, Rule
 from auditor.workloads import items
 from auditor import netpol_admin
 from auditor.netpol import ALL_PORTS, NO_PORTS, Endpoint, Evaluator, PodClass, PortSet
+from auditor.netpol import Rule as NpRule
+from auditor.netpol import Verdict, verdict_for
 
 # Past this many open-to-open tenant pairs the matrix says "*" (every tenant whose egress is
 # unrestricted) instead of listing each pair: a policy-free cluster of 10,000 tenants would
 # otherwise list 10^8 rows.
 WILDCARD_THRESHOLD = 2_000
+# A denial is listed tenant by tenant when it names at most this many classes; past it the
+# other end is "*" (every tenant the allowed rows do not list): a default deny names them all.
+DENIED_DETAIL = 64
+MAX_DECIDERS = 5  # per tenant pair in the report
 METADATA_ADDRESSES = ("169.254.169.254", "fd00:ec2::254")
 POLICY_KINDS = ("NetworkPolicy",) + netpol_admin.KINDS
 
@@ -34,18 +40,41 @@ class Matrix:
     open_egress: set[str] = field(default_factory=set)  # tenants with a class of unrestricted egress
     incoming: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))  # class -> other tenants
     # that reach it through a rule (open egress into open ingress is `open_egress`)
+    deciders: dict[tuple[str, str], dict[NpRule, None]] = field(default_factory=lambda: defaultdict(dict))
+    denied: dict[tuple[str, str], PortSet] = field(default_factory=dict)  # ports a rule or isolation denied
 
-    def add(self, src: str, dst: str, ports: PortSet) -> None:
+    def add(self, src: str, dst: str, ports: PortSet, deciders: Iterable[NpRule] = ()) -> None:
         self.pairs[(src, dst)] = self.pairs.get((src, dst), NO_PORTS) | ports
+        self._decided(src, dst, deciders)
+
+    def deny(self, src: str, dst: str, ports: PortSet, deciders: Iterable[NpRule]) -> None:
+        self.denied[(src, dst)] = self.denied.get((src, dst), NO_PORTS) | ports
+        self._decided(src, dst, deciders)
+
+    def _decided(self, src: str, dst: str, deciders: Iterable[NpRule]) -> None:
+        found = self.deciders[(src, dst)]
+        for rule in deciders:
+            if len(found) >= MAX_DECIDERS:
+                break
+            found[rule] = None
 
     def entries(self) -> list[dict[str, Any]]:
-        rows = [{"from_tenant": "*", "to_tenant": t, "allowed": True, "ports": ALL_PORTS.describe()}
+        rows = [{"from_tenant": "*", "to_tenant": t, "allowed": True, "ports": ALL_PORTS.describe(), "decided_by": []}
                 for t in sorted(self.wildcard_to)]
         rows += [
-            {"from_tenant": s, "to_tenant": d, "allowed": True, "ports": p.describe()}
+            {"from_tenant": s, "to_tenant": d, "allowed": True, "ports": p.describe(), "decided_by": self._by(s, d, True)}
             for (s, d), p in sorted(self.pairs.items())
         ]
         return rows
+
+    def denied_entries(self) -> list[dict[str, Any]]:
+        return [{"from_tenant": s, "to_tenant": d, "allowed": False, "ports": p.describe(), "decided_by": self._by(s, d, False)}
+                for (s, d), p in sorted(self.denied.items())]
+
+    def _by(self, src: str, dst: str, allowed: bool) -> list[dict[str, Any]]:
+        """The rules that decided this pair's ports: those that allow for an allowed row,
+        those that deny (rules or isolation) for a denied one."""
+        return [r.describe() for r in self.deciders.get((src, dst), ()) if (r.action == "Allow") == allowed]
 
 
 @dataclass
@@ -85,8 +114,10 @@ class Reachability:
         policies = [r.obj for kind in POLICY_KINDS for r in ctx.of_kind(kind)]
         ev = Evaluator(endpoints, _namespace_labels(ctx), policies, _nodes(ctx))
         tenant = {c.id: ctx.tenancy.tenant_of(c.namespace) for c in ev.classes}
+        matrix = intended_matrix(ev, tenant)
+        _denials(ev, tenant, matrix)
         scene = _Scene(
-            ctx, endpoints, owners, ev, tenant, intended_matrix(ev, tenant),
+            ctx, endpoints, owners, ev, tenant, matrix,
             {r.namespace for r in ctx.of_kind("NetworkPolicy") if r.namespace},
         )
         hits: list[Hit] = []
@@ -96,6 +127,7 @@ class Reachability:
         sections = {"reachability": {
             "intended": scene.matrix.entries(),
             "intended_by_namespace": intended_matrix(ev, by_namespace).entries(),
+            "denied": scene.matrix.denied_entries(),
             "observed": observed_rows(ctx),
         }}
         return AnalysisResult(hits=tuple(hits), sections=sections)
@@ -169,13 +201,16 @@ def intended_matrix(ev: Evaluator, tenant: Mapping[int, str | None]) -> Matrix:
     matrix = Matrix()
     tenants_open_in: set[str] = set()
     tenants_open_out: set[str] = set()
+    open_in = [ev.open_to_pods("ingress", c.id) for c in ev.classes]
+    open_out = [ev.open_to_pods("egress", c.id) for c in ev.classes]
+    open_in_mask = sum(1 << c.id for c in ev.classes if open_in[c.id])
     for c in ev.classes:
         t = tenant[c.id]
         if t is None or c.host_network:
             continue
-        if ev.open_ingress(c):
+        if open_in[c.id]:
             tenants_open_in.add(t)
-        if ev.open_egress(c):
+        if open_out[c.id]:
             tenants_open_out.add(t)
     matrix.open_egress = tenants_open_out
     # 1. open egress meets open ingress: every such pair, without looking at pods.
@@ -187,24 +222,54 @@ def intended_matrix(ev: Evaluator, tenant: Mapping[int, str | None]) -> Matrix:
                 if s != d:
                     matrix.add(s, d, ALL_PORTS)
     # 2. a restricted side: only the class pairs some rule connects.
-    def consider(s: PodClass, d: PodClass) -> None:
+    def consider(s: PodClass, d: PodClass, ingress: list[Verdict]) -> None:
         ts, td = tenant[s.id], tenant[d.id]
         if ts is not None and td is not None and ts != td and not s.host_network and not d.host_network:
-            ports = ev.ports(s, d)
+            into, out = verdict_for(ingress, s.id), ev.allowed_by("egress", s.id, d.id)
+            ports = into.allowed & out.allowed
             if ports:
-                matrix.add(ts, td, ports)
+                matrix.add(ts, td, ports, into.deciders + out.deciders)
                 matrix.incoming[d.id].add(ts)
 
     for d in ev.classes:
-        if not ev.open_ingress(d):
-            for s in ev.members(ev.sources(d)):
-                consider(s, d)
+        if not open_in[d.id] and tenant[d.id] is not None:
+            ingress = ev.verdicts("ingress", d.id)
+            for s in ev.members(_union(v.mask for v in ingress if v.allowed)):
+                consider(s, d, ingress)
+    everything = [Verdict(-1, ALL_PORTS)]
     for s in ev.classes:
-        if not ev.open_egress(s):
-            for d in ev.members(ev.targets(s)):
-                if ev.open_ingress(d):
-                    consider(s, d)
+        if not open_out[s.id]:
+            for d in ev.members(ev.targets(s) & open_in_mask):
+                consider(s, d, everything)
     return matrix
+
+
+def _union(masks: Iterable[int]) -> int:
+    found = 0
+    for m in masks:
+        found |= m
+    return found
+
+
+def _denials(ev: Evaluator, tenant: Mapping[int, str | None], matrix: Matrix) -> None:
+    """Tenant pairs a rule (Deny, or a NetworkPolicy's isolation) denies some port between."""
+    for c in ev.classes:
+        mine = tenant[c.id]
+        if mine is None or c.host_network:
+            continue
+        for direction in ("ingress", "egress"):
+            for verdict in ev.verdicts(direction, c.id):
+                denied = ALL_PORTS - verdict.allowed
+                deciders = [r for r in verdict.deciders if r.action == "Deny"]
+                if not denied or not deciders:
+                    continue
+                if verdict.mask.bit_count() > DENIED_DETAIL:
+                    others = {"*"}
+                else:
+                    others = {tenant[o.id] for o in ev.members(verdict.mask) if not o.host_network} - {None, mine}
+                for other in others:
+                    pair = (other, mine) if direction == "ingress" else (mine, other)
+                    matrix.deny(*pair, denied, deciders)
 
 
 def _ingress_gaps(scene: _Scene, rule: Rule) -> Iterator[Hit]:
@@ -265,7 +330,7 @@ def _open_to_all(scene: _Scene, rule: Rule) -> Iterator[Hit]:
         t = tenant[c.id]
         if t is None or c.host_network:
             continue
-        needed = closed if ev.open_ingress(c) else tenants
+        needed = closed if ev.open_to_pods("ingress", c.id) else tenants
         incoming = matrix.incoming.get(c.id, ())
         if len(incoming) < len(needed) - (t in needed):
             continue

@@ -73,3 +73,40 @@ def test_host_network_and_platform_pods_are_outside_the_matrix(tmp_path):
     hostnet["spec"]["template"]["spec"]["hostNetwork"] = True
     objects = [ns("shop"), ns("kube-system"), hostnet, deploy("kube-system", "dns", {"k8s-app": "dns"})]
     assert run(tmp_path, objects).sections["reachability"]["intended"] == []
+
+
+def test_each_pair_says_which_policy_and_rule_decided(tmp_path):
+    objects = [
+        ns("shop"), ns("bank"), ns("open"),
+        deploy("shop", "web", {"app": "web"}), deploy("bank", "api", {"app": "api"}), deploy("open", "svc", {"app": "svc"}),
+        policy("bank", "deny", {"podSelector": {}, "policyTypes": ["Ingress"]}),
+        policy("bank", "from-shop", {"podSelector": {}, "ingress": [
+            {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "shop"}}}]}]}),
+        {"apiVersion": "policy.networking.k8s.io/v1alpha2", "kind": "ClusterNetworkPolicy", "metadata": {"name": "wall"},
+         "spec": {"tier": "Admin", "priority": 7, "subject": {"namespaces": {"matchLabels": {
+             "kubernetes.io/metadata.name": "open"}}},
+                  "ingress": [{"action": "Deny", "from": [{"namespaces": {"matchLabels": {
+                      "kubernetes.io/metadata.name": "shop"}}}], "protocols": [{"tcp": {"destinationPort": {"number": 22}}}]}]}},
+    ]
+    section = run(tmp_path, objects).sections["reachability"]
+    allowed = {(r["from_tenant"], r["to_tenant"]): r for r in section["intended"]}
+    assert allowed[("shop", "bank")]["decided_by"] == [
+        {"kind": "NetworkPolicy", "name": "bank/from-shop", "rule": "ingress[0]", "tier": "NetworkPolicy", "action": "Allow"}]
+    assert allowed[("bank", "shop")]["decided_by"] == []  # no policy at either end: allowed by default
+    denied = {(r["from_tenant"], r["to_tenant"]): r for r in section["denied"]}
+    assert set(denied) == {("open", "bank"), ("shop", "open")}
+    assert [d["name"] for d in denied[("open", "bank")]["decided_by"]] == ["bank/deny", "bank/from-shop"]
+    assert denied[("open", "bank")]["decided_by"][0]["rule"] == "isolation"
+    assert denied[("shop", "open")] == {
+        "from_tenant": "shop", "to_tenant": "open", "allowed": False, "ports": ["TCP/22"],
+        "decided_by": [{"kind": "ClusterNetworkPolicy", "name": "wall", "rule": "ingress[0]", "tier": "Admin",
+                        "priority": 7, "action": "Deny"}]}
+    assert allowed[("shop", "open")]["ports"] == ["SCTP/1-65535", "TCP/1-21", "TCP/23-65535", "UDP/1-65535"]
+
+
+def test_a_denial_of_many_classes_names_every_other_tenant_as_star(tmp_path, monkeypatch):
+    monkeypatch.setattr(reach, "DENIED_DETAIL", 1)
+    objects = [ns("a"), ns("b"), ns("c"), deploy("a", "x", {"app": "x"}), deploy("b", "y", {"app": "y"}),
+               deploy("c", "z", {"app": "z"}), policy("a", "deny", {"podSelector": {}, "policyTypes": ["Ingress"]})]
+    denied = run(tmp_path, objects).sections["reachability"]["denied"]
+    assert [(r["from_tenant"], r["to_tenant"]) for r in denied] == [("*", "a")]
