@@ -485,13 +485,15 @@ class Evaluator:
         return self._open("egress", self.egress, src.id)
 
     def open_to_pods(self, direction: str, cid: int) -> bool:
-        """Every port of every pod class is allowed in this direction (rules that name only
-        addresses outside the pods, such as a wall around the metadata service, leave it so)."""
+        """Every port of every pod class is allowed in this direction and no rule decided it
+        (rules that name only addresses outside the pods, such as a wall around the metadata
+        service, leave a class open to pods)."""
         key = (direction, cid)
         found = self._open_cache.get(key)
         if found is None:
             verdicts = self.verdicts(direction, cid)
-            found = self._open_cache[key] = len(verdicts) == 1 and verdicts[0].allowed == ALL_PORTS
+            found = self._open_cache[key] = (len(verdicts) == 1 and verdicts[0].allowed == ALL_PORTS
+                                             and not verdicts[0].deciders)
         return found
 
     def rules_key(self, direction: str, cid: int) -> tuple:

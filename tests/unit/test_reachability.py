@@ -4,6 +4,11 @@ from __future__ import annotations
 import json
 
 import checks.reachability as reach
+from pathlib import Path
+
+import jsonschema
+
+from auditor.reports import renderer
 from auditor.sources.manifests import load
 from scan_helpers import audit_inventory, write
 
@@ -88,7 +93,8 @@ def test_each_pair_says_which_policy_and_rule_decided(tmp_path):
                   "ingress": [{"action": "Deny", "from": [{"namespaces": {"matchLabels": {
                       "kubernetes.io/metadata.name": "shop"}}}], "protocols": [{"tcp": {"destinationPort": {"number": 22}}}]}]}},
     ]
-    section = run(tmp_path, objects).sections["reachability"]
+    report = run(tmp_path, objects)
+    section = report.sections["reachability"]
     allowed = {(r["from_tenant"], r["to_tenant"]): r for r in section["intended"]}
     assert allowed[("shop", "bank")]["decided_by"] == [
         {"kind": "NetworkPolicy", "name": "bank/from-shop", "rule": "ingress[0]", "tier": "NetworkPolicy", "action": "Allow"}]
@@ -102,6 +108,18 @@ def test_each_pair_says_which_policy_and_rule_decided(tmp_path):
         "decided_by": [{"kind": "ClusterNetworkPolicy", "name": "wall", "rule": "ingress[0]", "tier": "Admin",
                         "priority": 7, "action": "Deny"}]}
     assert allowed[("shop", "open")]["ports"] == ["SCTP/1-65535", "TCP/1-21", "TCP/23-65535", "UDP/1-65535"]
+    # the matrices say it too: the HTML cell's title, the terminal's "decided by" column
+    html = renderer("html")(report)
+    assert "decided by NetworkPolicy bank/from-shop ingress[0] (NetworkPolicy)" in html
+    assert "decided by NetworkPolicy bank/deny isolation (NetworkPolicy)" in html
+    assert "bank/from-shop" in renderer("table")(report)  # the column folds at 80 columns
+    # a rule that admits everyone still decided: the row names it
+    everyone = policy("bank", "from-shop", {"podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {}}]}]})
+    rows = run(tmp_path, objects[:6] + [everyone]).sections["reachability"]["intended"]
+    assert [r["decided_by"] for r in rows if r["to_tenant"] == "bank"] == [
+        [{"kind": "NetworkPolicy", "name": "bank/from-shop", "rule": "ingress[0]", "tier": "NetworkPolicy", "action": "Allow"}]] * 2
+    schema = json.loads((Path(reach.__file__).parents[1] / "auditor" / "schemas" / "report.schema.json").read_text())
+    jsonschema.validate(json.loads(renderer("json")(report)), schema)
 
 
 def test_a_denial_of_many_classes_names_every_other_tenant_as_star(tmp_path, monkeypatch):
