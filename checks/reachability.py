@@ -16,7 +16,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 from auditor.analysis import AnalysisContext, AnalysisResult, Check, Hit, Section
 from auditor.model import Resource, Rule
 from auditor.workloads import items
-from auditor import netpol_admin
+from auditor import cni, netpol_admin
 from auditor.netpol import ALL_PORTS, NO_PORTS, Endpoint, Evaluator, PodClass, PortSet
 from auditor.netpol import Rule as NpRule
 from auditor.netpol import Verdict, verdict_for
@@ -102,6 +102,7 @@ class Reachability:
         "cross-tenant": Check(),
         "reachable-from-every-tenant": Check(),
         "egress-to-metadata": Check(),
+        "no-policy-engine": Check(),
         # what `probe --reach` observed
         "policy-not-enforced": Check(needs_probe=True),
         "allowed-but-filtered": Check(needs_probe=True),
@@ -128,6 +129,7 @@ class Reachability:
             "intended": scene.matrix.entries(),
             "intended_by_namespace": intended_matrix(ev, by_namespace).entries(),
             "denied": scene.matrix.denied_entries(),
+            "enforcer": _enforcer(ctx),
             "observed": observed_rows(ctx),
         }}
         return AnalysisResult(hits=tuple(hits), sections=sections)
@@ -487,12 +489,49 @@ def _shared_l2(scene: _Scene, rule: Rule) -> Iterator[Hit]:
                       {"neighbours": [ip for _, ip in others], "probe_report": fact.origin.path})
 
 
+def _enforcer(ctx: AnalysisContext) -> dict[str, Any]:
+    found = ctx.shared(_detect)
+    return {"engines": found.names, "evidence": list(found.evidence), "enforces_none": found.enforces_none}
+
+
+def _detect(ctx: AnalysisContext) -> cni.Detected:
+    """The network plugin, from what runs (DaemonSets and Pods) and what it writes on Nodes."""
+    running = [(v.resource.kind, v.resource.name,
+                [str(c.get("image")) for c in items(v.spec.get("containers")) + items(v.spec.get("initContainers"))
+                 if isinstance(c, dict)])
+               for v in ctx.workloads if v.resource.kind in ("DaemonSet", "Pod")]
+    annotations = [n.obj["metadata"]["annotations"] for n in ctx.of_kind("Node")
+                   if isinstance(n.obj.get("metadata"), dict) and isinstance(n.obj["metadata"].get("annotations"), dict)]
+    return cni.detect(running, annotations)
+
+
+def _no_policy_engine(scene: _Scene, rule: Rule) -> Iterator[Hit]:
+    """Policies on a cluster whose network plugin enforces none: one finding per namespace
+    (its first NetworkPolicy stands for the rest) and per cluster-wide policy."""
+    found = scene.ctx.shared(_detect)
+    if not found.enforces_none:
+        return
+    first: dict[str | None, list[Resource]] = defaultdict(list)
+    for kind in POLICY_KINDS:
+        for r in scene.ctx.of_kind(kind):
+            first[r.namespace if kind == "NetworkPolicy" else f"{kind}/{r.name}"].append(r)
+    engines = ", ".join(found.names)
+    for _, policies in sorted(first.items(), key=lambda kv: str(kv[0])):
+        subject = min(policies, key=lambda r: r.name)
+        others = f" and {len(policies) - 1} more in its namespace" if len(policies) > 1 else ""
+        yield Hit(rule.id, subject, f"{subject.kind} {subject.name}{others}: the cluster's network plugin "
+                  f"({engines}) enforces no network policy, so nothing applies it",
+                  {"engines": found.names, "evidence": list(found.evidence), "policies": len(policies)},
+                  pointer="/spec")
+
+
 CHECKS = {
     "default-deny-ingress": _ingress_gaps,
     "default-deny-egress": _open_egress,
     "cross-tenant": _cross_tenant,
     "reachable-from-every-tenant": _open_to_all,
     "egress-to-metadata": _metadata_egress,
+    "no-policy-engine": _no_policy_engine,
     "policy-not-enforced": _not_enforced,
     "allowed-but-filtered": _filtered,
     "shared-broadcast-domain": _shared_l2,

@@ -185,7 +185,9 @@ def _heatmaps(report: Mapping[str, Any]) -> str:
         return "\n".join(out)
     intended = {(str(r.get("from_tenant")), str(r.get("to_tenant"))): r for r in reach.get("intended") or []}
     denied = {(str(r.get("from_tenant")), str(r.get("to_tenant"))): r for r in reach.get("denied") or []}
-    out.append("<h3>Intended (network policies)</h3>")
+    engines = (reach.get("enforcer") or {}).get("engines") or []
+    by = f"; network plugin: {', '.join(map(str, engines))}" if engines else "; network plugin not identified"
+    out.append(f"<h3>Intended (network policies{e(by)})</h3>")
     out.append(_matrix(tenants, lambda a, b: _intended_cell(intended.get((a, b)),
                                                             denied.get((a, b)) or denied.get(("*", b)))))
     observed = list(reach.get("observed") or [])

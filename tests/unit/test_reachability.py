@@ -128,3 +128,31 @@ def test_a_denial_of_many_classes_names_every_other_tenant_as_star(tmp_path, mon
                deploy("c", "z", {"app": "z"}), policy("a", "deny", {"podSelector": {}, "policyTypes": ["Ingress"]})]
     denied = run(tmp_path, objects).sections["reachability"]["denied"]
     assert [(r["from_tenant"], r["to_tenant"]) for r in denied] == [("*", "a")]
+
+
+def _daemonset(namespace, name, *images):
+    return {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"template": {"metadata": {"labels": {"app": name}}, "spec": {
+                "containers": [{"name": f"c{i}", "image": image} for i, image in enumerate(images)]}}}}
+
+
+def test_the_network_plugin_is_named_and_flannel_alone_enforces_nothing(tmp_path):
+    flannel = _daemonset("kube-flannel", "kube-flannel-ds", "docker.io/flannel/flannel:v0.25.6")
+    canal = _daemonset("kube-system", "canal", "docker.io/calico/node:v3.28.1", "quay.io/coreos/flannel:v0.15.1")
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1", "annotations": {
+        "io.cilium.network.ipv4-pod-cidr": "10.0.0.0/24"}}}
+    deny = policy("bank", "deny", {"podSelector": {}, "policyTypes": ["Ingress"]})
+    cases = {
+        "flannel": ([flannel, deny], ["flannel"], True),
+        "canal": ([canal, deny], ["calico"], False),
+        "cilium by its node annotation": ([node, deny], ["cilium"], False),
+        "nothing known": ([deny], [], False),
+    }
+    for what, (objects, engines, fires) in cases.items():
+        report = run(tmp_path, [ns("bank"), ns("shop"), deploy("bank", "api", {}), deploy("shop", "web", {})] + objects,
+                     select=["IA410"])
+        enforcer = report.sections["reachability"]["enforcer"]
+        assert enforcer["engines"] == engines and enforcer["enforces_none"] is fires, what
+        assert [f.name for f in report.findings] == (["deny"] if fires else []), what
+        assert ("network plugin: " + ", ".join(engines) if engines else "network plugin not identified") \
+            in renderer("html")(report), what
