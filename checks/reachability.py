@@ -233,10 +233,18 @@ def intended_matrix(ev: Evaluator, tenant: Mapping[int, str | None]) -> Matrix:
                 matrix.add(ts, td, ports, into.deciders + out.deciders)
                 matrix.incoming[d.id].add(ts)
 
+    # Only classes of other tenants can make a row: leave out the rest before walking bits.
+    of_tenant: dict[str, int] = defaultdict(int)
+    for c in ev.classes:
+        if tenant[c.id] is not None and not c.host_network:
+            of_tenant[tenant[c.id]] |= 1 << c.id
+    eligible = _union(of_tenant.values())
     for d in ev.classes:
-        if not open_in[d.id] and tenant[d.id] is not None:
+        td = tenant[d.id]
+        if not open_in[d.id] and td is not None:
             ingress = ev.verdicts("ingress", d.id)
-            for s in ev.members(_union(v.mask for v in ingress if v.allowed)):
+            others = eligible & ~of_tenant[td]
+            for s in ev.members(_union(v.mask for v in ingress if v.allowed) & others):
                 consider(s, d, ingress)
     everything = [Verdict(-1, ALL_PORTS)]
     for s in ev.classes:
