@@ -1,4 +1,4 @@
-"""NetworkPolicy semantics, evaluated on equivalence classes of pods.
+"""Network policy semantics, evaluated on equivalence classes of pods.
 
 Pods that share a namespace, labels, container ports, hostNetwork and the set of ipBlocks
 their address falls in are indistinguishable to every policy, so reachability is computed
@@ -17,19 +17,31 @@ and are checked against the upstream e2e truth tables (fixtures/netpol-conforman
 - ports: a number, a named port (resolved on the destination pod), `endPort` ranges; the
   protocol defaults to TCP; missing or empty `ports`, every port;
 - hostNetwork pods are never isolated, and selectors never match them (ipBlocks do).
+
+Cluster-wide policies (netpol_admin.py) add two tiers around NetworkPolicy, per direction:
+the Admin tier first (by priority; the first matching rule decides its ports: Allow, Deny,
+or Pass to the next tier), then NetworkPolicy (it decides everything for a pod it isolates),
+then the Baseline tier (Allow, Deny); what no tier decided is allowed. Their `networks` and
+`nodes` peers match by address, so like ipBlocks they match hostNetwork pods too. Each
+direction's answer for a class is a few `Verdict`s, each a bitmask of the classes at the
+other end with the ports allowed and the rules that decided.
 """
 from __future__ import annotations
 
 import ipaddress
 import json
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from . import netpol_admin
+from .netpol_admin import ADMIN, BASELINE, PortSpec
 from .selectors import selects
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 MAX_PORT = 65535
+NETWORK_POLICY = "NetworkPolicy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,16 +61,44 @@ class PortSet:
                 merged.append((proto, lo, hi))
         return PortSet(tuple(merged))
 
+    # The common operands are every port and no port: answer those without merging ranges.
     def __or__(self, other: PortSet) -> PortSet:
+        if not other.ranges or self.ranges == other.ranges or self.ranges == _ALL_RANGES:
+            return self
+        if not self.ranges or other.ranges == _ALL_RANGES:
+            return other
         return PortSet.of(self.ranges + other.ranges)
 
     def __and__(self, other: PortSet) -> PortSet:
+        if not self.ranges or other.ranges == _ALL_RANGES or self.ranges == other.ranges:
+            return self
+        if not other.ranges or self.ranges == _ALL_RANGES:
+            return other
         return PortSet.of(
             (p, max(lo, olo), min(hi, ohi))
             for p, lo, hi in self.ranges
             for q, olo, ohi in other.ranges
             if p == q and max(lo, olo) <= min(hi, ohi)
         )
+
+    def __sub__(self, other: PortSet) -> PortSet:
+        if not other.ranges or not self.ranges:
+            return self
+        if other.ranges == _ALL_RANGES or other.ranges == self.ranges:
+            return NO_PORTS
+        left = list(self.ranges)
+        for q, olo, ohi in other.ranges:
+            cut = []
+            for p, lo, hi in left:
+                if p != q or ohi < lo or olo > hi:
+                    cut.append((p, lo, hi))
+                    continue
+                if lo < olo:
+                    cut.append((p, lo, olo - 1))
+                if ohi < hi:
+                    cut.append((p, ohi + 1, hi))
+            left = cut
+        return PortSet.of(left)
 
     def __bool__(self) -> bool:
         return bool(self.ranges)
@@ -74,6 +114,7 @@ class PortSet:
 
 ALL_PORTS = PortSet.of((p, 1, MAX_PORT) for p in PROTOCOLS)
 NO_PORTS = PortSet()
+_ALL_RANGES = ALL_PORTS.ranges
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,31 +140,81 @@ class PodClass:
     members: tuple[str, ...]  # endpoint names
 
 
-# An ipBlock as a comparable key: (cidr, its sorted excepts).
-IpBlock = tuple[str, tuple[str, ...]]
+@dataclass(frozen=True, slots=True, eq=False)  # each rule is itself: equal by identity
+class Rule:
+    peers: int  # bitmask of the classes at the other end
+    ports: tuple[PortSpec, ...]  # empty = every port
+    policy: str  # "Kind namespace/name" or "Kind name", for evidence
+    blocks: tuple[tuple, ...] = ()  # the address blocks it names, for addresses outside the cluster
+    any_peer: bool = False  # no from/to: every address, inside the cluster or not
+    action: str = "Allow"  # Allow | Deny | Pass (NetworkPolicy rules only allow)
+    index: int = 0  # position in the policy's ingress or egress list
+    tier: str = NETWORK_POLICY  # Admin | NetworkPolicy | Baseline
+    priority: int | None = None
+    direction: str = "ingress"
+
+    def describe(self) -> dict[str, Any]:
+        """Which policy and rule decided, for reports (rule `isolation`: the pod is isolated
+        by the policy and none of its rules allows the port)."""
+        kind, _, name = self.policy.partition(" ")
+        rule = "isolation" if self.index < 0 else f"{self.direction}[{self.index}]"
+        found = {"kind": kind, "name": name, "rule": rule, "tier": self.tier, "action": self.action}
+        if self.priority is not None:
+            found["priority"] = self.priority
+        return found
 
 
 @dataclass(frozen=True, slots=True)
-class Rule:
-    peers: int  # bitmask of the classes at the other end
-    ports: tuple[Mapping[str, Any], ...]  # as written; empty = every port
-    policy: str  # namespace/name, for evidence
-    blocks: tuple[IpBlock, ...] = ()  # the rule's ipBlocks (cidr, excepts), for addresses outside the cluster
-    any_peer: bool = False  # no from/to: every address, inside the cluster or not
+class Verdict:
+    """What one direction decides for the classes in `mask`: the ports it allows, and the
+    rules that decided (allowed or denied some port) for them, in precedence order."""
+
+    mask: int
+    allowed: PortSet
+    deciders: tuple[Rule, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Cell:
+    """Classes on which the rules seen so far agree (the tiers' state for them)."""
+
+    mask: int
+    undecided: PortSet  # ports no rule of the current tier has matched yet
+    allowed: PortSet
+    passed: PortSet = NO_PORTS  # ports an Admin or Baseline Pass handed to the next tier
+    np_allowed: PortSet = NO_PORTS  # what NetworkPolicy rules allow (additive)
+    deciders: tuple[Rule, ...] = ()
+
+    def key(self) -> tuple:
+        return (self.undecided, self.allowed, self.passed, self.np_allowed, self.deciders)
+
+    def with_mask(self, mask: int) -> _Cell:
+        return _Cell(mask, self.undecided, self.allowed, self.passed, self.np_allowed, self.deciders)
 
 
 class Evaluator:
+    """Reachability between classes under the three tiers, each direction on its own:
+    the Admin tier (AdminNetworkPolicy, ClusterNetworkPolicy tier Admin) by priority, the
+    first matching rule deciding its ports (Pass hands them on); then NetworkPolicy, which
+    decides everything for a pod it isolates; then the Baseline tier likewise; what no tier
+    decided is allowed. A connection needs its source's egress and its destination's ingress."""
+
     def __init__(
         self,
         endpoints: Iterable[Endpoint],
         namespace_labels: Mapping[str, Mapping[str, str]],
         policies: Iterable[Mapping[str, Any]],
+        nodes: Mapping[str, tuple[Mapping[str, str], Sequence[str]]] | None = None,
     ) -> None:
         self._namespace_labels = namespace_labels
+        self._nodes = nodes or {}  # name -> (labels, addresses)
         policies = [p for p in policies if isinstance(p, Mapping)]
-        self._blocks = _ip_blocks(policies)
+        admin = [a for a in (netpol_admin.read(p) for p in policies) if a is not None]
+        self.unevaluated = sorted({f"{a.kind} {a.name}: {peer.unevaluated}" for a in admin
+                                   for r in a.ingress + a.egress for peer in r.peers if peer.unevaluated})
+        self._blocks = _ip_blocks(policies, admin, self._nodes)
         self.classes: list[PodClass] = []
-        self._class_of: dict[tuple[Any, ...], int] = {}
+        self._class_of: dict[tuple, int] = {}
         self._by_namespace: dict[str, list[int]] = {}
         members: dict[int, list[str]] = {}
         for ep in endpoints:
@@ -144,11 +235,17 @@ class Evaluator:
         ]
         self._all = (1 << len(self.classes)) - 1
         self._ip_masks = [
-            sum(1 << c.id for c in self.classes if c.ip_signature and c.ip_signature[k])
-            for k in range(len(self._blocks))
+            sum(1 << c.id for c in self.classes if c.ip_signature and c.ip_signature[k]) for k in range(len(self._blocks))
         ]
-        self.ingress: list[list[Rule] | None] = [None] * len(self.classes)  # None: not isolated
-        self.egress: list[list[Rule] | None] = [None] * len(self.classes)
+        n = len(self.classes)
+        self.ingress: list[list[Rule] | None] = [None] * n  # NetworkPolicy rules; None: not isolated
+        self.egress: list[list[Rule] | None] = [None] * n
+        # by class id; absent: no rule of that tier applies to the class in that direction
+        self._tiered: dict[tuple[str, str], defaultdict[int, list[tuple[tuple, Rule]]]] = {
+            (tier, d): defaultdict(list) for tier in (ADMIN, BASELINE) for d in ("ingress", "egress")
+        }
+        self._isolation: dict[str, defaultdict[int, list[Rule]]] = {d: defaultdict(list) for d in ("ingress", "egress")}
+        self._pods_cache: dict[tuple, int] = {}
         self._pod_cache: dict[tuple[str, int], bool] = {}
         self._namespace_cache: dict[str, list[str]] = {}
         self._namespace_index: dict[tuple[str, str], set[str]] = {}
@@ -158,8 +255,16 @@ class Evaluator:
                 self._namespace_index.setdefault((k, v), set()).add(ns)
                 self._namespace_keys.setdefault(k, set()).add(ns)
         for policy in policies:
-            self._add_policy(policy)
+            if policy.get("kind") == "NetworkPolicy":
+                self._add_policy(policy)
+        for policy in admin:
+            self._add_admin_policy(policy)
+        for table in self._tiered.values():
+            for entries in table.values():
+                entries.sort(key=lambda e: e[0])
         self._resolved: dict[tuple[int, int], PortSet] = {}
+        self._verdicts: dict[int, list[Verdict]] = {}  # egress, by class
+        self._open_cache: dict[tuple[str, int], bool] = {}
 
     # -- classes -----------------------------------------------------------------------
 
@@ -176,15 +281,15 @@ class Evaluator:
             return ()
         return tuple(in_block(address, block) for block in self._blocks)
 
-    # -- policies ----------------------------------------------------------------------
+    # -- NetworkPolicy -----------------------------------------------------------------
 
     def _add_policy(self, policy: Mapping[str, Any]) -> None:
         meta = policy.get("metadata") or {}
         spec = policy.get("spec")
-        namespace = meta.get("namespace")
+        namespace = meta.get("namespace") if isinstance(meta, Mapping) else None
         if not isinstance(spec, Mapping) or not isinstance(namespace, str):
             return
-        name = f"{namespace}/{meta.get('name')}"
+        name = f"NetworkPolicy {namespace}/{meta.get('name')}"
         types = spec.get("policyTypes")
         if not isinstance(types, list) or not types:  # the API server's defaulting
             types = ["Ingress", "Egress"] if _list(spec.get("egress")) else ["Ingress"]
@@ -200,20 +305,26 @@ class Evaluator:
         ):
             if direction not in types:
                 continue
-            rules = [self._rule(rule, peers_key, namespace, name) for rule in _list(spec.get(rules_key))]
+            rules = [self._rule(rule, peers_key, namespace, name, i, rules_key)
+                     for i, rule in enumerate(_list(spec.get(rules_key)))]
+            # what denies the ports no rule allows: the policy's isolation of the pod
+            isolation = Rule(0, (), name, action="Deny", index=-1, direction=rules_key)
             for cid in selected:
                 table[cid] = (table[cid] or []) + [r for r in rules if r is not None]
+                self._isolation[rules_key][cid].append(isolation)
 
-    def _rule(self, rule: Any, peers_key: str, namespace: str, policy: str) -> Rule | None:
+    def _rule(self, rule: Any, peers_key: str, namespace: str, policy: str, index: int, direction: str) -> Rule | None:
         if not isinstance(rule, Mapping):
             return None
         peers = _list(rule.get(peers_key))
         mask = self._all if not peers else 0
         for peer in peers:
             mask |= self._peer_mask(peer, namespace)
-        ports = tuple(p for p in _list(rule.get("ports")) if isinstance(p, Mapping))
+        ports = tuple(s for p in _list(rule.get("ports")) if isinstance(p, Mapping) for s in _np_port(p))
+        if _list(rule.get("ports")) and not ports:
+            ports = (PortSpec("none"),)  # only malformed ports: the rule admits nothing
         blocks = tuple(b for b in (_block_key(p.get("ipBlock")) for p in peers if isinstance(p, Mapping)) if b)
-        return Rule(mask, ports, policy, blocks, not peers)
+        return Rule(mask, ports, policy, blocks, not peers, index=index, direction=direction)
 
     def _peer_mask(self, peer: Any, namespace: str) -> int:
         if not isinstance(peer, Mapping):
@@ -228,14 +339,59 @@ class Evaluator:
             namespaces = [namespace]
         else:
             namespaces = self._namespaces(_Selector(peer.get("namespaceSelector")))
+        return self._pods_in(namespaces, pod_selector)
+
+    def _selected(self, namespace_selector: Any, pod_selector: Any) -> int:
+        """Classes a cluster-wide subject or peer picks: namespaces AND pods (None: all pods);
+        hundreds of policies repeat the same few selectors, so each is resolved once."""
+        ns, pods = _Selector(namespace_selector), None if pod_selector is None else _Selector(pod_selector)
+        key = (ns.key, None if pods is None else pods.key)
+        found = self._pods_cache.get(key)
+        if found is None:
+            found = self._pods_cache[key] = self._pods_in(self._namespaces(ns), pods)
+        return found
+
+    def _pods_in(self, namespaces: Iterable[str], pod_selector: _Selector | None) -> int:
+        """Classes of pods (never hostNetwork ones) in these namespaces that the selector picks."""
         mask = 0
         for ns in namespaces:
             for cid in self._by_namespace.get(ns, ()):
-                if not self.classes[cid].host_network and (
-                    pod_selector is None or self._selects_class(pod_selector, cid)
-                ):
+                if not self.classes[cid].host_network and (pod_selector is None or self._selects_class(pod_selector, cid)):
                     mask |= 1 << cid
         return mask
+
+    # -- AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy -----------
+
+    def _add_admin_policy(self, policy: netpol_admin.AdminPolicy) -> None:
+        if policy.subject is None:
+            return
+        subjects = self._selected(policy.subject[0], policy.subject[1])
+        label = f"{policy.kind} {policy.name}"
+        priority = None if policy.kind == "BaselineAdminNetworkPolicy" else policy.priority
+        for direction, rules in (("ingress", policy.ingress), ("egress", policy.egress)):
+            table = self._tiered[(policy.tier, direction)]
+            built = [self._admin_rule(r, label, policy.tier, priority, direction) for r in rules]
+            if not built:
+                continue  # no rules in a direction: the policy does not affect it
+            for cid in self.members_ids(subjects):
+                table[cid].extend((policy.order + (r.index,), r) for r in built)
+
+    def _admin_rule(self, rule: netpol_admin.AdminRule, label: str, tier: str, priority: int | None,
+                    direction: str) -> Rule:
+        mask, blocks = 0, []
+        deny_all = any(p.deny_all for p in rule.peers)
+        for peer in rule.peers:
+            if peer.namespaces is not None:
+                mask |= self._selected(peer.namespaces, None)
+            elif peer.pods is not None:
+                mask |= self._selected(*peer.pods)
+            for block in _admin_blocks(peer, self._nodes):
+                blocks.append(block)
+                mask |= self._ip_masks[self._blocks.index(block)]
+        action, ports = rule.action, rule.ports
+        if deny_all and action != "Allow":  # fail closed: a peer we cannot read denies all
+            return Rule(self._all, (), label, (), True, "Deny", rule.index, tier, priority, direction)
+        return Rule(mask, ports, label, tuple(blocks), False, action, rule.index, tier, priority, direction)
 
     # Thousands of classes and namespaces meet the same few selectors: results are memoised
     # by the selector's canonical form.
@@ -272,9 +428,7 @@ class Evaluator:
             if not isinstance(expr, dict) or not isinstance(expr.get("key"), str):
                 continue
             if expr.get("operator") == "In" and isinstance(expr.get("values"), list):
-                sets.append(
-                    set().union(*(self._namespace_index.get((expr["key"], str(v)), set()) for v in expr["values"]))
-                )
+                sets.append(set().union(*(self._namespace_index.get((expr["key"], str(v)), set()) for v in expr["values"])))
             elif expr.get("operator") == "Exists":
                 sets.append(self._namespace_keys.get(expr["key"], set()))
         if not sets:
@@ -283,66 +437,207 @@ class Evaluator:
 
     # -- decisions ---------------------------------------------------------------------
 
+    def verdicts(self, direction: str, cid: int) -> list[Verdict]:
+        """What class `cid`'s ingress (who may reach it) or egress (what it may reach) allows,
+        as disjoint groups of the classes at the other end."""
+        found = self._verdicts.get(cid) if direction == "egress" else None
+        if found is None:
+            dst = None if direction == "egress" else self.classes[cid]
+            parts = (lambda rule: self._parts(rule, dst)) if dst is not None else self._parts_by_destination
+            found = self._walk(direction, cid, self._all, parts)
+            # Egress answers are asked for once per destination, so they are kept; ingress
+            # answers are asked for while one destination is examined, and keeping them all
+            # would hold a bitmask per class and per verdict.
+            if direction == "egress":
+                self._verdicts[cid] = found
+        return found
+
     def ports(self, src: PodClass, dst: PodClass) -> PortSet:
         """What a pod of `src` may open on another pod of `dst` (pod-to-itself is always allowed)."""
-        ingress = self._side(self.ingress[dst.id], src.id, dst)
+        ingress = self.allowed_by("ingress", dst.id, src.id).allowed
         if not ingress:
             return NO_PORTS
-        return ingress & self._side(self.egress[src.id], dst.id, dst)
+        return ingress & self.allowed_by("egress", src.id, dst.id).allowed
+
+    def allowed_by(self, direction: str, cid: int, other: int) -> Verdict:
+        return verdict_for(self.verdicts(direction, cid), other)
+
+    def address_ports(self, src: PodClass, address: ipaddress._BaseAddress) -> PortSet:
+        """What a pod of `src` may open on an address outside the pods' view (a node, the
+        metadata service): only rules naming addresses (ipBlock, networks, nodes) or every
+        peer match it, and named ports resolve to nothing."""
+        def parts(rule: Rule) -> list[tuple[int, PortSet]]:
+            hit = rule.any_peer or any(in_block(address, b) for b in rule.blocks)
+            return [(1, self._ports_of(rule, None))] if hit else []
+        return self._walk("egress", src.id, 1, parts)[0].allowed
 
     def sources(self, dst: PodClass) -> int:
         """Bitmask of classes whose pods the destination's ingress admits on some port."""
-        rules = self.ingress[dst.id]
-        if rules is None:
-            return self._all
-        mask = 0
-        for rule in rules:
-            if self._rule_ports(rule, dst):
-                mask |= rule.peers
-        return mask
+        return _union(v.mask for v in self.verdicts("ingress", dst.id) if v.allowed)
 
     def targets(self, src: PodClass) -> int:
-        """Bitmask of classes the source's egress rules name (all classes when unrestricted)."""
-        rules = self.egress[src.id]
-        if rules is None:
-            return self._all
-        mask = 0
-        for rule in rules:
-            mask |= rule.peers
-        return mask
+        """Bitmask of classes the source's egress admits on some port."""
+        return _union(v.mask for v in self.verdicts("egress", src.id) if v.allowed)
 
     def open_ingress(self, dst: PodClass) -> bool:
-        return self.ingress[dst.id] is None
+        return self._open("ingress", self.ingress, dst.id)
 
     def open_egress(self, src: PodClass) -> bool:
-        return self.egress[src.id] is None
+        return self._open("egress", self.egress, src.id)
 
-    def _side(self, rules: list[Rule] | None, other: int, dst: PodClass) -> PortSet:
-        if rules is None:
-            return ALL_PORTS
-        allowed = NO_PORTS
-        bit = 1 << other
-        for rule in rules:
-            if rule.peers & bit:
-                allowed = allowed | self._rule_ports(rule, dst)
-                if allowed == ALL_PORTS:
-                    break
-        return allowed
+    def open_to_pods(self, direction: str, cid: int) -> bool:
+        """Every port of every pod class is allowed in this direction and no rule decided it
+        (rules that name only addresses outside the pods, such as a wall around the metadata
+        service, leave a class open to pods)."""
+        key = (direction, cid)
+        found = self._open_cache.get(key)
+        if found is None:
+            verdicts = self.verdicts(direction, cid)
+            found = self._open_cache[key] = (len(verdicts) == 1 and verdicts[0].allowed == ALL_PORTS
+                                             and not verdicts[0].deciders)
+        return found
 
-    def _rule_ports(self, rule: Rule, dst: PodClass) -> PortSet:
+    def rules_key(self, direction: str, cid: int) -> tuple:
+        """Equal for classes under the same rules of every tier in this direction."""
+        np = (self.ingress if direction == "ingress" else self.egress)[cid]
+        return (None if np is None else tuple(map(id, np)),) + tuple(
+            tuple(id(r) for _, r in self._tiered[(t, direction)].get(cid, ())) for t in (ADMIN, BASELINE))
+
+    def _open(self, direction: str, np: list, cid: int) -> bool:
+        """No policy of any tier applies to this class in this direction."""
+        return np[cid] is None and not any(cid in self._tiered[(t, direction)] for t in (ADMIN, BASELINE))
+
+    def _walk(self, direction: str, cid: int, universe: int, parts) -> list[Verdict]:
+        np_rules = (self.ingress if direction == "ingress" else self.egress)[cid]
+        if np_rules is None and not any(cid in self._tiered[(t, direction)] for t in (ADMIN, BASELINE)):
+            return [Verdict(universe, ALL_PORTS)]  # no policy of any tier: everything is allowed
+        cells = [_Cell(universe, ALL_PORTS, NO_PORTS)]
+        for _, rule in self._tiered[(ADMIN, direction)].get(cid, ()):
+            cells = _ordered(cells, rule, parts(rule))
+        # Pass and what the Admin tier left undecided go on to NetworkPolicy
+        cells = [_Cell(c.mask, c.undecided | c.passed, c.allowed, NO_PORTS, NO_PORTS, c.deciders) for c in cells]
+        if np_rules is not None:
+            for rule in np_rules:
+                cells = _additive(cells, rule, parts(rule))
+            isolation = tuple(self._isolation[direction].get(cid, ()))
+            cells = [_Cell(c.mask, NO_PORTS, c.allowed | (c.undecided & c.np_allowed), NO_PORTS, NO_PORTS,
+                           c.deciders + isolation if c.undecided - c.np_allowed else c.deciders)
+                     for c in cells]
+        else:
+            for _, rule in self._tiered[(BASELINE, direction)].get(cid, ()):
+                cells = _ordered(cells, rule, parts(rule))
+            cells = [_Cell(c.mask, NO_PORTS, c.allowed | c.undecided | c.passed, NO_PORTS, NO_PORTS, c.deciders)
+                     for c in cells]
+        merged: dict[tuple, Verdict] = {}
+        for c in cells:
+            key = (c.allowed, c.deciders)
+            old = merged.get(key)
+            merged[key] = Verdict(c.mask | (old.mask if old else 0), c.allowed, c.deciders)
+        return list(merged.values())
+
+    def _parts(self, rule: Rule, dst: PodClass | None) -> list[tuple[int, PortSet]]:
+        return [(rule.peers, self._ports_of(rule, dst))] if rule.peers else []
+
+    def _parts_by_destination(self, rule: Rule) -> list[tuple[int, PortSet]]:
+        """An egress rule's peers grouped by the ports it allows on each: a named port means
+        a different number on each destination."""
+        if not rule.peers:
+            return []
+        if not any(s.name for s in rule.ports):
+            return [(rule.peers, self._ports_of(rule, None))]
+        groups: dict[PortSet, int] = {}
+        for c in self.members(rule.peers):
+            ports = self._ports_of(rule, c)
+            groups[ports] = groups.get(ports, 0) | (1 << c.id)
+        return [(mask, ports) for ports, mask in groups.items()]
+
+    def _ports_of(self, rule: Rule, dst: PodClass | None) -> PortSet:
         if not rule.ports:
             return ALL_PORTS
-        key = (id(rule.ports), dst.id)
+        key = (id(rule.ports), -1 if dst is None else dst.id)
         found = self._resolved.get(key)
         if found is None:
-            found = self._resolved[key] = PortSet.of(r for p in rule.ports for r in _port_ranges(p, dst))
+            found = self._resolved[key] = PortSet.of(r for s in rule.ports for r in _port_ranges(s, dst))
         return found
 
     def members(self, mask: int) -> Iterator[PodClass]:
-        while mask:
-            low = mask & -mask
-            yield self.classes[low.bit_length() - 1]
-            mask ^= low
+        for cid in self.members_ids(mask):
+            yield self.classes[cid]
+
+    @staticmethod
+    def members_ids(mask: int) -> Iterator[int]:
+        # One pass over the digits: peeling the lowest bit off a big integer would copy it
+        # once per member.
+        digits = bin(mask)[:1:-1]
+        found = digits.find("1")
+        while found >= 0:
+            yield found
+            found = digits.find("1", found + 1)
+
+
+def verdict_for(verdicts: list[Verdict], other: int) -> Verdict:
+    """The verdict covering class `other` (verdicts partition every class)."""
+    bit = 1 << other
+    return next(v for v in verdicts if v.mask & bit)
+
+
+def _split(cells: list[_Cell], parts: list[tuple[int, PortSet]], change) -> list[_Cell]:
+    """Apply `change(cell, mask, ports)` to the classes of each part; the rest keep their cell."""
+    if not parts:
+        return cells
+    out: list[_Cell] = []
+    for cell in cells:
+        rest = cell.mask
+        for mask, ports in parts:
+            hit = rest & mask
+            if not hit:
+                continue
+            changed = change(cell, hit, ports)
+            if changed is None:
+                continue
+            rest &= ~mask
+            out.append(changed)
+        if rest:
+            out.append(cell if rest == cell.mask else cell.with_mask(rest))
+    if len(out) == len(cells):
+        return out
+    merged: dict[tuple, _Cell] = {}
+    for cell in out:
+        old = merged.get(cell.key())
+        merged[cell.key()] = cell if old is None else cell.with_mask(cell.mask | old.mask)
+    return list(merged.values())
+
+
+def _ordered(cells: list[_Cell], rule: Rule, parts: list[tuple[int, PortSet]]) -> list[_Cell]:
+    """An Admin or Baseline rule: the first rule matching a port decides it."""
+    def change(cell: _Cell, mask: int, ports: PortSet) -> _Cell | None:
+        matched = ports & cell.undecided
+        if not matched:
+            return None
+        return _Cell(
+            mask, cell.undecided - matched,
+            cell.allowed | matched if rule.action == "Allow" else cell.allowed,
+            cell.passed | matched if rule.action == "Pass" else cell.passed,
+            cell.np_allowed,
+            cell.deciders if rule.action == "Pass" else cell.deciders + (rule,),
+        )
+    return _split(cells, parts, change)
+
+
+def _additive(cells: list[_Cell], rule: Rule, parts: list[tuple[int, PortSet]]) -> list[_Cell]:
+    """A NetworkPolicy rule: rules add up; the rules that allow are what decided."""
+    def change(cell: _Cell, mask: int, ports: PortSet) -> _Cell | None:
+        if not ports & cell.undecided:
+            return None
+        return _Cell(mask, cell.undecided, cell.allowed, cell.passed, cell.np_allowed | ports, cell.deciders + (rule,))
+    return _split(cells, parts, change)
+
+
+def _union(masks: Iterable[int]) -> int:
+    found = 0
+    for m in masks:
+        found |= m
+    return found
 
 
 class _Selector:
@@ -357,57 +652,85 @@ class _Selector:
         return (self.raw is None or isinstance(self.raw, dict)) and selects(self.raw, labels)
 
 
-def _port_ranges(port: Mapping[str, Any], dst: PodClass) -> Iterator[tuple[str, int, int]]:
+def _np_port(port: Mapping[str, Any]) -> Iterator[PortSpec]:
+    """A NetworkPolicy port: protocol TCP by default; a number, a range to endPort, a name
+    (of the destination's container port with that protocol), or no port (all of them)."""
     protocol = port.get("protocol") or "TCP"
     if not isinstance(protocol, str):
         return  # the API server refuses it; a malformed port admits nothing
     wanted = port.get("port")
     if wanted is None:
-        yield protocol, 1, MAX_PORT
+        yield PortSpec(protocol)
     elif isinstance(wanted, str) and not wanted.isdigit():
-        for name, number, proto in dst.ports:  # a named port means the destination's
-            if name == wanted and proto == protocol:
-                yield protocol, number, number
+        yield PortSpec(protocol, name=wanted)
     else:
         try:
             first = int(wanted)
             end = port.get("endPort")
-            yield protocol, first, int(end) if end is not None else first
+            yield PortSpec(protocol, first, int(end) if end is not None else first)
         except (TypeError, ValueError):
             return
 
 
-def _list(value: Any) -> list[Any]:
+def _port_ranges(spec: PortSpec, dst: PodClass | None) -> Iterator[tuple[str, int, int]]:
+    if spec.name is None:
+        if spec.protocol is not None:
+            yield spec.protocol, spec.first, spec.last
+        return
+    for name, number, proto in dst.ports if dst is not None else ():  # a named port means the destination's
+        if name == spec.name and spec.protocol in (None, proto):
+            yield proto, number, number
+
+
+def _list(value: Any) -> list:
     return value if isinstance(value, list) else []
 
 
-def _labels_key(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+def _labels_key(labels: Mapping[str, str]) -> tuple:
     return tuple(sorted((str(k), str(v)) for k, v in labels.items()))
 
 
-def _block_key(block: Any) -> IpBlock | None:
+def _block_key(block: Any) -> tuple | None:
     if not isinstance(block, Mapping) or not isinstance(block.get("cidr"), str):
         return None
     excepts = tuple(sorted(e for e in _list(block.get("except")) if isinstance(e, str)))
     return (block["cidr"], excepts)
 
 
-def _ip_blocks(policies: Sequence[Mapping[str, Any]]) -> list[IpBlock]:
-    blocks: list[IpBlock] = []
+def _admin_blocks(peer: netpol_admin.AdminPeer, nodes: Mapping[str, tuple[Mapping[str, str], Sequence[str]]]
+                  ) -> Iterator[tuple]:
+    """The address blocks a cluster-wide peer names: its networks, or its nodes' addresses."""
+    for cidr in peer.networks:
+        yield (cidr, ())
+    if peer.nodes is not None:
+        selector = _Selector(peer.nodes)
+        for labels, addresses in nodes.values():
+            if selector.matches(labels):
+                for address in addresses:
+                    yield (address, ())
+
+
+def _ip_blocks(policies: Sequence[Mapping[str, Any]], admin: Sequence[netpol_admin.AdminPolicy],
+               nodes: Mapping[str, tuple[Mapping[str, str], Sequence[str]]]) -> list[tuple]:
+    blocks: dict[tuple, None] = {}
     for policy in policies:
         spec = policy.get("spec")
-        if not isinstance(spec, Mapping):
+        if policy.get("kind") != "NetworkPolicy" or not isinstance(spec, Mapping):
             continue
         for direction, key in (("ingress", "from"), ("egress", "to")):
             for rule in _list(spec.get(direction)):
                 for peer in _list(rule.get(key) if isinstance(rule, Mapping) else None):
                     block = _block_key(peer.get("ipBlock")) if isinstance(peer, Mapping) else None
-                    if block is not None and block not in blocks:
-                        blocks.append(block)
-    return blocks
+                    if block is not None:
+                        blocks[block] = None
+    for policy in admin:
+        for rule in policy.ingress + policy.egress:
+            for peer in rule.peers:
+                blocks.update(dict.fromkeys(_admin_blocks(peer, nodes)))
+    return list(blocks)
 
 
-def in_block(address: ipaddress._BaseAddress, block: IpBlock) -> bool:
+def in_block(address: ipaddress._BaseAddress, block: tuple) -> bool:
     cidr, excepts = block
     try:
         network = ipaddress.ip_network(cidr, strict=False)

@@ -64,7 +64,7 @@ def pod_spec(rng: random.Random, hardened: bool) -> dict:
             "securityContext": {}, "serviceAccountName": "default", "terminationGracePeriodSeconds": 30}
 
 
-def generate(pods: int, namespaces: int, policies: int, nodes: int, seed: int) -> dict:
+def generate(pods: int, namespaces: int, policies: int, nodes: int, seed: int, admin_policies: int = 0) -> dict:
     rng = random.Random(seed)
     items: list[dict] = []
     for i in range(nodes):
@@ -193,7 +193,36 @@ def generate(pods: int, namespaces: int, policies: int, nodes: int, seed: int) -
                     }
                 )
                 policy_budget -= 1
+    items += cluster_wide_policies(admin_policies, namespaces)
     return {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items}
+
+
+def cluster_wide_policies(count: int, namespaces: int) -> list[dict]:
+    """A platform team's walls: per-tenant AdminNetworkPolicies (admit one partner, pass the
+    tenant's own traffic to its NetworkPolicies, deny the rest), a ClusterNetworkPolicy that
+    denies the metadata service, and a baseline that denies what nothing else decided."""
+    if count <= 0:
+        return []
+    api1, api2 = "policy.networking.k8s.io/v1alpha1", "policy.networking.k8s.io/v1alpha2"
+    found = [
+        {"apiVersion": api2, "kind": "ClusterNetworkPolicy", "metadata": {"name": "no-metadata"},
+         "spec": {"tier": "Admin", "priority": 0, "subject": {"namespaces": {"matchExpressions": [
+             {"key": "tenant", "operator": "Exists"}]}},
+                  "egress": [{"action": "Deny", "to": [{"networks": ["169.254.169.254/32"]}]}]}},
+        {"apiVersion": api1, "kind": "BaselineAdminNetworkPolicy", "metadata": {"name": "default"},
+         "spec": {"subject": {"namespaces": {}}, "ingress": [{"action": "Deny", "from": [{"namespaces": {}}]}]}},
+    ]
+    tenants = max(1, namespaces // 2)
+    for i in range(count - 2):
+        tenant, partner = f"t{i % tenants:05d}", f"t{(i + 1) % tenants:05d}"
+        found.append({"apiVersion": api1, "kind": "AdminNetworkPolicy", "metadata": {"name": f"wall-{i:05d}"},
+                      "spec": {"priority": 1 + i % 1000, "subject": {"namespaces": {"matchLabels": {"tenant": tenant}}},
+                               "ingress": [
+                                   {"action": "Allow", "from": [{"namespaces": {"matchLabels": {"tenant": partner}}}],
+                                    "ports": [{"namedPort": "http"}]},
+                                   {"action": "Pass", "from": [{"namespaces": {"matchLabels": {"tenant": tenant}}}]},
+                                   {"action": "Deny", "from": [{"namespaces": {}}]}]}})
+    return found
 
 
 def deployments(count: int, seed: int) -> list[dict]:

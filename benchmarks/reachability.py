@@ -1,6 +1,7 @@
 """Intended tenant reachability at fleet scale: time and peak memory of the evaluator alone.
 
     python benchmarks/reachability.py --pods 150000 --namespaces 10000 --policies 20000
+    python benchmarks/reachability.py --admin-policies 2000   # with cluster-wide policies mixed in
 """
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ def main() -> int:
     parser.add_argument("--namespaces", type=int, default=10_000)
     parser.add_argument("--policies", type=int, default=20_000)
     parser.add_argument("--nodes", type=int, default=5_000)
+    parser.add_argument("--admin-policies", type=int, default=0,
+                        help="AdminNetworkPolicies, a ClusterNetworkPolicy and a baseline (see generate.py)")
     args = parser.parse_args()
 
     from auditor.analysis import AnalysisContext
@@ -30,7 +33,7 @@ def main() -> int:
     from auditor.workloads import top_level_workloads
     from checks.reachability import Reachability
 
-    data = generate(args.pods, args.namespaces, args.policies, args.nodes, seed=7)
+    data = generate(args.pods, args.namespaces, args.policies, args.nodes, seed=7, admin_policies=args.admin_policies)
     resources = tuple(
         Resource(
             o["kind"],
@@ -55,7 +58,9 @@ def main() -> int:
     rows = result.sections["reachability"]["intended"]
     pods = sum(1 for r in resources if r.kind == "Pod")
     policies = sum(1 for r in resources if r.kind == "NetworkPolicy")
-    print(f"pods={pods} namespaces={args.namespaces} policies={policies} tenants={len(tenancy.tenants())}")
+    admin = sum(1 for r in resources if r.kind in ("AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "ClusterNetworkPolicy"))
+    print(f"pods={pods} namespaces={args.namespaces} policies={policies} cluster-wide={admin} "
+          f"tenants={len(tenancy.tenants())}")
     print(f"intended matrix: {elapsed:.2f} s, {len(rows)} rows, {len(result.hits)} findings; "
           f"peak RSS {rss_after / 1024:.0f} MiB (before: {rss_before / 1024:.0f} MiB, inputs included)")
     return 0

@@ -9,21 +9,28 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from auditor import cni, netpol_admin
 from auditor.analysis import AnalysisContext, AnalysisResult, Check, Hit, Section
 from auditor.model import Resource, Rule
-from auditor.netpol import ALL_PORTS, NO_PORTS, Endpoint, Evaluator, PodClass, PortSet, in_block
+from auditor.netpol import ALL_PORTS, NO_PORTS, Endpoint, Evaluator, PodClass, PortSet, Verdict, verdict_for
+from auditor.netpol import Rule as NpRule
 from auditor.workloads import items
 
 # Past this many open-to-open tenant pairs the matrix says "*" (every tenant whose egress is
 # unrestricted) instead of listing each pair: a policy-free cluster of 10,000 tenants would
 # otherwise list 10^8 rows.
 WILDCARD_THRESHOLD = 2_000
+# A denial is listed tenant by tenant when it names at most this many classes; past it the
+# other end is "*" (every tenant the allowed rows do not list): a default deny names them all.
+DENIED_DETAIL = 64
+MAX_DECIDERS = 5  # per tenant pair in the report
 METADATA_ADDRESSES = ("169.254.169.254", "fd00:ec2::254")
+POLICY_KINDS = ("NetworkPolicy",) + netpol_admin.KINDS
 
 
 @dataclass
@@ -33,18 +40,41 @@ class Matrix:
     open_egress: set[str] = field(default_factory=set)  # tenants with a class of unrestricted egress
     incoming: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))  # class -> other tenants
     # that reach it through a rule (open egress into open ingress is `open_egress`)
+    deciders: dict[tuple[str, str], dict[NpRule, None]] = field(default_factory=lambda: defaultdict(dict))
+    denied: dict[tuple[str, str], PortSet] = field(default_factory=dict)  # ports a rule or isolation denied
 
-    def add(self, src: str, dst: str, ports: PortSet) -> None:
+    def add(self, src: str, dst: str, ports: PortSet, deciders: Iterable[NpRule] = ()) -> None:
         self.pairs[(src, dst)] = self.pairs.get((src, dst), NO_PORTS) | ports
+        self._decided(src, dst, deciders)
+
+    def deny(self, src: str, dst: str, ports: PortSet, deciders: Iterable[NpRule]) -> None:
+        self.denied[(src, dst)] = self.denied.get((src, dst), NO_PORTS) | ports
+        self._decided(src, dst, deciders)
+
+    def _decided(self, src: str, dst: str, deciders: Iterable[NpRule]) -> None:
+        found = self.deciders[(src, dst)]
+        for rule in deciders:
+            if len(found) >= MAX_DECIDERS:
+                break
+            found[rule] = None
 
     def entries(self) -> list[dict[str, Any]]:
-        rows = [{"from_tenant": "*", "to_tenant": t, "allowed": True, "ports": ALL_PORTS.describe()}
+        rows = [{"from_tenant": "*", "to_tenant": t, "allowed": True, "ports": ALL_PORTS.describe(), "decided_by": []}
                 for t in sorted(self.wildcard_to)]
         rows += [
-            {"from_tenant": s, "to_tenant": d, "allowed": True, "ports": p.describe()}
+            {"from_tenant": s, "to_tenant": d, "allowed": True, "ports": p.describe(), "decided_by": self._by(s, d, True)}
             for (s, d), p in sorted(self.pairs.items())
         ]
         return rows
+
+    def denied_entries(self) -> list[dict[str, Any]]:
+        return [{"from_tenant": s, "to_tenant": d, "allowed": False, "ports": p.describe(), "decided_by": self._by(s, d, False)}
+                for (s, d), p in sorted(self.denied.items())]
+
+    def _by(self, src: str, dst: str, allowed: bool) -> list[dict[str, Any]]:
+        """The rules that decided this pair's ports: those that allow for an allowed row,
+        those that deny (rules or isolation) for a denied one."""
+        return [r.describe() for r in self.deciders.get((src, dst), ()) if (r.action == "Allow") == allowed]
 
 
 @dataclass
@@ -72,6 +102,7 @@ class Reachability:
         "cross-tenant": Check(),
         "reachable-from-every-tenant": Check(),
         "egress-to-metadata": Check(),
+        "no-policy-engine": Check(),
         # what `probe --reach` observed
         "policy-not-enforced": Check(needs_probe=True),
         "allowed-but-filtered": Check(needs_probe=True),
@@ -81,21 +112,24 @@ class Reachability:
 
     def run(self, ctx: AnalysisContext, rules: Sequence[Rule]) -> AnalysisResult:
         endpoints, owners = _endpoints(ctx)
-        policies = [r.obj for r in ctx.of_kind("NetworkPolicy")]
-        ev = Evaluator(endpoints, _namespace_labels(ctx), policies)
+        policies = [r.obj for kind in POLICY_KINDS for r in ctx.of_kind(kind)]
+        ev = Evaluator(endpoints, _namespace_labels(ctx), policies, _nodes(ctx))
         tenant = {c.id: ctx.tenancy.tenant_of(c.namespace) for c in ev.classes}
+        matrix = intended_matrix(ev, tenant)
+        _denials(ev, tenant, matrix)
         scene = _Scene(
-            ctx, endpoints, owners, ev, tenant, intended_matrix(ev, tenant),
+            ctx, endpoints, owners, ev, tenant, matrix,
             {r.namespace for r in ctx.of_kind("NetworkPolicy") if r.namespace},
         )
         hits: list[Hit] = []
         for rule in rules:
-            assert rule.check is not None  # the engine hands a plugin only its analysis rules
             hits += CHECKS[rule.check](scene, rule)
         by_namespace = {c.id: None if tenant[c.id] is None else c.namespace for c in ev.classes}
         sections = {"reachability": {
             "intended": scene.matrix.entries(),
             "intended_by_namespace": intended_matrix(ev, by_namespace).entries(),
+            "denied": scene.matrix.denied_entries(),
+            "enforcer": _enforcer(ctx),
             "observed": observed_rows(ctx),
         }}
         return AnalysisResult(hits=tuple(hits), sections=sections)
@@ -110,7 +144,7 @@ def _endpoints(ctx: AnalysisContext) -> tuple[list[Endpoint], dict[tuple[str, st
     views_by_namespace: dict[str, list] = defaultdict(list)
     for view in views:
         views_by_namespace[view.resource.namespace or ""].append(view)
-    pods = [(r.namespace, r) for r in ctx.of_kind("Pod") if r.namespace]
+    pods = [r for r in ctx.of_kind("Pod") if r.namespace]
     for view in views:
         r = view.resource
         if r.namespace is None:
@@ -118,18 +152,16 @@ def _endpoints(ctx: AnalysisContext) -> tuple[list[Endpoint], dict[tuple[str, st
         owners[(r.namespace, r.name)] = r
         if r.kind != "Pod":
             endpoints.append(_endpoint(r.namespace, r.name, view.metadata, view.spec, None))
-    for namespace, pod in pods:
-        key = (namespace, pod.name)
+    for pod in pods:
+        key = (pod.namespace, pod.name)
         if key in seen:
             continue
         seen.add(key)
-        spec = pod.obj.get("spec")
-        spec = spec if isinstance(spec, dict) else {}
-        status = pod.obj.get("status")
-        status = status if isinstance(status, dict) else {}
+        spec = pod.obj.get("spec") if isinstance(pod.obj.get("spec"), dict) else {}
+        status = pod.obj.get("status") if isinstance(pod.obj.get("status"), dict) else {}
         ip = status.get("podIP") if isinstance(status.get("podIP"), str) else None
-        endpoints.append(_endpoint(namespace, pod.name, pod.metadata, spec, ip))
-        owners.setdefault(key, _top_owner(pod, views_by_namespace[namespace]))
+        endpoints.append(_endpoint(pod.namespace, pod.name, pod.metadata, spec, ip))
+        owners.setdefault(key, _top_owner(pod, views_by_namespace[pod.namespace]))
     return endpoints, owners
 
 
@@ -139,11 +171,8 @@ def _top_owner(pod: Resource, views) -> Resource:
     return max(candidates, key=lambda r: len(r.name), default=pod)
 
 
-def _endpoint(
-    namespace: str, name: str, metadata: Mapping[str, Any], spec: Mapping[str, Any], ip: str | None
-) -> Endpoint:
-    labels = metadata.get("labels")
-    labels = labels if isinstance(labels, dict) else {}
+def _endpoint(namespace: str, name: str, metadata: Mapping[str, Any], spec: Mapping[str, Any], ip: str | None) -> Endpoint:
+    labels = metadata.get("labels") if isinstance(metadata.get("labels"), dict) else {}
     ports = []
     for field_name in ("containers", "initContainers"):
         for container in items(spec.get(field_name)):
@@ -151,9 +180,7 @@ def _endpoint(
                 continue
             for port in items(container.get("ports")):
                 if isinstance(port, dict) and isinstance(port.get("containerPort"), int):
-                    ports.append(
-                        (str(port.get("name") or ""), port["containerPort"], str(port.get("protocol") or "TCP"))
-                    )
+                    ports.append((str(port.get("name") or ""), port["containerPort"], str(port.get("protocol") or "TCP")))
     return Endpoint(namespace, name, {str(k): str(v) for k, v in labels.items()}, tuple(sorted(ports)), ip,
                     spec.get("hostNetwork") is True)
 
@@ -176,42 +203,83 @@ def intended_matrix(ev: Evaluator, tenant: Mapping[int, str | None]) -> Matrix:
     matrix = Matrix()
     tenants_open_in: set[str] = set()
     tenants_open_out: set[str] = set()
+    open_in = [ev.open_to_pods("ingress", c.id) for c in ev.classes]
+    open_out = [ev.open_to_pods("egress", c.id) for c in ev.classes]
+    open_in_mask = sum(1 << c.id for c in ev.classes if open_in[c.id])
     for c in ev.classes:
         t = tenant[c.id]
         if t is None or c.host_network:
             continue
-        if ev.open_ingress(c):
+        if open_in[c.id]:
             tenants_open_in.add(t)
-        if ev.open_egress(c):
+        if open_out[c.id]:
             tenants_open_out.add(t)
     matrix.open_egress = tenants_open_out
     # 1. open egress meets open ingress: every such pair, without looking at pods.
     if len(tenants_open_out) * len(tenants_open_in) > WILDCARD_THRESHOLD:
         matrix.wildcard_to = set(tenants_open_in)
     else:
-        for source in tenants_open_out:
-            for target in tenants_open_in:
-                if source != target:
-                    matrix.add(source, target, ALL_PORTS)
+        for s in tenants_open_out:
+            for d in tenants_open_in:
+                if s != d:
+                    matrix.add(s, d, ALL_PORTS)
     # 2. a restricted side: only the class pairs some rule connects.
-    def consider(s: PodClass, d: PodClass) -> None:
+    def consider(s: PodClass, d: PodClass, ingress: list[Verdict]) -> None:
         ts, td = tenant[s.id], tenant[d.id]
         if ts is not None and td is not None and ts != td and not s.host_network and not d.host_network:
-            ports = ev.ports(s, d)
+            into, out = verdict_for(ingress, s.id), ev.allowed_by("egress", s.id, d.id)
+            ports = into.allowed & out.allowed
             if ports:
-                matrix.add(ts, td, ports)
+                matrix.add(ts, td, ports, into.deciders + out.deciders)
                 matrix.incoming[d.id].add(ts)
 
+    # Only classes of other tenants can make a row: leave out the rest before walking bits.
+    of_tenant: dict[str, int] = defaultdict(int)
+    for c in ev.classes:
+        if tenant[c.id] is not None and not c.host_network:
+            of_tenant[tenant[c.id]] |= 1 << c.id
+    eligible = _union(of_tenant.values())
     for d in ev.classes:
-        if not ev.open_ingress(d):
-            for s in ev.members(ev.sources(d)):
-                consider(s, d)
+        td = tenant[d.id]
+        if not open_in[d.id] and td is not None:
+            ingress = ev.verdicts("ingress", d.id)
+            others = eligible & ~of_tenant[td]
+            for s in ev.members(_union(v.mask for v in ingress if v.allowed) & others):
+                consider(s, d, ingress)
+    everything = [Verdict(-1, ALL_PORTS)]
     for s in ev.classes:
-        if not ev.open_egress(s):
-            for d in ev.members(ev.targets(s)):
-                if ev.open_ingress(d):
-                    consider(s, d)
+        if not open_out[s.id]:
+            for d in ev.members(ev.targets(s) & open_in_mask):
+                consider(s, d, everything)
     return matrix
+
+
+def _union(masks: Iterable[int]) -> int:
+    found = 0
+    for m in masks:
+        found |= m
+    return found
+
+
+def _denials(ev: Evaluator, tenant: Mapping[int, str | None], matrix: Matrix) -> None:
+    """Tenant pairs a rule (Deny, or a NetworkPolicy's isolation) denies some port between."""
+    for c in ev.classes:
+        mine = tenant[c.id]
+        if mine is None or c.host_network:
+            continue
+        for direction in ("ingress", "egress"):
+            for verdict in ev.verdicts(direction, c.id):
+                denied = ALL_PORTS - verdict.allowed
+                deciders = [r for r in verdict.deciders if r.action == "Deny"]
+                if not denied or not deciders:
+                    continue
+                if verdict.mask.bit_count() > DENIED_DETAIL:
+                    others = {"*"}
+                else:
+                    others = {tenant[o.id] for o in ev.members(verdict.mask) if not o.host_network} - {None, mine}
+                for other in others:
+                    pair = (other, mine) if direction == "ingress" else (mine, other)
+                    matrix.deny(*pair, denied, deciders)
 
 
 def _ingress_gaps(scene: _Scene, rule: Rule) -> Iterator[Hit]:
@@ -232,12 +300,7 @@ def _unisolated(scene: _Scene, rule: Rule, is_open, only_with_policies: bool) ->
             continue
         exposed[c.namespace].update(c.members)
     for namespace, members in sorted(exposed.items()):
-        yield Hit(
-            rule.id,
-            scene.ctx.namespace_subject(namespace),
-            "",
-            {"unisolated": sorted(members)[:20], "count": len(members)},
-        )
+        yield Hit(rule.id, scene.ctx.namespace_subject(namespace), "", {"unisolated": sorted(members)[:20], "count": len(members)})
 
 
 def _cross_tenant(scene: _Scene, rule: Rule) -> Iterator[Hit]:
@@ -277,7 +340,7 @@ def _open_to_all(scene: _Scene, rule: Rule) -> Iterator[Hit]:
         t = tenant[c.id]
         if t is None or c.host_network:
             continue
-        needed = closed if ev.open_ingress(c) else tenants
+        needed = closed if ev.open_to_pods("ingress", c.id) else tenants
         incoming = matrix.incoming.get(c.id, ())
         if len(incoming) < len(needed) - (t in needed):
             continue
@@ -285,12 +348,8 @@ def _open_to_all(scene: _Scene, rule: Rule) -> Iterator[Hit]:
             workload = owners.get((c.namespace, c.members[0]))
             if workload is not None and workload.key not in reported:
                 reported.add(workload.key)
-                yield Hit(
-                    rule.id,
-                    workload,
-                    f"{workload.kind} {workload.name} accepts connections from every other tenant ({len(tenants) - 1})",
-                    {"tenants": len(tenants) - 1, "class_members": list(c.members[:5])},
-                )
+                yield Hit(rule.id, workload, f"{workload.kind} {workload.name} accepts connections from every other "
+                          f"tenant ({len(tenants) - 1})", {"tenants": len(tenants) - 1, "class_members": list(c.members[:5])})
 
 
 def _metadata_egress(scene: _Scene, rule: Rule) -> Iterator[Hit]:
@@ -299,48 +358,45 @@ def _metadata_egress(scene: _Scene, rule: Rule) -> Iterator[Hit]:
     targets = {a: "the cloud metadata service" for a in METADATA_ADDRESSES}
     targets.update({a: "a node's address (kubelet, node services)" for a in _node_addresses(scene.ctx)})
     parsed = {ipaddress.ip_address(a): what for a, what in targets.items()}
-    everything = sorted(set(parsed.values()))
     # Classes under the same egress rules reach the same addresses: ask once per rule set,
     # not once per class and node address.
-    by_rules: dict[tuple[int, ...], list[str]] = {}
+    by_rules: dict[tuple, list[str]] = {}
     reported: set[str] = set()
     for c in ev.classes:
         t = tenant[c.id]
         if t is None or c.host_network or c.namespace in reported:
             continue
-        rules = ev.egress[c.id]
-        if rules is None:
-            reached = everything
-        else:
-            key = tuple(map(id, rules))
-            if key not in by_rules:
-                by_rules[key] = sorted({what for a, what in parsed.items() if _egress_reaches(rules, a)})
-            reached = by_rules[key]
+        key = ev.rules_key("egress", c.id)
+        if key not in by_rules:
+            by_rules[key] = sorted({what for a, what in parsed.items() if ev.address_ports(c, a)})
+        reached = by_rules[key]
         if reached:
             reported.add(c.namespace)
-            why = "egress is unrestricted" if ev.open_egress(c) else "an egress ipBlock admits it"
+            why = "egress is unrestricted" if ev.open_egress(c) else "a policy admits it"
             yield Hit(rule.id, scene.ctx.namespace_subject(c.namespace),
                       f"pods in {c.namespace} may reach {' and '.join(reached)}: {why}",
                       {"example_pods": list(c.members[:5]), "reaches": reached})
 
 
 def _node_addresses(ctx: AnalysisContext) -> list[str]:
-    found = []
+    return sorted({a for _, addresses in _nodes(ctx, ("InternalIP",)).values() for a in addresses})
+
+
+def _nodes(ctx: AnalysisContext, types: tuple[str, ...] = ("InternalIP", "ExternalIP")
+           ) -> dict[str, tuple[dict[str, str], list[str]]]:
+    """Each Node's labels and addresses (what a cluster-wide policy's `nodes` peer matches)."""
+    found = {}
     for node in ctx.of_kind("Node"):
-        status = node.obj.get("status")
-        status = status if isinstance(status, dict) else {}
+        status = node.obj.get("status") if isinstance(node.obj.get("status"), dict) else {}
+        addresses = []
         for address in items(status.get("addresses")):
-            if isinstance(address, dict) and address.get("type") == "InternalIP":
-                value: Any = address.get("address")
+            if isinstance(address, dict) and address.get("type") in types:
                 try:
-                    found.append(str(ipaddress.ip_address(value)))
+                    addresses.append(str(ipaddress.ip_address(address.get("address"))))
                 except ValueError:
                     continue
-    return sorted(set(found))
-
-
-def _egress_reaches(rules, address) -> bool:
-    return any(rule.any_peer or any(in_block(address, block) for block in rule.blocks) for rule in rules)
+        found[node.name] = ({str(k): str(v) for k, v in node.labels.items()}, addresses)
+    return found
 
 
 # -- observed (probe --reach) ----------------------------------------------------------
@@ -359,24 +415,20 @@ def observed_rows(ctx: AnalysisContext) -> list[dict[str, Any]]:
     rows = []
     for fact, entry in _reach(ctx):
         port = f"{entry['protocol']}/{entry['port']}" if entry.get("port") is not None else entry["protocol"]
-        rows.append(
-            {
-                "from_tenant": ctx.tenancy.tenant_of(fact.namespace) or "(platform)",
-                "to_tenant": str(entry.get("tenant")),
-                "allowed": entry["result"] == "reachable",
-                "ports": [port],
-                "result": entry["result"],
-                "address": entry.get("address"),
-                "probe": fact.probe_id,
-                "node": fact.node,
-            }
-        )
+        rows.append({
+            "from_tenant": ctx.tenancy.tenant_of(fact.namespace) or "(platform)",
+            "to_tenant": str(entry.get("tenant")),
+            "allowed": entry["result"] == "reachable",
+            "ports": [port],
+            "result": entry["result"],
+            "address": entry.get("address"),
+            "probe": fact.probe_id,
+            "node": fact.node,
+        })
     return sorted(rows, key=lambda r: (r["from_tenant"], r["to_tenant"], r["ports"], str(r["address"]), r["probe"]))
 
 
-def _endpoint_of(
-    by_name: Mapping[tuple[str, str], Endpoint], namespace: str | None, pod: str | None
-) -> Endpoint | None:
+def _endpoint_of(by_name: Mapping[tuple[str, str], Endpoint], namespace: str | None, pod: str | None) -> Endpoint | None:
     """A pod's endpoint, or its workload's template (controllers name pods `<workload>-...`)."""
     if not namespace or not pod:
         return None
@@ -445,12 +497,49 @@ def _shared_l2(scene: _Scene, rule: Rule) -> Iterator[Hit]:
                       {"neighbours": [ip for _, ip in others], "probe_report": fact.origin.path})
 
 
+def _enforcer(ctx: AnalysisContext) -> dict[str, Any]:
+    found = ctx.shared(_detect)
+    return {"engines": found.names, "evidence": list(found.evidence), "enforces_none": found.enforces_none}
+
+
+def _detect(ctx: AnalysisContext) -> cni.Detected:
+    """The network plugin, from what runs (DaemonSets and Pods) and what it writes on Nodes."""
+    running = [(v.resource.kind, v.resource.name,
+                [str(c.get("image")) for c in items(v.spec.get("containers")) + items(v.spec.get("initContainers"))
+                 if isinstance(c, dict)])
+               for v in ctx.workloads if v.resource.kind in ("DaemonSet", "Pod")]
+    annotations = [n.obj["metadata"]["annotations"] for n in ctx.of_kind("Node")
+                   if isinstance(n.obj.get("metadata"), dict) and isinstance(n.obj["metadata"].get("annotations"), dict)]
+    return cni.detect(running, annotations)
+
+
+def _no_policy_engine(scene: _Scene, rule: Rule) -> Iterator[Hit]:
+    """Policies on a cluster whose network plugin enforces none: one finding per namespace
+    (its first NetworkPolicy stands for the rest) and per cluster-wide policy."""
+    found = scene.ctx.shared(_detect)
+    if not found.enforces_none:
+        return
+    first: dict[str | None, list[Resource]] = defaultdict(list)
+    for kind in POLICY_KINDS:
+        for r in scene.ctx.of_kind(kind):
+            first[r.namespace if kind == "NetworkPolicy" else f"{kind}/{r.name}"].append(r)
+    engines = ", ".join(found.names)
+    for _, policies in sorted(first.items(), key=lambda kv: str(kv[0])):
+        subject = min(policies, key=lambda r: r.name)
+        others = f" and {len(policies) - 1} more in its namespace" if len(policies) > 1 else ""
+        yield Hit(rule.id, subject, f"{subject.kind} {subject.name}{others}: the cluster's network plugin "
+                  f"({engines}) enforces no network policy, so nothing applies it",
+                  {"engines": found.names, "evidence": list(found.evidence), "policies": len(policies)},
+                  pointer="/spec")
+
+
 CHECKS = {
     "default-deny-ingress": _ingress_gaps,
     "default-deny-egress": _open_egress,
     "cross-tenant": _cross_tenant,
     "reachable-from-every-tenant": _open_to_all,
     "egress-to-metadata": _metadata_egress,
+    "no-policy-engine": _no_policy_engine,
     "policy-not-enforced": _not_enforced,
     "allowed-but-filtered": _filtered,
     "shared-broadcast-domain": _shared_l2,

@@ -36,6 +36,26 @@ The rules, in the order the code applies them:
 
 Label selectors: matchLabels AND every matchExpressions requirement (In, NotIn, Exists,
 DoesNotExist; NotIn and DoesNotExist match a pod that lacks the key).
+
+Cluster-wide policies (sigs.k8s.io/network-policy-api: AdminNetworkPolicy and
+BaselineAdminNetworkPolicy v1alpha1, ClusterNetworkPolicy v1alpha2 with tier Admin or
+Baseline) wrap rule 3-4, per direction (the API types' docs):
+
+ 8. Admin tier: the policies whose subject selects the pod (never a hostNetwork pod), by
+    ascending priority (ties: kind, then name — the API leaves them undefined), rules in
+    written order. The first rule whose peer and port match decides: Allow (Accept in
+    v1alpha2) allows, Deny denies, Pass skips the rest of the Admin tier.
+ 9. Then NetworkPolicy: if it isolates the pod (rule 3), rule 4 decides.
+10. Otherwise the Baseline tier, likewise ordered (BaselineAdminNetworkPolicy: Allow, Deny;
+    ClusterNetworkPolicy Baseline: Accept, Deny, Pass); Pass or no match allows.
+11. Peers: namespaces = every non-hostNetwork pod in a matching namespace; pods = namespace
+    AND pod selector; networks = the other end's IP in a CIDR; nodes = the other end's IP
+    is an address of a matching Node; domainNames match nothing here. A peer with no known
+    field makes an Allow rule match nothing and a Deny or Pass rule deny everything.
+12. Ports: v1alpha1 portNumber / portRange (protocol default TCP) / namedPort; v1alpha2
+    tcp|udp|sctp with an optional destinationPort number or range, or
+    destinationNamedPort. A named port matches a container port of that name on the
+    destination, whatever its protocol. No ports: every port.
 """
 from __future__ import annotations
 
@@ -215,9 +235,128 @@ def _as_mapping(namespaces: Mapping[str, Namespace] | Iterable[Namespace]) -> Ma
     return {ns.name: ns for ns in namespaces}
 
 
+# ------------------------------------------------------------------- cluster-wide policies
+
+ADMIN_KINDS = ("AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "ClusterNetworkPolicy")
+Nodes = Mapping[str, tuple[Mapping[str, str], list[str]]]  # name -> (labels, addresses)
+
+
+def tier_of(policy: Policy) -> str | None:
+    kind = policy.get("kind")
+    if kind == "AdminNetworkPolicy":
+        return "Admin"
+    if kind == "BaselineAdminNetworkPolicy":
+        return "Baseline"
+    if kind == "ClusterNetworkPolicy":
+        return policy["spec"]["tier"]
+    return None
+
+
+def subject_selects(policy: Policy, pod: Pod, namespaces: Mapping[str, Namespace]) -> bool:
+    if pod.host_network:
+        return False
+    subject = policy["spec"].get("subject") or {}
+    ns_labels = namespaces[pod.namespace].labels
+    if "namespaces" in subject:
+        return selector_matches(subject["namespaces"], ns_labels)
+    if "pods" in subject:
+        return (selector_matches(subject["pods"].get("namespaceSelector"), ns_labels)
+                and selector_matches(subject["pods"].get("podSelector"), pod.labels))
+    return False
+
+
+def admin_peer_matches(peer: Mapping[str, Any], other: Pod, namespaces: Mapping[str, Namespace],
+                       nodes: Nodes) -> bool | None:
+    """Does the peer describe `other`? None for a peer with no field we know."""
+    if "namespaces" in peer:
+        return not other.host_network and selector_matches(peer["namespaces"], namespaces[other.namespace].labels)
+    if "pods" in peer:
+        return (not other.host_network
+                and selector_matches(peer["pods"].get("namespaceSelector"), namespaces[other.namespace].labels)
+                and selector_matches(peer["pods"].get("podSelector"), other.labels))
+    if "networks" in peer:
+        return any(ip_in_block(other.ip, {"cidr": cidr}) for cidr in peer["networks"])
+    if "nodes" in peer:
+        return any(other.ip in addresses for labels, addresses in nodes.values()
+                   if selector_matches(peer["nodes"], labels))
+    if "domainNames" in peer:
+        return False
+    return None
+
+
+def admin_port_matches(policy: Policy, entry: Mapping[str, Any], protocol: str, port: int, dst: Pod) -> bool:
+    def named(name: str) -> bool:
+        return any(n == name and proto == protocol and number == port for n, number, proto in dst.ports)
+    if policy["kind"] == "ClusterNetworkPolicy":
+        if "destinationNamedPort" in entry:
+            return named(entry["destinationNamedPort"])
+        match = entry.get(protocol.lower())
+        if match is None:
+            return False
+        wanted = match.get("destinationPort")
+        if wanted is None:
+            return True
+        if "number" in wanted:
+            return port == wanted["number"]
+        return wanted["range"]["start"] <= port <= wanted["range"]["end"]
+    if "namedPort" in entry:
+        return named(entry["namedPort"])
+    if "portNumber" in entry:
+        return entry["portNumber"].get("protocol", "TCP") == protocol and entry["portNumber"]["port"] == port
+    span = entry["portRange"]
+    return span.get("protocol", "TCP") == protocol and span["start"] <= port <= span["end"]
+
+
+def admin_action(policy: Policy, rule: Mapping[str, Any], other: Pod, protocol: str, port: int, dst: Pod,
+                 namespaces: Mapping[str, Namespace], nodes: Nodes, peers_key: str) -> str | None:
+    """The rule's action when it matches this connection, else None."""
+    action = {"Accept": "Allow"}.get(rule["action"], rule["action"])
+    matches = [admin_peer_matches(p, other, namespaces, nodes) for p in rule[peers_key]]
+    if None in matches and action != "Allow":
+        return "Deny"  # fail closed
+    if not any(matches):
+        return None
+    entries = rule.get("protocols" if policy["kind"] == "ClusterNetworkPolicy" else "ports")
+    if entries and not any(admin_port_matches(policy, e, protocol, port, dst) for e in entries):
+        return None
+    return action
+
+
+def tier_verdict(tier: str, subject: Pod, other: Pod, direction: str, protocol: str, port: int, dst: Pod,
+                 namespaces: Mapping[str, Namespace], policies: list[Policy], nodes: Nodes) -> str | None:
+    """Allow, Deny, or None (no decision: Pass, or no rule matched)."""
+    mine = [p for p in policies if tier_of(p) == tier and subject_selects(p, subject, namespaces)]
+    mine.sort(key=lambda p: (p["spec"].get("priority", 0) if p["kind"] != "BaselineAdminNetworkPolicy" else 0,
+                             p["kind"], p["metadata"]["name"]))
+    peers_key = "from" if direction == "ingress" else "to"
+    for policy in mine:
+        for rule in policy["spec"].get(direction) or []:
+            action = admin_action(policy, rule, other, protocol, port, dst, namespaces, nodes, peers_key)
+            if action == "Pass":
+                return None
+            if action is not None:
+                return action
+    return None
+
+
+def direction_allows(direction: str, src: Pod, dst: Pod, protocol: str, port: int,
+                     namespaces: Mapping[str, Namespace], policies: list[Policy], nodes: Nodes) -> bool:
+    subject, other = (dst, src) if direction == "ingress" else (src, dst)
+    verdict = tier_verdict("Admin", subject, other, direction, protocol, port, dst, namespaces, policies, nodes)
+    if verdict is not None:
+        return verdict == "Allow"
+    network_policies = [p for p in policies if p.get("kind") == "NetworkPolicy"]
+    np_direction = "Ingress" if direction == "ingress" else "Egress"
+    if policies_isolating(subject, np_direction, network_policies):
+        check = ingress_allows if direction == "ingress" else egress_allows
+        return check(src, dst, protocol, port, namespaces, network_policies)
+    verdict = tier_verdict("Baseline", subject, other, direction, protocol, port, dst, namespaces, policies, nodes)
+    return verdict != "Deny"
+
+
 def allowed(src: Pod, dst: Pod, protocol: str, port: int | str,
             namespaces: Mapping[str, Namespace] | Iterable[Namespace],
-            policies: Iterable[Policy], *, loopback_always_allowed: bool = True) -> bool:
+            policies: Iterable[Policy], *, loopback_always_allowed: bool = True, nodes: Nodes | None = None) -> bool:
     """May `src` open a `protocol` connection to `port` (a number or a named port) of `dst`?"""
     namespaces = _as_mapping(namespaces)
     policies = list(policies)
@@ -226,5 +365,5 @@ def allowed(src: Pod, dst: Pod, protocol: str, port: int | str,
     number = resolve_port(dst, protocol, port)
     if number is None:
         return False  # dst has no such named port: there is nothing to connect to
-    return (egress_allows(src, dst, protocol, number, namespaces, policies)
-            and ingress_allows(src, dst, protocol, number, namespaces, policies))
+    return all(direction_allows(d, src, dst, protocol, number, namespaces, policies, nodes or {})
+               for d in ("egress", "ingress"))

@@ -184,8 +184,12 @@ def _heatmaps(report: Mapping[str, Any]) -> str:
         out.append('<p class="note">Fewer than two tenants: nothing to compare.</p></section>')
         return "\n".join(out)
     intended = {(str(r.get("from_tenant")), str(r.get("to_tenant"))): r for r in reach.get("intended") or []}
-    out.append("<h3>Intended (NetworkPolicies)</h3>")
-    out.append(_matrix(tenants, lambda a, b: _intended_cell(intended.get((a, b)))))
+    denied = {(str(r.get("from_tenant")), str(r.get("to_tenant"))): r for r in reach.get("denied") or []}
+    engines = (reach.get("enforcer") or {}).get("engines") or []
+    by = f"; network plugin: {', '.join(map(str, engines))}" if engines else "; network plugin not identified"
+    out.append(f"<h3>Intended (network policies{e(by)})</h3>")
+    out.append(_matrix(tenants, lambda a, b: _intended_cell(intended.get((a, b)),
+                                                            denied.get((a, b)) or denied.get(("*", b)))))
     observed = list(reach.get("observed") or [])
     out.append("<h3>Observed (probes)</h3>")
     if observed:
@@ -229,11 +233,18 @@ def _matrix(tenants: list[str], cell) -> str:
     return f'<table class="heat"><thead><tr><th>from \\ to</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
-def _intended_cell(r: Mapping[str, Any] | None) -> str:
+def _intended_cell(r: Mapping[str, Any] | None, denied: Mapping[str, Any] | None = None) -> str:
     if r is None or not r.get("allowed"):
-        return '<td class="h-deny" title="no path allowed">deny</td>'
+        return f'<td class="h-deny" title="no path allowed{e(_deciders(denied))}">deny</td>'
     ports = ", ".join(map(str, r.get("ports") or [])) or "all"
-    return f'<td class="h-allow" title="allowed: {e(ports)}">{e(ports)}</td>'
+    return f'<td class="h-allow" title="allowed: {e(ports)}{e(_deciders(r))}">{e(ports)}</td>'
+
+
+def _deciders(r: Mapping[str, Any] | None) -> str:
+    """'; decided by KIND NAME RULE (TIER)' for a cell's title: which policy decided the pair."""
+    found = [f"{d.get('kind')} {d.get('name')} {d.get('rule')} ({d.get('tier')})"
+             for d in (r or {}).get("decided_by") or [] if isinstance(d, Mapping)]
+    return "; decided by " + ", ".join(found) if found else ""
 
 
 def _observed_cell(rows: list[Mapping[str, Any]] | None) -> str:

@@ -178,11 +178,12 @@ def _reachability(console: Console, report: Report, limit: int = 20) -> None:
         return
     console.print(Text("Cross-tenant reachability", style="bold"))
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for name in ("from", "to", "ports", "source"):
+    for name in ("from", "to", "ports", "source", "decided by"):
         table.add_column(name, overflow="fold")
     for kind, r in rows[:limit]:
+        decided = ", ".join(f"{d.get('kind')} {d.get('name')} {d.get('rule')}" for d in r.get("decided_by") or [])
         table.add_row(cell(r["from_tenant"]), cell(r["to_tenant"]), cell(", ".join(map(str, r.get("ports", [])))),
-                      "policy" if kind == "intended" else "probe")
+                      "policy" if kind == "intended" else "probe", cell(decided))
     _print_table(console, table)
     if len(rows) > limit:
         console.print(Text(f"... and {len(rows) - limit} more in the JSON report", style="dim"))

@@ -17,8 +17,8 @@ def endpoint(pod: Pod) -> Endpoint:
     return Endpoint(pod.namespace, pod.name, pod.labels, tuple(pod.ports), pod.ip, pod.host_network)
 
 
-def evaluator(namespaces, pods, policies) -> Evaluator:
-    return Evaluator([endpoint(p) for p in pods], {n.name: n.labels for n in namespaces.values()}, policies)
+def evaluator(namespaces, pods, policies, nodes=None) -> Evaluator:
+    return Evaluator([endpoint(p) for p in pods], {n.name: n.labels for n in namespaces.values()}, policies, nodes)
 
 
 def class_allows(ev: Evaluator, src: Pod, dst: Pod, protocol: str, port) -> bool:
@@ -122,9 +122,86 @@ def cluster(draw):
 @given(cluster())
 def test_class_based_equals_brute_force(world):
     namespaces, pods, policies = world
-    ev = evaluator(namespaces, pods, policies)
+    assert_agrees(namespaces, pods, policies)
+
+
+def assert_agrees(namespaces, pods, policies, nodes=None):
+    ev = evaluator(namespaces, pods, policies, nodes)
     for src in pods:
         for dst in pods:
             for protocol, number in (("TCP", 80), ("TCP", 81), ("TCP", 443), ("UDP", 80), ("UDP", 443)):
-                want = reference_allowed(src, dst, protocol, number, namespaces, policies)
+                want = reference_allowed(src, dst, protocol, number, namespaces, policies, nodes=nodes)
                 assert class_allows(ev, src, dst, protocol, number) == want, (src.key, dst.key, protocol, number)
+
+
+# -- the same, with cluster-wide policies of every kind and tier mixed in ----------------
+
+NODES = {"n1": ({"role": "a"}, ["10.0.0.1"]), "n2": ({"role": "b"}, ["10.0.2.2"])}
+namespaced_pod = st.builds(lambda a, b: {"namespaceSelector": a, "podSelector": b}, selector, selector)
+admin_peer = st.one_of(
+    st.builds(lambda s: {"namespaces": s}, selector),
+    st.builds(lambda p: {"pods": p}, namespaced_pod),
+    st.builds(lambda c: {"networks": c}, st.lists(st.sampled_from(["10.0.0.0/24", "10.0.1.0/28", "10.0.2.2/32"]),
+                                                  min_size=1, max_size=2, unique=True)),
+    st.builds(lambda s: {"nodes": s}, st.builds(lambda m: {"matchLabels": m}, st.dictionaries(
+        st.just("role"), st.sampled_from(["a", "b"]), max_size=1))),
+    st.just({"domainNames": ["example.com"]}),
+    st.just({"unknownPeer": {}}),
+)
+v1_port = st.one_of(
+    st.builds(lambda n, p: {"portNumber": {"port": n, "protocol": p}}, st.sampled_from([80, 443]), st.sampled_from(["TCP", "UDP"])),
+    st.builds(lambda n: {"portRange": {"start": n, "end": n + 1}}, st.sampled_from([80, 442])),
+    st.just({"namedPort": "http"}),
+)
+v2_protocol = st.one_of(
+    st.builds(lambda p, n: {p: {"destinationPort": {"number": n}}}, st.sampled_from(["tcp", "udp"]), st.sampled_from([80, 443])),
+    st.builds(lambda n: {"tcp": {"destinationPort": {"range": {"start": n, "end": n + 1}}}}, st.sampled_from([80, 442])),
+    st.just({"udp": {}}),
+    st.just({"destinationNamedPort": "http"}),
+)
+subject = st.one_of(st.builds(lambda s: {"namespaces": s}, selector), st.builds(lambda p: {"pods": p}, namespaced_pod))
+
+
+@st.composite
+def admin_policy(draw, index):
+    kind = draw(st.sampled_from(["AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "ClusterNetworkPolicy"]))
+    v2 = kind == "ClusterNetworkPolicy"
+    tier = draw(st.sampled_from(["Admin", "Baseline"])) if v2 else None
+    actions = ["Allow", "Deny"] + (["Pass"] if kind != "BaselineAdminNetworkPolicy" else [])
+    if v2:
+        actions = ["Accept" if a == "Allow" else a for a in actions]
+    spec = {"subject": draw(subject)}
+    if kind != "BaselineAdminNetworkPolicy":
+        spec["priority"] = draw(st.integers(0, 3))
+    if v2:
+        spec["tier"] = tier
+    for direction, key in (("ingress", "from"), ("egress", "to")):
+        rules = []
+        for _ in range(draw(st.integers(0, 3))):
+            peers = draw(st.lists(admin_peer if direction == "egress" else admin_peer.filter(
+                lambda p: not {"networks", "nodes", "domainNames"} & set(p)), min_size=1, max_size=2))
+            rule = {"action": draw(st.sampled_from(actions)), key: peers}
+            if draw(st.booleans()):
+                rule["protocols" if v2 else "ports"] = draw(st.lists(v2_protocol if v2 else v1_port, min_size=1, max_size=2))
+            rules.append(rule)
+        if rules:
+            spec[direction] = rules
+    name = "default" if kind == "BaselineAdminNetworkPolicy" else f"cnp{index}"
+    api = "policy.networking.k8s.io/" + ("v1alpha2" if v2 else "v1alpha1")
+    return {"apiVersion": api, "kind": kind, "metadata": {"name": name}, "spec": spec}
+
+
+@st.composite
+def mixed_cluster(draw):
+    namespaces, pods, policies = draw(cluster())
+    admin = [draw(admin_policy(i)) for i in range(draw(st.integers(1, 4)))]
+    singletons = [p for p in admin if p["kind"] == "BaselineAdminNetworkPolicy"][1:]
+    return namespaces, pods, policies + [p for p in admin if not any(p is s for s in singletons)]
+
+
+@pytest.mark.slow
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mixed_cluster())
+def test_class_based_equals_brute_force_with_cluster_wide_policies(world):
+    namespaces, pods, policies = world
+    assert_agrees(namespaces, pods, policies, NODES)

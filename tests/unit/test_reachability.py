@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import jsonschema
 from scan_helpers import audit_inventory, write
 
 import checks.reachability as reach
+from auditor.reports import renderer
 from auditor.sources.manifests import load
 
 
@@ -93,3 +96,81 @@ def test_host_network_and_platform_pods_are_outside_the_matrix(tmp_path):
     hostnet["spec"]["template"]["spec"]["hostNetwork"] = True
     objects = [ns("shop"), ns("kube-system"), hostnet, deploy("kube-system", "dns", {"k8s-app": "dns"})]
     assert run(tmp_path, objects).sections["reachability"]["intended"] == []
+
+
+def test_each_pair_says_which_policy_and_rule_decided(tmp_path):
+    objects = [
+        ns("shop"), ns("bank"), ns("open"),
+        deploy("shop", "web", {"app": "web"}), deploy("bank", "api", {"app": "api"}), deploy("open", "svc", {"app": "svc"}),
+        policy("bank", "deny", {"podSelector": {}, "policyTypes": ["Ingress"]}),
+        policy("bank", "from-shop", {"podSelector": {}, "ingress": [
+            {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "shop"}}}]}]}),
+        {"apiVersion": "policy.networking.k8s.io/v1alpha2", "kind": "ClusterNetworkPolicy", "metadata": {"name": "wall"},
+         "spec": {"tier": "Admin", "priority": 7, "subject": {"namespaces": {"matchLabels": {
+             "kubernetes.io/metadata.name": "open"}}},
+                  "ingress": [{"action": "Deny", "from": [{"namespaces": {"matchLabels": {
+                      "kubernetes.io/metadata.name": "shop"}}}], "protocols": [{"tcp": {"destinationPort": {"number": 22}}}]}]}},
+    ]
+    report = run(tmp_path, objects)
+    section = report.sections["reachability"]
+    allowed = {(r["from_tenant"], r["to_tenant"]): r for r in section["intended"]}
+    assert allowed[("shop", "bank")]["decided_by"] == [
+        {"kind": "NetworkPolicy", "name": "bank/from-shop", "rule": "ingress[0]", "tier": "NetworkPolicy", "action": "Allow"}]
+    assert allowed[("bank", "shop")]["decided_by"] == []  # no policy at either end: allowed by default
+    denied = {(r["from_tenant"], r["to_tenant"]): r for r in section["denied"]}
+    assert set(denied) == {("open", "bank"), ("shop", "open")}
+    assert [d["name"] for d in denied[("open", "bank")]["decided_by"]] == ["bank/deny", "bank/from-shop"]
+    assert denied[("open", "bank")]["decided_by"][0]["rule"] == "isolation"
+    assert denied[("shop", "open")] == {
+        "from_tenant": "shop", "to_tenant": "open", "allowed": False, "ports": ["TCP/22"],
+        "decided_by": [{"kind": "ClusterNetworkPolicy", "name": "wall", "rule": "ingress[0]", "tier": "Admin",
+                        "priority": 7, "action": "Deny"}]}
+    assert allowed[("shop", "open")]["ports"] == ["SCTP/1-65535", "TCP/1-21", "TCP/23-65535", "UDP/1-65535"]
+    # the matrices say it too: the HTML cell's title, the terminal's "decided by" column
+    html = renderer("html")(report)
+    assert "decided by NetworkPolicy bank/from-shop ingress[0] (NetworkPolicy)" in html
+    assert "decided by NetworkPolicy bank/deny isolation (NetworkPolicy)" in html
+    assert "bank/from-shop" in renderer("table")(report)  # the column folds at 80 columns
+    # a rule that admits everyone still decided: the row names it
+    everyone = policy("bank", "from-shop", {"podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {}}]}]})
+    rows = run(tmp_path, objects[:6] + [everyone]).sections["reachability"]["intended"]
+    assert [r["decided_by"] for r in rows if r["to_tenant"] == "bank"] == [
+        [{"kind": "NetworkPolicy", "name": "bank/from-shop", "rule": "ingress[0]", "tier": "NetworkPolicy", "action": "Allow"}]] * 2
+    schema = json.loads((Path(reach.__file__).parents[1] / "auditor" / "schemas" / "report.schema.json").read_text())
+    jsonschema.validate(json.loads(renderer("json")(report)), schema)
+
+
+def test_a_denial_of_many_classes_names_every_other_tenant_as_star(tmp_path, monkeypatch):
+    monkeypatch.setattr(reach, "DENIED_DETAIL", 1)
+    objects = [ns("a"), ns("b"), ns("c"), deploy("a", "x", {"app": "x"}), deploy("b", "y", {"app": "y"}),
+               deploy("c", "z", {"app": "z"}), policy("a", "deny", {"podSelector": {}, "policyTypes": ["Ingress"]})]
+    denied = run(tmp_path, objects).sections["reachability"]["denied"]
+    assert [(r["from_tenant"], r["to_tenant"]) for r in denied] == [("*", "a")]
+
+
+def _daemonset(namespace, name, *images):
+    return {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"template": {"metadata": {"labels": {"app": name}}, "spec": {
+                "containers": [{"name": f"c{i}", "image": image} for i, image in enumerate(images)]}}}}
+
+
+def test_the_network_plugin_is_named_and_flannel_alone_enforces_nothing(tmp_path):
+    flannel = _daemonset("kube-flannel", "kube-flannel-ds", "docker.io/flannel/flannel:v0.25.6")
+    canal = _daemonset("kube-system", "canal", "docker.io/calico/node:v3.28.1", "quay.io/coreos/flannel:v0.15.1")
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1", "annotations": {
+        "io.cilium.network.ipv4-pod-cidr": "10.0.0.0/24"}}}
+    deny = policy("bank", "deny", {"podSelector": {}, "policyTypes": ["Ingress"]})
+    cases = {
+        "flannel": ([flannel, deny], ["flannel"], True),
+        "canal": ([canal, deny], ["calico"], False),
+        "cilium by its node annotation": ([node, deny], ["cilium"], False),
+        "nothing known": ([deny], [], False),
+    }
+    for what, (objects, engines, fires) in cases.items():
+        report = run(tmp_path, [ns("bank"), ns("shop"), deploy("bank", "api", {}), deploy("shop", "web", {})] + objects,
+                     select=["IA410"])
+        enforcer = report.sections["reachability"]["enforcer"]
+        assert enforcer["engines"] == engines and enforcer["enforces_none"] is fires, what
+        assert [f.name for f in report.findings] == (["deny"] if fires else []), what
+        assert ("network plugin: " + ", ".join(engines) if engines else "network plugin not identified") \
+            in renderer("html")(report), what
