@@ -100,22 +100,53 @@ def test_host_network_and_platform_pods_are_outside_the_matrix(tmp_path):
 
 def test_each_pair_says_which_policy_and_rule_decided(tmp_path):
     objects = [
-        ns("shop"), ns("bank"), ns("open"),
-        deploy("shop", "web", {"app": "web"}), deploy("bank", "api", {"app": "api"}), deploy("open", "svc", {"app": "svc"}),
+        ns("shop"),
+        ns("bank"),
+        ns("open"),
+        deploy("shop", "web", {"app": "web"}),
+        deploy("bank", "api", {"app": "api"}),
+        deploy("open", "svc", {"app": "svc"}),
         policy("bank", "deny", {"podSelector": {}, "policyTypes": ["Ingress"]}),
-        policy("bank", "from-shop", {"podSelector": {}, "ingress": [
-            {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "shop"}}}]}]}),
-        {"apiVersion": "policy.networking.k8s.io/v1alpha2", "kind": "ClusterNetworkPolicy", "metadata": {"name": "wall"},
-         "spec": {"tier": "Admin", "priority": 7, "subject": {"namespaces": {"matchLabels": {
-             "kubernetes.io/metadata.name": "open"}}},
-                  "ingress": [{"action": "Deny", "from": [{"namespaces": {"matchLabels": {
-                      "kubernetes.io/metadata.name": "shop"}}}], "protocols": [{"tcp": {"destinationPort": {"number": 22}}}]}]}},
+        policy(
+            "bank",
+            "from-shop",
+            {
+                "podSelector": {},
+                "ingress": [
+                    {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "shop"}}}]}
+                ],
+            },
+        ),
+        {
+            "apiVersion": "policy.networking.k8s.io/v1alpha2",
+            "kind": "ClusterNetworkPolicy",
+            "metadata": {"name": "wall"},
+            "spec": {
+                "tier": "Admin",
+                "priority": 7,
+                "subject": {"namespaces": {"matchLabels": {"kubernetes.io/metadata.name": "open"}}},
+                "ingress": [
+                    {
+                        "action": "Deny",
+                        "from": [{"namespaces": {"matchLabels": {"kubernetes.io/metadata.name": "shop"}}}],
+                        "protocols": [{"tcp": {"destinationPort": {"number": 22}}}],
+                    }
+                ],
+            },
+        },
     ]
     report = run(tmp_path, objects)
     section = report.sections["reachability"]
     allowed = {(r["from_tenant"], r["to_tenant"]): r for r in section["intended"]}
     assert allowed[("shop", "bank")]["decided_by"] == [
-        {"kind": "NetworkPolicy", "name": "bank/from-shop", "rule": "ingress[0]", "tier": "NetworkPolicy", "action": "Allow"}]
+        {
+            "kind": "NetworkPolicy",
+            "name": "bank/from-shop",
+            "rule": "ingress[0]",
+            "tier": "NetworkPolicy",
+            "action": "Allow",
+        }
+    ]
     assert allowed[("bank", "shop")]["decided_by"] == []  # no policy at either end: allowed by default
     denied = {(r["from_tenant"], r["to_tenant"]): r for r in section["denied"]}
     assert set(denied) == {("open", "bank"), ("shop", "open")}
@@ -135,7 +166,16 @@ def test_each_pair_says_which_policy_and_rule_decided(tmp_path):
     everyone = policy("bank", "from-shop", {"podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {}}]}]})
     rows = run(tmp_path, objects[:6] + [everyone]).sections["reachability"]["intended"]
     assert [r["decided_by"] for r in rows if r["to_tenant"] == "bank"] == [
-        [{"kind": "NetworkPolicy", "name": "bank/from-shop", "rule": "ingress[0]", "tier": "NetworkPolicy", "action": "Allow"}]] * 2
+        [
+            {
+                "kind": "NetworkPolicy",
+                "name": "bank/from-shop",
+                "rule": "ingress[0]",
+                "tier": "NetworkPolicy",
+                "action": "Allow",
+            }
+        ]
+    ] * 2
     schema = json.loads((Path(reach.__file__).parents[1] / "auditor" / "schemas" / "report.schema.json").read_text())
     jsonschema.validate(json.loads(renderer("json")(report)), schema)
 
