@@ -107,6 +107,27 @@ class _Scene:
     def by_name(self) -> dict[tuple[str, str], Endpoint]:
         return {(e.namespace, e.name): e for e in self.endpoints}
 
+    @cached_property
+    def probe_endpoints(self) -> dict[tuple[str, str], Endpoint]:
+        """The tool's own reach pods, which `scan --probe` creates after listing the inventory:
+        known only by the labels their facts carry (NetworkPolicies select by labels)."""
+        found: dict[tuple[str, str], Endpoint] = {}
+        for fact in self.ctx.inventory.facts:
+            if fact.pod_labels is None or not fact.namespace or not fact.pod:
+                continue
+            if _endpoint_of(self.by_name, fact.namespace, fact.pod) is None:
+                labels = {str(k): str(v) for k, v in fact.pod_labels.items()}
+                found[(fact.namespace, fact.pod)] = Endpoint(fact.namespace, fact.pod, labels,
+                                                             ip=_own_address(fact.report))
+        return found
+
+    @cached_property
+    def probe_ev(self) -> Evaluator:
+        """The policies evaluated over the endpoints and the probe pods. A second evaluator, so
+        that the tool's own pods change neither the intended matrix nor any other finding."""
+        endpoints = self.endpoints + list(self.probe_endpoints.values())
+        return Evaluator(endpoints, _namespace_labels(self.ctx), _policies(self.ctx), _nodes(self.ctx))
+
 
 
 class Reachability:
@@ -126,8 +147,7 @@ class Reachability:
 
     def run(self, ctx: AnalysisContext, rules: Sequence[Rule]) -> AnalysisResult:
         endpoints, owners = _endpoints(ctx)
-        policies = [r.obj for kind in POLICY_KINDS for r in ctx.of_kind(kind)]
-        ev = Evaluator(endpoints, _namespace_labels(ctx), policies, _nodes(ctx))
+        ev = Evaluator(endpoints, _namespace_labels(ctx), _policies(ctx), _nodes(ctx))
         tenant = {c.id: ctx.tenancy.tenant_of(c.namespace) for c in ev.classes}
         matrix = intended_matrix(ev, tenant)
         _denials(ev, tenant, matrix)
@@ -148,6 +168,10 @@ class Reachability:
             "observed": observed_rows(ctx),
         }}
         return AnalysisResult(hits=tuple(hits), sections=sections)
+
+
+def _policies(ctx: AnalysisContext) -> list[Mapping[str, Any]]:
+    return [r.obj for kind in POLICY_KINDS for r in ctx.of_kind(kind)]
 
 
 def _endpoints(ctx: AnalysisContext) -> tuple[list[Endpoint], dict[tuple[str, str], Resource]]:
@@ -476,6 +500,22 @@ def _endpoint_of(
     return max(owners, key=lambda e: len(e.name), default=None)
 
 
+def _own_address(report: Mapping[str, Any]) -> str | None:
+    """A probe pod's address, from the network view it reports: ipBlock rules decide by it."""
+    network = report.get("network")
+    for interface in items(network.get("interfaces")) if isinstance(network, Mapping) else []:
+        for address in items(interface.get("addresses")) if isinstance(interface, Mapping) else []:
+            if not isinstance(address, str):
+                continue
+            try:
+                ip = ipaddress.ip_interface(address).ip
+            except (TypeError, ValueError):
+                continue
+            if not ip.is_loopback and not ip.is_link_local:
+                return str(ip)
+    return None
+
+
 def _not_enforced(scene: _Scene, rule: Rule) -> Iterator[Hit]:
     return _observed_drift(scene, rule, "policy-not-enforced")
 
@@ -491,11 +531,14 @@ def _observed_drift(scene: _Scene, rule: Rule, check: str) -> Iterator[Hit]:
         protocol, port = entry.get("protocol"), entry.get("port")
         if protocol not in ("TCP", "UDP", "SCTP") or not isinstance(port, int):
             continue
-        src = _endpoint_of(by_name, fact.namespace, fact.pod)
+        src, judge = _endpoint_of(by_name, fact.namespace, fact.pod), ev
+        if src is None:
+            src = scene.probe_endpoints.get((fact.namespace or "", fact.pod or ""))
+            judge = scene.probe_ev if src is not None else ev
         dst = _endpoint_of(by_name, entry.get("namespace"), entry.get("pod"))
         if src is None or dst is None:
             continue
-        intended = ev.ports(ev.class_of(src), ev.class_of(dst)).allows(protocol, port)
+        intended = judge.ports(judge.class_of(src), judge.class_of(dst)).allows(protocol, port)
         result = entry["result"]
         if check == "policy-not-enforced" and not intended and result == "reachable":
             message = (f"NetworkPolicy denies {src.namespace}/{fact.pod} -> {dst.namespace}/{entry.get('pod')} "
