@@ -509,7 +509,7 @@ def _own_address(report: Mapping[str, Any]) -> str | None:
                 continue
             try:
                 ip = ipaddress.ip_interface(address).ip
-            except (TypeError, ValueError):
+            except ValueError:
                 continue
             if not ip.is_loopback and not ip.is_link_local:
                 return str(ip)
