@@ -66,10 +66,10 @@ def detect(workloads: Iterable[tuple[str, str, Iterable[str]]],
                 if any(marker in text for marker in engine.markers):
                     found[engine.name] = f"{kind} {name}"
                     break
-    for annotations in node_annotations:
+    for on_node in node_annotations:
         for engine in ENGINES:
-            if engine.name not in found and any(key in annotations for key in engine.annotations):
-                found[engine.name] = "Node annotation " + next(k for k in engine.annotations if k in annotations)
+            if engine.name not in found and any(key in on_node for key in engine.annotations):
+                found[engine.name] = "Node annotation " + next(k for k in engine.annotations if k in on_node)
     # flannel beside a policy engine (Canal, or Cilium chained on flannel) is only the data path
     if "flannel" in found and len(found) > 1:
         del found["flannel"]

@@ -31,7 +31,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,12 +140,18 @@ class PodClass:
     members: tuple[str, ...]  # endpoint names
 
 
+# An address block as a comparable key: (cidr, its sorted excepts).
+IpBlock = tuple[str, tuple[str, ...]]
+# An equivalence class's identity: namespace, labels, container ports, hostNetwork, ipBlock membership.
+ClassKey = tuple[str, tuple[tuple[str, str], ...], tuple[tuple[str, int, str], ...], bool, tuple[bool, ...]]
+
+
 @dataclass(frozen=True, slots=True, eq=False)  # each rule is itself: equal by identity
 class Rule:
     peers: int  # bitmask of the classes at the other end
     ports: tuple[PortSpec, ...]  # empty = every port
     policy: str  # "Kind namespace/name" or "Kind name", for evidence
-    blocks: tuple[tuple, ...] = ()  # the address blocks it names, for addresses outside the cluster
+    blocks: tuple[IpBlock, ...] = ()  # the address blocks it names, for addresses outside the cluster
     any_peer: bool = False  # no from/to: every address, inside the cluster or not
     action: str = "Allow"  # Allow | Deny | Pass (NetworkPolicy rules only allow)
     index: int = 0  # position in the policy's ingress or egress list
@@ -158,7 +164,7 @@ class Rule:
         by the policy and none of its rules allows the port)."""
         kind, _, name = self.policy.partition(" ")
         rule = "isolation" if self.index < 0 else f"{self.direction}[{self.index}]"
-        found = {"kind": kind, "name": name, "rule": rule, "tier": self.tier, "action": self.action}
+        found: dict[str, Any] = {"kind": kind, "name": name, "rule": rule, "tier": self.tier, "action": self.action}
         if self.priority is not None:
             found["priority"] = self.priority
         return found
@@ -185,7 +191,7 @@ class _Cell:
     np_allowed: PortSet = NO_PORTS  # what NetworkPolicy rules allow (additive)
     deciders: tuple[Rule, ...] = ()
 
-    def key(self) -> tuple:
+    def key(self) -> tuple[PortSet, PortSet, PortSet, PortSet, tuple[Rule, ...]]:
         return (self.undecided, self.allowed, self.passed, self.np_allowed, self.deciders)
 
     def with_mask(self, mask: int) -> _Cell:
@@ -214,12 +220,12 @@ class Evaluator:
                                    for r in a.ingress + a.egress for peer in r.peers if peer.unevaluated})
         self._blocks = _ip_blocks(policies, admin, self._nodes)
         self.classes: list[PodClass] = []
-        self._class_of: dict[tuple, int] = {}
+        self._class_of: dict[ClassKey, int] = {}
         self._by_namespace: dict[str, list[int]] = {}
         members: dict[int, list[str]] = {}
         for ep in endpoints:
             signature = self._ip_signature(ep.ip)
-            key = (ep.namespace, _labels_key(ep.labels), ep.ports, ep.host_network, signature)
+            key: ClassKey = (ep.namespace, _labels_key(ep.labels), ep.ports, ep.host_network, signature)
             cid = self._class_of.get(key)
             if cid is None:
                 cid = self._class_of[key] = len(self.classes)
@@ -235,17 +241,18 @@ class Evaluator:
         ]
         self._all = (1 << len(self.classes)) - 1
         self._ip_masks = [
-            sum(1 << c.id for c in self.classes if c.ip_signature and c.ip_signature[k]) for k in range(len(self._blocks))
+            sum(1 << c.id for c in self.classes if c.ip_signature and c.ip_signature[k])
+            for k in range(len(self._blocks))
         ]
         n = len(self.classes)
         self.ingress: list[list[Rule] | None] = [None] * n  # NetworkPolicy rules; None: not isolated
         self.egress: list[list[Rule] | None] = [None] * n
         # by class id; absent: no rule of that tier applies to the class in that direction
-        self._tiered: dict[tuple[str, str], defaultdict[int, list[tuple[tuple, Rule]]]] = {
+        self._tiered: dict[tuple[str, str], defaultdict[int, list[tuple[tuple[int, str, str, int], Rule]]]] = {
             (tier, d): defaultdict(list) for tier in (ADMIN, BASELINE) for d in ("ingress", "egress")
         }
         self._isolation: dict[str, defaultdict[int, list[Rule]]] = {d: defaultdict(list) for d in ("ingress", "egress")}
-        self._pods_cache: dict[tuple, int] = {}
+        self._pods_cache: dict[tuple[str, str | None], int] = {}
         self._pod_cache: dict[tuple[str, int], bool] = {}
         self._namespace_cache: dict[str, list[str]] = {}
         self._namespace_index: dict[tuple[str, str], set[str]] = {}
@@ -257,8 +264,8 @@ class Evaluator:
         for policy in policies:
             if policy.get("kind") == "NetworkPolicy":
                 self._add_policy(policy)
-        for policy in admin:
-            self._add_admin_policy(policy)
+        for admin_policy in admin:
+            self._add_admin_policy(admin_policy)
         for table in self._tiered.values():
             for entries in table.values():
                 entries.sort(key=lambda e: e[0])
@@ -356,7 +363,9 @@ class Evaluator:
         mask = 0
         for ns in namespaces:
             for cid in self._by_namespace.get(ns, ()):
-                if not self.classes[cid].host_network and (pod_selector is None or self._selects_class(pod_selector, cid)):
+                if not self.classes[cid].host_network and (
+                    pod_selector is None or self._selects_class(pod_selector, cid)
+                ):
                     mask |= 1 << cid
         return mask
 
@@ -428,7 +437,9 @@ class Evaluator:
             if not isinstance(expr, dict) or not isinstance(expr.get("key"), str):
                 continue
             if expr.get("operator") == "In" and isinstance(expr.get("values"), list):
-                sets.append(set().union(*(self._namespace_index.get((expr["key"], str(v)), set()) for v in expr["values"])))
+                sets.append(
+                    set().union(*(self._namespace_index.get((expr["key"], str(v)), set()) for v in expr["values"]))
+                )
             elif expr.get("operator") == "Exists":
                 sets.append(self._namespace_keys.get(expr["key"], set()))
         if not sets:
@@ -497,17 +508,19 @@ class Evaluator:
                                              and not verdicts[0].deciders)
         return found
 
-    def rules_key(self, direction: str, cid: int) -> tuple:
+    def rules_key(self, direction: str, cid: int) -> tuple[tuple[int, ...] | None, ...]:
         """Equal for classes under the same rules of every tier in this direction."""
         np = (self.ingress if direction == "ingress" else self.egress)[cid]
         return (None if np is None else tuple(map(id, np)),) + tuple(
             tuple(id(r) for _, r in self._tiered[(t, direction)].get(cid, ())) for t in (ADMIN, BASELINE))
 
-    def _open(self, direction: str, np: list, cid: int) -> bool:
+    def _open(self, direction: str, np: list[list[Rule] | None], cid: int) -> bool:
         """No policy of any tier applies to this class in this direction."""
         return np[cid] is None and not any(cid in self._tiered[(t, direction)] for t in (ADMIN, BASELINE))
 
-    def _walk(self, direction: str, cid: int, universe: int, parts) -> list[Verdict]:
+    def _walk(
+        self, direction: str, cid: int, universe: int, parts: Callable[[Rule], list[tuple[int, PortSet]]]
+    ) -> list[Verdict]:
         np_rules = (self.ingress if direction == "ingress" else self.egress)[cid]
         if np_rules is None and not any(cid in self._tiered[(t, direction)] for t in (ADMIN, BASELINE)):
             return [Verdict(universe, ALL_PORTS)]  # no policy of any tier: everything is allowed
@@ -528,7 +541,7 @@ class Evaluator:
                 cells = _ordered(cells, rule, parts(rule))
             cells = [_Cell(c.mask, NO_PORTS, c.allowed | c.undecided | c.passed, NO_PORTS, NO_PORTS, c.deciders)
                      for c in cells]
-        merged: dict[tuple, Verdict] = {}
+        merged: dict[tuple[PortSet, tuple[Rule, ...]], Verdict] = {}
         for c in cells:
             key = (c.allowed, c.deciders)
             old = merged.get(key)
@@ -581,7 +594,9 @@ def verdict_for(verdicts: list[Verdict], other: int) -> Verdict:
     return next(v for v in verdicts if v.mask & bit)
 
 
-def _split(cells: list[_Cell], parts: list[tuple[int, PortSet]], change) -> list[_Cell]:
+def _split(
+    cells: list[_Cell], parts: list[tuple[int, PortSet]], change: Callable[[_Cell, int, PortSet], _Cell | None]
+) -> list[_Cell]:
     """Apply `change(cell, mask, ports)` to the classes of each part; the rest keep their cell."""
     if not parts:
         return cells
@@ -601,7 +616,7 @@ def _split(cells: list[_Cell], parts: list[tuple[int, PortSet]], change) -> list
             out.append(cell if rest == cell.mask else cell.with_mask(rest))
     if len(out) == len(cells):
         return out
-    merged: dict[tuple, _Cell] = {}
+    merged: dict[tuple[PortSet, PortSet, PortSet, PortSet, tuple[Rule, ...]], _Cell] = {}
     for cell in out:
         old = merged.get(cell.key())
         merged[cell.key()] = cell if old is None else cell.with_mask(cell.mask | old.mask)
@@ -682,15 +697,15 @@ def _port_ranges(spec: PortSpec, dst: PodClass | None) -> Iterator[tuple[str, in
             yield proto, number, number
 
 
-def _list(value: Any) -> list:
+def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _labels_key(labels: Mapping[str, str]) -> tuple:
+def _labels_key(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((str(k), str(v)) for k, v in labels.items()))
 
 
-def _block_key(block: Any) -> tuple | None:
+def _block_key(block: Any) -> IpBlock | None:
     if not isinstance(block, Mapping) or not isinstance(block.get("cidr"), str):
         return None
     excepts = tuple(sorted(e for e in _list(block.get("except")) if isinstance(e, str)))
@@ -698,7 +713,7 @@ def _block_key(block: Any) -> tuple | None:
 
 
 def _admin_blocks(peer: netpol_admin.AdminPeer, nodes: Mapping[str, tuple[Mapping[str, str], Sequence[str]]]
-                  ) -> Iterator[tuple]:
+                  ) -> Iterator[IpBlock]:
     """The address blocks a cluster-wide peer names: its networks, or its nodes' addresses."""
     for cidr in peer.networks:
         yield (cidr, ())
@@ -711,8 +726,8 @@ def _admin_blocks(peer: netpol_admin.AdminPeer, nodes: Mapping[str, tuple[Mappin
 
 
 def _ip_blocks(policies: Sequence[Mapping[str, Any]], admin: Sequence[netpol_admin.AdminPolicy],
-               nodes: Mapping[str, tuple[Mapping[str, str], Sequence[str]]]) -> list[tuple]:
-    blocks: dict[tuple, None] = {}
+               nodes: Mapping[str, tuple[Mapping[str, str], Sequence[str]]]) -> list[IpBlock]:
+    blocks: dict[IpBlock, None] = {}
     for policy in policies:
         spec = policy.get("spec")
         if policy.get("kind") != "NetworkPolicy" or not isinstance(spec, Mapping):
@@ -723,14 +738,14 @@ def _ip_blocks(policies: Sequence[Mapping[str, Any]], admin: Sequence[netpol_adm
                     block = _block_key(peer.get("ipBlock")) if isinstance(peer, Mapping) else None
                     if block is not None:
                         blocks[block] = None
-    for policy in admin:
-        for rule in policy.ingress + policy.egress:
-            for peer in rule.peers:
+    for admin_policy in admin:
+        for admin_rule in admin_policy.ingress + admin_policy.egress:
+            for peer in admin_rule.peers:
                 blocks.update(dict.fromkeys(_admin_blocks(peer, nodes)))
     return list(blocks)
 
 
-def in_block(address: ipaddress._BaseAddress, block: tuple) -> bool:
+def in_block(address: ipaddress._BaseAddress, block: IpBlock) -> bool:
     cidr, excepts = block
     try:
         network = ipaddress.ip_network(cidr, strict=False)

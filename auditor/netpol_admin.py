@@ -75,7 +75,7 @@ class AdminPolicy:
     egress: tuple[AdminRule, ...]
 
     @property
-    def order(self) -> tuple:
+    def order(self) -> tuple[int, str, str]:
         """Precedence within the tier. Equal priorities have no defined order in the API;
         the evaluator (and its reference) break ties by kind, then name."""
         return (self.priority, self.kind, self.name)
@@ -90,9 +90,9 @@ def read(obj: Mapping[str, Any]) -> AdminPolicy | None:
     """The policy, or None when it is not one of the kinds or too malformed to apply."""
     if not is_admin_policy(obj):
         return None
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
+    meta = obj.get("metadata")
     spec = obj.get("spec")
-    name = meta.get("name")
+    name = meta.get("name") if isinstance(meta, Mapping) else None
     if not isinstance(spec, Mapping) or not isinstance(name, str):
         return None
     kind = obj["kind"]
@@ -138,10 +138,10 @@ def _rules(rules: Any, peers_key: str, v2: bool, tier: str) -> Iterator[AdminRul
         action = ACTIONS.get(rule["action"]) if isinstance(rule.get("action"), str) else None
         if action is None or (action == "Pass" and tier == BASELINE and not v2):
             continue  # the API server refuses it
-        peers = tuple(_peer(p) for p in (rule.get(peers_key) if isinstance(rule.get(peers_key), list) else []))
+        listed, name = rule.get(peers_key), rule.get("name")
+        peers = tuple(_peer(p) for p in (listed if isinstance(listed, list) else []))
         ports = tuple(_protocols(rule.get("protocols")) if v2 else _ports(rule.get("ports")))
-        name = rule.get("name") if isinstance(rule.get("name"), str) else ""
-        yield AdminRule(action, peers, ports, index, name)
+        yield AdminRule(action, peers, ports, index, name if isinstance(name, str) else "")
 
 
 def _peer(peer: Any) -> AdminPeer:

@@ -58,7 +58,9 @@ def main() -> int:
     rows = result.sections["reachability"]["intended"]
     pods = sum(1 for r in resources if r.kind == "Pod")
     policies = sum(1 for r in resources if r.kind == "NetworkPolicy")
-    admin = sum(1 for r in resources if r.kind in ("AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "ClusterNetworkPolicy"))
+    admin = sum(
+        1 for r in resources if r.kind in ("AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "ClusterNetworkPolicy")
+    )
     print(f"pods={pods} namespaces={args.namespaces} policies={policies} cluster-wide={admin} "
           f"tenants={len(tenancy.tenants())}")
     print(f"intended matrix: {elapsed:.2f} s, {len(rows)} rows, {len(result.hits)} findings; "

@@ -62,14 +62,28 @@ class Matrix:
         rows = [{"from_tenant": "*", "to_tenant": t, "allowed": True, "ports": ALL_PORTS.describe(), "decided_by": []}
                 for t in sorted(self.wildcard_to)]
         rows += [
-            {"from_tenant": s, "to_tenant": d, "allowed": True, "ports": p.describe(), "decided_by": self._by(s, d, True)}
+            {
+                "from_tenant": s,
+                "to_tenant": d,
+                "allowed": True,
+                "ports": p.describe(),
+                "decided_by": self._by(s, d, True),
+            }
             for (s, d), p in sorted(self.pairs.items())
         ]
         return rows
 
     def denied_entries(self) -> list[dict[str, Any]]:
-        return [{"from_tenant": s, "to_tenant": d, "allowed": False, "ports": p.describe(), "decided_by": self._by(s, d, False)}
-                for (s, d), p in sorted(self.denied.items())]
+        return [
+            {
+                "from_tenant": s,
+                "to_tenant": d,
+                "allowed": False,
+                "ports": p.describe(),
+                "decided_by": self._by(s, d, False),
+            }
+            for (s, d), p in sorted(self.denied.items())
+        ]
 
     def _by(self, src: str, dst: str, allowed: bool) -> list[dict[str, Any]]:
         """The rules that decided this pair's ports: those that allow for an allowed row,
@@ -93,6 +107,27 @@ class _Scene:
     def by_name(self) -> dict[tuple[str, str], Endpoint]:
         return {(e.namespace, e.name): e for e in self.endpoints}
 
+    @cached_property
+    def probe_endpoints(self) -> dict[tuple[str, str], Endpoint]:
+        """The tool's own reach pods, which `scan --probe` creates after listing the inventory:
+        known only by the labels their facts carry (NetworkPolicies select by labels)."""
+        found: dict[tuple[str, str], Endpoint] = {}
+        for fact in self.ctx.inventory.facts:
+            if fact.pod_labels is None or not fact.namespace or not fact.pod:
+                continue
+            if _endpoint_of(self.by_name, fact.namespace, fact.pod) is None:
+                labels = {str(k): str(v) for k, v in fact.pod_labels.items()}
+                found[(fact.namespace, fact.pod)] = Endpoint(fact.namespace, fact.pod, labels,
+                                                             ip=_own_address(fact.report))
+        return found
+
+    @cached_property
+    def probe_ev(self) -> Evaluator:
+        """The policies evaluated over the endpoints and the probe pods. A second evaluator, so
+        that the tool's own pods change neither the intended matrix nor any other finding."""
+        endpoints = self.endpoints + list(self.probe_endpoints.values())
+        return Evaluator(endpoints, _namespace_labels(self.ctx), _policies(self.ctx), _nodes(self.ctx))
+
 
 
 class Reachability:
@@ -112,8 +147,7 @@ class Reachability:
 
     def run(self, ctx: AnalysisContext, rules: Sequence[Rule]) -> AnalysisResult:
         endpoints, owners = _endpoints(ctx)
-        policies = [r.obj for kind in POLICY_KINDS for r in ctx.of_kind(kind)]
-        ev = Evaluator(endpoints, _namespace_labels(ctx), policies, _nodes(ctx))
+        ev = Evaluator(endpoints, _namespace_labels(ctx), _policies(ctx), _nodes(ctx))
         tenant = {c.id: ctx.tenancy.tenant_of(c.namespace) for c in ev.classes}
         matrix = intended_matrix(ev, tenant)
         _denials(ev, tenant, matrix)
@@ -123,6 +157,7 @@ class Reachability:
         )
         hits: list[Hit] = []
         for rule in rules:
+            assert rule.check is not None  # the engine hands a plugin only its analysis rules
             hits += CHECKS[rule.check](scene, rule)
         by_namespace = {c.id: None if tenant[c.id] is None else c.namespace for c in ev.classes}
         sections = {"reachability": {
@@ -135,6 +170,10 @@ class Reachability:
         return AnalysisResult(hits=tuple(hits), sections=sections)
 
 
+def _policies(ctx: AnalysisContext) -> list[Mapping[str, Any]]:
+    return [r.obj for kind in POLICY_KINDS for r in ctx.of_kind(kind)]
+
+
 def _endpoints(ctx: AnalysisContext) -> tuple[list[Endpoint], dict[tuple[str, str], Resource]]:
     """Endpoints, and the workload each (namespace, endpoint name) stands for."""
     endpoints: list[Endpoint] = []
@@ -144,7 +183,7 @@ def _endpoints(ctx: AnalysisContext) -> tuple[list[Endpoint], dict[tuple[str, st
     views_by_namespace: dict[str, list] = defaultdict(list)
     for view in views:
         views_by_namespace[view.resource.namespace or ""].append(view)
-    pods = [r for r in ctx.of_kind("Pod") if r.namespace]
+    pods = [(r.namespace, r) for r in ctx.of_kind("Pod") if r.namespace]
     for view in views:
         r = view.resource
         if r.namespace is None:
@@ -152,16 +191,18 @@ def _endpoints(ctx: AnalysisContext) -> tuple[list[Endpoint], dict[tuple[str, st
         owners[(r.namespace, r.name)] = r
         if r.kind != "Pod":
             endpoints.append(_endpoint(r.namespace, r.name, view.metadata, view.spec, None))
-    for pod in pods:
-        key = (pod.namespace, pod.name)
+    for namespace, pod in pods:
+        key = (namespace, pod.name)
         if key in seen:
             continue
         seen.add(key)
-        spec = pod.obj.get("spec") if isinstance(pod.obj.get("spec"), dict) else {}
-        status = pod.obj.get("status") if isinstance(pod.obj.get("status"), dict) else {}
+        spec = pod.obj.get("spec")
+        spec = spec if isinstance(spec, dict) else {}
+        status = pod.obj.get("status")
+        status = status if isinstance(status, dict) else {}
         ip = status.get("podIP") if isinstance(status.get("podIP"), str) else None
-        endpoints.append(_endpoint(pod.namespace, pod.name, pod.metadata, spec, ip))
-        owners.setdefault(key, _top_owner(pod, views_by_namespace[pod.namespace]))
+        endpoints.append(_endpoint(namespace, pod.name, pod.metadata, spec, ip))
+        owners.setdefault(key, _top_owner(pod, views_by_namespace[namespace]))
     return endpoints, owners
 
 
@@ -171,8 +212,11 @@ def _top_owner(pod: Resource, views) -> Resource:
     return max(candidates, key=lambda r: len(r.name), default=pod)
 
 
-def _endpoint(namespace: str, name: str, metadata: Mapping[str, Any], spec: Mapping[str, Any], ip: str | None) -> Endpoint:
-    labels = metadata.get("labels") if isinstance(metadata.get("labels"), dict) else {}
+def _endpoint(
+    namespace: str, name: str, metadata: Mapping[str, Any], spec: Mapping[str, Any], ip: str | None
+) -> Endpoint:
+    labels = metadata.get("labels")
+    labels = labels if isinstance(labels, dict) else {}
     ports = []
     for field_name in ("containers", "initContainers"):
         for container in items(spec.get(field_name)):
@@ -180,7 +224,9 @@ def _endpoint(namespace: str, name: str, metadata: Mapping[str, Any], spec: Mapp
                 continue
             for port in items(container.get("ports")):
                 if isinstance(port, dict) and isinstance(port.get("containerPort"), int):
-                    ports.append((str(port.get("name") or ""), port["containerPort"], str(port.get("protocol") or "TCP")))
+                    ports.append(
+                        (str(port.get("name") or ""), port["containerPort"], str(port.get("protocol") or "TCP"))
+                    )
     return Endpoint(namespace, name, {str(k): str(v) for k, v in labels.items()}, tuple(sorted(ports)), ip,
                     spec.get("hostNetwork") is True)
 
@@ -219,10 +265,10 @@ def intended_matrix(ev: Evaluator, tenant: Mapping[int, str | None]) -> Matrix:
     if len(tenants_open_out) * len(tenants_open_in) > WILDCARD_THRESHOLD:
         matrix.wildcard_to = set(tenants_open_in)
     else:
-        for s in tenants_open_out:
-            for d in tenants_open_in:
-                if s != d:
-                    matrix.add(s, d, ALL_PORTS)
+        for source in tenants_open_out:
+            for target in tenants_open_in:
+                if source != target:
+                    matrix.add(source, target, ALL_PORTS)
     # 2. a restricted side: only the class pairs some rule connects.
     def consider(s: PodClass, d: PodClass, ingress: list[Verdict]) -> None:
         ts, td = tenant[s.id], tenant[d.id]
@@ -236,8 +282,9 @@ def intended_matrix(ev: Evaluator, tenant: Mapping[int, str | None]) -> Matrix:
     # Only classes of other tenants can make a row: leave out the rest before walking bits.
     of_tenant: dict[str, int] = defaultdict(int)
     for c in ev.classes:
-        if tenant[c.id] is not None and not c.host_network:
-            of_tenant[tenant[c.id]] |= 1 << c.id
+        owner = tenant[c.id]
+        if owner is not None and not c.host_network:
+            of_tenant[owner] |= 1 << c.id
     eligible = _union(of_tenant.values())
     for d in ev.classes:
         td = tenant[d.id]
@@ -276,7 +323,8 @@ def _denials(ev: Evaluator, tenant: Mapping[int, str | None], matrix: Matrix) ->
                 if verdict.mask.bit_count() > DENIED_DETAIL:
                     others = {"*"}
                 else:
-                    others = {tenant[o.id] for o in ev.members(verdict.mask) if not o.host_network} - {None, mine}
+                    named = (tenant[o.id] for o in ev.members(verdict.mask) if not o.host_network)
+                    others = {t for t in named if t is not None} - {mine}
                 for other in others:
                     pair = (other, mine) if direction == "ingress" else (mine, other)
                     matrix.deny(*pair, denied, deciders)
@@ -300,7 +348,12 @@ def _unisolated(scene: _Scene, rule: Rule, is_open, only_with_policies: bool) ->
             continue
         exposed[c.namespace].update(c.members)
     for namespace, members in sorted(exposed.items()):
-        yield Hit(rule.id, scene.ctx.namespace_subject(namespace), "", {"unisolated": sorted(members)[:20], "count": len(members)})
+        yield Hit(
+            rule.id,
+            scene.ctx.namespace_subject(namespace),
+            "",
+            {"unisolated": sorted(members)[:20], "count": len(members)},
+        )
 
 
 def _cross_tenant(scene: _Scene, rule: Rule) -> Iterator[Hit]:
@@ -348,8 +401,12 @@ def _open_to_all(scene: _Scene, rule: Rule) -> Iterator[Hit]:
             workload = owners.get((c.namespace, c.members[0]))
             if workload is not None and workload.key not in reported:
                 reported.add(workload.key)
-                yield Hit(rule.id, workload, f"{workload.kind} {workload.name} accepts connections from every other "
-                          f"tenant ({len(tenants) - 1})", {"tenants": len(tenants) - 1, "class_members": list(c.members[:5])})
+                yield Hit(
+                    rule.id,
+                    workload,
+                    f"{workload.kind} {workload.name} accepts connections from every other tenant ({len(tenants) - 1})",
+                    {"tenants": len(tenants) - 1, "class_members": list(c.members[:5])},
+                )
 
 
 def _metadata_egress(scene: _Scene, rule: Rule) -> Iterator[Hit]:
@@ -387,12 +444,14 @@ def _nodes(ctx: AnalysisContext, types: tuple[str, ...] = ("InternalIP", "Extern
     """Each Node's labels and addresses (what a cluster-wide policy's `nodes` peer matches)."""
     found = {}
     for node in ctx.of_kind("Node"):
-        status = node.obj.get("status") if isinstance(node.obj.get("status"), dict) else {}
+        status = node.obj.get("status")
+        status = status if isinstance(status, dict) else {}
         addresses = []
         for address in items(status.get("addresses")):
             if isinstance(address, dict) and address.get("type") in types:
+                value: Any = address.get("address")
                 try:
-                    addresses.append(str(ipaddress.ip_address(address.get("address"))))
+                    addresses.append(str(ipaddress.ip_address(value)))
                 except ValueError:
                     continue
         found[node.name] = ({str(k): str(v) for k, v in node.labels.items()}, addresses)
@@ -428,7 +487,9 @@ def observed_rows(ctx: AnalysisContext) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["from_tenant"], r["to_tenant"], r["ports"], str(r["address"]), r["probe"]))
 
 
-def _endpoint_of(by_name: Mapping[tuple[str, str], Endpoint], namespace: str | None, pod: str | None) -> Endpoint | None:
+def _endpoint_of(
+    by_name: Mapping[tuple[str, str], Endpoint], namespace: str | None, pod: str | None
+) -> Endpoint | None:
     """A pod's endpoint, or its workload's template (controllers name pods `<workload>-...`)."""
     if not namespace or not pod:
         return None
@@ -437,6 +498,22 @@ def _endpoint_of(by_name: Mapping[tuple[str, str], Endpoint], namespace: str | N
         return found
     owners = [e for (ns, name), e in by_name.items() if ns == namespace and pod.startswith(name + "-")]
     return max(owners, key=lambda e: len(e.name), default=None)
+
+
+def _own_address(report: Mapping[str, Any]) -> str | None:
+    """A probe pod's address, from the network view it reports: ipBlock rules decide by it."""
+    network = report.get("network")
+    for interface in items(network.get("interfaces")) if isinstance(network, Mapping) else []:
+        for address in items(interface.get("addresses")) if isinstance(interface, Mapping) else []:
+            if not isinstance(address, str):
+                continue
+            try:
+                ip = ipaddress.ip_interface(address).ip
+            except ValueError:
+                continue
+            if not ip.is_loopback and not ip.is_link_local:
+                return str(ip)
+    return None
 
 
 def _not_enforced(scene: _Scene, rule: Rule) -> Iterator[Hit]:
@@ -454,11 +531,14 @@ def _observed_drift(scene: _Scene, rule: Rule, check: str) -> Iterator[Hit]:
         protocol, port = entry.get("protocol"), entry.get("port")
         if protocol not in ("TCP", "UDP", "SCTP") or not isinstance(port, int):
             continue
-        src = _endpoint_of(by_name, fact.namespace, fact.pod)
+        src, judge = _endpoint_of(by_name, fact.namespace, fact.pod), ev
+        if src is None:
+            src = scene.probe_endpoints.get((fact.namespace or "", fact.pod or ""))
+            judge = scene.probe_ev if src is not None else ev
         dst = _endpoint_of(by_name, entry.get("namespace"), entry.get("pod"))
         if src is None or dst is None:
             continue
-        intended = ev.ports(ev.class_of(src), ev.class_of(dst)).allows(protocol, port)
+        intended = judge.ports(judge.class_of(src), judge.class_of(dst)).allows(protocol, port)
         result = entry["result"]
         if check == "policy-not-enforced" and not intended and result == "reachable":
             message = (f"NetworkPolicy denies {src.namespace}/{fact.pod} -> {dst.namespace}/{entry.get('pod')} "
@@ -508,8 +588,11 @@ def _detect(ctx: AnalysisContext) -> cni.Detected:
                 [str(c.get("image")) for c in items(v.spec.get("containers")) + items(v.spec.get("initContainers"))
                  if isinstance(c, dict)])
                for v in ctx.workloads if v.resource.kind in ("DaemonSet", "Pod")]
-    annotations = [n.obj["metadata"]["annotations"] for n in ctx.of_kind("Node")
-                   if isinstance(n.obj.get("metadata"), dict) and isinstance(n.obj["metadata"].get("annotations"), dict)]
+    annotations = [
+        n.obj["metadata"]["annotations"]
+        for n in ctx.of_kind("Node")
+        if isinstance(n.obj.get("metadata"), dict) and isinstance(n.obj["metadata"].get("annotations"), dict)
+    ]
     return cni.detect(running, annotations)
 
 

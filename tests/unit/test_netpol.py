@@ -149,13 +149,23 @@ admin_peer = st.one_of(
     st.just({"unknownPeer": {}}),
 )
 v1_port = st.one_of(
-    st.builds(lambda n, p: {"portNumber": {"port": n, "protocol": p}}, st.sampled_from([80, 443]), st.sampled_from(["TCP", "UDP"])),
+    st.builds(
+        lambda n, p: {"portNumber": {"port": n, "protocol": p}},
+        st.sampled_from([80, 443]),
+        st.sampled_from(["TCP", "UDP"]),
+    ),
     st.builds(lambda n: {"portRange": {"start": n, "end": n + 1}}, st.sampled_from([80, 442])),
     st.just({"namedPort": "http"}),
 )
 v2_protocol = st.one_of(
-    st.builds(lambda p, n: {p: {"destinationPort": {"number": n}}}, st.sampled_from(["tcp", "udp"]), st.sampled_from([80, 443])),
-    st.builds(lambda n: {"tcp": {"destinationPort": {"range": {"start": n, "end": n + 1}}}}, st.sampled_from([80, 442])),
+    st.builds(
+        lambda p, n: {p: {"destinationPort": {"number": n}}},
+        st.sampled_from(["tcp", "udp"]),
+        st.sampled_from([80, 443]),
+    ),
+    st.builds(
+        lambda n: {"tcp": {"destinationPort": {"range": {"start": n, "end": n + 1}}}}, st.sampled_from([80, 442])
+    ),
     st.just({"udp": {}}),
     st.just({"destinationNamedPort": "http"}),
 )
@@ -182,7 +192,9 @@ def admin_policy(draw, index):
                 lambda p: not {"networks", "nodes", "domainNames"} & set(p)), min_size=1, max_size=2))
             rule = {"action": draw(st.sampled_from(actions)), key: peers}
             if draw(st.booleans()):
-                rule["protocols" if v2 else "ports"] = draw(st.lists(v2_protocol if v2 else v1_port, min_size=1, max_size=2))
+                rule["protocols" if v2 else "ports"] = draw(
+                    st.lists(v2_protocol if v2 else v1_port, min_size=1, max_size=2)
+                )
             rules.append(rule)
         if rules:
             spec[direction] = rules

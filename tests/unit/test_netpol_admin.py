@@ -10,14 +10,38 @@ from test_reachability import deploy, ns, policy, run
 
 from auditor.netpol import Endpoint, Evaluator
 
-ANP = {"apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "AdminNetworkPolicy", "metadata": {"name": "walls"},
-       "spec": {"priority": 5, "subject": {"namespaces": {"matchLabels": {"tenant": "bank"}}},
-                "ingress": [{"name": "same", "action": "Pass", "from": [{"namespaces": {"matchLabels": {"tenant": "bank"}}}],
-                             "ports": [{"portNumber": {"protocol": "TCP", "port": 8080}}, {"namedPort": "http"},
-                                       {"portRange": {"protocol": "UDP", "start": 1, "end": 9}}]},
-                            {"action": "Deny", "from": [{"pods": {"namespaceSelector": {}, "podSelector": {}}}]}],
-                "egress": [{"action": "Allow", "to": [{"networks": ["10.0.0.0/8"]}, {"nodes": {"matchLabels": {"a": "b"}}},
-                                                      {"domainNames": ["example.com"]}]}]}}
+ANP = {
+    "apiVersion": "policy.networking.k8s.io/v1alpha1",
+    "kind": "AdminNetworkPolicy",
+    "metadata": {"name": "walls"},
+    "spec": {
+        "priority": 5,
+        "subject": {"namespaces": {"matchLabels": {"tenant": "bank"}}},
+        "ingress": [
+            {
+                "name": "same",
+                "action": "Pass",
+                "from": [{"namespaces": {"matchLabels": {"tenant": "bank"}}}],
+                "ports": [
+                    {"portNumber": {"protocol": "TCP", "port": 8080}},
+                    {"namedPort": "http"},
+                    {"portRange": {"protocol": "UDP", "start": 1, "end": 9}},
+                ],
+            },
+            {"action": "Deny", "from": [{"pods": {"namespaceSelector": {}, "podSelector": {}}}]},
+        ],
+        "egress": [
+            {
+                "action": "Allow",
+                "to": [
+                    {"networks": ["10.0.0.0/8"]},
+                    {"nodes": {"matchLabels": {"a": "b"}}},
+                    {"domainNames": ["example.com"]},
+                ],
+            }
+        ],
+    },
+}
 CNP = {"apiVersion": "policy.networking.k8s.io/v1alpha2", "kind": "ClusterNetworkPolicy", "metadata": {"name": "base"},
        "spec": {"tier": "Baseline", "priority": 1, "subject": {"pods": {"namespaceSelector": {}, "podSelector": {}}},
                 "ingress": [{"action": "Deny", "from": [{"namespaces": {}}],

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import jsonschema
+import pytest
 from scan_helpers import audit_inventory, write
 
 import checks.reachability as reach
+from auditor.model import Fact
 from auditor.reports import renderer
 from auditor.sources.manifests import load
 
@@ -100,22 +103,53 @@ def test_host_network_and_platform_pods_are_outside_the_matrix(tmp_path):
 
 def test_each_pair_says_which_policy_and_rule_decided(tmp_path):
     objects = [
-        ns("shop"), ns("bank"), ns("open"),
-        deploy("shop", "web", {"app": "web"}), deploy("bank", "api", {"app": "api"}), deploy("open", "svc", {"app": "svc"}),
+        ns("shop"),
+        ns("bank"),
+        ns("open"),
+        deploy("shop", "web", {"app": "web"}),
+        deploy("bank", "api", {"app": "api"}),
+        deploy("open", "svc", {"app": "svc"}),
         policy("bank", "deny", {"podSelector": {}, "policyTypes": ["Ingress"]}),
-        policy("bank", "from-shop", {"podSelector": {}, "ingress": [
-            {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "shop"}}}]}]}),
-        {"apiVersion": "policy.networking.k8s.io/v1alpha2", "kind": "ClusterNetworkPolicy", "metadata": {"name": "wall"},
-         "spec": {"tier": "Admin", "priority": 7, "subject": {"namespaces": {"matchLabels": {
-             "kubernetes.io/metadata.name": "open"}}},
-                  "ingress": [{"action": "Deny", "from": [{"namespaces": {"matchLabels": {
-                      "kubernetes.io/metadata.name": "shop"}}}], "protocols": [{"tcp": {"destinationPort": {"number": 22}}}]}]}},
+        policy(
+            "bank",
+            "from-shop",
+            {
+                "podSelector": {},
+                "ingress": [
+                    {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "shop"}}}]}
+                ],
+            },
+        ),
+        {
+            "apiVersion": "policy.networking.k8s.io/v1alpha2",
+            "kind": "ClusterNetworkPolicy",
+            "metadata": {"name": "wall"},
+            "spec": {
+                "tier": "Admin",
+                "priority": 7,
+                "subject": {"namespaces": {"matchLabels": {"kubernetes.io/metadata.name": "open"}}},
+                "ingress": [
+                    {
+                        "action": "Deny",
+                        "from": [{"namespaces": {"matchLabels": {"kubernetes.io/metadata.name": "shop"}}}],
+                        "protocols": [{"tcp": {"destinationPort": {"number": 22}}}],
+                    }
+                ],
+            },
+        },
     ]
     report = run(tmp_path, objects)
     section = report.sections["reachability"]
     allowed = {(r["from_tenant"], r["to_tenant"]): r for r in section["intended"]}
     assert allowed[("shop", "bank")]["decided_by"] == [
-        {"kind": "NetworkPolicy", "name": "bank/from-shop", "rule": "ingress[0]", "tier": "NetworkPolicy", "action": "Allow"}]
+        {
+            "kind": "NetworkPolicy",
+            "name": "bank/from-shop",
+            "rule": "ingress[0]",
+            "tier": "NetworkPolicy",
+            "action": "Allow",
+        }
+    ]
     assert allowed[("bank", "shop")]["decided_by"] == []  # no policy at either end: allowed by default
     denied = {(r["from_tenant"], r["to_tenant"]): r for r in section["denied"]}
     assert set(denied) == {("open", "bank"), ("shop", "open")}
@@ -135,7 +169,16 @@ def test_each_pair_says_which_policy_and_rule_decided(tmp_path):
     everyone = policy("bank", "from-shop", {"podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {}}]}]})
     rows = run(tmp_path, objects[:6] + [everyone]).sections["reachability"]["intended"]
     assert [r["decided_by"] for r in rows if r["to_tenant"] == "bank"] == [
-        [{"kind": "NetworkPolicy", "name": "bank/from-shop", "rule": "ingress[0]", "tier": "NetworkPolicy", "action": "Allow"}]] * 2
+        [
+            {
+                "kind": "NetworkPolicy",
+                "name": "bank/from-shop",
+                "rule": "ingress[0]",
+                "tier": "NetworkPolicy",
+                "action": "Allow",
+            }
+        ]
+    ] * 2
     schema = json.loads((Path(reach.__file__).parents[1] / "auditor" / "schemas" / "report.schema.json").read_text())
     jsonschema.validate(json.loads(renderer("json")(report)), schema)
 
@@ -174,3 +217,69 @@ def test_the_network_plugin_is_named_and_flannel_alone_enforces_nothing(tmp_path
         assert [f.name for f in report.findings] == (["deny"] if fires else []), what
         assert ("network plugin: " + ", ".join(engines) if engines else "network plugin not identified") \
             in renderer("html")(report), what
+
+
+# -- observed drift from the tool's own reach pod (`scan --probe`) ------------------------------------
+
+def _probe_pod_fact(labels, network=None, result="reachable"):
+    """A reach fact from the tool's Job pod in shop: created after the inventory was listed,
+    so only its labels (and the addresses it reports) say what the policies make of it."""
+    report = {"reach": [{"tenant": "bank", "address": "10.0.9.9", "port": 8080, "protocol": "TCP",
+                         "namespace": "bank", "pod": "api-7d9f-x2", "result": result}]}
+    if network is not None:
+        report["network"] = network
+    return Fact(probe_id="reach-shop", node="n1", namespace="shop", pod="ia-r1-reach-shop-abcde", report=report,
+                pod_labels=labels)
+
+
+def _drift_cluster():
+    """bank admits only shop's web pods and addresses in 10.1.0.0/16; shop may open anything in bank."""
+    return [
+        ns("shop"), ns("bank"),
+        deploy("shop", "web", {"app": "web"}), deploy("bank", "api", {"app": "api"}),
+        policy("bank", "from-web", {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "shop"}},
+             "podSelector": {"matchLabels": {"app": "web"}}},
+            {"ipBlock": {"cidr": "10.1.0.0/16"}}]}]}),
+        policy("shop", "to-bank", {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "bank"}}}]}]}),
+    ]
+
+
+def _audit_with(tmp_path, facts):
+    write(tmp_path, "cluster.json", json.dumps({"apiVersion": "v1", "kind": "List", "items": _drift_cluster()}))
+    inventory = replace(load([str(tmp_path / "cluster.json")]), facts=tuple(facts))
+    return audit_inventory(inventory, select=("IA4",))
+
+
+def _interfaces(*addresses):
+    return {"interfaces": [{"name": "eth0", "mac": None, "addresses": list(addresses)}], "routes": [],
+            "neighbours": []}
+
+
+@pytest.mark.parametrize("labels, network, denied", [
+    ({"app": "probe"}, None, True),  # no policy admits these labels: the connection is drift
+    ({"app": "web"}, None, False),  # the allowing policy selects the probe pod
+    ({}, _interfaces("127.0.0.1/8", "fe80::1/64", "10.1.4.7/24"), False),  # its address is in the ipBlock
+    ({}, _interfaces("10.2.4.7/24"), True),
+])
+def test_a_reach_pod_missing_from_the_inventory_is_judged_by_its_labels(tmp_path, labels, network, denied):
+    without = _audit_with(tmp_path, [])
+    report = _audit_with(tmp_path, [_probe_pod_fact(labels, network)])
+    drift = [f for f in report.findings if f.rule_id == "IA407"]
+    assert [(f.namespace, f.name, f.evidence["from"]) for f in drift] == (
+        [("bank", "api", "shop/ia-r1-reach-shop-abcde")] if denied else [])
+    # the tool's own pod changes neither the intended matrix nor any other finding
+    assert report.sections["reachability"]["intended"] == without.sections["reachability"]["intended"]
+    assert report.sections["reachability"]["denied"] == without.sections["reachability"]["denied"]
+    assert [f for f in report.findings if f.rule_id != "IA407"] == list(without.findings)
+
+
+def test_a_filtered_connection_the_policies_allow_the_reach_pod_is_reported(tmp_path):
+    report = _audit_with(tmp_path, [_probe_pod_fact({"app": "web"}, result="filtered")])
+    assert [(f.rule_id, f.name) for f in report.findings if f.rule_id in ("IA407", "IA408")] == [("IA408", "api")]
+
+
+def test_a_reach_fact_without_labels_from_an_unknown_pod_is_not_judged(tmp_path):
+    report = _audit_with(tmp_path, [_probe_pod_fact(None)])
+    assert [f for f in report.findings if f.rule_id in ("IA407", "IA408")] == []
