@@ -73,11 +73,6 @@ def test_with_enforcement_off_a_pair_the_policy_denies_connects(tenants, unenfor
     assert denied and all(r["result"] == "reachable" for r in denied), denied
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tool bug: checks/reachability.py _observed_drift() finds the probe's source endpoint by its pod "
-    "(_endpoint_of(by_name, fact.namespace, fact.pod)); on `scan --probe` that pod is the reach Job's "
-    "(ia-<run>-reach-...), created after auditor/cli.py listed the inventory, so it is never found and "
-    "IA407/IA408 are never raised for live probes (only for --probe-results of listed pods)"))
 def test_with_enforcement_off_the_report_shows_critical_drift(tenants, unenforced):
     _, closed_ns = tenants
     drift = _not_enforced(unenforced, tenants)
