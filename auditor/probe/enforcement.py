@@ -26,7 +26,10 @@ MEMORY_UNLIMITED_CAP = 128 * MiB  # what the child allocates when there is no li
 MEMORY_STEP = 8 * MiB
 PIDS_OVERSHOOT = 8
 PIDS_CEILING = 512  # never more processes than this at once
-PIDS_UNLIMITED = 16
+# Without a visible pids.max the limit may still sit above the container's cgroup (the pod's,
+# from the kubelet's podPidsLimit, which a container on cgroup v1 cannot read): try this many,
+# enough to meet a pod limit set for small pods, and far below the ceiling.
+PIDS_UNLIMITED = 128
 CPU_SECONDS = 1.0
 TIME_CEILING = 10.0  # wall-clock seconds per test, child killed past it
 _PR_SET_CHILD_SUBREAPER = 36
@@ -292,6 +295,10 @@ def pids_test(pids_max: int | None, view: cgroups.CgroupView | None = None,
     if pids_max is None:
         if errno_ is None:
             return _result(True, None, f"no pids limit: created {created} processes without refusal{tail}")
+        if errno_ == 11:  # EAGAIN: a limit this cgroup cannot show (the pod's) or RLIMIT_NPROC
+            return _result(True, True, f"no pids.max visible, yet fork refused (EAGAIN) after {created} child "
+                                       f"processes{at_failure}: a process limit above this container's cgroup "
+                                       f"(the pod's) is enforced{tail}")
         return _result(True, None, f"no pids limit, yet fork failed with errno {errno_} after {created} "
                                    f"processes{at_failure}{tail}")
     if errno_ is None:

@@ -193,3 +193,24 @@ def test_active_tests_do_not_run_against_limits_that_could_not_be_read(tmp_path)
     for result in report["cgroup"]["enforcement"].values():
         assert (result["tested"], result["enforced"]) == (False, None)
         assert "could not be read" in result["detail"]
+
+
+def test_a_refused_fork_without_a_visible_pids_limit_shows_a_limit_above_the_container(monkeypatch):
+    """On cgroup v1 a container cannot read its pod's pids.max (the kubelet's podPidsLimit),
+    but the pods controller still refuses forks past it: the refusal is the evidence."""
+    from auditor.probe import enforcement
+
+    seen = {}
+
+    def outcome(script, args, timeout):
+        seen["attempt"] = int(args[0])
+        return {"created": 97, "errno": 11, "current": None}, None, ""
+
+    monkeypatch.setattr(enforcement, "_child_outcome", outcome)
+    result = enforcement.pids_test(None)
+    assert seen["attempt"] == enforcement.PIDS_UNLIMITED
+    assert (result["tested"], result["enforced"]) == (True, True)
+    assert "above this container's cgroup" in result["detail"]
+    enomem = {"created": 3, "errno": 12, "current": None}
+    monkeypatch.setattr(enforcement, "_child_outcome", lambda *a: (enomem, None, ""))
+    assert enforcement.pids_test(None)["enforced"] is None  # ENOMEM is not a pids limit
