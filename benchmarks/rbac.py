@@ -14,7 +14,6 @@ import random
 import resource
 import sys
 import time
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -110,31 +109,13 @@ def main() -> int:
     parser.add_argument("--nodes", type=int, default=500)
     args = parser.parse_args()
 
-    from auditor.analysis import AnalysisContext
-    from auditor.cli import _load_rules
-    from auditor.config import Config
-    from auditor.model import Inventory, Origin, Resource
-    from auditor.tenancy import TenancyConfig, resolve_tenancy
-    from auditor.workloads import top_level_workloads
+    from plugin_context import analysis_context, builtin_rules
+
     from checks.rbac import RbacAnalysis
 
-    objects = generate(args.namespaces, args.bindings, args.nodes, seed=16)
-    resources = tuple(
-        Resource(
-            o["kind"],
-            o["apiVersion"],
-            o["metadata"].get("namespace"),
-            o["metadata"]["name"],
-            o,
-            Origin(cluster="bench"),
-        )
-        for o in objects
-    )
-    tenancy = resolve_tenancy(resources, TenancyConfig(label="tenant"))
-    ctx = AnalysisContext(
-        Inventory(resources=resources), tenancy, top_level_workloads(resources), Config(), date.today()
-    )
-    rules = [r for r in _load_rules([])[0].rules if r.analysis == "rbac"]
+    ctx = analysis_context(generate(args.namespaces, args.bindings, args.nodes, seed=16))
+    resources, tenancy = ctx.inventory.resources, ctx.tenancy
+    rules = builtin_rules("rbac")
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     result = RbacAnalysis().run(ctx, rules)

@@ -9,7 +9,6 @@ import argparse
 import resource
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -26,30 +25,14 @@ def main() -> int:
                         help="AdminNetworkPolicies, a ClusterNetworkPolicy and a baseline (see generate.py)")
     args = parser.parse_args()
 
-    from auditor.analysis import AnalysisContext
-    from auditor.config import Config
-    from auditor.model import Inventory, Origin, Resource
-    from auditor.tenancy import TenancyConfig, resolve_tenancy
-    from auditor.workloads import top_level_workloads
+    from plugin_context import analysis_context, builtin_rules
+
     from checks.reachability import Reachability
 
     data = generate(args.pods, args.namespaces, args.policies, args.nodes, seed=7, admin_policies=args.admin_policies)
-    resources = tuple(
-        Resource(
-            o["kind"],
-            o["apiVersion"],
-            o["metadata"].get("namespace"),
-            o["metadata"]["name"],
-            o,
-            Origin(cluster="bench"),
-        )
-        for o in data["items"]
-    )
-    inventory = Inventory(resources=resources)
-    tenancy = resolve_tenancy(resources, TenancyConfig(label="tenant"))
-    ctx = AnalysisContext(inventory, tenancy, top_level_workloads(resources), Config(), date.today())
-    rules = [r for r in __import__("auditor.cli", fromlist=["_load_rules"])._load_rules([])[0].rules
-             if r.analysis == "reachability" and r.check == "cross-tenant"]
+    ctx = analysis_context(data["items"])
+    resources = ctx.inventory.resources
+    rules = [r for r in builtin_rules("reachability") if r.check == "cross-tenant"]
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     result = Reachability().run(ctx, rules)
@@ -62,7 +45,7 @@ def main() -> int:
         1 for r in resources if r.kind in ("AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "ClusterNetworkPolicy")
     )
     print(f"pods={pods} namespaces={args.namespaces} policies={policies} cluster-wide={admin} "
-          f"tenants={len(tenancy.tenants())}")
+          f"tenants={len(ctx.tenancy.tenants())}")
     print(f"intended matrix: {elapsed:.2f} s, {len(rows)} rows, {len(result.hits)} findings; "
           f"peak RSS {rss_after / 1024:.0f} MiB (before: {rss_before / 1024:.0f} MiB, inputs included)")
     return 0
