@@ -27,9 +27,9 @@ MEMORY_STEP = 8 * MiB
 PIDS_OVERSHOOT = 8
 PIDS_CEILING = 512  # never more processes than this at once
 # Without a visible pids.max the limit may still sit above the container's cgroup (the pod's,
-# from the kubelet's podPidsLimit, which a container on cgroup v1 cannot read): try this many,
-# enough to meet a pod limit set for small pods, and far below the ceiling.
-PIDS_UNLIMITED = 128
+# from the kubelet's podPidsLimit, which a container on cgroup v1 cannot read); a refusal then
+# shows it. Few processes: each fork costs memory, and the probe may run under a tight limit.
+PIDS_UNLIMITED = 16
 CPU_SECONDS = 1.0
 TIME_CEILING = 10.0  # wall-clock seconds per test, child killed past it
 _PR_SET_CHILD_SUBREAPER = 36

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,9 @@ def test_processes_of_another_runs_network_are_ignored_and_this_runs_reported():
     processes = {run: subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()", name],
                                        stdin=subprocess.PIPE) for run, name in names.items()}
     try:
-        found = netns.leftovers()
+        deadline = time.monotonic() + 10  # until exec: a fresh child still shows its parent's argv
+        while not _reported(found := netns.leftovers(), names[RUN_ID]) and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert _reported(found, names[RUN_ID])
         assert not _reported(found, names[OTHER_RUN])
     finally:
