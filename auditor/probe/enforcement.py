@@ -28,8 +28,10 @@ PIDS_OVERSHOOT = 8
 PIDS_CEILING = 512  # never more processes than this at once
 # Without a visible pids.max the limit may still sit above the container's cgroup (the pod's,
 # from the kubelet's podPidsLimit, which a container on cgroup v1 cannot read); a refusal then
-# shows it. Few processes: each fork costs memory, and the probe may run under a tight limit.
-PIDS_UNLIMITED = 16
+# shows it. Threads count against a pids limit like processes but cost a small stack each, not
+# a forked interpreter's pages, so this many fit under the tightest memory limit.
+PIDS_UNLIMITED = 128
+_THREAD_STACK = 64 * 1024
 CPU_SECONDS = 1.0
 TIME_CEILING = 10.0  # wall-clock seconds per test, child killed past it
 _PR_SET_CHILD_SUBREAPER = 36
@@ -232,19 +234,38 @@ def memory_test(limit: int | None, view: cgroups.CgroupView | None = None,
 # --- pids ------------------------------------------------------------------------------------
 
 _PIDS_CHILD = r"""
-import json, os, sys
-attempt, current_file = int(sys.argv[1]), sys.argv[2]
-r, w = os.pipe()
+import json, os, sys, threading
+attempt, current_file, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 kids, error, current = [], None, None
+
+def now():
+    try:
+        return open(current_file).read().strip() if current_file else None
+    except OSError:
+        return None
+
+if mode == "threads":
+    threading.stack_size(int(sys.argv[4]))
+    done = threading.Event()
+    for _ in range(attempt):
+        thread = threading.Thread(target=done.wait, daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # clone() refused: EAGAIN, as fork() is refused
+            error, current = 11, now()
+            break
+        kids.append(thread)
+    done.set()
+    for thread in kids:
+        thread.join()
+    print(json.dumps({"created": len(kids), "errno": error, "current": current}), flush=True)
+    sys.exit(0)
+r, w = os.pipe()
 for _ in range(attempt):
     try:
         pid = os.fork()
     except OSError as exc:
-        error = exc.errno
-        try:
-            current = open(current_file).read().strip() if current_file else None
-        except OSError:
-            pass
+        error, current = exc.errno, now()
         break
     if pid == 0:
         os.close(w)
@@ -287,20 +308,23 @@ def pids_test(pids_max: int | None, view: cgroups.CgroupView | None = None,
             return _result(False, None, f"pids.max {pids_max} is too close to or above the {ceiling}-process test "
                                         "ceiling: not tested")
     current_file = (view.own_file("pids", "pids.current") if view else None) or ""
-    outcome, failed, tail = _child_outcome(_PIDS_CHILD, [str(attempt), current_file], timeout)
+    # Processes against a visible limit (what a fork bomb meets); cheap threads when none is visible.
+    mode = "processes" if pids_max is not None else "threads"
+    outcome, failed, tail = _child_outcome(_PIDS_CHILD, [str(attempt), current_file, mode, str(_THREAD_STACK)],
+                                           timeout)
     if failed is not None:
         return failed
     created, errno_, current = outcome["created"], outcome["errno"], outcome["current"]
     at_failure = f", pids.current {current} at that moment" if current else ""
     if pids_max is None:
         if errno_ is None:
-            return _result(True, None, f"no pids limit: created {created} processes without refusal{tail}")
+            return _result(True, None, f"no pids limit: created {created} threads without refusal{tail}")
         if errno_ == 11:  # EAGAIN: a limit this cgroup cannot show (the pod's) or RLIMIT_NPROC
-            return _result(True, True, f"no pids.max visible, yet fork refused (EAGAIN) after {created} child "
-                                       f"processes{at_failure}: a process limit above this container's cgroup "
+            return _result(True, True, f"no pids.max visible, yet a new task was refused (EAGAIN) after {created} "
+                                       f"threads{at_failure}: a task limit above this container's cgroup "
                                        f"(the pod's) is enforced{tail}")
-        return _result(True, None, f"no pids limit, yet fork failed with errno {errno_} after {created} "
-                                   f"processes{at_failure}{tail}")
+        return _result(True, None, f"no pids limit, yet a new task failed with errno {errno_} after {created} "
+                                   f"threads{at_failure}{tail}")
     if errno_ is None:
         return _result(True, False, f"created {created} processes, past pids.max {pids_max}, without refusal{tail}")
     if errno_ != 11:  # EAGAIN is what the pids controller returns

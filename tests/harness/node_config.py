@@ -20,7 +20,9 @@ from pathlib import Path
 
 CNI_BIN_DIR = "/usr/lib/cni"  # Debian's containernetworking-plugins
 RUNC = "/usr/sbin/runc"
-POD_PIDS_LIMIT = 1024  # the kubelet's podPidsLimit: the pids limit every pod gets
+# The kubelet's podPidsLimit: every pod's pids limit. Low enough for the active probe (128
+# threads when it sees no limit) to meet it, high enough for a reach probe's 64 threads.
+POD_PIDS_LIMIT = 100
 
 
 @dataclass(frozen=True)

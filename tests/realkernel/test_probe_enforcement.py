@@ -69,7 +69,7 @@ def test_memory_limit_above_the_ceiling_is_not_tested():
 def test_pids_test_stays_under_its_process_ceiling():
     result = enforcement.pids_test(None, ceiling=4)
     assert (
-        result["detail"].startswith("no pids limit: created 4 processes")
+        result["detail"].startswith("no pids limit: created 4 threads")
         and "all its processes reaped" in result["detail"]
     )
     result = enforcement.pids_test(600)

@@ -117,12 +117,6 @@ def test_limits_are_enforced_by_the_kubelet_and_seen_by_the_active_probe(tenants
     assert not found & (OBSERVED_SERIOUS | DRIFT | {"IA309"}), found
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open: the kubelet's podPidsLimit sits on the pod's cgroup, which runc does not mount into the "
-    "container on cgroup v1, so pids.max reads as absent; the active probe then tries only 16 processes "
-    "(each fork costs memory under tight limits), far below this cluster's 1024. A refused fork would "
-    "show the limit (auditor/probe/enforcement.py says so), but a pod limit low enough for 16 forks "
-    "starves the reach probes' threads"))
 def test_the_pods_pids_limit_is_enforced_as_the_active_probe_shows(tenants):
     """The kubelet's podPidsLimit sits on the pod's cgroup, which runc does not mount into the
     container on cgroup v1: pids.max reads as absent, yet the active probe's forks are refused
