@@ -21,7 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -185,7 +185,29 @@ def _tail(path: Path, limit: int = 4000) -> str:
         return "<no log>"
 
 
-class ApiServer:
+class Managed:
+    """A context manager over start() and stop(): a start that fails half-way still stops what
+    it started, and leaving the block always stops."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class ApiServer(Managed):
     """etcd + kube-apiserver on loopback; a context manager that always cleans up.
 
     Attributes once started: url, kubeconfig (admin, system:masters), ca_file, workdir.
@@ -205,17 +227,6 @@ class ApiServer:
         self._users: dict[str, tuple[str, str]] = {}  # name -> (cert path, key path)
 
     # -- lifecycle --
-
-    def __enter__(self) -> ApiServer:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def start(self) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import apiserver as api_harness
-from harness.apiserver import ApiServer
+from harness.apiserver import ApiServer, Managed
 from harness.node_config import NodeSpec, write_node_files
 from harness.node_images import Image
 from harness.node_net import PREFIX as NETNS_PREFIX
@@ -176,7 +176,7 @@ class Node:
             self.ctr("containers", "delete", container, check=False)
 
 
-class NodeCluster:
+class NodeCluster(Managed):
     """The control plane + `nodes` real nodes; a context manager that always cleans up."""
 
     def __init__(self, bindir: Path, kube_router_dir: Path, images: tuple[Image, Image], *,
@@ -202,17 +202,6 @@ class NodeCluster:
         self.start_seconds = 0.0
 
     # -- lifecycle --
-
-    def __enter__(self) -> NodeCluster:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def start(self) -> None:
         began = time.monotonic()
