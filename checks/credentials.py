@@ -1,4 +1,5 @@
-"""Credentials written into a pod spec: literal env values and command-line flags (CIS 5.4.1).
+"""Credentials in pods: literal env values and command-line flags (CIS 5.4.1), and the
+ServiceAccount token Kubernetes mounts (CIS 5.1.6, decided in auditor/token_mount.py).
 
 A JSON Schema can find them but a finding must name them, and only by key: the env var's
 name or the flag's name, never the value (which the evidence redaction hides anyway). So this
@@ -24,6 +25,7 @@ from typing import Any
 
 from auditor.analysis import AnalysisContext, AnalysisResult, Check, Hit
 from auditor.model import Rule
+from auditor.token_mount import service_accounts, token_mount
 from auditor.workloads import ContainerView, PodView
 
 # Compared with the name's last word, and with its last two words joined (`API_KEY` -> apikey).
@@ -107,10 +109,32 @@ def _hit(rule: Rule, view: PodView, container: ContainerView) -> Hit | None:
     return Hit(rule.id, r, message, evidence, (env + flags)[0][0], container.name, view.node_name)
 
 
+def _plain_text(ctx: AnalysisContext, rule: Rule) -> Iterator[Hit]:
+    for view in ctx.workloads:
+        for container in view.containers():
+            if (hit := _hit(rule, view, container)) is not None:
+                yield hit
+
+
+def _token_automount(ctx: AnalysisContext, rule: Rule) -> Iterator[Hit]:
+    accounts = ctx.shared(service_accounts)
+    for view in ctx.workloads:
+        mount = token_mount(view, accounts)
+        if mount.mounted:
+            r = view.resource
+            message = f"{r.kind} {r.name} mounts a token of ServiceAccount {mount.account_name}: {mount.reason}"
+            yield Hit(rule.id, r, message, mount.evidence, mount.pointer, None, view.node_name)
+
+
+CHECKS = {"plain-text": _plain_text, "token-automount": _token_automount}
+
+
 class Credentials:
-    checks = {"plain-text": Check()}
+    checks = {name: Check() for name in CHECKS}
 
     def run(self, ctx: AnalysisContext, rules: Sequence[Rule]) -> AnalysisResult:
-        hits = [hit for rule in rules for view in ctx.workloads for container in view.containers()
-                if (hit := _hit(rule, view, container)) is not None]
+        hits: list[Hit] = []
+        for rule in rules:
+            assert rule.check is not None  # the pack loader refuses an analysis rule without one
+            hits += CHECKS[rule.check](ctx, rule)
         return AnalysisResult(hits=tuple(hits))

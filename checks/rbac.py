@@ -26,6 +26,7 @@ from auditor.rbac import (
     build,
     owners,
 )
+from auditor.token_mount import service_accounts, token_mount
 
 from .fleet import fleet
 
@@ -355,15 +356,14 @@ def _escape(scene: Scene, tenant: str, bindings: Sequence[Binding], path: list) 
 def _exposed_tokens(scene: Scene, rule: Rule) -> Iterator[Hit]:
     """Running pods holding a token whose ServiceAccount may do one of `requests` cluster-wide."""
     requests = [_request(r) for r in rule.params["requests"]]
-    automount = {
-        (r.namespace, r.name): r.obj.get("automountServiceAccountToken") for r in scene.ctx.of_kind("ServiceAccount")
-    }
+    accounts = scene.ctx.shared(service_accounts)
     for view in scene.ctx.workloads:
         ns = view.resource.namespace
         if ns is None or scene.ctx.tenancy.tenant_of(ns) is None:
             continue
-        account = view.spec.get("serviceAccountName") or view.spec.get("serviceAccount") or "default"
-        if not isinstance(account, str) or not _mounts_token(view.spec, automount.get((ns, account))):
+        mount = token_mount(view, accounts)
+        account = mount.account
+        if account is None or not mount.mounted:
             continue
         permissions = scene.model.class_of(Identity.service_account(ns, account))
         found = next(((r, s) for r in requests if (s := permissions.allows(r)) is not None), None)
@@ -377,17 +377,9 @@ def _exposed_tokens(scene: Scene, rule: Rule) -> Iterator[Hit]:
             f"{view.resource.kind} {view.resource.name} mounts the token of "
             f"ServiceAccount {ns}/{account}, which {binding.describe()} lets "
             f"{request.describe()}: a compromise of the pod is a tenant escape",
-            {"chain": [{"runs_as": f"ServiceAccount {ns}/{account}"}, step.as_dict()]},
-            pointer=f"{view.pointer}/spec",
+            {"chain": [{"runs_as": f"ServiceAccount {ns}/{account}"}, step.as_dict()], "token": mount.evidence},
+            pointer=mount.pointer,
         )
-
-
-def _mounts_token(spec: Mapping[str, Any], account_default: Any) -> bool:
-    """The pod's setting wins over the ServiceAccount's; both default to mounting."""
-    setting = spec.get("automountServiceAccountToken")
-    if isinstance(setting, bool):
-        return setting
-    return account_default is not False
 
 
 CHECKS = {
