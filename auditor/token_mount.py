@@ -96,7 +96,7 @@ def _chain(view: PodView, account: str | None, namespace: str | None, accounts: 
     annotations = view.metadata.get("annotations")
     if isinstance(annotations, dict) and MIRROR_ANNOTATION in annotations:
         return False, "mirror-pod", "it is a mirror pod (a static pod of the kubelet), which gets no token", None
-    if FIELD in spec:
+    if spec.get(FIELD) is not None:  # null is unset, as the API server decodes it
         setting, pointer = spec[FIELD], f"{base}/{FIELD}"
         evidence["pod_field"] = {"pointer": pointer, "value": _shown(setting)}
         if isinstance(setting, bool):
