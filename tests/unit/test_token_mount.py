@@ -212,3 +212,33 @@ def test_ia615_takes_the_same_verdict(tmp_path: Path):
     assert by_rule == {"IA130": ["loud", "projected"], "IA615": ["loud", "projected"]}
     assert all(f.evidence["token"]["decided_by"] in ("pod", "projected-volume")
                for f in report.findings if f.rule_id == "IA615")
+
+
+JSONISH = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-2, 2), st.text(max_size=4)),
+                       lambda inner: st.one_of(st.lists(inner, max_size=2),
+                                               st.dictionaries(st.sampled_from(["serviceAccountToken", "projected",
+                                                                                "sources", "name", "x"]),
+                                                               inner, max_size=3)), max_leaves=8)
+SPOTS = [("spec", "automountServiceAccountToken"), ("spec", "serviceAccountName"), ("spec", "serviceAccount"),
+         ("spec", "volumes"), ("metadata", "annotations"), ("account", "automountServiceAccountToken"),
+         ("account", "metadata")]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(SPOTS), JSONISH), min_size=1, max_size=3))
+def test_any_value_in_any_field_it_reads_is_audited_and_never_a_silent_pass(changes):
+    """Whatever a broken or hostile manifest holds where token_mount reads, the audit runs; a
+    verdict of no token needs a false the fields really say (or a mirror pod's annotation)."""
+    pod = {"kind": "Pod", "metadata": {"name": "w", "namespace": "shop"},
+           "spec": {"serviceAccountName": "app", "containers": [{"name": "a", "image": "x"}]}}
+    account = {"kind": "ServiceAccount", "metadata": {"name": "app", "namespace": "shop"}}
+    for (where, key), value in changes:
+        (account if where == "account" else pod[where])[key] = value
+    resources = [Resource("Pod", "v1", "shop", "w", pod), Resource("ServiceAccount", "v1", "shop", "app", account)]
+    findings = audit(Inventory(tuple(resources)), RULES, PLUGINS, IA130_ONLY, TODAY, __version__).findings
+    spec, annotations = pod["spec"], pod["metadata"].get("annotations")
+    mirror = isinstance(annotations, dict) and "kubernetes.io/config.mirror" in annotations
+    said_false = spec.get("automountServiceAccountToken") is False or (
+        spec.get("automountServiceAccountToken") is None and account.get("automountServiceAccountToken") is False)
+    if not findings:
+        assert mirror or said_false

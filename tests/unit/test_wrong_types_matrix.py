@@ -141,6 +141,8 @@ PLUGIN_TEMPLATE_PATHS = [_p(t) for t in (
     "spec|initContainers|*|ports|*|containerPort",
     "spec|containers|*|securityContext|runAsUser", "spec|containers|*|securityContext|capabilities|add|*",
     "spec|containers|*|resources|limits|memory", "spec|containers|*|resources|limits|cpu",
+    "spec|automountServiceAccountToken", "spec|serviceAccountName", "spec|serviceAccount",
+    "spec|volumes|*|projected|sources", "spec|volumes|*|projected|sources|*|serviceAccountToken",
 )]
 PLUGIN_POD_OBJECT_PATHS = [_p(t) for t in (
     "metadata|name", "metadata|namespace", "metadata|ownerReferences", "metadata|ownerReferences|*",
