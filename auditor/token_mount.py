@@ -57,39 +57,33 @@ class TokenMount:
 
     mounted: bool
     account: str | None  # None when the pod names its account with something other than a string
-    namespace: str | None
+    account_name: str  # `namespace/name`, for messages
     decided_by: str  # pod | service-account | default | mirror-pod | projected-volume
     reason: str  # one clause, for messages
     pointer: str  # in the pod's object: the field that decided, else the account's name, else the spec
     evidence: Mapping[str, Any]
-
-    @property
-    def account_name(self) -> str:
-        shown = self.account if self.account is not None else "(unreadable serviceAccountName)"
-        return f"{self.namespace}/{shown}" if self.namespace else shown
 
 
 def token_mount(view: PodView, accounts: ServiceAccounts) -> TokenMount:
     spec, base = view.spec, f"{view.pointer}/spec"
     namespace = view.resource.namespace
     account, account_pointer = _account(spec, base)
+    shown = account if account is not None else "(serviceAccountName not a string)"
+    named = f"{namespace}/{shown}" if namespace else shown
     projected = _projected_tokens(spec, base)
-    named = f"{namespace}/{account}" if namespace and account is not None else account
     evidence: dict[str, Any] = {"service_account": named}
     if projected:
         evidence["projected_token_sources"] = projected
-    chain = _chain(view, account, namespace, accounts, evidence)
-    mounted, decided_by, reason, pointer = chain
+    mounted, decided_by, reason, pointer = _chain(view, account, named, accounts, evidence)
     if not mounted and projected:
         mounted, decided_by, pointer = True, "projected-volume", projected[0]
         reason = (f"its volume at {pointer} projects a serviceAccountToken, which is mounted whatever "
                   f"{FIELD} says ({reason})")
     evidence.update(token_mounted=mounted, decided_by=decided_by)
-    return TokenMount(mounted, account, namespace, decided_by, reason, pointer or account_pointer or base,
-                      evidence)
+    return TokenMount(mounted, account, named, decided_by, reason, pointer or account_pointer or base, evidence)
 
 
-def _chain(view: PodView, account: str | None, namespace: str | None, accounts: ServiceAccounts,
+def _chain(view: PodView, account: str | None, named: str, accounts: ServiceAccounts,
            evidence: dict[str, Any]) -> tuple[bool, str, str, str | None]:
     """(mounted, decided_by, reason, pointer) from the automount fields alone."""
     spec, base = view.spec, f"{view.pointer}/spec"
@@ -104,9 +98,9 @@ def _chain(view: PodView, account: str | None, namespace: str | None, accounts: 
         return True, "pod", (f"the pod's {FIELD} is not a boolean (the API server refuses such a pod): "
                              "a mounted token is assumed"), pointer
     if account is None:
-        return True, "default", ("the pod does not set it and names its ServiceAccount with something other "
-                                 "than a string: Kubernetes' default, a mounted token, is assumed"), None
-    key, shown = (namespace, account), f"ServiceAccount {evidence['service_account']}"
+        return True, "default", (f"the pod does not set {FIELD} and names its ServiceAccount with something "
+                                 "other than a string: Kubernetes' default, a mounted token, is assumed"), None
+    key, shown = (view.resource.namespace, account), f"ServiceAccount {named}"
     found = accounts.by_key.get(key)
     if found is None:
         evidence["assumption"] = (f"{shown} was not among the audited objects: Kubernetes' default "
