@@ -28,7 +28,7 @@ and never repeat the input: labels and their values may be secrets.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
@@ -36,6 +36,8 @@ from .terminal import escape
 
 MAX_LENGTH = 65_536
 MAX_DEPTH = 32
+# The label Calico gives each namespace, holding its name, for namespaceSelectors.
+NAMESPACE_NAME_LABEL = "projectcalico.org/name"
 
 _KEY = re.compile(r"[A-Za-z0-9_./-]+")
 _BLANK = " \t"
@@ -184,38 +186,40 @@ class CalicoSelector:
     def matches(self, labels: Mapping[str, str]) -> bool:
         """Calico's own evaluation, for `selector`, `notSelector` and `serviceAccountSelector`:
         `all()` and `global()` match any labels."""
-        return _evaluate(self.root, labels, _Scope(everything=True, non_namespaced=True))
+        return _evaluate(self.root, labels, _Scope(all_value=True, global_value=True))
 
-    def selects_namespace(self, namespace_labels: Mapping[str, str] | None) -> bool:
-        """As a `namespaceSelector`: does it select an endpoint whose namespace carries
-        `namespace_labels`, or, given None, a non-namespaced endpoint (a HostEndpoint or a
-        GlobalNetworkSet)? Calico rewrites `all()` to "in some namespace" and `global()` to
-        "in no namespace", and a non-namespaced endpoint has no namespace labels, so there
-        `k != 'v'` holds and `k == 'v'` does not.
+    def selects_namespace(self, name: str | None, labels: Mapping[str, str] | None = None) -> bool:
+        """As a `namespaceSelector`: does it select an endpoint in namespace `name` whose
+        labels are `labels`, or, for `name` None, a non-namespaced endpoint (a HostEndpoint or
+        a GlobalNetworkSet)?
 
-        An absent or blank namespaceSelector is not `all()` at the policy level (a
+        Calico gives every namespace the label `projectcalico.org/name` (its name), rewrites
+        `all()` to "in some namespace" and `global()` to "in no namespace"; a non-namespaced
+        endpoint has no namespace labels at all, so there `k != 'v'` holds and `k == 'v'`
+        does not. An absent or blank namespaceSelector is not `all()` at the policy level (a
         NetworkPolicy then means its own namespace): the caller decides that before parsing.
         """
-        namespaced = namespace_labels is not None
-        scope = _Scope(everything=namespaced, non_namespaced=not namespaced)
-        return _evaluate(self.root, namespace_labels or {}, scope)
+        if name is None:
+            return _evaluate(self.root, {}, _Scope(all_value=False, global_value=True))
+        namespace_labels = {**(labels or {}), NAMESPACE_NAME_LABEL: name}
+        return _evaluate(self.root, namespace_labels, _Scope(all_value=True, global_value=False))
 
 
 @dataclass(frozen=True)
 class _Scope:
     """What `all()` and `global()` mean where the selector is evaluated."""
 
-    everything: bool
-    non_namespaced: bool
+    all_value: bool
+    global_value: bool
 
 
 def _evaluate(node: Node, labels: Mapping[str, str], scope: _Scope) -> bool:
     # Recursion is bounded: parse() admits at most MAX_DEPTH nested groups, and a group's
     # operands are a flat tuple however many there are.
     if isinstance(node, All):
-        return scope.everything
+        return scope.all_value
     if isinstance(node, Global):
-        return scope.non_namespaced
+        return scope.global_value
     if isinstance(node, Has):
         return node.key in labels
     if isinstance(node, Compare):
@@ -369,11 +373,11 @@ class _Tokenizer:
             if kind is _Kind.HAS:
                 found = _KEY.match(text, at)
                 if not found:
-                    raise self.error("has( needs a label key", at)
+                    raise self.error("expected a label key after has(", at)
                 key = found.group()
                 at = _skip_blank(text, found.end())
             if not text.startswith(")", at):
-                raise self.error(f"{kind.value} is missing its closing parenthesis", at)
+                raise self.error(f"expected ')' to close {opening}", at)
             self.add(kind, start, at + 1, key)
             return
         found = _KEY.match(text, start)
@@ -428,18 +432,18 @@ class _Parser:
         return node
 
     def disjunction(self, depth: int) -> Node:
-        operands = [self.conjunction(depth)]
-        while self.peek().kind is _Kind.OR:
-            self.take()
-            operands.append(self.conjunction(depth))
-        return _joined(Or, operands)
+        return self.chain(Or, _Kind.OR, self.conjunction, depth)
 
     def conjunction(self, depth: int) -> Node:
-        operands = [self.unary(depth)]
-        while self.peek().kind is _Kind.AND:
+        return self.chain(And, _Kind.AND, self.unary, depth)
+
+    def chain(self, kind: type[And] | type[Or], separator: _Kind, operand: Callable[[int], Node],
+              depth: int) -> Node:
+        operands = [operand(depth)]
+        while self.peek().kind is separator:
             self.take()
-            operands.append(self.unary(depth))
-        return _joined(And, operands)
+            operands.append(operand(depth))
+        return _joined(kind, operands)
 
     def unary(self, depth: int) -> Node:
         negations = 0

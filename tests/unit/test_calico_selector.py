@@ -154,21 +154,31 @@ def test_length_is_bounded() -> None:
         parse(" " * (MAX_LENGTH - 4) + "all()")
 
 
-@pytest.mark.parametrize(("text", "namespace_labels", "expected"), [
-    ("all()", {"team": "a"}, True),
+@pytest.mark.parametrize(("text", "namespace", "expected"), [
+    ("all()", ("tenant-a", {"team": "a"}), True),
     ("all()", None, False),          # all(): every namespace, no global endpoint
-    ("global()", {"team": "a"}, False),
+    ("!all()", None, True),
+    ("global()", ("tenant-a", {"team": "a"}), False),
     ("global()", None, True),        # global(): host endpoints and global network sets only
+    ("!global()", ("tenant-b", {}), True),
     ("team == 'a'", None, False),
     ("team != 'a'", None, True),     # a global endpoint has no namespace labels at all
     ("team == 'a' || global()", None, True),
-    ("team == 'a' || global()", {"team": "a"}, True),
-    ("team == 'a' || global()", {"team": "b"}, False),
-    ("!global()", {"team": "b"}, True),
+    ("team == 'a' || global()", ("tenant-a", {"team": "a"}), True),
+    ("team == 'a' || global()", ("tenant-b", {"team": "b"}), False),
+    # Calico's automatic label: each namespace's name, whatever its own labels say.
+    ('projectcalico.org/name in {"foo", "bar"}', ("bar", {}), True),
+    ('projectcalico.org/name == "baz"', ("baz", {"projectcalico.org/name": "other"}), True),
+    ('projectcalico.org/name == "baz"', ("foo", {}), False),
+    ('has(projectcalico.org/name)', None, False),
 ])
 def test_namespace_selector_splits_namespaced_from_global(
-        text: str, namespace_labels: dict[str, str] | None, expected: bool) -> None:
-    assert parse(text).selects_namespace(namespace_labels) is expected
+        text: str, namespace: tuple[str, dict[str, str]] | None, expected: bool) -> None:
+    selector = parse(text)
+    if namespace is None:
+        assert selector.selects_namespace(None) is expected
+    else:
+        assert selector.selects_namespace(*namespace) is expected
 
 
 def test_describe_is_one_inert_line() -> None:
@@ -274,7 +284,7 @@ def spell(node: Node, draw: st.DrawFn) -> str:
     raise AssertionError(node)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(tree=trees, data=st.data(), labels=st.lists(label_maps, min_size=1, max_size=6))
 def test_any_spelling_of_an_expression_means_what_the_expression_means(
         tree: Node, data: st.DataObject, labels: list[dict[str, str]]) -> None:
