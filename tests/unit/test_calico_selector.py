@@ -103,17 +103,27 @@ def test_precedence_is_the_documented_bracketing() -> None:
     (["a notin {}", "a not  in {}"], "a not in {}"),
     (["(a == 'b' && c == 'd') && e == 'f'", "a == 'b' && (c == 'd' && e == 'f')"], 'a == "b" && c == "d" && e == "f"'),
     (["a == 'b' || c == 'd' && e == 'f'"], 'a == "b" || (c == "d" && e == "f")'),
-    (["in in {'x'}", "not in {'x'}"], None),
 ])
-def test_equal_selectors_share_one_canonical_text(spellings: list[str], canonical: str | None) -> None:
+def test_equal_selectors_share_one_canonical_text(spellings: list[str], canonical: str) -> None:
     parsed = {parse(s) for s in spellings}
-    if canonical is None:  # keywords as keys: each parses, to itself
-        assert all(str(parse(str(p))) == str(p) for p in parsed)
-        return
     assert len(parsed) == 1
     (selector,) = parsed
     assert str(selector) == canonical
     assert parse(canonical) == selector and hash(parse(canonical)) == hash(selector)
+
+
+@pytest.mark.parametrize(("text", "labels"), [
+    ("in in {'x'}", {"in": "x"}),
+    ("not in {'x'}", {"not": "x"}),  # the key `not`, then `in`
+    ("has == 'x'", {"has": "x"}),
+    ("hasx == 'x'", {"hasx": "x"}),
+    ("all == 'x'", {"all": "x"}),
+    ("contains contains 'x'", {"contains": "axb"}),
+])
+def test_keywords_are_label_keys_where_calico_reads_a_key(text: str, labels: dict[str, str]) -> None:
+    selector = parse(text)
+    assert selector.matches(labels) and not selector.matches({text.split()[0]: "other"})
+    assert parse(str(selector)) == selector
 
 
 BAD = [
@@ -121,7 +131,8 @@ BAD = [
     'foo == "bar" &', 'foo == "bar" |', "foo != ||", 'foo in {"", ||', 'foo in ""', '"FOO', "\"FOO'",
     "'FOO", "(", '(a == "foo"', ")", "()", "%", 'a == "b" && %', 'a == "b" || %', "a ", "has(foo) &&",
     "a = 'b'", "has (a)", "has()", "has(a b)", "all(x)", "global(", "a in {,}", "a in {'x' 'y'}",
-    "a\n== 'b'", "has(a)\n", "a == 'b' c == 'd'", "a starts 'x'", "a not 'x'", "a == 'b' &| c == 'd'",
+    "a\n== 'b'", "has(a)\n", "a == 'b' c == 'd'", "a starts 'x'", "a not 'x'",
+    "a inx {'y'}", "a contain 'x'", "a == 'b' &| c == 'd'",
 ]
 
 
