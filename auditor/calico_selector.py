@@ -36,6 +36,7 @@ from .terminal import escape
 
 MAX_LENGTH = 65_536
 MAX_DEPTH = 32
+MAX_KEY_LENGTH = 512  # Calico's own limit on a label key in a selector
 # The label Calico gives each namespace, holding its name, for namespaceSelectors.
 NAMESPACE_NAME_LABEL = "projectcalico.org/name"
 
@@ -63,8 +64,8 @@ class Op(Enum):
 
 
 def _check_key(key: str) -> None:
-    if not _KEY.fullmatch(key):
-        raise ValueError("a label key is letters, digits and _ . / - only")
+    if not _KEY.fullmatch(key) or len(key) > MAX_KEY_LENGTH:
+        raise ValueError(f"a label key is 1 to {MAX_KEY_LENGTH} letters, digits and _ . / - only")
 
 
 def _check_value(value: str) -> None:
@@ -371,19 +372,23 @@ class _Tokenizer:
             at = _skip_blank(text, start + len(opening))
             key = ""
             if kind is _Kind.HAS:
-                found = _KEY.match(text, at)
-                if not found:
-                    raise self.error("expected a label key after has(", at)
+                found = self.key(at, "expected a label key after has(")
                 key = found.group()
                 at = _skip_blank(text, found.end())
             if not text.startswith(")", at):
                 raise self.error(f"expected ')' to close {opening}", at)
             self.add(kind, start, at + 1, key)
             return
-        found = _KEY.match(text, start)
-        if not found:
-            raise self.error("unexpected character")
+        found = self.key(start, "unexpected character")
         self.add(_Kind.KEY, start, found.end(), found.group())
+
+    def key(self, at: int, missing: str) -> re.Match[str]:
+        found = _KEY.match(self.text, at)
+        if not found:
+            raise self.error(missing, at)
+        if found.end() - at > MAX_KEY_LENGTH:
+            raise self.error(f"label key longer than {MAX_KEY_LENGTH} characters", at)
+        return found
 
 
 # --- parser -------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from auditor.calico_selector import (
     MAX_DEPTH,
+    MAX_KEY_LENGTH,
     MAX_LENGTH,
     All,
     And,
@@ -157,6 +158,14 @@ def test_nesting_is_bounded_without_recursion_errors() -> None:
     assert parse("!" * (MAX_LENGTH - 5) + "all()").matches({}) is ((MAX_LENGTH - 5) % 2 == 0)
     chain = " && ".join(["has(a)"] * 5000)
     assert parse(chain).matches({"a": "x"}) and not parse(chain).matches({})
+
+
+def test_label_keys_are_bounded_as_calico_bounds_them() -> None:
+    key = "k" * MAX_KEY_LENGTH
+    assert parse(f"{key} == 'x' && has({key})").matches({key: "x"})
+    for text in (f"{key}k == 'x'", f"has( {key}k )"):
+        with pytest.raises(CalicoSelectorError, match=f"longer than {MAX_KEY_LENGTH}"):
+            parse(text)
 
 
 def test_length_is_bounded() -> None:
