@@ -182,7 +182,8 @@ def _escape_cves(ctx, f: Fleet, rule: Rule) -> Iterator[Hit]:
             yield Hit(rule.id, node, f"node {row['name']} ({row['kernel_version']}, {runtime or 'runtime unknown'}) is "
                       f"{plainly}: {summary}{more}",
                       {"cves": [{"id": m.entry.id, "component": m.entry.component, "verdict": m.verdict,
-                                 "reason": m.reason} for m in found]}, node=row["name"])
+                                 "reason": m.reason, "source": m.entry.source.as_dict(),
+                                 "references": list(m.entry.references)} for m in found]}, node=row["name"])
 
 
 def _runtime_component(runtime: str | None) -> str | None:
