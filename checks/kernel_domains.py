@@ -65,6 +65,7 @@ def node_table(f: Fleet) -> list[dict[str, Any]]:
         rows.append({
             "name": name,
             "substrate": substrate.kind if substrate else "unknown",
+            "provider": substrate.provider if substrate else None,  # an id of the package's provider data
             "substrate_evidence": list(substrate.evidence) if substrate else ["node object not in the inventory"],
             "tenants": _tenants(f.on(name)),
             "kernel_shared_by": _tenants(_sharing(f, name)),

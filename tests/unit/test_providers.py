@@ -119,3 +119,24 @@ def test_a_broken_data_file_is_one_line_naming_file_line_and_field(tmp_path, tex
     message = str(info.value)
     assert "\n" not in message and str(path) in message and where in message
     assert "s3cr3t" not in message
+
+
+def test_the_report_names_each_nodes_provider(tmp_path):
+    import json
+
+    from auditor.cli import main
+
+    nodes = [{"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels}, "spec": spec}
+             for name, labels, spec in (
+                 ("a", {"node.kubernetes.io/instance-type": "c3-highcpu-192-metal"}, {"providerID": "gce://p/z/a"}),
+                 ("b", {}, {"providerID": "hrobot://1234567"}),
+                 ("c", {}, {}))]
+    path = tmp_path / "nodes.json"
+    path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": nodes}))
+    out = tmp_path / "report.json"
+    assert main(["scan", str(path), "--format", "json", "-o", str(out)]) in (0, 1)
+    rows = {n["name"]: n for n in json.loads(out.read_text())["nodes"]}
+    assert {n: (r["substrate"], r["provider"]) for n, r in rows.items()} == {
+        "a": ("bare-metal", "gce"), "b": ("bare-metal", "hetzner-robot"), "c": ("unknown", None)}
+    assert any("https://cloud.google.com/compute/docs/instances/bare-metal-instances" in e
+               for e in rows["a"]["substrate_evidence"])
