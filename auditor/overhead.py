@@ -57,7 +57,11 @@ class OverheadTable:
         return self.figures[(node_class, dimension)]
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "citation": self.citation.as_dict() if self.citation else None}
+        """What the report records: whose figures, where they are written up, and which
+        figures replace the package's defaults (all of them for the defaults themselves)."""
+        replaced = sorted(f"{c}/{d}" for (c, d), o in self.figures.items() if o.table == self.name)
+        return {"name": self.name, "citation": self.citation.as_dict() if self.citation else None,
+                "figures": replaced}
 
 
 # "≥ 1 ms → any VM, gVisor included unless syscall- or RPC-bound": the floor at which a

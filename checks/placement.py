@@ -53,7 +53,8 @@ class Placement:
         "compensating-controls": Check(),
         "nodes-without-justification": Check(),
     }
-    sections = {"placement": Section(empty=())}
+    # which overhead figures the verdicts used: the package's defaults or a team's file, with its citation
+    sections = {"placement": Section(empty=()), "overheads": Section(empty=None)}
 
     def run(self, ctx: AnalysisContext, rules: Sequence[Rule]) -> AnalysisResult:
         f = fleet(ctx)
@@ -75,7 +76,8 @@ class Placement:
                 hit = _verdict_hit(rule, check, entry, view, f)
                 if hit is not None:
                     hits.append(hit)
-        return AnalysisResult(hits=tuple(hits), sections={"placement": [_public(e) for e in entries]})
+        return AnalysisResult(hits=tuple(hits),
+                              sections={"placement": [_public(e) for e in entries], "overheads": table.describe()})
 
 
 def _public(entry: dict[str, Any]) -> dict[str, Any]:

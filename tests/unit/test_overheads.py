@@ -78,7 +78,8 @@ def test_a_teams_figures_replace_the_defaults_they_name(tmp_path):
     path.write_text(TEAM)
     table = load_overheads(path)
     assert table.describe() == {"name": f"ACME latency lab, overheads file {path}", "citation": {
-        "title": "ACME latency lab report LL-42", "url": "https://wiki.acme.example/LL-42", "date": "2026-11-20"}}
+        "title": "ACME latency lab report LL-42", "url": "https://wiki.acme.example/LL-42", "date": "2026-11-20"},
+        "figures": ["dedicated-vm/network-rtt", "shared-vm/timer-jitter"]}
     rtt = table.get("dedicated-vm", "network-rtt")
     assert (rtt.low_us, rtt.high_us) == (1, 3) and rtt.citations[0].url == "https://wiki.acme.example/LL-42"
     assert table.get("shared-vm", "timer-jitter").citations[0].url == "https://wiki.acme.example/jitter"
@@ -103,12 +104,21 @@ def _scan(capsys, *extra):
 
 def test_scan_overheads_changes_the_verdicts_and_the_report_says_whose_figures(capsys, tmp_path):
     _, out, _ = _scan(capsys)
-    before = {p["name"]: p for p in json.loads(out)["placement"]}
+    report = json.loads(out)
+    before = {p["name"]: p for p in report["placement"]}
+    assert report["overheads"]["name"] == "k8s-isolation-audit built-in defaults"
+    assert report["overheads"]["citation"] is None and len(report["overheads"]["figures"]) == 16
     path = tmp_path / "lab.yaml"
     path.write_text(TEAM)
     code, out, err = _scan(capsys, "--overheads", str(path))
     assert code in (0, 1) and not err
-    after = {p["name"]: p for p in json.loads(out)["placement"]}
+    report = json.loads(out)
+    after = {p["name"]: p for p in report["placement"]}
+    assert report["overheads"] == {
+        "name": f"ACME latency lab, overheads file {path}",
+        "citation": {"title": "ACME latency lab report LL-42", "url": "https://wiki.acme.example/LL-42",
+                     "date": "2026-11-20"},
+        "figures": ["dedicated-vm/network-rtt", "shared-vm/timer-jitter"]}
     changed = [n for n, p in after.items() if p["overhead"] and p["overhead"]["node_class"] == "dedicated-vm"
                and p["overhead"]["dimension"] == "network-rtt"]
     assert changed, "the demo has a workload compared with a dedicated VM's network RTT"
