@@ -122,6 +122,9 @@ def _scan_options(p: argparse.ArgumentParser) -> None:
         help="exit 1 when a finding is at or above this severity (default: high, or the config's fail_on)",
     )
     p.add_argument("--config", metavar="FILE", help="tenancy, rule selection, severity overrides, waivers")
+    p.add_argument("--overheads", metavar="FILE",
+                   help="your own virtualization overhead figures (YAML or JSON, with citations) for placement "
+                        "verdicts, replacing the built-in defaults they give")
     p.add_argument("--rules", action="append", default=[], metavar="PATH", help="extra rule pack file or directory")
     p.add_argument(
         "--max-file-size", type=_size, default=None, metavar="BYTES", help="skip larger inputs (default 2GiB)"
@@ -270,6 +273,14 @@ def _scan(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if args.fail_on is not None:
         config = replace(config, fail_on=None if args.fail_on == "none" else Severity.parse(args.fail_on))
+    if args.overheads:
+        from .citation import DataFileError
+        from .overhead import load_overheads
+
+        try:
+            config = replace(config, overheads=load_overheads(args.overheads))
+        except DataFileError as exc:
+            raise UsageError(str(exc)) from None
     try:
         ruleset, analyses = _load_rules(args.rules)
         check_rule_references(config, ruleset.rules)

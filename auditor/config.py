@@ -20,6 +20,8 @@ from .yamlfile import load_one
 if TYPE_CHECKING:  # jsonschema is imported when a config is first checked, not at start-up
     from jsonschema import Draft202012Validator
 
+    from .overhead import OverheadTable
+
 
 class ConfigError(Exception):
     """A config file that cannot be used; the message names the file, line and field."""
@@ -60,6 +62,7 @@ class Config:
     waivers: tuple[Waiver, ...] = ()
     analyses: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     path: str | None = None
+    overheads: OverheadTable | None = None  # `scan --overheads FILE`; None: the package's defaults
 
     def active(self, rule: Rule) -> bool:
         """ruff-style selection: a rule runs if selected (or nothing is) and not ignored."""

@@ -1,18 +1,26 @@
-"""Documented virtualization overhead, per node class and latency dimension.
+"""Virtualization overhead, per node class and latency dimension, as cited data.
 
 Figures are what the layer ADDS over tuned bare metal, in microseconds, on the TAIL of the
-distribution (p99.9), with the source ids of the reference they come from
-(docs/latency-overheads.md, sources S1..S17). Verdicts use the upper end of a
-documented range: a workload owner who budgets against the best case is surprised by the
-worst. Measured values from probes replace these and say so.
+distribution (p99.9). The package's defaults are auditor/data/overheads.yaml, each figure
+with the sources (title, URL, date) it was read from; a team's own measurements
+(`scan --overheads FILE`, same format) replace the figures they give. Verdicts use the upper
+end of a range: a workload owner who budgets against the best case is surprised by the
+worst. Measured values from probes replace both and say so.
 """
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
 
-REFERENCE = "docs/latency-overheads.md"
+from .citation import DATA, Citation, DataFileError, citation, load_checked
+from .schema_errors import located
+
 DIMENSIONS = ("network-rtt", "timer-jitter", "syscall", "storage")
+DEFAULTS_FILE = DATA / "overheads.yaml"
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,64 +29,43 @@ class Overhead:
     dimension: str
     low_us: float | None
     high_us: float | None  # None: documented as large but unmeasured
-    sources: tuple[str, ...]
+    citations: tuple[Citation, ...]
     note: str = ""
+    table: str = ""  # the figures it belongs to: the built-in defaults, a team's file, or "measured"
 
     @property
     def source(self) -> str:
-        if self.sources == ("measured",):
-            return self.note
-        return (
-            f"{REFERENCE} ({', '.join(self.sources)}): {self.note}"
-            if self.note
-            else f"{REFERENCE} ({', '.join(self.sources)})"
-        )
+        """One line a reader can follow: whose figure, what it says, where it comes from."""
+        cited = ", ".join(c.url for c in self.citations)
+        return "; ".join(part for part in (self.table, self.note, f"sources: {cited}" if cited else "") if part)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"node_class": self.node_class, "dimension": self.dimension, "value_us": self.high_us,
+                "range_us": [self.low_us, self.high_us], "percentile": "p99.9", "source": self.source,
+                "table": self.table, "citations": [c.as_dict() for c in self.citations]}
 
 
-def _o(
-    node_class: str, dimension: str, low: float | None, high: float | None, sources: str, note: str = ""
-) -> Overhead:
-    return Overhead(node_class, dimension, low, high, tuple(sources.split()), note)
+@dataclass(frozen=True, slots=True)
+class OverheadTable:
+    """The figures placement verdicts use, and where they come from."""
+
+    name: str
+    citation: Citation | None
+    figures: Mapping[tuple[str, str], Overhead]
+
+    def get(self, node_class: str, dimension: str) -> Overhead:
+        return self.figures[(node_class, dimension)]
+
+    def describe(self) -> dict[str, Any]:
+        """What the report records: whose figures, where they are written up, and which
+        figures replace the package's defaults (all of them for the defaults themselves)."""
+        replaced = sorted(f"{c}/{d}" for (c, d), o in self.figures.items() if o.table == self.name)
+        return {"name": self.name, "citation": self.citation.as_dict() if self.citation else None,
+                "figures": replaced}
 
 
-DEFAULTS: dict[tuple[str, str], Overhead] = {
-    (o.node_class, o.dimension): o
-    for o in (
-        _o("shared-vm", "network-rtt", 20, 60, "S10 S11", "p99.9 +20 to +60 us, spikes to ms"),
-        _o("dedicated-vm", "network-rtt", 2, 20, "S10 S11", "p99.9 +2 (SR-IOV) to +20 us"),
-        _o(
-            "gvisor",
-            "network-rtt",
-            None,
-            None,
-            "S1 S10 S11",
-            "x1.5-2.5 on small RPCs at the median; tail large, unmeasured",
-        ),
-        _o("kata", "network-rtt", 60, 60, "S10 S11", "p99.9 +60 us"),
-        _o("shared-vm", "timer-jitter", 100, 3000, "S7 S8 S9", "p99.9 100 to several 1000 us (steal, co-tenants)"),
-        _o(
-            "dedicated-vm",
-            "timer-jitter",
-            15,
-            100,
-            "S7 S8 S9",
-            "15-40 us with RT guest and isolated cores; ~100 us with pinning only",
-        ),
-        _o("gvisor", "timer-jitter", 0, 0, "S7", "inherits the host's"),
-        _o("kata", "timer-jitter", 0, 0, "S7", "inherits the host's or VM's"),
-        _o("shared-vm", "syscall", 0, 0, "S4 S5", "syscalls do not exit to the hypervisor"),
-        _o("dedicated-vm", "syscall", 0, 0, "S4 S5", "syscalls do not exit to the hypervisor"),
-        _o("gvisor", "syscall", 0.8, 6, "S4 S5", "+0.8 us (KVM platform) to +6 us (ptrace)"),
-        _o("kata", "syscall", 0, 0, "S4 S5"),
-        _o("shared-vm", "storage", 20, 50, "S12", "4 KiB read QD1 +20 to +50 us"),
-        _o("dedicated-vm", "storage", 0, 0, "S12", "about 0 with NVMe passthrough"),
-        _o("gvisor", "storage", 0, 0, "S12", "about 0 raw; metadata-heavy x2 or worse"),
-        _o("kata", "storage", 20, 50, "S12", "4 KiB read QD1 +20 to +50 us"),
-    )
-}
-
-# "≥ 1 ms → any VM, gVisor included unless syscall- or RPC-bound" (the reference's reading):
-# the floor at which a budget tolerates a sandbox whose tail is unmeasured.
+# "≥ 1 ms → any VM, gVisor included unless syscall- or RPC-bound": the floor at which a
+# budget tolerates a sandbox whose tail is unmeasured.
 SANDBOX_UNMEASURED_FLOOR_US = 1000.0
 
 _DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ns|us|µs|ms|s)\s*$")
@@ -93,5 +80,49 @@ def parse_budget(text: str) -> float:
     return float(match.group(1)) * _SCALE[match.group(2)]
 
 
+@cache
+def defaults() -> OverheadTable:
+    """The package's figures, loaded once."""
+    return _table(DEFAULTS_FILE, "built-in overhead defaults", None)
+
+
+def load_overheads(path: str | Path) -> OverheadTable:
+    """A team's measurements over the defaults: each figure it gives replaces the default
+    for its node class and dimension. Raises DataFileError (`file:line: field: reason`)."""
+    return _table(Path(path), "overheads file", defaults())
+
+
 def default(node_class: str, dimension: str) -> Overhead:
-    return DEFAULTS[(node_class, dimension)]
+    return defaults().get(node_class, dimension)
+
+
+def _table(path: Path, what: str, base: OverheadTable | None) -> OverheadTable:
+    node, data = load_checked(path, what, "overheads.schema.json")
+    own = citation(data["citation"]) if "citation" in data else None
+    name = data.get("name")
+    label = str(name or path) if base is None else f"{name + ', ' if name else ''}overheads file {path}"
+    sources = {key: citation(value) for key, value in data.get("sources", {}).items()}
+    figures = dict(base.figures) if base is not None else {}
+    seen: set[tuple[str, str]] = set()
+    for index, f in enumerate(data["figures"]):
+        where = ["figures", str(index)]
+        key = (f["node_class"], f["dimension"])
+        if key in seen:
+            raise DataFileError(located(path, node, where, "a second figure for this node class and dimension"))
+        seen.add(key)
+        low, high = f["low_us"], f["high_us"]
+        if low is not None and high is not None and low > high:
+            raise DataFileError(located(path, node, [*where, "low_us"], "must not be more than high_us"))
+        cited = []
+        for n, ref in enumerate(f.get("sources", ())):
+            if ref not in sources:
+                raise DataFileError(located(path, node, [*where, "sources", str(n)], "names no entry of `sources`"))
+            cited.append(sources[ref])
+        figures[key] = Overhead(key[0], key[1], low, high, tuple(cited) or ((own,) if own else ()),
+                                f.get("note", ""), label)
+    if base is None:
+        missing = [f"{c}/{d}" for c in ("shared-vm", "dedicated-vm", "gvisor", "kata") for d in DIMENSIONS
+                   if (c, d) not in figures]
+        if missing:
+            raise DataFileError(f"{path}: figures: no figure for {', '.join(missing)}")
+    return OverheadTable(label, own, figures)

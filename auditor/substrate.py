@@ -1,51 +1,82 @@
 """Is a node bare metal or a VM, and why: providerID, instance type, probe, platform override.
 
 Evidence is ranked: the platform's override wins (and says so), then what a probe observed
-on the node (the CPUID hypervisor flag), then the instance type, then the providerID scheme.
+on the node (the CPUID hypervisor flag), then the instance type, then the providerID.
+What providers' providerIDs and machine families mean is package data with a source per
+entry (auditor/data/providers.yaml); the evidence cites those sources.
 """
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
+from .citation import DATA, Citation, citation, load_checked
 from .model import Fact, Resource
 from .selectors import selects
 
 BARE_METAL, VM, UNKNOWN = "bare-metal", "vm", "unknown"
-
-# providerID scheme -> what the provider's Kubernetes nodes are, unless the instance type says otherwise
-PROVIDER_SCHEMES: Mapping[str, tuple[str, str]] = {
-    "aws": (VM, "AWS EC2 instance"),
-    "gce": (VM, "Google Compute Engine VM"),
-    "azure": (VM, "Azure VM"),
-    "vsphere": (VM, "VMware vSphere VM"),
-    "openstack": (VM, "OpenStack Nova instance"),
-    "kubevirt": (VM, "KubeVirt VM"),
-    "digitalocean": (VM, "DigitalOcean droplet"),
-    "linode": (VM, "Linode instance"),
-    "hcloud": (VM, "Hetzner Cloud server"),
-    "ibm": (VM, "IBM Cloud VPC instance"),
-    "oci": (VM, "Oracle Cloud instance"),
-    "alicloud": (VM, "Alibaba Cloud ECS instance"),
-    "exoscale": (VM, "Exoscale instance"),
-    "ovirt": (VM, "oVirt VM"),
-    "proxmox": (VM, "Proxmox VM"),
-    "metal3": (BARE_METAL, "Metal3 bare-metal host"),
-    "equinixmetal": (BARE_METAL, "Equinix Metal server"),
-    "packet": (BARE_METAL, "Equinix Metal (Packet) server"),
-    "hrobot": (BARE_METAL, "Hetzner Robot dedicated server"),
-    "ironic": (BARE_METAL, "OpenStack Ironic bare-metal node"),
-    "maas": (BARE_METAL, "Canonical MAAS machine"),
-    "tinkerbell": (BARE_METAL, "Tinkerbell bare-metal machine"),
-    "kind": (UNKNOWN, "kind node (a container on its host)"),
-}
-
+PROVIDERS = DATA / "providers.yaml"
 INSTANCE_TYPE_LABELS = ("node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type")
-# Bare-metal instance families: AWS `*.metal` / `*.metal-24xl`, OCI `BM.*`, Alibaba `ecs.ebm*`,
-# IBM `bx2d-metal-*`/`cx2-metal-*`, and generic `baremetal`/`bare-metal` names.
-_METAL_TYPE = re.compile(r"(\.metal(-[0-9a-z]+)?$|^BM\.|^ecs\.ebm|-metal-|baremetal|bare-metal)", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    name: str
+    substrate: str
+    provider_id: re.Pattern[str] | None
+    instance_type: re.Pattern[str] | None
+    examples: tuple[str, ...]
+    source: Citation
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    id: str
+    name: str
+    provider_id: re.Pattern[str] | None
+    substrate: str
+    examples: tuple[str, ...]
+    source: Citation
+    families: tuple[Family, ...]
+
+
+def _pattern(text: str | None) -> re.Pattern[str] | None:
+    return re.compile(text) if text is not None else None
+
+
+@cache
+def providers() -> tuple[Provider, ...]:
+    """The packaged provider data, loaded once (its schema is checked on load)."""
+    _, data = load_checked(PROVIDERS, "provider data", "providers.schema.json")
+    return tuple(
+        Provider(
+            p["id"], p["name"], _pattern(p.get("provider_id")), p["substrate"], tuple(p.get("examples", ())),
+            citation(p["source"]),
+            tuple(Family(f["name"], f["substrate"], _pattern(f.get("provider_id")), _pattern(f.get("instance_type")),
+                         tuple(f["examples"]), citation(f["source"])) for f in p.get("families", ())),
+        )
+        for p in data["providers"]
+    )
+
+
+def provider_of(provider_id: str) -> Provider | None:
+    return next((p for p in providers() if p.provider_id is not None and p.provider_id.search(provider_id)), None)
+
+
+def family_of(provider: Provider | None, provider_id: str | None,
+              instance_type: str | None) -> tuple[Family, str] | None:
+    """(family, what matched it) for the providerID or instance type: the provider's own
+    families when the providerID names one, else any provider's instance-type family."""
+    candidates = provider.families if provider is not None else [f for p in providers() for f in p.families]
+    for family in candidates:
+        if family.provider_id and provider_id is not None and family.provider_id.search(provider_id):
+            return family, f"providerID {provider_id}"
+        if family.instance_type and instance_type is not None and family.instance_type.search(instance_type):
+            return family, f"instance type {instance_type}"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +97,7 @@ class Substrate:
     kind: str  # bare-metal | vm | unknown
     evidence: tuple[str, ...]
     vm_class: str  # shared-vm | dedicated-vm, for overhead figures (VMs only)
+    provider: str | None = None  # the id of the provider the providerID names
 
 
 def classify(node: Resource, facts: Sequence[Fact] = (), overrides: Iterable[Override] = (),
@@ -75,20 +107,24 @@ def classify(node: Resource, facts: Sequence[Fact] = (), overrides: Iterable[Ove
     verdicts: list[str] = []
     spec = node.obj.get("spec")
     spec = spec if isinstance(spec, dict) else {}
-    provider_id = spec.get("providerID")
-    if isinstance(provider_id, str) and "://" in provider_id:
-        scheme = provider_id.split("://", 1)[0].lower()
-        kind, what = PROVIDER_SCHEMES.get(scheme, (UNKNOWN, f"unrecognised provider '{scheme}'"))
-        evidence.append(f"providerID {provider_id}: {what}")
-        verdicts.append(kind)
+    provider_id = spec.get("providerID") if isinstance(spec.get("providerID"), str) and spec["providerID"] else None
+    provider = provider_of(provider_id) if provider_id is not None else None
+    if provider is not None:
+        evidence.append(f"providerID {provider_id}: {provider.name}, {_described(provider.substrate)} unless a "
+                        f"machine family says otherwise (see {provider.source.url})")
+        verdicts.append(provider.substrate)
+    elif provider_id is not None:
+        evidence.append(f"providerID {provider_id}: no known provider")
+        verdicts.append(UNKNOWN)
     # a label value that is not a string (a hostile or broken Node) decides nothing
     instance_type = next((node.labels[k] for k in INSTANCE_TYPE_LABELS if isinstance(node.labels.get(k), str)), None)
-    if instance_type:
-        if _METAL_TYPE.search(instance_type):
-            evidence.append(f"instance type {instance_type}: a bare-metal family")
-            verdicts.append(BARE_METAL)
-        else:
-            notes.append(f"instance type {instance_type}: not a bare-metal family")
+    found = family_of(provider, provider_id, instance_type or None)
+    if found is not None:
+        family, matched = found
+        evidence.append(f"{matched}: {family.name}, {_described(family.substrate)} (see {family.source.url})")
+        verdicts.append(family.substrate)
+    elif instance_type:
+        notes.append(f"instance type {instance_type}: no known machine family")
     for fact in facts:
         host = fact.report.get("host", {})
         if host.get("hypervisor") is True:
@@ -106,8 +142,13 @@ def classify(node: Resource, facts: Sequence[Fact] = (), overrides: Iterable[Ove
     for override in overrides:
         if override.matches(node):
             evidence.insert(0, f"platform config: {override.substrate} (overrides the evidence below)")
-            return Substrate(override.substrate, tuple(evidence), override.vm_class or default_vm_class)
+            return Substrate(override.substrate, tuple(evidence), override.vm_class or default_vm_class,
+                             provider.id if provider else None)
     decided = next((v for v in reversed(verdicts) if v != UNKNOWN), UNKNOWN)  # observed beats declared
     if not evidence:
         evidence.append("no providerID, instance type, probe or override")
-    return Substrate(decided, tuple(evidence), default_vm_class)
+    return Substrate(decided, tuple(evidence), default_vm_class, provider.id if provider else None)
+
+
+def _described(substrate: str) -> str:
+    return {BARE_METAL: "bare metal", VM: "a VM"}.get(substrate, "substrate unknown")

@@ -1,6 +1,7 @@
 """Container-escape vulnerabilities of the kernel and runtimes, and a matcher for versions.
 
-The data is `auditor/data/escape-cves.yaml`: per CVE, ranges of upstream releases from
+The data is `auditor/data/escape-cves.yaml` (checked against its schema when first read):
+per CVE, its source (title, URL, date), reference URLs, and ranges of upstream releases from
 `introduced` (inclusive) to `fixed` (exclusive). A range's `fixed` release names the
 stable branch (major.minor) it fixes and counts for that branch only, so 5.15.25 fixes
 5.15.x from .25 on but says nothing about 5.16.x.
@@ -15,9 +16,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
-from auditor.sources.yaml_loader import load_documents
+from auditor.citation import DATA as DATA_DIR
+from auditor.citation import SCHEMAS, Citation, citation, load_checked
 
 __all__ = [
     "AFFECTED", "POSSIBLY_AFFECTED", "NOT_AFFECTED", "COMPONENTS",
@@ -25,8 +26,8 @@ __all__ = [
     "parse_kernel", "parse_runtime", "entries", "match",
 ]
 
-DATA = Path(__file__).parent / "data" / "escape-cves.yaml"
-SCHEMA = Path(__file__).parent / "schemas" / "escape-cves.schema.json"
+DATA = DATA_DIR / "escape-cves.yaml"
+SCHEMA = SCHEMAS / "escape-cves.schema.json"
 
 AFFECTED = "affected"
 POSSIBLY_AFFECTED = "possibly-affected"
@@ -127,6 +128,7 @@ class Vulnerability:
     affected: tuple[Range, ...]
     requires: tuple[str, ...]
     mitigations: tuple[str, ...]
+    source: Citation
     references: tuple[str, ...]
     note: str | None = None
 
@@ -147,11 +149,8 @@ class Match:
 
 @lru_cache(maxsize=1)
 def entries() -> tuple[Vulnerability, ...]:
-    """The curated data, loaded once (a test checks it against its schema)."""
-    docs = list(load_documents(DATA.read_text(encoding="utf-8")))
-    if len(docs) != 1 or docs[0][2] is not None:
-        raise ValueError(f"{DATA}: expected one valid YAML document")
-    data = docs[0][1]
+    """The curated data, loaded once and checked against its schema."""
+    _, data = load_checked(DATA, "escape-CVE data", "escape-cves.schema.json")
     parse = {"linux-kernel": parse_kernel}
     result = []
     for e in data["entries"]:
@@ -160,7 +159,7 @@ def entries() -> tuple[Vulnerability, ...]:
         result.append(Vulnerability(
             id=e["id"], name=e["name"], component=e["component"], summary=e["summary"],
             severity=e["severity"], affected=ranges, requires=tuple(e["requires"]),
-            mitigations=tuple(e["mitigations"]), references=tuple(e["references"]),
+            mitigations=tuple(e["mitigations"]), source=citation(e["source"]), references=tuple(e["references"]),
             note=e.get("note"),
         ))
     return tuple(result)

@@ -65,6 +65,7 @@ def node_table(f: Fleet) -> list[dict[str, Any]]:
         rows.append({
             "name": name,
             "substrate": substrate.kind if substrate else "unknown",
+            "provider": substrate.provider if substrate else None,  # an id of the package's provider data
             "substrate_evidence": list(substrate.evidence) if substrate else ["node object not in the inventory"],
             "tenants": _tenants(f.on(name)),
             "kernel_shared_by": _tenants(_sharing(f, name)),
@@ -182,7 +183,8 @@ def _escape_cves(ctx, f: Fleet, rule: Rule) -> Iterator[Hit]:
             yield Hit(rule.id, node, f"node {row['name']} ({row['kernel_version']}, {runtime or 'runtime unknown'}) is "
                       f"{plainly}: {summary}{more}",
                       {"cves": [{"id": m.entry.id, "component": m.entry.component, "verdict": m.verdict,
-                                 "reason": m.reason} for m in found]}, node=row["name"])
+                                 "reason": m.reason, "source": m.entry.source.as_dict(),
+                                 "references": list(m.entry.references)} for m in found]}, node=row["name"])
 
 
 def _runtime_component(runtime: str | None) -> str | None:

@@ -1,8 +1,9 @@
 """Placement verdicts: does a workload's latency budget justify bare metal, or fit a VM?
 
 Each verdict carries its arithmetic — budget, overhead, margin — and where every number
-came from: the platform's config, the owner's annotations, the documented defaults of
-docs/latency-overheads.md, or probe measurements.
+came from: the platform's config, the owner's annotations, the overhead figures (the
+package's cited defaults or a team's `--overheads` file, with their sources), or probe
+measurements.
 """
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ from typing import Any
 
 from auditor.analysis import AnalysisContext, AnalysisResult, Check, Hit, Section
 from auditor.model import Rule
-from auditor.overhead import DIMENSIONS, SANDBOX_UNMEASURED_FLOOR_US, Overhead, default, parse_budget
+from auditor.overhead import (
+    DIMENSIONS,
+    SANDBOX_UNMEASURED_FLOOR_US,
+    Overhead,
+    OverheadTable,
+    defaults,
+    parse_budget,
+)
 from auditor.pointer import at
 from auditor.selectors import selects
 from auditor.substrate import BARE_METAL, UNKNOWN, VM
@@ -45,13 +53,15 @@ class Placement:
         "compensating-controls": Check(),
         "nodes-without-justification": Check(),
     }
-    sections = {"placement": Section(empty=())}
+    # which overhead figures the verdicts used: the package's defaults or a team's file, with its citation
+    sections = {"placement": Section(empty=()), "overheads": Section(empty=None)}
 
     def run(self, ctx: AnalysisContext, rules: Sequence[Rule]) -> AnalysisResult:
         f = fleet(ctx)
         settings = ctx.settings.get("placement", {})
         measured = measured_overheads(ctx, f)
-        verdicts = [verdict(ctx, f, view, settings, measured) for view in ctx.workloads]
+        table = ctx.config.overheads or defaults()
+        verdicts = [verdict(ctx, f, view, settings, measured, table) for view in ctx.workloads]
         entries = [e for e in verdicts if e is not None]
         hits: list[Hit] = []
         by_key = {(v.resource.kind, v.resource.namespace, v.resource.name): v for v in ctx.workloads}
@@ -66,7 +76,8 @@ class Placement:
                 hit = _verdict_hit(rule, check, entry, view, f)
                 if hit is not None:
                     hits.append(hit)
-        return AnalysisResult(hits=tuple(hits), sections={"placement": [_public(e) for e in entries]})
+        return AnalysisResult(hits=tuple(hits),
+                              sections={"placement": [_public(e) for e in entries], "overheads": table.describe()})
 
 
 def _public(entry: dict[str, Any]) -> dict[str, Any]:
@@ -109,7 +120,8 @@ def _selected(selector: Mapping[str, Any], view: PodView) -> bool:
 
 
 def verdict(ctx: AnalysisContext, f: Fleet, view: PodView, settings: Mapping[str, Any],
-            measured: Mapping[str, Overhead] | None = None) -> dict[str, Any] | None:
+            measured: Mapping[str, Overhead] | None = None,
+            table: OverheadTable | None = None) -> dict[str, Any] | None:
     r = view.resource
     if ctx.tenancy.tenant_of(r.namespace) is None and r.namespace is not None:
         return None  # the platform's own workloads are not placed by tenants' budgets
@@ -130,8 +142,9 @@ def verdict(ctx: AnalysisContext, f: Fleet, view: PodView, settings: Mapping[str
     if budget.text is not None and budget.value_us is None:
         reasons.append(f"latency budget {budget.text!r} is not a duration; treated as undeclared")
     vm_class = settings.get("compare_with", "dedicated-vm") if substrate != VM else _vm_class(f, nodes)
-    overhead = (measured or {}).get(budget.dimension) or default(vm_class, budget.dimension)
-    entry["overhead"] = _overhead_dict(overhead)
+    table = table or defaults()
+    overhead = (measured or {}).get(budget.dimension) or table.get(vm_class, budget.dimension)
+    entry["overhead"] = overhead.as_dict()
     mandated = DEDICATED in budget.mandates
     tighter = budget.value_us is not None and overhead.high_us is not None and budget.value_us < overhead.high_us
     if budget.value_us is not None and overhead.high_us is not None:
@@ -148,7 +161,7 @@ def verdict(ctx: AnalysisContext, f: Fleet, view: PodView, settings: Mapping[str
     else:
         reasons.append("node substrate unknown: the verdict says what the workload needs")
         entry["verdict"] = "bare-metal-justified" if (tighter or mandated) else "vm-adequate"
-    entry["sandbox_eligible"] = _sandbox_eligible(budget, reasons)
+    entry["sandbox_eligible"] = _sandbox_eligible(budget, reasons, table)
     return entry
 
 
@@ -179,8 +192,8 @@ def measured_overheads(ctx: AnalysisContext, f: Fleet) -> dict[str, Overhead]:
             vm = max(sides[VM])  # the worst VM tail against the best bare-metal one
             metal = min(sides[BARE_METAL])
             value = round(max(0.0, vm[0] - metal[0]), 3)
-            found[dimension] = Overhead("measured-vm", dimension, value, value, ("measured",),
-                                        f"measured: {vm[1]} minus {metal[1]}")
+            found[dimension] = Overhead("measured-vm", dimension, value, value, (),
+                                        f"{vm[1]} minus {metal[1]}", "measured by probes")
     return found
 
 
@@ -195,23 +208,16 @@ def _vm_class(f: Fleet, nodes: list[str]) -> str:
     return "shared-vm" if "shared-vm" in classes or not classes else "dedicated-vm"
 
 
-def _overhead_dict(o: Overhead) -> dict[str, Any]:
-    return {"node_class": o.node_class, "dimension": o.dimension, "value_us": o.high_us,
-            "range_us": [o.low_us, o.high_us], "percentile": "p99.9", "source": o.source}
-
-
-def _sandbox_eligible(budget: Budget, reasons: list[str]) -> bool | None:
+def _sandbox_eligible(budget: Budget, reasons: list[str], table: OverheadTable) -> bool | None:
     if budget.value_us is None:
         return False if DEDICATED in budget.mandates else None
     fits = []
     for sandbox in ("gvisor", "kata"):
-        o = default(sandbox, budget.dimension)
+        o = table.get(sandbox, budget.dimension)
         limit = o.high_us if o.high_us is not None else SANDBOX_UNMEASURED_FLOOR_US
         if budget.value_us >= limit:
-            fits.append(
-                f"{sandbox} (+{limit:g} us, "
-                f"{o.source if o.high_us is not None else 'unmeasured tail: 1 ms floor from the reference reading'})"
-            )
+            unmeasured = "" if o.high_us is not None else "unmeasured tail: the 1 ms floor this tool assumes; "
+            fits.append(f"{sandbox} (+{limit:g} us, {unmeasured}{o.source})")
     if fits:
         reasons.append("a sandboxed runtime fits the budget: " + "; ".join(fits))
     return bool(fits) and DEDICATED not in budget.mandates

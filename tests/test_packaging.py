@@ -39,5 +39,9 @@ def test_wheel_installs_and_runs_from_another_directory(tmp_path):
     assert report["findings"] and all(
         "_demo" in f["location"]["path"] for f in report["findings"] if f["rule_id"] != "IA001"
     )
+    # the knowledge the verdicts use ships as package data and is cited by URL, not by a repository file
+    overheads = [p["overhead"] for p in report["placement"] if p["overhead"]]
+    assert overheads and all(o["citations"] and "latency-overheads.md" not in o["source"] for o in overheads)
+    assert any(n["provider"] for n in report["nodes"])
     module = subprocess.run([py, "-m", "auditor", "--version"], cwd=elsewhere, capture_output=True, text=True)
     assert module.returncode == 0 and "k8s-isolation-audit" in module.stdout

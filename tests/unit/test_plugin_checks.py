@@ -180,7 +180,7 @@ def test_a_third_party_check_runs_through_the_engine_and_fills_its_section(tmp_p
     # a plugin that ran no rule still has its declared sections, empty
     report = audit(inventory, ruleset, plugins.loaded, Config(select=("IA101",)), TODAY, "0")
     assert report.sections["unlabelled"] == () and set(report.sections) == {
-        "nodes", "placement", "reachability", "api_access", "unlabelled"}
+        "nodes", "placement", "overheads", "reachability", "api_access", "unlabelled"}
 
 
 # -- shared per-audit state ---------------------------------------------------------------

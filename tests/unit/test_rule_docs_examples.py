@@ -1,6 +1,8 @@
 """Every rule's docs examples are fixtures: scanned with that rule alone, the bad example
 fires and the good one does not. An example that cannot run alone starts with
-`# illustrative: REASON` and names the fixture or test where the complete case runs."""
+`# illustrative: REASON` and names the rule fixture (`rule fixture IA301`: fixtures/rules/IA301)
+or unit test (`unit test test_engine.py`) where the complete case runs, by a name that is not a
+path: rule docs reach users of the installed package, who have no repository."""
 from __future__ import annotations
 
 import re
@@ -27,10 +29,11 @@ def test_docs_example(rule, kind, tmp_path):
     assert text.strip(), f"{rule.id}: docs.{kind}_example is empty"
     if text.startswith(ILLUSTRATIVE):
         reason = text.splitlines()[0][len(ILLUSTRATIVE):].strip()
-        named = re.findall(r"(?:fixtures|tests)/[\w./-]+", reason)
+        named = [REPO / "fixtures" / "rules" / f for f in re.findall(r"rule fixture (IA\d+)", reason)]
+        named += [REPO / "tests" / "unit" / t for t in re.findall(r"unit test (test_\w+\.py)", reason)]
         assert named, f"{rule.id}: an illustrative {kind} example names where the complete case runs"
         for path in named:
-            assert (REPO / path.rstrip(".")).exists(), f"{rule.id}: {path} does not exist"
+            assert path.exists(), f"{rule.id}: {path.relative_to(REPO)} does not exist"
         return
     path = write(tmp_path, "example.yaml", text)
     report = scan([str(path)], select=[rule.id])

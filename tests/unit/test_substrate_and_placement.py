@@ -131,8 +131,12 @@ def test_every_verdict_with_its_arithmetic_and_sources(tmp_path):
         "range_us": [2, 20],
         "percentile": "p99.9",
         "source": hft["overhead"]["source"],
+        "table": "k8s-isolation-audit built-in defaults",
+        "citations": hft["overhead"]["citations"],
     }
-    assert "latency-overheads.md (S10, S11)" in hft["overhead"]["source"]
+    # the figure cites sources a reader can follow, never a file of the repository
+    assert "https://blogs.vmware.com/performance/2013/09/" in hft["overhead"]["source"]
+    assert all(c["url"].startswith("https://") and c["title"] and c["date"] for c in hft["overhead"]["citations"])
     assert hft["margin_us"] == -15 and hft["sandbox_eligible"] is False
     assert p["web"]["margin_us"] == 9980 and p["web"]["sandbox_eligible"] is True
     # a VM workload is compared with its own VM class (shared by default)

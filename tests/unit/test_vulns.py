@@ -8,6 +8,7 @@ import jsonschema
 import pytest
 
 from auditor import vulns
+from auditor.citation import validator
 from auditor.sources.yaml_loader import load_documents
 from auditor.vulns import AFFECTED, NOT_AFFECTED, POSSIBLY_AFFECTED, match, parse_kernel, parse_runtime
 
@@ -28,19 +29,22 @@ def _verdicts(component, version):
 
 
 def test_data_validates_against_its_schema():
-    schema = json.loads(vulns.SCHEMA.read_text(encoding="utf-8"))
-    jsonschema.Draft202012Validator.check_schema(schema)
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(_raw_data()), key=str)
+    jsonschema.Draft202012Validator.check_schema(json.loads(vulns.SCHEMA.read_text(encoding="utf-8")))
+    errors = sorted(validator(vulns.SCHEMA.name).iter_errors(_raw_data()), key=str)
     assert errors == []
 
 
-def test_schema_rejects_unquoted_versions_and_missing_references():
-    schema = json.loads(vulns.SCHEMA.read_text(encoding="utf-8"))
+def test_schema_rejects_unquoted_versions_and_missing_references_or_source():
     data = _raw_data()
+    check = validator(vulns.SCHEMA.name)
     entry = dict(data["entries"][0], affected=[{"introduced": 5.1, "fixed": "5.16.11"}])
-    assert not jsonschema.Draft202012Validator(schema).is_valid({"schema_version": 1, "entries": [entry]})
+    assert not check.is_valid({"schema_version": 1, "entries": [entry]})
     entry = dict(data["entries"][0], references=[])
-    assert not jsonschema.Draft202012Validator(schema).is_valid({"schema_version": 1, "entries": [entry]})
+    assert not check.is_valid({"schema_version": 1, "entries": [entry]})
+    entry = {k: v for k, v in data["entries"][0].items() if k != "source"}
+    assert not check.is_valid({"schema_version": 1, "entries": [entry]})
+    entry = dict(data["entries"][0], source={"title": "NVD", "url": "nvd.nist.gov/x", "date": "2026-11-28"})
+    assert not check.is_valid({"schema_version": 1, "entries": [entry]})
 
 
 REQUIRED = {
@@ -62,6 +66,8 @@ def test_required_cves_present_once_with_their_component():
 
 @pytest.mark.parametrize("entry", vulns.entries(), ids=lambda e: e.id)
 def test_every_entry_is_sourced(entry):
+    assert entry.source.url == f"https://nvd.nist.gov/vuln/detail/{entry.id}" and entry.id in entry.source.title
+    assert entry.source.date
     assert len(entry.references) >= 1
     assert f"https://nvd.nist.gov/vuln/detail/{entry.id}" in entry.references
     # Besides NVD: the upstream fix commit or the project's advisory.
@@ -349,3 +355,18 @@ def test_reason_names_the_branch_fix():
     assert "1.1.12" in m.reason and "1.1.11" in m.reason
     m = _verdicts("containerd", "containerd://1.6.20")["CVE-2022-23648"]
     assert m.reason == "1.6.20 is at or past the 1.6 branch fix 1.6.1"
+
+
+def test_an_escape_cve_finding_cites_each_cves_source_and_references():
+    from pathlib import Path
+
+    from scan_helpers import scan
+
+    bad = Path(__file__).resolve().parents[2] / "fixtures" / "rules" / "IA505" / "bad.yaml"
+    findings = [f for f in scan([str(bad)], select=["IA505"]).findings if f.rule_id == "IA505"]
+    by_id = {e.id: e for e in vulns.entries()}
+    assert findings
+    for cve in (c for f in findings for c in f.evidence["cves"]):
+        entry = by_id[cve["id"]]
+        assert cve["source"] == {"title": entry.source.title, "url": entry.source.url, "date": entry.source.date}
+        assert cve["references"] == list(entry.references) and cve["source"]["url"].startswith("https://")
