@@ -404,6 +404,7 @@ def _write_evidence(args, report, inventory, ruleset, config, rules) -> None:
     try:
         manifest = write_bundle(
             args.evidence_dir, report, snapshot=snapshot, rule_packs=ruleset.packs, config_path=config.path,
+            overheads_path=args.overheads,
             probe_reports=args.probe_results, cluster=inventory.cluster,
             sign_key=Path(args.sign_key) if args.sign_key else None, rules=rules, probes_ran=bool(inventory.facts),
         )

@@ -3,7 +3,7 @@
     report.json  report.html  controls.json  controls.md
     inventory.json            the inventory snapshot, without Secrets or ConfigMap data
     probes/...                the raw probe reports
-    rules/...  config/...     the rule packs and the configuration that were used
+    rules/...  config/...     the rule packs, and the configuration and overhead figures that were used
     manifest.json             SHA-256 of every file, tool version, time, cluster identity
     manifest.sig              with a key: Ed25519 signature over manifest.json (base64)
 
@@ -49,14 +49,16 @@ def write_bundle(
     sign_key: Path | None = None,
     *,
     rules: Sequence[Rule] | None = None,
+    overheads_path: str | Path | None = None,
     probes_ran: bool | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Write the bundle into `directory` (new or empty) and return its manifest.
 
     `snapshot`: the inventory snapshot (a snapshot file, or its parsed JSON); `rule_packs`:
-    the pack files used (RuleSet.packs); `probe_reports`: ProbeReport files or directories
-    of them; `cluster`: the cluster identity (name, or a mapping: context, server, uid...);
+    the pack files used (RuleSet.packs); `overheads_path`: a `scan --overheads` file;
+    `probe_reports`: ProbeReport files or directories of them; `cluster`: the cluster
+    identity (name, or a mapping: context, server, uid...);
     `rules`: the rules that ran, for the control report (default: the built-in packs);
     `sign_key`: an Ed25519 private key (PEM/PKCS8 or OpenSSH) to sign the manifest.
     """
@@ -91,7 +93,8 @@ def write_bundle(
         )
     for name, path in _unique_names(probes):
         put(f"probes/{name}", _read(path, follow_links=False))
-    for folder, files in (("rules", map(Path, rule_packs)), ("config", [Path(config_path)] if config_path else [])):
+    used = [Path(p) for p in (config_path, overheads_path) if p]
+    for folder, files in (("rules", map(Path, rule_packs)), ("config", used)):
         for name, path in _unique_names((p.name, p) for p in files):
             put(f"{folder}/{name}", _read(path))
 

@@ -204,3 +204,14 @@ def test_the_demo_copy_in_the_package_needs_no_repository(tmp_path, capsys):
     shutil.copytree(REPO / "auditor", package)
     assert (package / "data" / "overheads.yaml").exists() and (package / "data" / "providers.yaml").exists()
     assert not re.search(r"latency-overheads\.md", (package / "overhead.py").read_text())
+
+
+def test_the_evidence_bundle_holds_the_overheads_file_the_verdicts_used(capsys, tmp_path):
+    path = tmp_path / "lab.yaml"
+    path.write_text(TEAM)
+    bundle = tmp_path / "bundle"
+    code, _, _ = _scan(capsys, "--overheads", str(path), "--evidence-dir", str(bundle))
+    assert code in (0, 1)
+    assert (bundle / "config" / "lab.yaml").read_text() == TEAM
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert "config/lab.yaml" in {f["path"] for f in manifest["files"]}
