@@ -88,7 +88,8 @@ def render(unit: Unit, limits: Limits) -> Iterator[Resource | Skipped | NotObjec
         outcome = _run([*command, str(target)], Path(scratch), limits.max_file_bytes)
         if isinstance(outcome, str):
             tool = f"{Path(command[0]).name} {command[1]}"
-            yield Skipped(unit.display, f"{unit.what} not rendered: `{tool}` {outcome}{_dependencies_note(unit, limits)}")
+            note = _dependencies_note(unit, limits)
+            yield Skipped(unit.display, f"{unit.what} not rendered: `{tool}` {outcome}{note}")
             return
         text = outcome.decode(errors="replace")
         del outcome
@@ -170,7 +171,7 @@ def _chart_objects(unit: Unit, text: str, limits: Limits) -> Iterator[Resource |
     starts, sources = [], []
     for match in _SOURCE.finditer(text):
         starts.append(text.count("\n", 0, match.start()) + 1)  # the 0-based line of the comment
-        sources.append(_inside(unit, PurePosixPath(match.group(1)).parts[1:]))
+        sources.append(_inside(unit, PurePosixPath(match.group(1))))
     for item in yaml_documents(text, limits):
         if isinstance(item, ParseError):
             yield Skipped(unit.display, f"rendered chart: {item}")
@@ -179,10 +180,11 @@ def _chart_objects(unit: Unit, text: str, limits: Limits) -> Iterator[Resource |
         yield from extract(item.data, sources[at] if at >= 0 else unit.display, None)
 
 
-def _inside(unit: Unit, parts: tuple[str, ...]) -> str:
-    """A path below the unit's directory as the user named it; the directory itself for a
-    path that would leave it."""
-    if not parts or any(part in ("", ".", "..") for part in parts) or PurePosixPath(*parts).is_absolute():
+def _inside(unit: Unit, source: PurePosixPath) -> str:
+    """The file a `# Source: CHART/PATH` comment names, below the chart's directory as the
+    user named it; the directory itself for a path that would leave it."""
+    parts = source.parts[1:]
+    if source.is_absolute() or not parts or ".." in parts:
         return unit.display
     return os.path.join(unit.display, *parts)
 
@@ -259,7 +261,9 @@ def _origin_wrapper(directory: Path, scratch: Path) -> Path:
     return wrapper
 
 
-def _kustomize_objects(unit: Unit, text: str, wrapper: Path, limits: Limits) -> Iterator[Resource | Skipped | NotObject]:
+def _kustomize_objects(
+    unit: Unit, text: str, wrapper: Path, limits: Limits
+) -> Iterator[Resource | Skipped | NotObject]:
     root = unit.directory.resolve()
     for item in yaml_documents(text, limits):
         if isinstance(item, ParseError):
@@ -277,13 +281,13 @@ def _origin(unit: Unit, obj: Any, root: Path, wrapper: Path, limits: Limits) -> 
         return unit.display
     origin = annotations.pop(ORIGIN)
     if not annotations:
-        del meta["annotations"]  # type: ignore[index]
-    if not isinstance(origin, str):
-        return unit.display
-    first = next(iter(yaml_documents(origin, limits)), None)
+        obj["metadata"].pop("annotations")
+    first = next(iter(yaml_documents(origin, limits)), None) if isinstance(origin, str) else None
     fields = first.data if first is not None and not isinstance(first, ParseError) else None
-    path = fields.get("path") or fields.get("configuredIn") if isinstance(fields, dict) else None
-    if not isinstance(path, str) or "repo" in fields:  # type: ignore[operator]
+    if not isinstance(fields, dict) or "repo" in fields:
         return unit.display  # a remote base's file is nowhere on this machine
+    path = fields.get("path") or fields.get("configuredIn")  # a generated object: its kustomization
+    if not isinstance(path, str):
+        return unit.display
     relative = os.path.relpath(os.path.normpath(wrapper / path), root)
     return os.path.normpath(os.path.join(unit.display, relative))
