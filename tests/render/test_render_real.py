@@ -1,6 +1,6 @@
-"""Charts and overlays rendered by the real helm and kustomize, built from Go modules by
-`tests/apiserver/build.sh render-tools` (cached; tests/install-deps.sh builds them in CI, where
-a missing binary fails these tests instead of skipping them)."""
+"""Charts and overlays rendered by the real helm, kustomize and kubectl, built from Go modules
+by `tests/apiserver/build.sh render-tools` (cached; tests/install-deps.sh builds them in CI,
+where a missing binary fails these tests instead of skipping them)."""
 from __future__ import annotations
 
 import json
@@ -24,11 +24,11 @@ FIXTURE = REPO / "fixtures" / "repo-shaped"
 
 @pytest.fixture(scope="module")
 def tools() -> Path:
-    """The directory holding helm and kustomize (and nothing else the scan could pick up)."""
+    """The directory holding helm, kustomize and kubectl (and nothing else the scan could pick up)."""
     try:
-        return build_binaries(target="render-tools", names=("helm", "kustomize"), timeout=30 * 60)
+        return build_binaries(target="render-tools", names=("helm", "kustomize", "kubectl"), timeout=30 * 60)
     except BuildError as err:
-        prereq.require(False, f"helm and kustomize binaries ({err})")
+        prereq.require(False, f"helm, kustomize and kubectl binaries ({err})")
         raise
 
 
@@ -143,3 +143,16 @@ def test_a_kustomization_named_from_another_directory_keeps_paths_relative_to_th
     assert code == 1
     (finding,) = [f for f in report["findings"] if f["rule_id"] == "IA104"]
     assert finding["location"]["path"] == "repo-shaped/deploy/base/deployment.yaml"
+
+
+def test_without_kustomize_kubectl_builds_the_overlay_the_same(tmp_path, tools, monkeypatch):
+    only = tmp_path / "bin"
+    only.mkdir()
+    (only / "kubectl").symlink_to(tools / "kubectl")
+    monkeypatch.setenv("PATH", str(only))
+    inventory = load([str(FIXTURE / "deploy")])
+    assert not inventory.skipped and inventory.inputs == (str(FIXTURE / "deploy/base"),
+                                                          str(FIXTURE / "deploy/overlays/prod"))
+    placed = sorted((r.namespace or "", r.name, r.origin.path) for r in inventory.resources)
+    assert placed == [("", "worker", str(FIXTURE / "deploy/base/deployment.yaml")),
+                      ("shop-prod", "worker", str(FIXTURE / "deploy/base/deployment.yaml"))]
