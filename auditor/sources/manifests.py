@@ -7,7 +7,6 @@ line where known) while the other files are still loaded.
 """
 from __future__ import annotations
 
-import os
 import re
 import stat
 from collections.abc import Iterable, Iterator
@@ -59,8 +58,8 @@ def load(paths: Iterable[str], stdin: BinaryIO | None = None, limits: Limits = L
 def _expand(paths: Iterable[str], skipped: list[Skipped]) -> Iterator[tuple[str, Path | Unit | None]]:
     """(display name, source) per input: a file's path, a chart or kustomization to render,
     or None for stdin. A named path that is not a regular file is still yielded: `read_input`
-    refuses it, without opening it, by name. A named Chart.yaml or kustomization file stands
-    for its directory."""
+    refuses it, without opening it, by name. A named file inside a chart or kustomization
+    stands for that directory (see `_enclosing`)."""
     for raw in paths:
         if raw == "-":
             yield "-", None
@@ -75,7 +74,7 @@ def _expand(paths: Iterable[str], skipped: list[Skipped]) -> Iterator[tuple[str,
             skipped.append(Skipped(raw, f"cannot read: {exc.strerror or exc}"))
             continue
         if not is_dir:
-            unit = unit_at(path.parent, os.path.dirname(raw) or ".") if path.name in MARKERS else None
+            unit = _enclosing(path)
             yield (unit.display, unit) if unit is not None else (raw, path)
             continue
         named = len(skipped)
@@ -85,6 +84,23 @@ def _expand(paths: Iterable[str], skipped: list[Skipped]) -> Iterator[tuple[str,
         for file in found:
             unit = unit_at(file, str(file)) if file.is_dir() else None
             yield str(file), unit or file
+
+
+def _enclosing(path: Path) -> Unit | None:
+    """The chart or kustomization a named file belongs to: its own directory for a Chart.yaml
+    or kustomization file, else the outermost such directory among those written in a relative
+    path. So a template or a patch named on its own (pre-commit names changed files) is
+    audited as its tool renders it, as when its directory is scanned; an absolute path or one
+    that climbs with `..` is not looked above, where another project may begin."""
+    if path.name in MARKERS:
+        return unit_at(path.parent, str(path.parent))
+    if path.is_absolute() or ".." in path.parts:
+        return None
+    for directory in reversed(path.parents[:-1]):  # the outermost first, without "."
+        unit = unit_at(directory, str(directory))
+        if unit is not None:
+            return unit
+    return None
 
 
 # Version-control metadata, never a checkout's content. Other hidden names are read:

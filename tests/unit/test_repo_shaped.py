@@ -147,6 +147,24 @@ def test_a_named_chart_yaml_or_kustomization_stands_for_its_directory_once(no_to
     assert relative(s.source for s in inventory.skipped) == {"charts/web", "deploy/base"}
 
 
+def test_a_named_file_inside_a_chart_or_overlay_stands_for_it_as_pre_commit_names_files(no_tools, monkeypatch):
+    monkeypatch.chdir(FIXTURE)
+    inventory = load(["charts/web/templates/deployment.yaml", "charts/web/values.yaml",
+                      "deploy/overlays/prod/privileged.yaml", "manifests/debug-pod.yaml"])
+    assert inventory.inputs == ("charts/web", "deploy/overlays/prod", "manifests/debug-pod.yaml")
+    assert [s.source for s in inventory.skipped] == ["charts/web", "deploy/overlays/prod"]
+    assert [r.name for r in inventory.resources] == ["debug"]
+
+
+def test_an_absolute_path_is_not_looked_above(no_tools):
+    """Above the path as written another project may begin: a template named by an absolute
+    path is read as the file it is (and a template is no YAML: a gap)."""
+    template = FIXTURE / "charts/web/templates/deployment.yaml"
+    inventory = load([str(template)])
+    assert inventory.inputs == (str(template),)
+    assert [(s.source, s.reason.split(":")[0]) for s in inventory.skipped] == [(str(template), "invalid YAML at column 7")]
+
+
 def test_a_component_directory_is_not_built_on_its_own(tmp_path, no_tools):
     write(tmp_path, "components/debug/kustomization.yaml",
           "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\npatches: []\n")
