@@ -91,7 +91,11 @@ def render(unit: Unit, limits: Limits) -> Iterator[Resource | Skipped | NotObjec
             note = _dependencies_note(unit, limits)
             yield Skipped(unit.display, f"{unit.what} not rendered: `{tool}` {outcome}{note}")
             return
-        text = outcome.decode(errors="replace")
+        try:
+            text = outcome.decode()
+        except UnicodeDecodeError as exc:
+            yield Skipped(unit.display, f"{unit.what} not rendered: its output is not UTF-8 text (byte {exc.start})")
+            return
         del outcome
         if unit.chart:
             yield from _chart_objects(unit, text, limits)
@@ -103,13 +107,20 @@ def render(unit: Unit, limits: Limits) -> Iterator[Resource | Skipped | NotObjec
 
 def _command(chart: bool) -> list[str] | None:
     if chart:
-        helm = shutil.which("helm")
+        helm = shutil.which("helm", path=_search_path())
         return [helm, "template"] if helm else None
-    kustomize = shutil.which("kustomize")
+    kustomize = shutil.which("kustomize", path=_search_path())
     if kustomize:
         return [kustomize, "build"]
-    kubectl = shutil.which("kubectl")
+    kubectl = shutil.which("kubectl", path=_search_path())
     return [kubectl, "kustomize"] if kubectl else None
+
+
+def _search_path() -> str:
+    """PATH without its relative entries ('.', ''): scanning a repository from inside it must
+    not run a `helm` that the repository ships."""
+    entries = os.environ.get("PATH", os.defpath).split(os.pathsep)
+    return os.pathsep.join(entry for entry in entries if os.path.isabs(entry))
 
 
 def _missing_tool(unit: Unit) -> str:
@@ -122,7 +133,7 @@ def _run(argv: list[str], scratch: Path, limit: int) -> bytes | str:
     """The tool's stdout, or why there is none (a phrase that quotes nothing the tool said)."""
     home = scratch / "home"
     home.mkdir()
-    env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(home), "KUBECONFIG": os.devnull,
+    env = {"PATH": _search_path(), "HOME": str(home), "KUBECONFIG": os.devnull,
            "HELM_CACHE_HOME": str(home / "cache"), "HELM_CONFIG_HOME": str(home / "config"),
            "HELM_DATA_HOME": str(home / "data"), **_NO_NETWORK}
     output = scratch / "rendered.yaml"
@@ -232,7 +243,7 @@ def _first_document(path: Path, limits: Limits) -> Any:
 def _kustomization_kind(unit: Unit, limits: Limits) -> Generator[Skipped | NotObject, None, bool]:
     """Names a Component (built only with the overlays that use it) or a kustomization that
     cannot be read; returns True when the directory is not to be built."""
-    name = next(n for n in KUSTOMIZATIONS if (unit.directory / n).exists())
+    name = next((n for n in KUSTOMIZATIONS if (unit.directory / n).exists()), KUSTOMIZATIONS[0])
     display = os.path.join(unit.display, name)
     try:
         text = read_input(unit.directory / name, None, limits.max_file_bytes).decode()

@@ -242,3 +242,20 @@ def test_output_bound_is_the_input_limit(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     (skip,) = load([str(chart(tmp_path))], limits=Limits(max_file_bytes=99)).skipped
     assert skip.reason.endswith("wrote more than the 99-byte input limit")
+
+
+def test_a_relative_path_entry_never_runs_a_tool_the_repository_ships(tmp_path, monkeypatch):
+    """Scanning a repository from inside it, with '.' on PATH, must not run its ./helm."""
+    directory = chart(tmp_path)
+    stand_in(directory, "helm", f"/usr/bin/touch {tmp_path}/ran")
+    monkeypatch.chdir(directory)
+    monkeypatch.setenv("PATH", os.pathsep.join([".", ""]))
+    (skip,) = load(["."]).skipped
+    assert "helm not on PATH" in skip.reason and not (tmp_path / "ran").exists()
+
+
+def test_output_that_is_not_utf8_is_named_not_guessed(tmp_path, monkeypatch):
+    stand_in(tmp_path / "bin", "helm", "printf 'kind: Pod\\n\\377\\n'")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    (skip,) = load([str(chart(tmp_path))]).skipped
+    assert skip.reason == "chart not rendered: its output is not UTF-8 text (byte 10)"
