@@ -105,15 +105,16 @@ def render(unit: Unit, limits: Limits) -> Iterator[Resource | Skipped | NotObjec
 
 # -- running the tool ---------------------------------------------------------------------------
 
+# The commands that render a chart, and a kustomization, in the order they are looked for.
+_COMMANDS = {True: (("helm", "template"),), False: (("kustomize", "build"), ("kubectl", "kustomize"))}
+
+
 def _command(chart: bool) -> list[str] | None:
-    if chart:
-        helm = shutil.which("helm", path=_search_path())
-        return [helm, "template"] if helm else None
-    kustomize = shutil.which("kustomize", path=_search_path())
-    if kustomize:
-        return [kustomize, "build"]
-    kubectl = shutil.which("kubectl", path=_search_path())
-    return [kubectl, "kustomize"] if kubectl else None
+    for tool, verb in _COMMANDS[chart]:
+        found = shutil.which(tool, path=_search_path())
+        if found:
+            return [found, verb]
+    return None
 
 
 def _search_path() -> str:
