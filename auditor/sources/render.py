@@ -75,7 +75,12 @@ def unit_at(directory: Path, display: str) -> Unit | None:
 
 
 def render(unit: Unit, limits: Limits) -> Iterator[Resource | Skipped | NotObject]:
-    if not unit.chart:
+    if unit.chart:
+        chart = _first_document(unit.directory / CHART, limits)
+        if isinstance(chart, dict) and chart.get("type") == "library":
+            yield NotObject(unit.display, "a Helm library chart (rendered with the charts that use it)")
+            return
+    else:
         component = yield from _kustomization_kind(unit, limits)
         if component:
             return

@@ -156,3 +156,14 @@ def test_without_kustomize_kubectl_builds_the_overlay_the_same(tmp_path, tools, 
     placed = sorted((r.namespace or "", r.name, r.origin.path) for r in inventory.resources)
     assert placed == [("", "worker", str(FIXTURE / "deploy/base/deployment.yaml")),
                       ("shop-prod", "worker", str(FIXTURE / "deploy/base/deployment.yaml"))]
+
+
+def test_a_library_chart_is_not_rendered_on_its_own(tmp_path, on_path):
+    """helm refuses to render a library chart ("not installable"): it is rendered with the
+    charts that use it, and is no gap on its own."""
+    write(tmp_path, "common/Chart.yaml", "apiVersion: v2\nname: common\nversion: 0.1.0\ntype: library\n")
+    write(tmp_path, "common/templates/_labels.tpl", '{{- define "common.labels" -}}\na: b\n{{- end -}}\n')
+    inventory = load([str(tmp_path)])
+    assert not inventory.skipped
+    assert [(n.source, n.reason) for n in inventory.not_objects] == [
+        (str(tmp_path / "common"), "a Helm library chart (rendered with the charts that use it)")]
