@@ -185,9 +185,13 @@ _SOURCE = re.compile(r"^---[ \t]*\n# Source: (.+)$", re.M)
 def _chart_objects(unit: Unit, text: str, limits: Limits) -> Iterator[Resource | Skipped | NotObject]:
     """Helm writes `---` and `# Source: CHART/templates/x.yaml` before each manifest; a template
     may print such a comment too, but only after Helm's own."""
-    starts, sources = [], []
+    starts: list[int] = []  # the 0-based line of each comment
+    sources: list[str] = []
+    dashes, counted = 0, 0  # the line of the last `---`, counted up to its offset
     for match in _SOURCE.finditer(text):
-        starts.append(text.count("\n", 0, match.start()) + 1)  # the 0-based line of the comment
+        dashes += text.count("\n", counted, match.start())
+        counted = match.start()
+        starts.append(dashes + 1)
         sources.append(_inside(unit, PurePosixPath(match.group(1))))
     for item in yaml_documents(text, limits):
         if isinstance(item, ParseError):
