@@ -110,6 +110,7 @@ def audit(
             audited_workloads=len(workloads),
             rules_run=len(rules),
             skipped=inventory.skipped + _unevaluated(unevaluated),
+            not_objects=inventory.not_objects,
         ),
         waivers=tuple(waiver_statuses),
         sections=dict(sorted(sections.items())),

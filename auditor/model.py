@@ -105,8 +105,24 @@ class Skipped:
     line: int | None = None
 
     def one_line(self) -> str:
-        where = self.source if self.line is None else f"{self.source}:{self.line}"
-        return f"{where}: {self.reason}"
+        return _one_line(self.source, self.line, self.reason)
+
+
+@dataclass(frozen=True, slots=True)
+class NotObject:
+    """A file, or a document in one, that holds no Kubernetes object (a CI workflow, a chart's
+    values): listed in coverage, not audited, and no gap in the audit."""
+
+    source: str
+    reason: str
+    line: int | None = None
+
+    def one_line(self) -> str:
+        return _one_line(self.source, self.line, self.reason)
+
+
+def _one_line(source: str, line: int | None, reason: str) -> str:
+    return f"{source}: {reason}" if line is None else f"{source}:{line}: {reason}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +132,7 @@ class Inventory:
     inputs: tuple[str, ...] = ()
     skipped: tuple[Skipped, ...] = ()
     cluster: str | None = None
+    not_objects: tuple[NotObject, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +222,7 @@ class Coverage:
     audited_workloads: int
     rules_run: int
     skipped: tuple[Skipped, ...]
+    not_objects: tuple[NotObject, ...] = ()
 
     @property
     def complete(self) -> bool:

@@ -2,7 +2,8 @@
 # Installs everything the test suite needs on a fresh Debian 12 machine (run as root):
 # Debian packages for the real-kernel and real-node tests, the project with its test extras,
 # and the binaries built from Go modules (cached after the first build): kube-apiserver and
-# etcd, then kubelet, kube-scheduler, kube-controller-manager and kube-router.
+# etcd, then kubelet, kube-scheduler, kube-controller-manager and kube-router, then helm,
+# kustomize and kubectl for chart and overlay scanning.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,3 +26,5 @@ bash tests/apiserver/build.sh
 # the real node's binaries (tests/realnode): a few more minutes on the warm Go build cache
 bash tests/apiserver/build.sh node
 bash tests/apiserver/build.sh kube-router
+# helm, kustomize and kubectl (tests/render): a few minutes cold, from their own module
+bash tests/apiserver/build.sh render-tools

@@ -232,12 +232,16 @@ def _findings(console: Console, findings: tuple[Finding, ...]) -> None:
 
 
 def _skipped(console: Console, report: Report) -> None:
-    if report.coverage.complete:
-        return
-    console.print(Text("Not audited:", style="bold yellow"))
-    for s in report.coverage.skipped:
-        _print_hanging(console, Text(" " * INDENT + escape(s.one_line())))
-    console.print()
+    if not report.coverage.complete:
+        console.print(Text("Not audited:", style="bold yellow"))
+        for s in report.coverage.skipped:
+            _print_hanging(console, Text(" " * INDENT + escape(s.one_line())))
+        console.print()
+    if report.coverage.not_objects:
+        console.print(Text("Not Kubernetes objects (no gap in the audit):", style="dim"))
+        for n in report.coverage.not_objects:
+            _print_hanging(console, Text(" " * INDENT + escape(n.one_line()), style="dim"))
+        console.print()
 
 
 def _verdict(console: Console, report: Report) -> None:

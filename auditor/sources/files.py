@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import BinaryIO
 
@@ -53,13 +53,16 @@ def read_regular(path: Path | str, follow_links: bool = True) -> bytes:
 
 
 def walk(root: Path, skipped: list[Skipped], suffixes: tuple[str, ...] | None = None,
-         passed_over: Callable[[str], bool] | None = None, follow_links: bool = False) -> list[Path]:
+         passed_over: Callable[[str], bool] | None = None, follow_links: bool = False,
+         whole: Callable[[Collection[str]], bool] | None = None) -> list[Path]:
     """The regular files below `root` whose names end in `suffixes` (any name if None), sorted.
 
-    Entries whose names `passed_over` accepts are not looked at. Symbolic links to files are
-    read only with `follow_links`; links to directories are never followed (no loops, no
-    leaving the tree). Everything else that could have held an input is named in `skipped`:
-    a directory that cannot be listed, a broken link, a FIFO, device or socket."""
+    Entries whose names `passed_over` accepts are not looked at. A directory (`root` too)
+    whose entry names `whole` accepts is one input: it is in the list itself, and its
+    entries are not. Symbolic links to files are read only with `follow_links`; links to
+    directories are never followed (no loops, no leaving the tree). Everything else that
+    could have held an input is named in `skipped`: a directory that cannot be listed, a
+    broken link, a FIFO, device or socket."""
     found: list[Path] = []
     pending = [root]
     while pending:
@@ -69,6 +72,9 @@ def walk(root: Path, skipped: list[Skipped], suffixes: tuple[str, ...] | None = 
                 entries = sorted(listing, key=lambda e: e.name)  # errors mid-listing surface here too
         except OSError as exc:
             skipped.append(Skipped(str(directory), f"cannot list directory: {exc.strerror or exc}"))
+            continue
+        if whole is not None and whole([entry.name for entry in entries]):
+            found.append(directory)
             continue
         for entry in entries:
             if passed_over is not None and passed_over(entry.name):

@@ -1,4 +1,6 @@
-"""Files, directories and stdin: manifests, `kubectl get -o json|yaml` output, snapshots.
+"""Files, directories and stdin: manifests, `kubectl get -o json|yaml` output, snapshots,
+and repositories as they are: Helm charts and kustomizations rendered (see `render`), files
+that hold no object named as such (see `not_objects`).
 
 Every input is read on its own: a broken file becomes a `Skipped` entry with its name (and
 line where known) while the other files are still loaded.
@@ -11,12 +13,14 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from ..model import Inventory, Resource, Skipped
+from ..model import Inventory, NotObject, Resource, Skipped
 from .files import walk
 from .json_lines import Layout
 from .lines import JsonLines, YamlSpans
+from .not_objects import set_aside, unparsed_json_with_comments
 from .objects import extract
 from .parsing import Limits, ParseError, TooLarge, json_document, read_input, yaml_documents
+from .render import MARKERS, Unit, is_unit, render, unit_at
 
 __all__ = ["Limits", "load", "SUFFIXES"]
 
@@ -28,20 +32,34 @@ _LEADING_SPACE = re.compile(rb"[ \t\r\n]*")
 def load(paths: Iterable[str], stdin: BinaryIO | None = None, limits: Limits = Limits()) -> Inventory:
     resources: list[Resource] = []
     skipped: list[Skipped] = []
+    not_objects: list[NotObject] = []
     inputs: list[str] = []
-    for display, path in _expand(paths, skipped):
+    rendered: set[Path] = set()
+    for display, source in _expand(paths, skipped):
+        if isinstance(source, Unit):
+            if source.directory.resolve() in rendered:
+                continue  # named twice (the directory and its Chart.yaml, say): audited once
+            rendered.add(source.directory.resolve())
+            items = render(source, limits)
+        else:
+            items = _load_one(display, source, stdin, limits)
         inputs.append(display)
-        for item in _load_one(display, path, stdin, limits):
+        for item in items:
             if isinstance(item, Resource):
                 resources.append(item)
-            else:
+            elif isinstance(item, Skipped):
                 skipped.append(item)
-    return Inventory(resources=tuple(resources), inputs=tuple(inputs), skipped=tuple(skipped))
+            else:
+                not_objects.append(item)
+    return Inventory(resources=tuple(resources), inputs=tuple(inputs), skipped=tuple(skipped),
+                     not_objects=tuple(not_objects))
 
 
-def _expand(paths: Iterable[str], skipped: list[Skipped]) -> Iterator[tuple[str, Path | None]]:
-    """(display name, path) per input file; None stands for stdin. A named path that is not
-    a regular file is still yielded: `read_input` refuses it, without opening it, by name."""
+def _expand(paths: Iterable[str], skipped: list[Skipped]) -> Iterator[tuple[str, Path | Unit | None]]:
+    """(display name, source) per input: a file's path, a chart or kustomization to render,
+    or None for stdin. A named path that is not a regular file is still yielded: `read_input`
+    refuses it, without opening it, by name. A named file inside a chart or kustomization
+    stands for that directory (see `_enclosing`)."""
     for raw in paths:
         if raw == "-":
             yield "-", None
@@ -56,14 +74,33 @@ def _expand(paths: Iterable[str], skipped: list[Skipped]) -> Iterator[tuple[str,
             skipped.append(Skipped(raw, f"cannot read: {exc.strerror or exc}"))
             continue
         if not is_dir:
-            yield raw, path
+            unit = _enclosing(path)
+            yield (unit.display, unit) if unit is not None else (raw, path)
             continue
         named = len(skipped)
         found = _walk(path, skipped)
         if not found and len(skipped) == named:
             skipped.append(Skipped(raw, "directory holds no .yaml, .yml or .json file"))
         for file in found:
-            yield str(file), file
+            unit = unit_at(file, str(file)) if file.is_dir() else None
+            yield str(file), unit or file
+
+
+def _enclosing(path: Path) -> Unit | None:
+    """The chart or kustomization a named file belongs to: its own directory for a Chart.yaml
+    or kustomization file, else the outermost such directory among those written in a relative
+    path. So a template or a patch named on its own (pre-commit names changed files) is
+    audited as its tool renders it, as when its directory is scanned; an absolute path or one
+    that climbs with `..` is not looked above, where another project may begin."""
+    if path.name in MARKERS:
+        return unit_at(path.parent, str(path.parent))
+    if path.is_absolute() or ".." in path.parts:
+        return None
+    for directory in reversed(path.parents[:-1]):  # the outermost first, without "."
+        unit = unit_at(directory, str(directory))
+        if unit is not None:
+            return unit
+    return None
 
 
 # Version-control metadata, never a checkout's content. Other hidden names are read:
@@ -72,12 +109,13 @@ _VCS_DIRECTORIES = frozenset({".git", ".hg", ".svn"})
 
 
 def _walk(root: Path, skipped: list[Skipped]) -> list[Path]:
-    return walk(root, skipped, suffixes=SUFFIXES, passed_over=_VCS_DIRECTORIES.__contains__, follow_links=True)
+    return walk(root, skipped, suffixes=SUFFIXES, passed_over=_VCS_DIRECTORIES.__contains__, follow_links=True,
+                whole=is_unit)
 
 
 def _load_one(
     display: str, path: Path | None, stdin: BinaryIO | None, limits: Limits
-) -> Iterator[Resource | Skipped]:
+) -> Iterator[Resource | Skipped | NotObject]:
     try:
         data = read_input(path, stdin, limits.max_file_bytes)
     except TooLarge as exc:
@@ -96,9 +134,14 @@ def _load_one(
             doc = json_document(data, limits)
         except ParseError as exc:
             if display.endswith(".json"):  # else it may be YAML in flow style
-                yield _not_utf8(display, data) or Skipped(display, str(exc), exc.line)
+                yield (_not_utf8(display, data) or (path and unparsed_json_with_comments(display))
+                       or Skipped(display, str(exc), exc.line))
                 return
         else:
+            aside = set_aside(display, doc, None) if path is not None else None
+            if aside is not None:
+                yield aside
+                return
             lines = JsonLines(path=path, data=data if path is None else None, doc=doc, layout=Layout(data))
             yield from extract(doc, display, lines)
             return
@@ -119,13 +162,16 @@ def _not_utf8(display: str, data: bytes) -> Skipped | None:
     return None
 
 
-def _yaml(display: str, path: Path | None, text: str, bom: int, limits: Limits) -> Iterator[Resource | Skipped]:
+def _yaml(
+    display: str, path: Path | None, text: str, bom: int, limits: Limits
+) -> Iterator[Resource | Skipped | NotObject]:
     spans = YamlSpans(text, path, bom)
     for item in yaml_documents(text, limits):
         if isinstance(item, ParseError):
             yield Skipped(display, str(item), item.line)
-        else:
-            yield from extract(item.data, display, spans.lines(item))
+            continue
+        aside = set_aside(display, item.data, item.node.start_mark.line + 1) if path is not None else None
+        yield from (aside,) if aside is not None else extract(item.data, display, spans.lines(item))
 
 
 def _looks_like_json(display: str, data: bytes) -> bool:

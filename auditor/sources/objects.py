@@ -4,13 +4,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..model import Origin, Resource, Skipped
+from ..model import NotObject, Origin, Resource, Skipped
 from .lines import LineIndex
+from .not_objects import kustomize_file
 
 
 def extract(
     data: Any, path: str, lines: LineIndex | None, cluster: str | None = None, pointer: str = ""
-) -> Iterator[Resource | Skipped]:
+) -> Iterator[Resource | Skipped | NotObject]:
     """Yield the objects in one document (a List yields its items, wherever they nest)."""
     if data is None and not pointer:
         return  # an empty document, as Helm renders between templates
@@ -32,7 +33,8 @@ def extract(
             yield from extract(item, path, lines, cluster, f"{pointer}/items/{i}")
         return
     if isinstance(kind, str) and kind in CLIENT_SIDE_KINDS and not pointer:
-        return  # build-tool configuration beside manifests, never sent to a cluster
+        yield kustomize_file(path, kind, _line(lines, pointer))
+        return
     problem = _problem(data)
     if problem:
         yield _skip(path, lines, pointer, f"not a Kubernetes object ({problem})")
@@ -73,8 +75,11 @@ def _problem(data: dict) -> str | None:
 
 
 def _skip(path: str, lines: LineIndex | None, pointer: str, reason: str) -> Skipped:
-    line = lines.resolve([pointer])[pointer] if lines is not None else None
-    return Skipped(source=path, reason=reason, line=line)
+    return Skipped(source=path, reason=reason, line=_line(lines, pointer))
+
+
+def _line(lines: LineIndex | None, pointer: str) -> int | None:
+    return lines.resolve([pointer])[pointer] if lines is not None else None
 
 
 def _type_name(value: Any) -> str:

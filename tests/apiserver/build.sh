@@ -4,6 +4,7 @@
 #   build.sh [control-plane]  kube-apiserver + etcd (~10-25 min cold on 2 cores)
 #   build.sh node             those + kubelet, kube-scheduler, kube-controller-manager
 #   build.sh kube-router      the NetworkPolicy controller, from its own module in kube-router/
+#   build.sh render-tools     helm, kustomize and kubectl (chart/overlay scanning), from render-tools/
 # The last stdout line is always the directory holding the requested binaries.
 set -euo pipefail
 
@@ -16,7 +17,9 @@ case $what in
   node) module=$here; prefix=apiserver
         binaries=(kube-apiserver etcd kubelet kube-scheduler kube-controller-manager) ;;
   kube-router) module=$here/kube-router; prefix=kube-router; binaries=(kube-router) ;;
-  *) echo "build.sh: unknown target '$what' (control-plane, node or kube-router)" >&2; exit 2 ;;
+  render-tools) module=$here/render-tools; prefix=render-tools; binaries=(helm kustomize kubectl) ;;
+  *) echo "build.sh: unknown target '$what' (control-plane, node, kube-router or render-tools)" >&2
+     exit 2 ;;
 esac
 
 key=$(sha256sum "$module/go.sum" | cut -c1-16)
@@ -47,9 +50,17 @@ if [[ $prefix == apiserver ]]; then
     ldflags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
     ldflags+=" -X $pkg.gitTreeState=clean"
   done
-else
+elif [[ $prefix == kube-router ]]; then
   version=$(go list -m -f '{{.Version}}' github.com/cloudnativelabs/kube-router/v2)
   ldflags+=" -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$version"
+else
+  helm=$(go list -m -f '{{.Version}}' helm.sh/helm/v4)
+  kubectl=$(go list -m -f '{{.Version}}' k8s.io/kubectl)   # v0.Y.Z is kubernetes v1.Y.Z
+  kubectl_release=v1.${kubectl#v0.}; minor=${kubectl_release#v1.}; minor=${minor%%.*}
+  version="(helm $helm, kustomize $(go list -m -f '{{.Version}}' sigs.k8s.io/kustomize/kustomize/v5), kubectl $kubectl_release)"
+  ldflags+=" -X helm.sh/helm/v4/internal/version.version=$helm"
+  ldflags+=" -X k8s.io/component-base/version.gitVersion=$kubectl_release -X k8s.io/component-base/version.gitMajor=1"
+  ldflags+=" -X k8s.io/component-base/version.gitMinor=$minor"
 fi
 
 # Build into a scratch dir and rename into place, so an interrupted build never leaves a
@@ -62,7 +73,10 @@ export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:-} -mod=readonly"
 package_of() {
   case $1 in
     etcd) echo ./cmd/etcd ;;
+    kubectl) echo ./cmd/kubectl ;;  # render-tools/cmd/kubectl; the node target has no kubectl
     kube-router) echo github.com/cloudnativelabs/kube-router/v2/cmd/kube-router ;;
+    helm) echo helm.sh/helm/v4/cmd/helm ;;
+    kustomize) echo sigs.k8s.io/kustomize/kustomize/v5 ;;
     *) echo "k8s.io/kubernetes/cmd/$1" ;;
   esac
 }

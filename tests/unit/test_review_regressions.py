@@ -26,13 +26,14 @@ def test_non_json_tags_and_nested_lists_are_skipped(tmp_path):
 
 
 def test_kustomization_is_not_an_input_error(tmp_path):
+    # Read as a document (a directory holding kustomization.yaml is built instead: test_repo_shaped.py)
     write(
         tmp_path,
-        "kustomization.yaml",
+        "overlay.yaml",
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [a.yaml]\n",
     )
     inv = load([str(tmp_path)])
-    assert not inv.resources and not inv.skipped
+    assert not inv.resources and not inv.skipped and len(inv.not_objects) == 1
 
 
 def test_huge_integer_in_evidence_does_not_crash(tmp_path, capsys):
