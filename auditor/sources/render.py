@@ -168,7 +168,7 @@ def _run(argv: list[str], scratch: Path, limit: int) -> bytes | str:
         return f"wrote more than the {limit}-byte input limit"
 
 
-def _end_group(proc: subprocess.Popen) -> None:
+def _end_group(proc: subprocess.Popen[bytes]) -> None:
     """Whatever the tool started (git, plugins) ends with it."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
