@@ -35,6 +35,9 @@ class Check:
     params: Mapping[str, Any] = field(default_factory=lambda: NO_PARAMS)  # JSON Schema of the other params
     needs_probe: bool = False  # can find something only when probe results joined the audit
     waivable: bool = True  # False for findings about waivers themselves
+    # The kinds of object the check evaluates: with none in the inventory its rules have no
+    # evidence either way (their controls are not assessed). None: it always has input.
+    reads: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from test_secret_hygiene import every_output
 from auditor import redact
 from auditor.cli import _load_rules
 from auditor.conditions import compile_condition
-from auditor.engine import _evidence
+from auditor.engine import _evidence, _scoped
 from auditor.model import Inventory, Resource
 from auditor.pointer import split_pointer, walk
 from auditor.projection import Reads, project
@@ -303,7 +303,7 @@ def test_a_wildcard_never_walks_into_a_hidden_value(pointer, shown):
     target = {"args": {"s3cr3t": 1}, "command": [{"s3cr3t": 1}], "env": [{"name": "A", "value": {"s3cr3t": 1}}],
               "livenessProbe": {"exec": {"command": ["s3cr3t"]}}, "data": {"k": "s3cr3t"},
               "metadata": {"annotations": {"note": "s3cr3t"}}}
-    assert dict(_evidence(target, [pointer])) == shown
+    assert dict(_evidence(target, [_scoped(pointer, True)])) == shown
 
 
 def test_redaction_survives_any_depth_the_loaders_accept():
