@@ -1,95 +1,109 @@
-"""Evidence under a `*` pointer token: the list items the condition matched, not every item.
+"""Evidence a condition matched, not every value at its evidence pointers.
 
 A condition such as `volumes: {contains: S}` fires because of one item; showing every item
-under `/spec/volumes/*/hostPath/path` would point the finding at a harmless one. So each
-`*` over a list is narrowed by the `contains` schemas the condition applies to that list
-(reached through `properties`, `allOf`, `anyOf`, `oneOf` and local `$ref`, never through
-`not`, whose items are the ones that do not match): an item is shown when it matches one of
-them. A list the condition reads without `contains`, or a mapping, shows every member.
+under `/spec/volumes/*/hostPath/path` would point the finding at a harmless one. Likewise a
+condition `anyOf: [pod-level 0, a container's 0]` that fired on a container must not show
+the pod-level value it never matched. So an evidence pointer is walked beside the condition:
+
+- through `properties`, `allOf`, local `$ref`, and the `anyOf` / `oneOf` branches that
+  match the value there (never through `not`, which matches by failing);
+- a `*` over a list keeps the items that match a `contains` schema met on the way;
+- a place the condition reads only through branches that did not match shows nothing;
+- where the condition reads no further (a pointer added for context), every value shows,
+  as `pointer.walk` would.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .conditions import Predicate, compile_condition
 from .pointer import escape
 from .schema_walk import is_local, resolve_ref
 
-_COMBINATORS = ("allOf", "anyOf", "oneOf")
+_ANY = object()  # no value: every branch of anyOf / oneOf applies
 
 
 @dataclass(frozen=True, slots=True)
 class Scoped:
-    """An evidence pointer's tokens, and for each `*` token which list items it shows
-    (None: every member)."""
+    """An evidence pointer's tokens and the rule condition that narrows what they show."""
 
     tokens: tuple[str, ...]
-    keep: tuple[Predicate | None, ...]
+    condition: Any
+    _predicates: dict[int, Predicate] = field(default_factory=dict, compare=False, repr=False)
 
     def walk(self, value: Any) -> Iterator[tuple[str, Any]]:
-        """(pointer, value) of every place the tokens lead, as `pointer.walk`, narrowed."""
-        return self._walk(value, 0, 0, "")
+        """(pointer, value) of every place the tokens lead that the condition matched."""
+        return self._walk(value, 0, "", [self.condition], [self.condition])
 
-    def _walk(self, value: Any, index: int, star: int, path: str) -> Iterator[tuple[str, Any]]:
+    def _walk(self, value: Any, index: int, path: str, static: list[Any], taken: list[Any]
+              ) -> Iterator[tuple[str, Any]]:
+        """`static`: the schemas the condition applies here whatever the values; `taken`:
+        those on branches the values matched (both empty where the condition reads nothing)."""
         if index == len(self.tokens):
             yield path, value
             return
         token = self.tokens[index]
+        static, taken = self._open(static), self._open(taken, value)
         if token == "*":
-            keep = self.keep[star]
+            contains = [s["contains"] for s in taken if "contains" in s]
+            static_below = [s[k] for s in static for k in ("contains", "items") if k in s]
+            below = contains + [s["items"] for s in taken if "items" in s]
+            if static_below and not below:
+                return  # read only by branches this value does not match
             if isinstance(value, list):
-                members: Any = ((k, v) for k, v in enumerate(value) if keep is None or keep(v))
+                members: Any = ((k, v) for k, v in enumerate(value) if not contains or self._any(contains, v))
             else:
                 members = value.items() if isinstance(value, dict) else ()
             for key, item in members:
-                yield from self._walk(item, index + 1, star + 1, f"{path}/{escape(str(key))}")
-        elif isinstance(value, dict) and token in value:
-            yield from self._walk(value[token], index + 1, star, f"{path}/{escape(token)}")
+                yield from self._walk(item, index + 1, f"{path}/{escape(str(key))}", static_below, below)
+            return
+        static_below, below = _members(static, token), _members(taken, token)
+        if static_below and not below:
+            return
+        if isinstance(value, dict) and token in value:
+            yield from self._walk(value[token], index + 1, f"{path}/{escape(token)}", static_below, below)
         elif isinstance(value, list) and token.isdigit() and int(token) < len(value):
-            yield from self._walk(value[int(token)], index + 1, star, f"{path}/{token}")
+            yield from self._walk(value[int(token)], index + 1, f"{path}/{token}", static_below, below)
+
+    def _open(self, schemas: list[Any], value: Any = _ANY) -> list[dict[str, Any]]:
+        """The schemas with `allOf` opened, `$ref`s followed and `anyOf`/`oneOf` opened: every
+        branch, or with a value only the branches it matches. Never `not`."""
+        found: list[dict[str, Any]] = []
+        seen: set[int] = set()
+        pending = list(schemas)
+        while pending:
+            schema = pending.pop()
+            if not isinstance(schema, dict) or id(schema) in seen:
+                continue
+            seen.add(id(schema))
+            found.append(schema)
+            if isinstance(schema.get("allOf"), list):
+                pending.extend(schema["allOf"])
+            for keyword in ("anyOf", "oneOf"):
+                if isinstance(schema.get(keyword), list):
+                    pending.extend(b for b in schema[keyword] if value is _ANY or self._matches(b, value))
+            ref = schema.get("$ref")
+            if isinstance(ref, str) and is_local(ref):
+                ok, target = resolve_ref(self.condition, ref)
+                if ok:
+                    pending.append(target)
+        return found
+
+    def _matches(self, schema: Any, value: Any) -> bool:
+        check = self._predicates.get(id(schema))
+        if check is None:
+            check = self._predicates[id(schema)] = compile_condition(schema, self.condition)
+        return check(value)
+
+    def _any(self, schemas: list[Any], value: Any) -> bool:
+        return any(self._matches(s, value) for s in schemas)
+
+
+def _members(schemas: list[dict[str, Any]], name: str) -> list[Any]:
+    return [s["properties"][name] for s in schemas if isinstance(s.get("properties"), dict) and name in s["properties"]]
 
 
 def scoped(tokens: Sequence[str], condition: Any) -> Scoped:
-    """The tokens with, for each `*`, the items `condition` (a rule condition) matched."""
-    here = _applying([condition], condition)
-    keep: list[Predicate | None] = []
-    for token in tokens:
-        if token == "*":
-            contains = [s["contains"] for s in here if "contains" in s]
-            keep.append(_any(contains, condition))
-            here = _applying(contains + [s["items"] for s in here if "items" in s], condition)
-        else:
-            here = _applying([s["properties"][token] for s in here
-                              if isinstance(s.get("properties"), dict) and token in s["properties"]], condition)
-    return Scoped(tuple(tokens), tuple(keep))
-
-
-def _applying(schemas: list[Any], root: Any) -> list[dict[str, Any]]:
-    """The schemas that all apply to one value, with their combinators and references opened."""
-    found: list[dict[str, Any]] = []
-    seen: set[int] = set()
-    pending = list(schemas)
-    while pending:
-        schema = pending.pop()
-        if not isinstance(schema, dict) or id(schema) in seen:
-            continue
-        seen.add(id(schema))
-        found.append(schema)
-        for keyword in _COMBINATORS:
-            if isinstance(schema.get(keyword), list):
-                pending.extend(schema[keyword])
-        ref = schema.get("$ref")
-        if isinstance(ref, str) and is_local(ref):
-            ok, target = resolve_ref(root, ref)
-            if ok:
-                pending.append(target)
-    return found
-
-
-def _any(schemas: list[Any], root: Any) -> Predicate | None:
-    if not schemas:
-        return None
-    checks = [compile_condition(s, root) for s in schemas]
-    return lambda item: any(check(item) for check in checks)
+    return Scoped(tuple(tokens), condition)
