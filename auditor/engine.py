@@ -29,7 +29,7 @@ from .model import (
     Skipped,
     WaiverStatus,
 )
-from .narrowing import Scoped, scoped
+from .narrowing import Scoped
 from .pointer import split_pointer
 from .probed import probed_container, probed_workload
 from .projection import Reads, project
@@ -154,7 +154,7 @@ def _compiled(rule: Rule, unevaluated: dict[str, int]) -> _Compiled:
 
 def _scoped(pointer: str, condition: Any) -> Scoped:
     """An evidence pointer as far as its value may be shown, narrowed by the condition."""
-    return scoped(redact.shown_path(split_pointer(pointer)), condition)
+    return Scoped(tuple(redact.shown_path(split_pointer(pointer))), condition)
 
 
 def _declarative(
@@ -173,8 +173,8 @@ def _declarative(
         if container_rules:
             for container in view.containers():
                 held = observed.get((resource.key, container.pointer))
-                target = container.target if held is None else {**container.target, "_observed": held}
-                for rule, condition, found in container_rules.matching(target):
+                read = container.target if held is None else {**container.target, "_observed": held}
+                for rule, condition, found in container_rules.matching(read):
                     evidence = _rebased(found, container.pointer, container.sources)
                     yield _draft(rule, condition, resource, evidence, container.pointer, container.name, node)
     by_kind: dict[str, list[Resource]] = defaultdict(list)
@@ -197,16 +197,19 @@ def _declarative(
                 yield _observed(compiled.rule, hit[0], fact, dict(hit[1]))
 
 
-def _observed_capabilities(workloads: Sequence[PodView], facts: Sequence[Fact]) -> dict[tuple, dict[str, Any]]:
+_ContainerKey = tuple[tuple[str, str, str], str]  # (the workload's key, the container's pointer)
+
+
+def _observed_capabilities(workloads: Sequence[PodView], facts: Sequence[Fact]) -> dict[_ContainerKey, dict[str, Any]]:
     """What probes of a container saw, as its rules read it under `_observed`: the capabilities
     any probed pod of the workload held (the union, so one replica holding one counts)."""
-    held: dict[tuple, set[str]] = defaultdict(set)
+    held: dict[_ContainerKey, set[str]] = defaultdict(set)
     for fact in facts:
         view = probed_workload(workloads, fact)
         container = probed_container(view, fact) if view is not None else None
         privileges = fact.report.get("privileges")
         effective = privileges.get("capabilities_effective") if isinstance(privileges, dict) else None
-        if container is not None and isinstance(effective, list):
+        if view is not None and container is not None and isinstance(effective, list):
             held[(view.resource.key, container.pointer)].update(c for c in effective if isinstance(c, str))
     return {key: {"capabilities_effective": sorted(caps)} for key, caps in held.items()}
 

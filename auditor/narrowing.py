@@ -14,7 +14,7 @@ the pod-level value it never matched. So an evidence pointer is walked beside th
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,6 +104,3 @@ class Scoped:
 def _members(schemas: list[dict[str, Any]], name: str) -> list[Any]:
     return [s["properties"][name] for s in schemas if isinstance(s.get("properties"), dict) and name in s["properties"]]
 
-
-def scoped(tokens: Sequence[str], condition: Any) -> Scoped:
-    return Scoped(tuple(tokens), condition)

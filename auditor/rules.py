@@ -164,7 +164,8 @@ def _rule(raw: Mapping[str, Any], pack: str, conditions: tuple[Condition, ...], 
     docs = raw["docs"]
     if "conditions" in raw:  # the rule maps every control one of its conditions maps
         controls = tuple(dict.fromkeys(c for condition in conditions for c in condition.controls))
-        own = {k: v for c in raw["conditions"] if isinstance(c["match"], dict) for k, v in c["match"].get("$defs", {}).items()}
+        own = {k: v for c in raw["conditions"] if isinstance(c["match"], dict)
+               for k, v in c["match"].get("$defs", {}).items()}
         match = typed(_with_defs({"anyOf": [c["match"] for c in raw["conditions"]], "$defs": own}, defs))
     else:
         controls = tuple(raw["controls"])

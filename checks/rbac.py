@@ -117,15 +117,17 @@ class RbacAnalysis:
     checks = {
         # bindings that let a tenant's identities make one of `requests`: cluster-wide, outside
         # the tenant's own namespaces, or anywhere
-        "grant": Check(reads=BINDINGS, params={"type": "object", "additionalProperties": False, "required": ["requests", "scope"],
+        "grant": Check(params={"type": "object", "additionalProperties": False, "required": ["requests", "scope"],
                                "properties": {"check": {"const": "grant"}, "requests": _REQUESTS,
-                                              "scope": {"enum": ["cluster", "outside-tenant", "anywhere"]}}}),
+                                              "scope": {"enum": ["cluster", "outside-tenant", "anywhere"]}}},
+                       reads=BINDINGS),
         "cross-tenant": Check(reads=BINDINGS),
         "wildcard": Check(reads=BINDINGS),
         "privileged-pods": Check(reads=BINDINGS),
         "escalation-path": Check(reads=BINDINGS),
-        "exposed-token": Check(reads=BINDINGS, params={"type": "object", "additionalProperties": False, "required": ["requests"],
-                                       "properties": {"check": {"const": "exposed-token"}, "requests": _REQUESTS}}),
+        "exposed-token": Check(params={"type": "object", "additionalProperties": False, "required": ["requests"],
+                                       "properties": {"check": {"const": "exposed-token"}, "requests": _REQUESTS}},
+                               reads=BINDINGS),
     }
     sections = {"api_access": Section(empty=())}
 

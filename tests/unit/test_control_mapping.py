@@ -212,7 +212,8 @@ def test_builtin_rules_list_conditions_that_each_map_their_own_controls():
 
 # -- evidence under `*` ----------------------------------------------------------------
 
-# (rule, where the list is, a member that violates, one that does not, the evidence leaf)
+# (rule, where the list is, a member that violates, one that does not)
+HOST_PROCESS, UNCONFINED = {"hostProcess": True}, {"type": "Unconfined"}
 WILDCARDS = [
     ("IA105", "/spec/volumes", {"name": "v", "hostPath": {"path": "/data/cache"}},
      {"name": "v", "hostPath": {"path": "/etc"}}),
@@ -222,9 +223,9 @@ WILDCARDS = [
      {"name": "net.ipv4.tcp_syncookies", "value": "1"}),
     ("IA119", "/spec/containers", {"name": "c", "image": "x", "securityContext": {"runAsUser": 0}},
      {"name": "c", "image": "x", "securityContext": {"runAsUser": 1000}}),
-    ("IA112", "/spec/containers", {"name": "c", "image": "x", "securityContext": {"windowsOptions": {"hostProcess": True}}},
+    ("IA112", "/spec/containers", {"name": "c", "image": "x", "securityContext": {"windowsOptions": HOST_PROCESS}},
      {"name": "c", "image": "x", "securityContext": {"windowsOptions": {"hostProcess": False}}}),
-    ("IA122", "/spec/containers", {"name": "c", "image": "x", "securityContext": {"appArmorProfile": {"type": "Unconfined"}}},
+    ("IA122", "/spec/containers", {"name": "c", "image": "x", "securityContext": {"appArmorProfile": UNCONFINED}},
      {"name": "c", "image": "x", "securityContext": {"appArmorProfile": {"type": "RuntimeDefault"}}}),
 ]
 
