@@ -172,8 +172,7 @@ def _declarative(
             yield _draft(rule, condition, resource, _rebased(found, view.pointer, {}), view.pointer, None, node)
         if container_rules:
             for container in view.containers():
-                held = observed.get((resource.key, container.pointer))
-                read = container.target if held is None else {**container.target, "_observed": held}
+                read = _with_observed(container.target, observed.get((resource.key, container.pointer)))
                 for rule, condition, found in container_rules.matching(read):
                     evidence = _rebased(found, container.pointer, container.sources)
                     yield _draft(rule, condition, resource, evidence, container.pointer, container.name, node)
@@ -198,6 +197,16 @@ def _declarative(
 
 
 _ContainerKey = tuple[tuple[str, str, str], str]  # (the workload's key, the container's pointer)
+
+
+def _with_observed(target: Mapping[str, Any], held: dict[str, Any] | None) -> Mapping[str, Any]:
+    """The container as its rules read it: `_observed` is the probes' alone, never a key a
+    manifest wrote (with which it could refute a finding about itself)."""
+    if held is not None:
+        return {**target, "_observed": held}
+    if "_observed" in target:
+        return {k: v for k, v in target.items() if k != "_observed"}
+    return target
 
 
 def _observed_capabilities(workloads: Sequence[PodView], facts: Sequence[Fact]) -> dict[_ContainerKey, dict[str, Any]]:

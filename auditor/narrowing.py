@@ -95,7 +95,10 @@ class Scoped:
         check = self._predicates.get(id(schema))
         if check is None:
             check = self._predicates[id(schema)] = compile_condition(schema, self.condition)
-        return check(value)
+        try:
+            return check(value)
+        except RecursionError:  # a pack's recursive $ref too deep to decide: show rather than hide
+            return True
 
     def _any(self, schemas: list[Any], value: Any) -> bool:
         return any(self._matches(s, value) for s in schemas)

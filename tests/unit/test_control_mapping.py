@@ -253,3 +253,11 @@ def test_evidence_under_a_wildcard_shows_only_the_members_that_matched(tmp_path,
     [finding] = [f for f in scan([str(path)], select=[rule_id]).findings if f.rule_id == rule_id]
     shown = {int(p[len(where) + 1:].split("/", 1)[0]) for p in finding.evidence if p.startswith(where + "/")}
     assert shown == {i for i, b in enumerate(layout) if b}, finding.evidence
+
+
+def test_a_manifest_cannot_write_its_own_probe_observation(tmp_path):
+    """`_observed` is the probes' view: a container key of that name in a manifest is ignored."""
+    path = write(tmp_path, "p.yaml", POD.format(name="p", context="{}").replace(
+        "{name: app,", "{_observed: {capabilities_effective: [CHOWN]}, name: app,"))
+    [finding] = [f for f in scan([str(path)], select=["IA115"]).findings]
+    assert "assumed" in finding.message and NET_RAW in finding.controls
