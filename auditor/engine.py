@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from . import redact
-from .analysis import AnalysisContext, Hit
+from .analysis import WORKLOADS, AnalysisContext, Hit
 from .conditions import compile_condition
 from .config import Config
 from .model import (
@@ -226,7 +226,7 @@ def _observed_capabilities(workloads: Sequence[PodView], facts: Sequence[Fact]) 
 def _unassessed(rules: Sequence[Rule], inventory: Inventory, workloads: Sequence[PodView],
                 plugins: Mapping[str, Plugin]) -> tuple[str, ...]:
     """The rules that ran with nothing to evaluate: no target of theirs was in the input."""
-    kinds = {r.kind for r in inventory.resources}
+    kinds = {r.kind for r in inventory.resources} | ({WORKLOADS} if workloads else set())
 
     def idle(rule: Rule) -> bool:
         if rule.analysis is not None:

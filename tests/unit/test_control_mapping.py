@@ -147,11 +147,20 @@ subjects: [{kind: ServiceAccount, name: web, namespace: shop}]
     assert status["cis-k8s:5.1.1"] == "pass"
 
 
-@pytest.mark.parametrize("rule", [r for r in RULES if r.declarative], ids=lambda r: r.id)
-def test_a_rule_without_any_target_has_no_evidence_either_way(rule):
-    """Every declarative rule is unassessed on an input with nothing of its target kind."""
-    report = audit_inventory(load([]), select=[rule.id])
+WORKLOAD_ANALYSES = {"namespace-posture", "reachability"}
+
+
+@pytest.mark.parametrize("rule", [r for r in RULES if r.declarative or r.analysis in WORKLOAD_ANALYSES
+                                  and not r.needs_probe and r.check != "no-policy-engine"], ids=lambda r: r.id)
+def test_a_rule_without_any_input_of_its_kind_has_no_evidence_either_way(tmp_path, rule):
+    """Every declarative rule, and every analysis of workloads, is unassessed on an input with
+    nothing it reads (here: one ConfigMap), and its controls are not-tested, not pass."""
+    path = write(tmp_path, "cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: shop}\n")
+    report = scan([str(path)], select=[rule.id])
     assert report.coverage.unassessed == (rule.id,)
+    data = controls.build(report, [rule], probes_ran=True)
+    assert {c["status"] for fw in data["frameworks"] for c in fw["controls"] if c["id"] in rule.controls} <= {
+        "not-tested", "manual"}
 
 
 # -- rule packs ------------------------------------------------------------------------
