@@ -9,8 +9,8 @@ the pod-level value it never matched. So an evidence pointer is walked beside th
   match the value there (never through `not`, which matches by failing);
 - a `*` over a list keeps the items that match a `contains` schema met on the way;
 - a place the condition reads only through branches that did not match shows nothing;
-- where the condition reads no further (a pointer added for context), every value shows,
-  as `pointer.walk` would.
+- where the condition reads no further (a pointer added for context), every value shows;
+  a `*` there walks every list item or mapping value.
 """
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from auditor.cli import _load_rules
 from auditor.conditions import compile_condition
 from auditor.engine import _evidence, _scoped
 from auditor.model import Inventory, Resource
-from auditor.pointer import split_pointer, walk
+from auditor.pointer import split_pointer
 from auditor.projection import Reads, project
 from auditor.sources.manifests import load
 from auditor.workloads import top_level_workloads
@@ -229,7 +229,7 @@ def test_builtin_evidence_shows_only_what_the_condition_reads(rule):
         if not matches(target):
             continue
         for pointer in rule.evidence:
-            for path, shown in walk(target, split_pointer(pointer), ""):
+            for path, shown in _scoped(pointer, rule.match).walk(target):
                 node = _reads_at(reads, target, split_pointer(path))
                 assert node is not None, f"{rule.id} shows {path}, which its condition never reads"
                 assert project(shown, node) == shown, f"{rule.id} shows more at {path} than its condition reads"
