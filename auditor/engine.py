@@ -166,14 +166,16 @@ def _declarative(
     pod_rules = _Matcher(by_target.get("pod", []))
     container_rules = _Matcher(by_target.get("container", []))
     observed = _observed_capabilities(workloads, inventory.facts) if container_rules else {}
+    runtimes = _node_runtimes(inventory.resources) if container_rules else {}
     for view in workloads:
         resource, node = view.resource, view.node_name
         for rule, condition, found in pod_rules.matching(view.template):
             yield _draft(rule, condition, resource, _rebased(found, view.pointer, {}), view.pointer, None, node)
         if container_rules:
             for container in view.containers():
-                read = _with_observed(container.target, observed.get((resource.key, container.pointer)))
-                for rule, condition, found in container_rules.matching(read):
+                joined = {"_observed": observed.get((resource.key, container.pointer)),
+                          "_node": runtimes.get(node) if node is not None else None}
+                for rule, condition, found in container_rules.matching(_as_read(container.target, joined)):
                     evidence = _rebased(found, container.pointer, container.sources)
                     yield _draft(rule, condition, resource, evidence, container.pointer, container.name, node)
     by_kind: dict[str, list[Resource]] = defaultdict(list)
@@ -199,14 +201,27 @@ def _declarative(
 _ContainerKey = tuple[tuple[str, str, str], str]  # (the workload's key, the container's pointer)
 
 
-def _with_observed(target: Mapping[str, Any], held: dict[str, Any] | None) -> Mapping[str, Any]:
-    """The container as its rules read it: `_observed` is the probes' alone, never a key a
-    manifest wrote (with which it could refute a finding about itself)."""
-    if held is not None:
-        return {**target, "_observed": held}
-    if "_observed" in target:
-        return {k: v for k, v in target.items() if k != "_observed"}
-    return target
+def _as_read(target: Mapping[str, Any], joined: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The container as its rules read it, with what was joined from outside its manifest
+    (`_observed` from probes, `_node` from its Node object; None: nothing known). A key of
+    those names that the manifest wrote itself is dropped: it could vouch for itself."""
+    known = {k: v for k, v in joined.items() if v is not None}
+    if not known and not any(k in target for k in joined):
+        return target
+    return {**{k: v for k, v in target.items() if k not in joined}, **known}
+
+
+def _node_runtimes(resources: Sequence[Resource]) -> dict[str, dict[str, str]]:
+    """`_node` by node name: the runtime the Node reports (the scheme of
+    status.nodeInfo.containerRuntimeVersion: containerd, cri-o, docker ...)."""
+    found = {}
+    for node in resources:
+        status = node.obj.get("status") if node.kind == "Node" else None
+        info = status.get("nodeInfo") if isinstance(status, dict) else None
+        version = info.get("containerRuntimeVersion") if isinstance(info, dict) else None
+        if isinstance(version, str) and "://" in version:
+            found[node.name] = {"containerRuntime": version.split("://", 1)[0].lower()}
+    return found
 
 
 def _observed_capabilities(workloads: Sequence[PodView], facts: Sequence[Fact]) -> dict[_ContainerKey, dict[str, Any]]:

@@ -100,6 +100,34 @@ def test_a_probe_of_another_workload_changes_nothing(tmp_path):
     assert "assumed" in finding.message and NET_RAW in finding.controls
 
 
+NODE = """apiVersion: v1
+kind: Node
+metadata: {{name: n1}}
+status: {{nodeInfo: {{containerRuntimeVersion: "{runtime}"}}}}
+---
+"""
+
+
+@pytest.mark.parametrize("runtime, held", [("cri-o://1.30.3", False), ("containerd://1.7.20", True),
+                                           ("docker://24.0.7", True)])
+def test_the_nodes_runtime_decides_the_assumed_default_set(tmp_path, runtime, held):
+    pod = POD.format(name="p", context="{}").replace("spec:\n", "spec:\n  nodeName: n1\n")
+    path = write(tmp_path, "p.yaml", NODE.format(runtime=runtime) + pod)
+    [finding] = [f for f in scan([str(path)], select=["IA115"]).findings]
+    assert (NET_RAW in finding.controls) is held
+    assert ("CRI-O, whose default set omits it" in finding.message) is not held
+
+
+def test_a_probe_outweighs_the_nodes_runtime(tmp_path):
+    pod = POD.format(name="web", context="{}").replace("spec:\n", "spec:\n  nodeName: n1\n")
+    path = write(tmp_path, "web.yaml", NODE.format(runtime="cri-o://1.30.3") + pod)
+    probes = tmp_path / "probes"
+    write(probes, "web.json", json.dumps(_probe("web", ["CHOWN", "NET_RAW"])))  # crio.conf added it back
+    report = audit_inventory(with_reports(load([str(path)]), [str(probes)]), select=["IA115"])
+    [finding] = [f for f in report.findings if f.rule_id == "IA115"]
+    assert NET_RAW in finding.controls and "a probe of the workload holds it" in finding.message
+
+
 # -- reports ---------------------------------------------------------------------------
 
 
@@ -264,9 +292,10 @@ def test_evidence_under_a_wildcard_shows_only_the_members_that_matched(tmp_path,
     assert shown == {i for i, b in enumerate(layout) if b}, finding.evidence
 
 
-def test_a_manifest_cannot_write_its_own_probe_observation(tmp_path):
-    """`_observed` is the probes' view: a container key of that name in a manifest is ignored."""
-    path = write(tmp_path, "p.yaml", POD.format(name="p", context="{}").replace(
-        "{name: app,", "{_observed: {capabilities_effective: [CHOWN]}, name: app,"))
+@pytest.mark.parametrize("key", ["_observed: {capabilities_effective: [CHOWN]}", "_node: {containerRuntime: cri-o}"])
+def test_a_manifest_cannot_vouch_for_itself(tmp_path, key):
+    """`_observed` (probes) and `_node` (Node objects) are joined by the engine: container keys
+    of those names in a manifest are ignored."""
+    path = write(tmp_path, "p.yaml", POD.format(name="p", context="{}").replace("{name: app,", f"{{{key}, name: app,"))
     [finding] = [f for f in scan([str(path)], select=["IA115"]).findings]
     assert "assumed" in finding.message and NET_RAW in finding.controls
