@@ -28,6 +28,9 @@ T = TypeVar("T")
 NO_PARAMS: Mapping[str, Any] = {"type": "object", "additionalProperties": False}
 
 
+WORKLOADS = "(workloads)"
+
+
 @dataclass(frozen=True, slots=True)
 class Check:
     """One behaviour a plugin offers to rules, chosen by `params: {check: NAME, ...}`."""
@@ -35,6 +38,10 @@ class Check:
     params: Mapping[str, Any] = field(default_factory=lambda: NO_PARAMS)  # JSON Schema of the other params
     needs_probe: bool = False  # can find something only when probe results joined the audit
     waivable: bool = True  # False for findings about waivers themselves
+    # The kinds of object the check evaluates (WORKLOADS: any audited workload, whatever its
+    # kind): with none in the inventory its rules have no evidence either way (their controls
+    # are not assessed). None: it always has input.
+    reads: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,13 +23,17 @@ class Unsupported(Exception):
     """The condition uses something this compiler leaves to jsonschema."""
 
 
-def compile_condition(schema: Any) -> Predicate:
-    """A predicate equal to `Draft202012Validator(schema).is_valid`."""
+def compile_condition(schema: Any, root: Any = None) -> Predicate:
+    """A predicate equal to `Draft202012Validator(schema).is_valid`; a part of a condition
+    resolves its `$ref`s in `root`, the whole condition."""
+    root = schema if root is None else root
     try:
-        return _Compiler(schema).compile(schema)
+        return _Compiler(root).compile(schema)
     except Unsupported:
         from jsonschema import Draft202012Validator
 
+        if schema is not root and isinstance(schema, dict) and isinstance(root, dict):
+            schema = {**schema, "$defs": root.get("$defs", {})}  # where a pack's references point
         return Draft202012Validator(schema).is_valid
 
 

@@ -11,10 +11,11 @@ from typing import Any
 import orjson
 
 from . import redact
-from .analysis import AnalysisContext, Hit
+from .analysis import WORKLOADS, AnalysisContext, Hit
 from .conditions import compile_condition
 from .config import Config
 from .model import (
+    Condition,
     Coverage,
     Fact,
     Finding,
@@ -28,7 +29,9 @@ from .model import (
     Skipped,
     WaiverStatus,
 )
-from .pointer import split_pointer, walk
+from .narrowing import Scoped
+from .pointer import split_pointer
+from .probed import probed_container, probed_workload
 from .projection import Reads, project
 from .registry import Plugin, PluginError
 from .rules import RuleSet
@@ -42,6 +45,7 @@ class _Draft:
     """A finding before its line is known: lines are resolved in one batch per document."""
 
     rule: Rule
+    condition: Condition | None  # the one a declarative rule's target matched first
     kind: str
     name: str
     namespace: str | None
@@ -111,6 +115,7 @@ def audit(
             rules_run=len(rules),
             skipped=inventory.skipped + _unevaluated(unevaluated),
             not_objects=inventory.not_objects,
+            unassessed=_unassessed(rules, inventory, workloads, plugins),
         ),
         waivers=tuple(waiver_statuses),
         sections=dict(sorted(sections.items())),
@@ -127,41 +132,131 @@ def _source(inventory: Inventory) -> dict[str, Any]:
 # -- declarative rules -----------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """A declarative rule ready to run: each condition's predicate and evidence pointers."""
+
+    rule: Rule
+    conditions: tuple[tuple[Condition, Callable[[Any], bool], tuple[Scoped, ...]], ...]
+
+    def first(self, target: Any) -> tuple[Condition, tuple[tuple[str, Any], ...]] | None:
+        """The first condition the target matches, and the evidence it shows."""
+        for condition, is_match, pointers in self.conditions:
+            if is_match(target):
+                return condition, _evidence(target, pointers)
+        return None
+
+
+def _compiled(rule: Rule, unevaluated: dict[str, int]) -> _Compiled:
+    return _Compiled(rule, tuple(
+        (c, _guarded(rule, compile_condition(c.match), unevaluated), tuple(_scoped(p, c.match) for p in rule.evidence))
+        for c in rule.conditions))
+
+
+def _scoped(pointer: str, condition: Any) -> Scoped:
+    """An evidence pointer as far as its value may be shown, narrowed by the condition."""
+    return Scoped(tuple(redact.shown_path(split_pointer(pointer))), condition)
+
+
 def _declarative(
     inventory: Inventory, workloads: Sequence[PodView], rules: Sequence[Rule], unevaluated: dict[str, int]
 ) -> Iterator[_Draft]:
-    by_target: dict[str, list[tuple[Rule, Any]]] = defaultdict(list)
+    by_target: dict[str, list[_Compiled]] = defaultdict(list)
     for rule in rules:
-        by_target[rule.target or ""].append((rule, _guarded(rule, compile_condition(rule.match), unevaluated)))
+        by_target[rule.target or ""].append(_compiled(rule, unevaluated))
     pod_rules = _Matcher(by_target.get("pod", []))
     container_rules = _Matcher(by_target.get("container", []))
+    observed = _observed_capabilities(workloads, inventory.facts) if container_rules else {}
+    runtimes = _node_runtimes(inventory.resources) if container_rules else {}
     for view in workloads:
         resource, node = view.resource, view.node_name
-        for rule, found in pod_rules.matching(view.template):
-            yield _draft(rule, resource, _rebased(found, view.pointer, {}), view.pointer, None, node)
+        for rule, condition, found in pod_rules.matching(view.template):
+            yield _draft(rule, condition, resource, _rebased(found, view.pointer, {}), view.pointer, None, node)
         if container_rules:
             for container in view.containers():
-                for rule, found in container_rules.matching(container.target):
+                joined = {"_observed": observed.get((resource.key, container.pointer)),
+                          "_node": runtimes.get(node) if node is not None else None}
+                for rule, condition, found in container_rules.matching(_as_read(container.target, joined)):
                     evidence = _rebased(found, container.pointer, container.sources)
-                    yield _draft(rule, resource, evidence, container.pointer, container.name, node)
+                    yield _draft(rule, condition, resource, evidence, container.pointer, container.name, node)
     by_kind: dict[str, list[Resource]] = defaultdict(list)
     for resource in inventory.resources:
         by_kind[resource.kind].append(resource)
     for target, kind in (("namespace", "Namespace"), ("node", "Node")):
-        for rule, is_match in by_target.get(target, []):
+        for compiled in by_target.get(target, []):
             for resource in by_kind[kind]:
-                if is_match(resource.obj):
-                    evidence = dict(_evidence(resource.obj, rule.evidence))
-                    yield _draft(rule, resource, evidence, "", None, resource.name if target == "node" else None)
-    for rule, is_match in by_target.get("object", []):
-        candidates = [r for k in rule.kinds for r in by_kind[k]] if rule.kinds else inventory.resources
-        for resource in candidates:
-            if is_match(resource.obj):
-                yield _draft(rule, resource, dict(_evidence(resource.obj, rule.evidence)), "", None, None)
-    for rule, is_match in by_target.get("probe", []):
+                if (hit := compiled.first(resource.obj)) is not None:
+                    node_name = resource.name if target == "node" else None
+                    yield _draft(compiled.rule, hit[0], resource, dict(hit[1]), "", None, node_name)
+    for compiled in by_target.get("object", []):
+        kinds = compiled.rule.kinds
+        for resource in [r for k in kinds for r in by_kind[k]] if kinds else inventory.resources:
+            if (hit := compiled.first(resource.obj)) is not None:
+                yield _draft(compiled.rule, hit[0], resource, dict(hit[1]), "", None, None)
+    for compiled in by_target.get("probe", []):
         for fact in inventory.facts:
-            if is_match(fact.report):
-                yield _observed(rule, fact, dict(_evidence(fact.report, rule.evidence)))
+            if (hit := compiled.first(fact.report)) is not None:
+                yield _observed(compiled.rule, hit[0], fact, dict(hit[1]))
+
+
+_ContainerKey = tuple[tuple[str, str, str], str]  # (the workload's key, the container's pointer)
+
+
+def _as_read(target: Mapping[str, Any], joined: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The container as its rules read it, with what was joined from outside its manifest
+    (`_observed` from probes, `_node` from its Node object; None: nothing known). A key of
+    those names that the manifest wrote itself is dropped: it could vouch for itself."""
+    known = {k: v for k, v in joined.items() if v is not None}
+    if not known and not any(k in target for k in joined):
+        return target
+    return {**{k: v for k, v in target.items() if k not in joined}, **known}
+
+
+def _node_runtimes(resources: Sequence[Resource]) -> dict[str, dict[str, str]]:
+    """`_node` by node name: the runtime the Node reports (the scheme of
+    status.nodeInfo.containerRuntimeVersion: containerd, cri-o, docker ...)."""
+    found = {}
+    for node in resources:
+        status = node.obj.get("status") if node.kind == "Node" else None
+        info = status.get("nodeInfo") if isinstance(status, dict) else None
+        version = info.get("containerRuntimeVersion") if isinstance(info, dict) else None
+        if isinstance(version, str) and "://" in version:
+            found[node.name] = {"containerRuntime": version.split("://", 1)[0].lower()}
+    return found
+
+
+def _observed_capabilities(workloads: Sequence[PodView], facts: Sequence[Fact]) -> dict[_ContainerKey, dict[str, Any]]:
+    """What probes of a container saw, as its rules read it under `_observed`: the capabilities
+    any probed pod of the workload held (the union, so one replica holding one counts)."""
+    held: dict[_ContainerKey, set[str]] = defaultdict(set)
+    for fact in facts:
+        view = probed_workload(workloads, fact)
+        container = probed_container(view, fact) if view is not None else None
+        privileges = fact.report.get("privileges")
+        effective = privileges.get("capabilities_effective") if isinstance(privileges, dict) else None
+        if view is not None and container is not None and isinstance(effective, list):
+            held[(view.resource.key, container.pointer)].update(c for c in effective if isinstance(c, str))
+    return {key: {"capabilities_effective": sorted(caps)} for key, caps in held.items()}
+
+
+def _unassessed(rules: Sequence[Rule], inventory: Inventory, workloads: Sequence[PodView],
+                plugins: Mapping[str, Plugin]) -> tuple[str, ...]:
+    """The rules that ran with nothing to evaluate: no target of theirs was in the input."""
+    kinds = {r.kind for r in inventory.resources} | ({WORKLOADS} if workloads else set())
+
+    def idle(rule: Rule) -> bool:
+        if rule.analysis is not None:
+            plugin = plugins.get(rule.analysis)
+            check = plugin.checks.get(rule.check or "") if plugin is not None else None
+            return check is not None and check.reads is not None and not kinds.intersection(check.reads)
+        if rule.target in ("pod", "container"):
+            return not workloads
+        if rule.target == "probe":
+            return not inventory.facts
+        wanted = {"namespace": ("Namespace",), "node": ("Node",)}.get(rule.target or "") or rule.kinds
+        return not kinds.intersection(wanted) if wanted else not inventory.resources
+
+    return tuple(sorted(r.id for r in rules if idle(r)))
 
 
 def _guarded(rule: Rule, is_match: Callable[[Any], bool], unevaluated: dict[str, int]) -> Callable[[Any], bool]:
@@ -182,12 +277,12 @@ def _unevaluated(counts: Mapping[str, int]) -> tuple[Skipped, ...]:
                          "deeper than the evaluator's stack") for rule_id, n in sorted(counts.items()))
 
 
-def _observed(rule: Rule, fact: Fact, evidence: dict[str, Any]) -> _Draft:
+def _observed(rule: Rule, condition: Condition, fact: Fact, evidence: dict[str, Any]) -> _Draft:
     """A probe finding is about the pod it ran in (or the node, for a probe on the node)."""
     kind, name = ("Pod", fact.pod) if fact.pod else ("Node", fact.node or fact.probe_id)
     probe = fact.report.get("probe", {})
     return _Draft(
-        rule=rule, kind=kind, name=name, namespace=fact.namespace, origin=fact.origin, message="",
+        rule=rule, condition=condition, kind=kind, name=name, namespace=fact.namespace, origin=fact.origin, message="",
         evidence=evidence, pointer=next(iter(evidence), ""), container=probe.get("container"), node=fact.node,
     )
 
@@ -201,17 +296,17 @@ class _Matcher:
     serialising one costs a few microseconds, evaluating every rule on it hundreds.
     """
 
-    def __init__(self, rules: Sequence[tuple[Rule, Any]]) -> None:
+    def __init__(self, rules: Sequence[_Compiled]) -> None:
         self.rules = rules
-        self.reads = Reads.of((rule.match for rule, _ in rules),
-                              (split_pointer(p) for rule, _ in rules for p in rule.evidence))
-        self.cache: dict[bytes, tuple[tuple[Rule, tuple[tuple[str, Any], ...]], ...]] = {}
+        self.reads = Reads.of((c.match for compiled in rules for c in compiled.rule.conditions),
+                              (split_pointer(p) for compiled in rules for p in compiled.rule.evidence))
+        self.cache: dict[bytes, tuple[_Matched, ...]] = {}
 
     def __bool__(self) -> bool:
         return bool(self.rules)
 
-    def matching(self, target: Any) -> tuple[tuple[Rule, tuple[tuple[str, Any], ...]], ...]:
-        """(rule, evidence as (pointer in the target, shown value)) for each rule matched."""
+    def matching(self, target: Any) -> tuple[_Matched, ...]:
+        """(rule, condition, evidence as (pointer in the target, shown value)) for each rule matched."""
         if not self.rules:
             return ()
         try:
@@ -223,18 +318,22 @@ class _Matcher:
             found = self.cache[key] = self._evaluate(target)
         return found
 
-    def _evaluate(self, target: Any) -> tuple[tuple[Rule, tuple[tuple[str, Any], ...]], ...]:
-        return tuple((rule, _evidence(target, rule.evidence)) for rule, is_match in self.rules if is_match(target))
+    def _evaluate(self, target: Any) -> tuple[_Matched, ...]:
+        return tuple((compiled.rule, *hit) for compiled in self.rules if (hit := compiled.first(target)) is not None)
 
 
-def _evidence(target: Any, pointers: Sequence[str]) -> tuple[tuple[str, Any], ...]:
+_Matched = tuple[Rule, Condition, tuple[tuple[str, Any], ...]]
+
+
+def _evidence(target: Any, pointers: Sequence[Scoped]) -> tuple[tuple[str, Any], ...]:
     """Observed values at the rule's evidence pointers, by pointer in the target.
 
-    A `*` token walks every list item (or mapping value); items lacking the rest of the
-    path are left out, so `/spec/volumes/*/hostPath` shows the hostPath volumes only.
+    A `*` token walks the list items the condition matched (`narrowing`), or every mapping
+    value; items lacking the rest of the path are left out, so `/spec/volumes/*/hostPath`
+    shows the hostPath volumes only.
     """
     return tuple((path, redact.evidence(split_pointer(path), value)) for pointer in pointers
-                 for path, value in walk(target, list(redact.shown_path(split_pointer(pointer))), ""))
+                 for path, value in pointer.walk(target))
 
 
 def _rebased(found: Sequence[tuple[str, Any]], base: str, redirects: Mapping[str, str]) -> dict[str, Any]:
@@ -249,16 +348,18 @@ def _object_pointer(path: str, base: str, sources: Mapping[str, str]) -> str:
 
 
 def _draft(
-    rule: Rule, resource: Resource, evidence: dict[str, Any], pointer: str, container: str | None, node: str | None
+    rule: Rule, condition: Condition, resource: Resource, evidence: dict[str, Any], pointer: str,
+    container: str | None, node: str | None,
 ) -> _Draft:
     # The finding points at the first observed value, else at the pod or container itself.
     pointer = next(iter(evidence), pointer)
-    return _about(resource, rule=rule, message="", evidence=evidence, pointer=pointer, container=container, node=node)
+    return _about(resource, rule=rule, condition=condition, message="", evidence=evidence, pointer=pointer,
+                  container=container, node=node)
 
 
 def _from_hit(rule: Rule, hit: Hit) -> _Draft:
     return _about(
-        hit.resource, rule=rule, message=hit.message, evidence=hit.evidence, pointer=hit.pointer,
+        hit.resource, rule=rule, condition=None, message=hit.message, evidence=hit.evidence, pointer=hit.pointer,
         container=hit.container, node=hit.node,
     )
 
@@ -303,9 +404,10 @@ def _finding(d: _Draft, config: Config, tenancy: Tenancy, cluster: str | None) -
         "node": d.node or "-",
         "tenant": tenancy.tenant_of(namespace) or "platform",
     }
-    if not d.message and "{value}" in d.rule.message:  # serialising evidence is the costly part
+    template = d.condition.message if d.condition is not None and d.condition.message else d.rule.message
+    if not d.message and "{value}" in template:  # serialising evidence is the costly part
         fields["value"] = next((_short(v) for v in d.evidence.values()), "-")
-    message = d.message or _format(d.rule.message, fields)
+    message = d.message or _format(template, fields)
     return Finding(
         rule_id=d.rule.id,
         severity=config.severity_of(d.rule),
@@ -317,7 +419,7 @@ def _finding(d: _Draft, config: Config, tenancy: Tenancy, cluster: str | None) -
         name=name,
         container=d.container,
         node=d.node,
-        controls=d.rule.controls,
+        controls=d.rule.controls if d.condition is None else d.condition.controls,
         evidence=d.evidence,
         location=d.location,
         remediation=d.rule.remediation,

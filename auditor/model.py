@@ -145,6 +145,20 @@ class RuleDocs:
 
 
 @dataclass(frozen=True, slots=True)
+class Condition:
+    """One way a declarative rule's target can match, and the controls that way violates.
+
+    Frameworks disagree on some settings (Pod Security reads what a spec declares, the CIS
+    Benchmark what the container gets), so a finding carries its condition's controls, not
+    every control of the rule. The first condition a target matches decides."""
+
+    when: str  # what the condition means, for the docs ("" for a rule's only condition)
+    match: Mapping[str, Any] | bool = field(repr=False)
+    controls: tuple[str, ...]
+    message: str | None = None  # the rule's message unless the condition has its own
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     id: str
     name: str
@@ -157,7 +171,8 @@ class Rule:
     pack: str
     target: str | None = None
     kinds: tuple[str, ...] = ()
-    match: Mapping[str, Any] | None = field(default=None, repr=False)
+    match: Mapping[str, Any] | None = field(default=None, repr=False)  # any of the conditions
+    conditions: tuple[Condition, ...] = ()  # a declarative rule's, in the order they are tried
     evidence: tuple[str, ...] = ()
     analysis: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict, repr=False)
@@ -223,6 +238,9 @@ class Coverage:
     rules_run: int
     skipped: tuple[Skipped, ...]
     not_objects: tuple[NotObject, ...] = ()
+    # Rules that ran with nothing to evaluate (no object of a kind they read): their controls
+    # have no evidence either way in this run.
+    unassessed: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:

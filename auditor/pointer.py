@@ -1,11 +1,11 @@
 """JSON pointers (RFC 6901): escaping, splitting, joining, and where one leads.
 
-In data (`at`, `walk`) and in a YAML document's composed nodes (`line_of`), so every module
+In data (`at`, `resolve`) and in a YAML document's composed nodes (`line_of`), so every module
 that names a place inside a document speaks the same pointers.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -49,23 +49,6 @@ def resolve(root: Any, tokens: Iterable[str]) -> tuple[bool, Any]:
         else:
             return False, None
     return True, node
-
-
-def walk(value: Any, tokens: list[str], path: str) -> Iterator[tuple[str, Any]]:
-    """(pointer, value) of every place the tokens lead from `value` (at `path`); a `*` token
-    walks every list item or mapping value, and places lacking the rest are left out."""
-    if not tokens:
-        yield path, value
-        return
-    head, rest = tokens[0], tokens[1:]
-    if head == "*":
-        items = enumerate(value) if isinstance(value, list) else value.items() if isinstance(value, dict) else ()
-        for key, item in items:
-            yield from walk(item, rest, f"{path}/{escape(str(key))}")
-    elif isinstance(value, dict) and head in value:
-        yield from walk(value[head], rest, f"{path}/{escape(head)}")
-    elif isinstance(value, list) and head.isdigit() and int(head) < len(value):
-        yield from walk(value[int(head)], rest, f"{path}/{head}")
 
 
 def line_of(root: Node, tokens: list[str]) -> int:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ruamel.yaml.nodes import Node
 
 from .analysis import Check
-from .model import Rule, RuleDocs, Severity
+from .model import Condition, Rule, RuleDocs, Severity
 from .registry import PluginError, Plugins
 from .schema_errors import located, one_line, schema_error
 from .schema_walk import children, is_local, map_children, resolve_ref, unbounded
@@ -68,11 +68,31 @@ def load_pack(path: Path, plugins: Plugins | None = None, checked: bool = True) 
     defs = data.get("$defs", {})
     rules = []
     for index, raw in enumerate(data["rules"]):
-        match = _with_defs(raw.get("match"), defs)
-        if match is not None and checked:
-            _check_condition(path, node, index, match)
-        rules.append(_rule(raw, data["pack"], match, _declared_check(path, node, index, raw, plugins, checked)))
+        conditions = _conditions(raw, defs)
+        if checked:
+            for where, condition in zip(_condition_fields(raw), conditions, strict=True):
+                _check_condition(path, node, ["rules", str(index), *where], _with_defs(condition.match, defs))
+        check = _declared_check(path, node, index, raw, plugins, checked)
+        rules.append(_rule(raw, data["pack"], conditions, defs, check))
     return rules
+
+
+def _conditions(raw: Mapping[str, Any], defs: Mapping[str, Any]) -> tuple[Condition, ...]:
+    """A declarative rule's conditions: its `conditions`, or its `match` with the rule's
+    `controls` as the only one. Each condition keeps the pack's `$defs` it may $ref."""
+    if "conditions" in raw:
+        return tuple(Condition(when=c["when"], match=typed(_with_defs(c["match"], defs)),
+                               controls=tuple(c["controls"]), message=c.get("message"))
+                     for c in raw["conditions"])
+    if "match" in raw:
+        return (Condition(when="", match=typed(_with_defs(raw["match"], defs)), controls=tuple(raw["controls"])),)
+    return ()
+
+
+def _condition_fields(raw: Mapping[str, Any]) -> list[list[str]]:
+    if "conditions" in raw:
+        return [["conditions", str(i), "match"] for i in range(len(raw["conditions"]))]
+    return [["match"]] if "match" in raw else []
 
 
 def _declared_check(path: Path, node: Node | None, index: int, raw: Mapping[str, Any], plugins: Plugins,
@@ -139,14 +159,23 @@ def typed(schema: Any) -> Any:
     return out
 
 
-def _rule(raw: Mapping[str, Any], pack: str, match: Any, check: Check | None) -> Rule:
+def _rule(raw: Mapping[str, Any], pack: str, conditions: tuple[Condition, ...], defs: Mapping[str, Any],
+          check: Check | None) -> Rule:
     docs = raw["docs"]
+    if "conditions" in raw:  # the rule maps every control one of its conditions maps
+        controls = tuple(dict.fromkeys(c for condition in conditions for c in condition.controls))
+        own = {k: v for c in raw["conditions"] if isinstance(c["match"], dict)
+               for k, v in c["match"].get("$defs", {}).items()}
+        match = typed(_with_defs({"anyOf": [c["match"] for c in raw["conditions"]], "$defs": own}, defs))
+    else:
+        controls = tuple(raw["controls"])
+        match = conditions[0].match if conditions else None
     return Rule(
         id=raw["id"],
         name=raw["name"],
         title=raw["title"],
         severity=Severity.parse(raw["severity"]),
-        controls=tuple(raw["controls"]),
+        controls=controls,
         message=raw["message"],
         remediation=raw["remediation"].strip(),
         docs=RuleDocs(
@@ -159,7 +188,8 @@ def _rule(raw: Mapping[str, Any], pack: str, match: Any, check: Check | None) ->
         pack=pack,
         target=raw.get("target"),
         kinds=tuple(raw.get("kinds", ())),
-        match=typed(match),
+        match=match,
+        conditions=conditions,
         evidence=tuple(raw.get("evidence", ())),
         analysis=raw.get("analysis"),
         params=raw.get("params", {}),
@@ -168,11 +198,10 @@ def _rule(raw: Mapping[str, Any], pack: str, match: Any, check: Check | None) ->
     )
 
 
-def _check_condition(path: Path, node: Node | None, index: int, match: Any) -> None:
+def _check_condition(path: Path, node: Node | None, where: list[str], match: Any) -> None:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError
 
-    where = ["rules", str(index), "match"]
     try:
         Draft202012Validator.check_schema(match)
     except SchemaError as exc:

@@ -1,8 +1,6 @@
 """Declared versus observed: what a workload's manifest asked for against what a probe saw.
 
-A probe report names its pod; the pod belongs to the top-level workload the engine audits
-(through ownerReferences when the Pod object is in the inventory, else by the names
-controllers give their pods: `<deployment>-<hash>-<hash>`, `<statefulset>-<ordinal>`).
+Which workload and container a probe report is about: `auditor.probed`.
 """
 from __future__ import annotations
 
@@ -10,7 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from auditor.analysis import AnalysisContext, AnalysisResult, Check, Hit
-from auditor.model import Fact, Rule
+from auditor.model import Rule
+from auditor.probed import probed_container, probed_workload
 from auditor.workloads import ContainerView, PodView
 
 ESCAPE_CAPABILITIES = frozenset(
@@ -30,10 +29,10 @@ class Drift:
             checks[rule.check] = rule
         hits: list[Hit] = []
         for fact in ctx.inventory.facts:
-            view = _declared_workload(ctx, fact)
+            view = probed_workload(ctx.workloads, fact)
             if view is None:
                 continue
-            container = _container(view, fact)
+            container = probed_container(view, fact)
             for check, rule in checks.items():
                 found = CHECKS[check](view, container, fact.report)
                 if found is not None:
@@ -43,26 +42,6 @@ class Drift:
                     name = container.name if container else None
                     hits.append(Hit(rule.id, view.resource, message, evidence, pointer, name, fact.node))
         return AnalysisResult(hits=tuple(hits))
-
-
-def _declared_workload(ctx: AnalysisContext, fact: Fact) -> PodView | None:
-    if not fact.pod or not fact.namespace:
-        return None
-    candidates = [v for v in ctx.workloads if v.resource.namespace == fact.namespace]
-    exact = next((v for v in candidates if v.resource.kind == "Pod" and v.resource.name == fact.pod), None)
-    if exact is not None:
-        return exact
-    # The Pod object is absent or owned by an audited controller: the longest name prefix wins.
-    owners = [v for v in candidates if fact.pod.startswith(v.resource.name + "-")]
-    return max(owners, key=lambda v: len(v.resource.name), default=None)
-
-
-def _container(view: PodView, fact: Fact) -> ContainerView | None:
-    containers = [c for c in view.containers() if c.type == "container"]
-    wanted = fact.report.get("probe", {}).get("container")
-    if wanted:
-        return next((c for c in view.containers() if c.name == wanted), None)
-    return containers[0] if len(containers) == 1 else None
 
 
 Found = tuple[str, dict[str, Any]] | None

@@ -4,13 +4,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from auditor.analysis import AnalysisContext, AnalysisResult, Check, Hit
+from auditor.analysis import WORKLOADS, AnalysisContext, AnalysisResult, Check, Hit
 from auditor.model import Rule
 from auditor.selectors import selects
 
 
 class NamespacePosture:
-    checks = {"network-policy": Check(), "resource-guard": Check(), "default-namespace": Check()}
+    # every check is about the namespaces audited workloads run in
+    checks = {name: Check(reads=(WORKLOADS,)) for name in ("network-policy", "resource-guard", "default-namespace")}
 
     def run(self, ctx: AnalysisContext, rules: Sequence[Rule]) -> AnalysisResult:
         hits: list[Hit] = []

@@ -111,19 +111,24 @@ def _hit(rule: Rule, binding: Binding, text: str, steps: Sequence[Step], **evide
                pointer="/roleRef")
 
 
+BINDINGS = ("RoleBinding", "ClusterRoleBinding")  # every check follows bindings to their subjects
+
+
 class RbacAnalysis:
     checks = {
         # bindings that let a tenant's identities make one of `requests`: cluster-wide, outside
         # the tenant's own namespaces, or anywhere
         "grant": Check(params={"type": "object", "additionalProperties": False, "required": ["requests", "scope"],
                                "properties": {"check": {"const": "grant"}, "requests": _REQUESTS,
-                                              "scope": {"enum": ["cluster", "outside-tenant", "anywhere"]}}}),
-        "cross-tenant": Check(),
-        "wildcard": Check(),
-        "privileged-pods": Check(),
-        "escalation-path": Check(),
+                                              "scope": {"enum": ["cluster", "outside-tenant", "anywhere"]}}},
+                       reads=BINDINGS),
+        "cross-tenant": Check(reads=BINDINGS),
+        "wildcard": Check(reads=BINDINGS),
+        "privileged-pods": Check(reads=BINDINGS),
+        "escalation-path": Check(reads=BINDINGS),
         "exposed-token": Check(params={"type": "object", "additionalProperties": False, "required": ["requests"],
-                                       "properties": {"check": {"const": "exposed-token"}, "requests": _REQUESTS}}),
+                                       "properties": {"check": {"const": "exposed-token"}, "requests": _REQUESTS}},
+                               reads=BINDINGS),
     }
     sections = {"api_access": Section(empty=())}
 

@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import Any
 
 from auditor import cni, netpol_admin
-from auditor.analysis import AnalysisContext, AnalysisResult, Check, Hit, Section
+from auditor.analysis import WORKLOADS, AnalysisContext, AnalysisResult, Check, Hit, Section
 from auditor.model import Resource, Rule
 from auditor.netpol import ALL_PORTS, NO_PORTS, Endpoint, Evaluator, PodClass, PortSet, Verdict, verdict_for
 from auditor.netpol import Rule as NpRule
@@ -132,11 +132,12 @@ class _Scene:
 
 class Reachability:
     checks = {
-        "default-deny-ingress": Check(),
-        "default-deny-egress": Check(),
-        "cross-tenant": Check(),
-        "reachable-from-every-tenant": Check(),
-        "egress-to-metadata": Check(),
+        # between the audited workloads
+        "default-deny-ingress": Check(reads=(WORKLOADS,)),
+        "default-deny-egress": Check(reads=(WORKLOADS,)),
+        "cross-tenant": Check(reads=(WORKLOADS,)),
+        "reachable-from-every-tenant": Check(reads=(WORKLOADS,)),
+        "egress-to-metadata": Check(reads=(WORKLOADS,)),
         "no-policy-engine": Check(),
         # what `probe --reach` observed
         "policy-not-enforced": Check(needs_probe=True),

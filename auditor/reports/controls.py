@@ -1,14 +1,16 @@
 """Compliance control mapping: one report per framework, each control with a status.
 
 - `fail`: an active (unwaived) finding maps to the control;
-- `pass`: rules mapping to it ran and found nothing;
-- `not-tested`: no rule mapping to it ran, or only rules that need probe results ran
-  without any; PCI DSS 11.4.5 (segmentation testing) is decided by the observed
-  reachability instead: `not-tested` without probes, `fail` with IA407, else `pass`;
+- `pass`: rules mapping to it ran on some input of theirs and found nothing;
+- `not-tested`: no rule mapping to it ran, or only rules that had nothing to evaluate:
+  that need probe results and had none, or read kinds of object the input lacks (the RBAC
+  rules without a single binding); PCI DSS 11.4.5 (segmentation testing) is decided by the
+  observed reachability instead: `not-tested` without probes, `fail` with IA407, else `pass`;
 - `manual`: a short curated list of controls no rule can evidence, for the auditor.
 
 Controls come from the rules' `controls` (`scheme:id`), so a rule pack that maps a new
-control adds it here without code.
+control adds it here without code. A control fails on the findings that carry it: a
+finding carries the controls of the condition it matched, not every control of its rule.
 """
 from __future__ import annotations
 
@@ -154,7 +156,8 @@ def _control(cid: str, mapped: list[Rule], ran: set[str], findings: list[Finding
              probes_ran: bool, observed: list[Mapping[str, Any]]) -> dict[str, Any]:
     evidence: list[str] = []
     rules = [r for r in mapped if r.id in ran]
-    checked = [r for r in rules if probes_ran or not r.needs_probe]
+    idle = set(report.coverage.unassessed)
+    checked = [r for r in rules if (probes_ran or not r.needs_probe) and r.id not in idle]
     if cid == SEGMENTATION:
         status, reason = _segmentation(findings, observed, evidence)
     elif findings:
@@ -167,7 +170,15 @@ def _control(cid: str, mapped: list[Rule], ran: set[str], findings: list[Finding
         if not report.coverage.complete:
             evidence.append(f"partial audit: {len(report.coverage.skipped)} input(s) or object(s) not read")
     elif rules:
-        status, reason = "not-tested", "its rules need probe results (--probe-results) and none were given"
+        waiting = sorted(r.id for r in rules if r.needs_probe and not probes_ran)
+        empty = sorted(r.id for r in rules if r.id in idle and r.id not in waiting)
+        why = []
+        if waiting:
+            why.append(f"{', '.join(waiting)} need probe results (--probe-results) and none were given")
+        if empty:
+            why.append(f"{', '.join(empty)} ran with nothing to evaluate: no object of the kinds they read was in "
+                       "the input")
+        status, reason = "not-tested", "; ".join(why)
     elif cid in MANUAL:
         status, reason = "manual", MANUAL[cid]
     else:

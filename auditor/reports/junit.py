@@ -80,8 +80,9 @@ def _failing_case(suite: ET.Element, rule: Rule, findings: list[Finding]) -> Non
         lines.append(f"[{f.severity.label}] {f.message}{where}")
         lines.append("evidence: " + json.dumps(dict(f.evidence), sort_keys=True, default=str, ensure_ascii=False))
     lines.append(f"remediation: {first.remediation}")
-    if first.controls:
-        lines.append("controls: " + ", ".join(first.controls))
+    controls = dict.fromkeys(c for f in findings for c in f.controls)  # each finding's condition's, in order
+    if controls:
+        lines.append("controls: " + ", ".join(controls))
     failure = ET.SubElement(case, "failure", message=_x(first.message), type=worst.label)
     failure.text = _x("\n".join(lines))
 

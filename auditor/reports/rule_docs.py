@@ -28,9 +28,10 @@ def explain(rule: Rule) -> str:
         escape(f"{rule.id} {rule.name}: {rule.title}"),
         escape(f"severity: {rule.severity.label} · {_kind(rule)} · pack: {rule.pack}"),
         escape(f"controls: {', '.join(rule.controls) or '-'}"),
+        "\n".join(map(escape, _mapping(rule, "##", "{}").splitlines())),
         _body(rule, "##"),
     ]
-    return "\n".join(parts) + "\n"
+    return "\n".join(p for p in parts if p) + "\n"
 
 
 def reference(rules: Sequence[Rule], descriptions: Mapping[str, str]) -> str:
@@ -64,6 +65,7 @@ def reference(rules: Sequence[Rule], descriptions: Mapping[str, str]) -> str:
                 f"- severity: {rule.severity.label}",
                 f"- {_kind(rule)}",
                 "- controls: " + (", ".join(f"`{c}`" for c in rule.controls) or "-"),
+                _mapping(rule, "####", "`{}`"),
                 _body(rule, "####"),
                 "",
             ]
@@ -86,6 +88,17 @@ def _kind(rule: Rule) -> str:
     if not rule.declarative:
         return f"analysis: {rule.analysis}"
     return f"target: {rule.target}" + (f" ({', '.join(rule.kinds)})" if rule.kinds else "")
+
+
+def _mapping(rule: Rule, heading: str, control: str) -> str:
+    """A rule's controls by condition, when they differ by condition ("" otherwise): a
+    finding carries only the controls of the first condition its target matches."""
+    if len(rule.conditions) < 2:
+        return ""
+    lines = [f"- {' '.join(c.when.split())} → " + (", ".join(control.format(x) for x in c.controls) or "-")
+             for c in rule.conditions]
+    body = "A finding carries the controls of the first condition it matches:\n" + "\n".join(lines)
+    return _section(heading, "Controls by condition", body, wrap=False)
 
 
 def _body(rule: Rule, heading: str) -> str:

@@ -68,6 +68,11 @@ def _descriptor(rule: Rule) -> dict[str, Any]:
     if rule.controls:
         help_text.append("Controls: " + ", ".join(rule.controls))
         help_md.append("**Controls:** " + ", ".join(f"`{c}`" for c in rule.controls))
+    if len(rule.conditions) > 1:
+        help_text.append("Controls by condition (a finding carries its condition's):\n"
+                         + "\n".join(f"- {c.when}: {', '.join(c.controls)}" for c in rule.conditions))
+        help_md.append("**Controls by condition** (a finding carries its condition's):\n"
+                       + "\n".join(f"- {c.when}: " + ", ".join(f"`{x}`" for x in c.controls) for c in rule.conditions))
     if docs.references:
         help_text.append("References:\n" + "\n".join(f"- {r}" for r in docs.references))
         help_md.append("**References:**\n" + "\n".join(f"- {r}" for r in docs.references))
@@ -117,9 +122,11 @@ def _result(f: Finding, rule_index: int, root: str | None) -> dict[str, Any]:
         "message": {"text": f"{f.message} ({label})" if label not in f.message else f.message},
         "locations": [location],
         "partialFingerprints": {"k8sIsolationAudit/v1": fingerprint(f)},
-        # the JSON report's fields, less what SARIF already says in its own terms
+        # the JSON report's fields, less what SARIF already says in its own terms; the tags are
+        # the controls this finding's condition violates (the rule's tags list every one it may)
         "properties": {
-            k: v for k, v in finding_dict(f).items() if k not in ("rule_id", "title", "message", "location")
+            "tags": list(f.controls),
+            **{k: v for k, v in finding_dict(f).items() if k not in ("rule_id", "title", "message", "location")},
         },
     }
 

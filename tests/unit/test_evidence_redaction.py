@@ -24,9 +24,9 @@ from test_secret_hygiene import every_output
 from auditor import redact
 from auditor.cli import _load_rules
 from auditor.conditions import compile_condition
-from auditor.engine import _evidence
+from auditor.engine import _evidence, _scoped
 from auditor.model import Inventory, Resource
-from auditor.pointer import split_pointer, walk
+from auditor.pointer import split_pointer
 from auditor.projection import Reads, project
 from auditor.sources.manifests import load
 from auditor.workloads import top_level_workloads
@@ -229,7 +229,7 @@ def test_builtin_evidence_shows_only_what_the_condition_reads(rule):
         if not matches(target):
             continue
         for pointer in rule.evidence:
-            for path, shown in walk(target, split_pointer(pointer), ""):
+            for path, shown in _scoped(pointer, rule.match).walk(target):
                 node = _reads_at(reads, target, split_pointer(path))
                 assert node is not None, f"{rule.id} shows {path}, which its condition never reads"
                 assert project(shown, node) == shown, f"{rule.id} shows more at {path} than its condition reads"
@@ -303,7 +303,7 @@ def test_a_wildcard_never_walks_into_a_hidden_value(pointer, shown):
     target = {"args": {"s3cr3t": 1}, "command": [{"s3cr3t": 1}], "env": [{"name": "A", "value": {"s3cr3t": 1}}],
               "livenessProbe": {"exec": {"command": ["s3cr3t"]}}, "data": {"k": "s3cr3t"},
               "metadata": {"annotations": {"note": "s3cr3t"}}}
-    assert dict(_evidence(target, [pointer])) == shown
+    assert dict(_evidence(target, [_scoped(pointer, True)])) == shown
 
 
 def test_redaction_survives_any_depth_the_loaders_accept():

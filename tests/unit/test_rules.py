@@ -16,6 +16,8 @@ from auditor.sources.probe_reports import with_reports
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "rules"
 RULES = _load_rules([])[0].rules
 CASES = [(r.id, kind) for r in RULES if r.id != "IA001" for kind in ("good", "bad")]
+# Rules whose controls depend on the condition matched: their fixtures state each finding's.
+MAPPED = {r.id: r for r in RULES if len(r.conditions) > 1}
 
 
 def fixture_of(rule_dir: Path, kind: str) -> Path:
@@ -41,10 +43,13 @@ def expected(path: Path) -> list[str]:
 
 
 def stated(finding: Finding, rule_dir: Path, shift: tuple[Path, int] | None = None) -> str:
-    """A finding as a fixture states it: `# expect: KIND [NAMESPACE/]NAME [container=C] at FILE:LINE`.
+    """A finding as a fixture states it: `# expect: KIND [NAMESPACE/]NAME [container=C]
+    [controls=A,B] at FILE:LINE`, the controls for a rule with per-condition controls.
     `shift` moves the lines of one file (by how many lines its header is about to grow)."""
     namespace = f"{finding.namespace}/" if finding.namespace is not None else ""
     container = f" container={finding.container}" if finding.container else ""
+    if finding.rule_id in MAPPED:
+        container += f" controls={','.join(finding.controls)}"
     assert finding.location is not None and finding.location.line is not None, finding
     where = Path(finding.location.path).relative_to(rule_dir)
     line = finding.location.line + (shift[1] if shift and shift[0] == where else 0)
@@ -78,6 +83,15 @@ def test_rule_alone_on_its_fixture(rule_id, kind):
         paste = sorted((stated(f, rule_dir, shift) for f in report.findings), key=_file_and_line)
         pytest.fail(f"{path}: the findings differ from its '# expect:' lines. Check them, then make these "
                     "the file's first lines:\n" + "\n".join(paste or ["# expect: nothing"]), pytrace=False)
+
+
+@pytest.mark.parametrize("rule_id", sorted(MAPPED))
+def test_bad_fixture_shows_every_mapping_of_the_rule(rule_id):
+    """Each way a rule maps controls has a finding in its bad fixture that carries exactly
+    that mapping, so a condition's controls cannot change unseen."""
+    stated_controls = {line.split(" controls=", 1)[1].split(" at ", 1)[0]
+                       for line in expected(fixture_of(FIXTURES / rule_id, "bad"))}
+    assert stated_controls == {",".join(c.controls) for c in MAPPED[rule_id].conditions}
 
 
 def test_bad_fixtures_expect_findings_and_good_ones_none():
