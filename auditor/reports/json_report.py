@@ -55,6 +55,7 @@ def to_dict(report: Report) -> dict[str, Any]:
             "rules_run": cov.rules_run,
             "skipped": [{"source": s.source, "line": s.line, "reason": s.reason} for s in cov.skipped],
             "not_objects": [{"source": n.source, "line": n.line, "reason": n.reason} for n in cov.not_objects],
+            "unassessed": list(cov.unassessed),
         },
         "waivers": [
             {"rule": w.rule, "reason": w.reason, "expires": w.expires, "status": w.status, "matched": w.matched}
