@@ -1,0 +1,69 @@
+"""Attack: a team's overheads file (`scan --overheads FILE`) with numbers no bound can refuse.
+
+YAML's `.nan` passes the schema's `minimum: 0` and `maximum: 1e9` (every comparison with NaN
+is false); the placement verdicts computed from it then flip to passes (`vm-adequate`, no
+IA511) with nothing said. Any spelling of NaN, in any figure, must be refused by name."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from auditor.citation import DataFileError
+from auditor.cli import main
+from auditor.overhead import DIMENSIONS, load_overheads
+
+DEMO = Path(__file__).resolve().parents[2] / "fixtures" / "demo"
+CLASSES = ("shared-vm", "dedicated-vm", "gvisor", "kata")
+NANS = (".nan", ".NaN", ".NAN")
+
+
+def _file(figures: list[tuple[str, str, str, str]]) -> str:
+    rows = "".join(f"  - {{node_class: {c}, dimension: {d}, low_us: {low}, high_us: {high}}}\n"
+                   for c, d, low, high in figures)
+    return ('schema_version: 1\nname: lab\ncitation: {title: t, url: "https://lab.example/r", date: "2026-11-20"}\n'
+            f"figures:\n{rows}")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(figures=st.lists(st.tuples(st.sampled_from(CLASSES), st.sampled_from(DIMENSIONS)), min_size=1, max_size=6,
+                        unique=True),
+       poisoned=st.data())
+def test_a_figure_that_is_not_a_number_is_refused_by_name(tmp_path, figures, poisoned):
+    index = poisoned.draw(st.integers(0, len(figures) - 1))
+    field = poisoned.draw(st.sampled_from(["low_us", "high_us", "both"]))
+    nan = poisoned.draw(st.sampled_from(NANS))
+    rows = []
+    for n, (c, d) in enumerate(figures):
+        low, high = ("1", "3") if n != index else (nan if field != "high_us" else "1", nan if field != "low_us" else "3")
+        rows.append((c, d, low, high))
+    path = tmp_path / "lab.yaml"
+    path.write_text(_file(rows))
+    with pytest.raises(DataFileError) as caught:
+        load_overheads(path)
+    assert f"figures[{index}]." in str(caught.value) and "finite" in str(caught.value)
+    assert "nan" not in str(caught.value).lower().replace("finite", "")
+
+
+def test_a_scan_with_a_nan_figure_stops_instead_of_passing(tmp_path, capsys):
+    path = tmp_path / "lab.yaml"
+    path.write_text(_file([(c, "network-rtt", ".nan", ".nan") for c in CLASSES]))
+    out = tmp_path / "report.json"
+    code = main(["scan", str(DEMO / "cluster"), "--config", str(DEMO / "config.yaml"), "--probe-results",
+                 str(DEMO / "probe-results"), "--overheads", str(path), "--format", "json", "-o", str(out)])
+    assert code == 2 and not out.exists()
+    assert "must be a finite number" in capsys.readouterr().err
+
+
+def test_the_same_scan_with_numbers_still_decides(tmp_path):
+    """The control: the verdicts the NaN figures would have silenced exist."""
+    path = tmp_path / "lab.yaml"
+    path.write_text(_file([(c, "network-rtt", "1", "3000") for c in CLASSES]))
+    out = tmp_path / "report.json"
+    main(["scan", str(DEMO / "cluster"), "--config", str(DEMO / "config.yaml"), "--probe-results",
+          str(DEMO / "probe-results"), "--overheads", str(path), "--format", "json", "-o", str(out)])
+    verdicts = {p["verdict"] for p in json.loads(out.read_text())["placement"]}
+    assert "vm-insufficient" in verdicts
