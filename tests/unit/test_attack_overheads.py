@@ -67,3 +67,31 @@ def test_the_same_scan_with_numbers_still_decides(tmp_path):
           str(DEMO / "probe-results"), "--overheads", str(path), "--format", "json", "-o", str(out)])
     verdicts = {p["verdict"] for p in json.loads(out.read_text())["placement"]}
     assert "vm-insufficient" in verdicts
+
+
+# -- amplification: a figure's source list is quoted in full with every verdict it decides ---------
+
+def _cited(refs: list[str]) -> str:
+    listed = ", ".join(refs)
+    return ('schema_version: 1\nsources:\n'
+            + "".join(f'  {r}: {{title: t, url: "https://lab.example/{r}", date: "2026-11-20"}}\n' for r in sorted(set(refs)))
+            + f"figures:\n  - {{node_class: shared-vm, dimension: network-rtt, low_us: 1, high_us: 3, sources: [{listed}]}}\n")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(refs=st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=2, max_size=40).filter(lambda r: len(set(r)) < len(r)))
+def test_a_source_named_twice_in_one_figure_is_refused(tmp_path, refs):
+    """A 81 KB file naming one 800-character citation 20,000 times made a 285 MB JSON report."""
+    path = tmp_path / "lab.yaml"
+    path.write_text(_cited(refs))
+    with pytest.raises(DataFileError, match=r"figures\[0\]\.sources"):
+        load_overheads(path)
+
+
+def test_a_figure_cites_at_most_sixteen_sources(tmp_path):
+    path = tmp_path / "lab.yaml"
+    path.write_text(_cited([f"s{n}" for n in range(16)]))
+    assert len(load_overheads(path).get("shared-vm", "network-rtt").citations) == 16
+    path.write_text(_cited([f"s{n}" for n in range(17)]))
+    with pytest.raises(DataFileError, match=r"figures\[0\]\.sources"):
+        load_overheads(path)
