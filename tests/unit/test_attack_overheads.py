@@ -97,3 +97,29 @@ def test_a_figure_cites_at_most_sixteen_sources(tmp_path):
     path.write_text(_cited([f"s{n}" for n in range(17)]))
     with pytest.raises(DataFileError, match=r"figures\[0\]\.sources"):
         load_overheads(path)
+
+
+# -- unmeasured figures where placement needs a number ---------------------------------------------
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(node_class=st.sampled_from(CLASSES), dimension=st.sampled_from(DIMENSIONS), low=st.sampled_from(["null", "1"]))
+def test_only_a_sandbox_figure_may_be_unmeasured(tmp_path, node_class, dimension, low):
+    """Placement compares budgets with the VM classes' high figures; a null there made every
+    verdict on a VM `vm-adequate` with no arithmetic, and one on bare metal a crash."""
+    path = tmp_path / "lab.yaml"
+    path.write_text(_file([(node_class, dimension, low, "null")]))
+    if node_class in ("gvisor", "kata"):
+        assert load_overheads(path).get(node_class, dimension).high_us is None
+    else:
+        with pytest.raises(DataFileError, match=r"figures\[0\]\.high_us"):
+            load_overheads(path)
+
+
+def test_a_scan_with_unmeasured_vm_figures_is_a_one_line_error(tmp_path, capsys):
+    path = tmp_path / "lab.yaml"
+    path.write_text(_file([(c, d, "null", "null") for c in ("shared-vm", "dedicated-vm") for d in DIMENSIONS]))
+    code = main(["scan", str(DEMO / "cluster"), "--config", str(DEMO / "config.yaml"), "--probe-results",
+                 str(DEMO / "probe-results"), "--overheads", str(path), "--format", "json",
+                 "-o", str(tmp_path / "r.json")])
+    err = capsys.readouterr().err
+    assert code == 2 and "internal error" not in err and "high_us" in err
