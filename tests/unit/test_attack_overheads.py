@@ -123,3 +123,31 @@ def test_a_scan_with_unmeasured_vm_figures_is_a_one_line_error(tmp_path, capsys)
                  "-o", str(tmp_path / "r.json")])
     err = capsys.readouterr().err
     assert code == 2 and "internal error" not in err and "high_us" in err
+
+
+# -- a marker in a broken file reaches no output (this held; kept as a guard) -----------------------
+
+MARK = "s3cr3tMARK"
+BASE = _file([("shared-vm", "network-rtt", "1", "3")])
+BROKEN = [
+    BASE.replace("https://lab.example/r", f"javascript:{MARK}"), BASE.replace("2026-11-20", MARK),
+    BASE.replace("node_class: shared-vm", f"node_class: {MARK}"), BASE.replace("high_us: 3", f"high_us: {MARK}"),
+    BASE.replace("high_us: 3", f"high_us: [{MARK}]"), BASE.replace("name: lab", f"name: {MARK * 30}"),
+    BASE.replace("name: lab", f"name: [{MARK}]"), BASE + f"name: {MARK}\n", BASE + f"  - [{MARK}\n",
+    BASE + f"x: !!python/object {MARK}\n", f"- {MARK}\n", BASE.replace("schema_version: 1", f"schema_version: {MARK}"),
+    BASE.replace("high_us: 3}", f"high_us: 3, sources: [{MARK}]}}"), BASE.replace("high_us: 3", "high_us: .nan"),
+    f"a: &x {MARK}\nname: *x\n" + BASE.split("\n", 2)[2],
+]
+
+
+@pytest.mark.parametrize("text", BROKEN)
+def test_no_value_of_a_broken_overheads_file_is_echoed(tmp_path, capsys, text):
+    path = tmp_path / "lab.yaml"
+    path.write_text(text)
+    bundle = tmp_path / "bundle"
+    code = main(["scan", str(DEMO / "cluster"), "--overheads", str(path), "--format", "json",
+                 "-o", str(tmp_path / "r.json"), "--evidence-dir", str(bundle)])
+    captured = capsys.readouterr()
+    assert code == 2 and "lab.yaml" in captured.err
+    assert MARK not in captured.err + captured.out
+    assert not (tmp_path / "r.json").exists() and not bundle.exists()
