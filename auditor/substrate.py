@@ -64,7 +64,7 @@ def providers() -> tuple[Provider, ...]:
 
 def _found(pattern: re.Pattern[str] | None, value: str | None) -> bool:
     """Whether `value` is one the pattern describes. A line break is in no providerID or label
-    value Kubernetes accepts, and a pattern's `$` would match before a final one (`m5.metal\n`)."""
+    value Kubernetes accepts, and a pattern's `$` would match before a final one (`m5.metal` and a newline)."""
     return pattern is not None and value is not None and "\n" not in value and pattern.search(value) is not None
 
 
