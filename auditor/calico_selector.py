@@ -187,7 +187,7 @@ class CalicoSelector:
     def matches(self, labels: Mapping[str, str]) -> bool:
         """Calico's own evaluation, for `selector`, `notSelector` and `serviceAccountSelector`:
         `all()` and `global()` match any labels."""
-        return _evaluate(self.root, labels, _Scope(all_value=True, global_value=True))
+        return _evaluate(self.root, _strings(labels), _Scope(all_value=True, global_value=True))
 
     def selects_namespace(self, name: str | None, labels: Mapping[str, str] | None = None) -> bool:
         """As a `namespaceSelector`: does it select an endpoint in namespace `name` whose
@@ -202,8 +202,16 @@ class CalicoSelector:
         """
         if name is None:
             return _evaluate(self.root, {}, _Scope(all_value=False, global_value=True))
-        namespace_labels = {**(labels or {}), NAMESPACE_NAME_LABEL: name}
+        namespace_labels = _strings({**_strings(labels), NAMESPACE_NAME_LABEL: name})
         return _evaluate(self.root, namespace_labels, _Scope(all_value=True, global_value=False))
+
+
+def _strings(labels: object) -> dict[str, str]:
+    """Labels as Calico holds them, string to string: what a broken object has instead (a number,
+    a list, no mapping at all) is no label, never a match by accident or a crash."""
+    if not isinstance(labels, Mapping):
+        return {}
+    return {k: v for k, v in labels.items() if isinstance(k, str) and isinstance(v, str)}
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,14 @@ the repository, which users of the installed package do not have.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .schema_errors import schema_error
+from .schema_errors import located, schema_error
 from .sources.yaml_loader import Node
 from .yamlfile import load_one
 
@@ -63,11 +64,29 @@ def load_checked(path: Path, what: str, schema: str) -> tuple[Node, Any]:
     """(node, data) of a one-document YAML or JSON file that passes `schema`.
 
     Read through the one parse path (bounded, value-free errors); an empty file, a syntax
-    error or a schema violation raises DataFileError as `file:line: field: reason`."""
+    error, a schema violation or a number that is not finite raises DataFileError as
+    `file:line: field: reason`."""
     node, data = load_one(path, what, DataFileError)
     if node is None:
         raise DataFileError(f"{path}: {what} is empty")
     problem = schema_error(validator(schema), data, path, node)
     if problem:
         raise DataFileError(problem)
+    # YAML's .nan passes every `minimum` and `maximum` (each comparison with it is false) and
+    # would then turn every verdict computed from it into a pass.
+    where = next(_not_finite(data, []), None)
+    if where is not None:
+        raise DataFileError(located(path, node, where, "must be a finite number"))
     return node, data
+
+
+def _not_finite(value: Any, where: list[str]) -> Iterator[list[str]]:
+    """Where the non-finite numbers are (depth is bounded by the loader)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield where
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _not_finite(item, [*where, str(key)])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _not_finite(item, [*where, str(index)])

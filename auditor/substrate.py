@@ -62,8 +62,14 @@ def providers() -> tuple[Provider, ...]:
     )
 
 
+def _found(pattern: re.Pattern[str] | None, value: str | None) -> bool:
+    """Whether `value` is one the pattern describes. A line break is in no providerID or label
+    value Kubernetes accepts, and a pattern's `$` would match before a final one (`m5.metal` and a newline)."""
+    return pattern is not None and value is not None and "\n" not in value and pattern.search(value) is not None
+
+
 def provider_of(provider_id: str) -> Provider | None:
-    return next((p for p in providers() if p.provider_id is not None and p.provider_id.search(provider_id)), None)
+    return next((p for p in providers() if _found(p.provider_id, provider_id)), None)
 
 
 def family_of(provider: Provider | None, provider_id: str | None,
@@ -72,9 +78,9 @@ def family_of(provider: Provider | None, provider_id: str | None,
     families when the providerID names one, else any provider's instance-type family."""
     candidates = provider.families if provider is not None else [f for p in providers() for f in p.families]
     for family in candidates:
-        if family.provider_id and provider_id is not None and family.provider_id.search(provider_id):
+        if _found(family.provider_id, provider_id):
             return family, f"providerID {provider_id}"
-        if family.instance_type and instance_type is not None and family.instance_type.search(instance_type):
+        if _found(family.instance_type, instance_type):
             return family, f"instance type {instance_type}"
     return None
 

@@ -13,7 +13,7 @@ default, a mounted token, and the answer says which assumption it made.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,21 +33,33 @@ AccountKey = tuple[str | None, str]
 class ServiceAccounts:
     """The audited ServiceAccounts by (namespace, name), and where each one's field was read."""
 
-    by_key: Mapping[AccountKey, Resource]
-    _places: dict[AccountKey, str] = field(default_factory=dict, repr=False, compare=False)
+    by_key: Mapping[AccountKey, Sequence[Resource]]
+    _found: dict[tuple[AccountKey, str | None], Resource | None] = field(default_factory=dict, repr=False,
+                                                                         compare=False)
+    _places: dict[int, str] = field(default_factory=dict, repr=False, compare=False)
 
-    def place(self, key: AccountKey) -> str:
+    def find(self, key: AccountKey, cluster: str | None) -> Resource | None:
+        """The account a pod of `cluster` runs as: one of that cluster, or of none named (a file
+        beside a snapshot). Of several (two files, two documents), one that does not turn the
+        token off: which one the cluster holds is not known, and a pass must not rest on that."""
+        if (key, cluster) not in self._found:  # once per account and cluster, however many pods
+            found = [r for r in self.by_key.get(key, ()) if r.origin.cluster in (cluster, None) or cluster is None]
+            chosen = next((r for r in found if r.obj.get(FIELD) is not False), found[0] if found else None)
+            self._found[(key, cluster)] = chosen
+        return self._found[(key, cluster)]
+
+    def place(self, account: Resource) -> str:
         """`file:line` of the account's automount field (or of the account), or its cluster."""
-        if key not in self._places:
-            self._places[key] = _place(self.by_key[key])
-        return self._places[key]
+        if id(account) not in self._places:  # the accounts live as long as this object
+            self._places[id(account)] = _place(account)
+        return self._places[id(account)]
 
 
 def service_accounts(ctx: AnalysisContext) -> ServiceAccounts:
-    """For `ctx.shared`: built once per audit. The first of two objects with one key wins."""
-    found: dict[AccountKey, Resource] = {}
+    """For `ctx.shared`: built once per audit."""
+    found: dict[AccountKey, list[Resource]] = {}
     for r in ctx.of_kind("ServiceAccount"):
-        found.setdefault((r.namespace, r.name), r)
+        found.setdefault((r.namespace, r.name), []).append(r)
     return ServiceAccounts(found)
 
 
@@ -100,15 +112,15 @@ def _chain(view: PodView, account: str | None, named: str, accounts: ServiceAcco
     if account is None:
         return True, "default", (f"the pod does not set {FIELD} and names its ServiceAccount with something "
                                  "other than a string: Kubernetes' default, a mounted token, is assumed"), None
-    key, shown = (view.resource.namespace, account), f"ServiceAccount {named}"
-    found = accounts.by_key.get(key)
+    shown = f"ServiceAccount {named}"
+    found = accounts.find((view.resource.namespace, account), view.resource.origin.cluster)
     if found is None:
         evidence["assumption"] = (f"{shown} was not among the audited objects: Kubernetes' default "
                                   f"({FIELD}: true) is assumed")
         return True, "default", (f"the pod does not set {FIELD} and {shown} was not among the audited "
                                  "objects, so Kubernetes' default, a mounted token, is assumed"), None
     setting = found.obj.get(FIELD)
-    evidence["service_account_field"] = {"at": accounts.place(key), "value": _shown(setting)}
+    evidence["service_account_field"] = {"at": accounts.place(found), "value": _shown(setting)}
     if setting is None:
         return True, "default", (f"neither the pod nor {shown} sets {FIELD}, and Kubernetes mounts "
                                  "the token by default"), None
