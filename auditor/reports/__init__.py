@@ -1,16 +1,17 @@
 """Renderers: pure functions of the Report. Each module imports its own heavy dependencies.
 
 `renderer(name)(report)` works for every format. SARIF and JUnit also take `rules=` (the
-rules that ran: SARIF describes them, JUnit lists those without findings as passing).
+rules that ran: SARIF describes them, JUnit lists those without findings as passing, policy
+reports name each finding's rule). Policy reports and Prometheus metrics take the run's times.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from importlib import import_module
 
-FORMATS = ("table", "json", "sarif", "junit", "markdown", "html")
+FORMATS = ("table", "json", "sarif", "junit", "markdown", "html", "policyreport", "prometheus")
 _MODULES = {"table": "table", "json": "json_report", "sarif": "sarif", "junit": "junit", "markdown": "markdown",
-            "html": "html"}
+            "html": "html", "policyreport": "policyreport", "prometheus": "prometheus"}
 
 
 def renderer(name: str) -> Callable[..., str]:
