@@ -41,7 +41,7 @@ def escape_label(value: str) -> str:
 
 
 def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\")                                                                       
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
 
 
 def _text(value: Any) -> str:

@@ -5,11 +5,11 @@ from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families  # the test extra; the official parser
 
 from auditor.model import Coverage, Finding, Report, Severity, Skipped
 from auditor.reports import renderer
 from auditor.reports.prometheus import render
-from prometheus_client.parser import text_string_to_metric_families  # the test extra; the official parser
 
 
 def parse(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
