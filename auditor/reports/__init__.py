@@ -9,6 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from importlib import import_module
 
+# APIs --format policyreport writes (the first is the default); the CLI lists them without
+# importing the renderer.
+POLICYREPORT_APIS = ("wgpolicyk8s.io/v1alpha2", "openreports.io/v1alpha1")
+
 FORMATS = ("table", "json", "sarif", "junit", "markdown", "html", "policyreport", "prometheus")
 _MODULES = {"table": "table", "json": "json_report", "sarif": "sarif", "junit": "junit", "markdown": "markdown",
             "html": "html", "policyreport": "policyreport", "prometheus": "prometheus"}

@@ -97,7 +97,7 @@ def e(value: Any) -> str:
     return html.escape(escape_lines(text), quote=True)
 
 
-def _hash(source: str) -> str:
+def csp_source(source: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode()).digest()).decode() + "'"
 
 
@@ -106,7 +106,7 @@ def render(report: Report | Mapping[str, Any]) -> str:
         from .json_report import to_dict
 
         report = to_dict(report)
-    csp = (f"default-src 'none'; script-src {_hash(JS)}; style-src {_hash(CSS)}; img-src data:; "
+    csp = (f"default-src 'none'; script-src {csp_source(JS)}; style-src {csp_source(CSS)}; img-src data:; "
            "base-uri 'none'; form-action 'none'")
     summary, tool = report.get("summary", {}), report.get("tool", {})
     title = "k8s-isolation-audit report"
@@ -165,7 +165,8 @@ def _summary(report: Mapping[str, Any], summary: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
-def _tenants(report: Mapping[str, Any]) -> list[str]:
+def report_tenants(report: Mapping[str, Any]) -> list[str]:
+    """Every tenant the report knows of: in reachability, on nodes, with findings (the fleet view uses it too)."""
     names: set[str] = set()
     for kind in ("intended", "observed"):
         for r in (report.get("reachability") or {}).get(kind) or []:
@@ -178,7 +179,7 @@ def _tenants(report: Mapping[str, Any]) -> list[str]:
 
 def _heatmaps(report: Mapping[str, Any]) -> str:
     reach = report.get("reachability") or {}
-    tenants = _tenants(report)
+    tenants = report_tenants(report)
     out = ['<section id="reachability"><h2>Tenant × tenant reachability</h2>']
     if len(tenants) < 2:
         out.append('<p class="note">Fewer than two tenants: nothing to compare.</p></section>')

@@ -23,16 +23,14 @@ from typing import Any
 
 from ..baseline import fingerprint
 from ..model import Finding, Report, Rule, Severity, Skipped
+from . import POLICYREPORT_APIS
 from .rulemeta import rule_index
 
 SOURCE = "k8s-isolation-audit"
 LABELS = {"app.kubernetes.io/managed-by": SOURCE}
 # kind of the namespaced report, kind of the cluster-scoped one
-APIS = {
-    "wgpolicyk8s.io/v1alpha2": ("PolicyReport", "ClusterPolicyReport"),
-    "openreports.io/v1alpha1": ("Report", "ClusterReport"),
-}
-DEFAULT_API = "wgpolicyk8s.io/v1alpha2"
+APIS = dict(zip(POLICYREPORT_APIS, (("PolicyReport", "ClusterPolicyReport"), ("Report", "ClusterReport")), strict=True))
+DEFAULT_API = POLICYREPORT_APIS[0]
 # An object in etcd is at most 1.5 MiB; a finding's result is well under 1.5 kB.
 MAX_RESULTS = 500
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # DNS-1123 label
