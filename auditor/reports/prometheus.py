@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..model import Report, Severity
@@ -25,6 +25,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 SUBSTRATES = ("bare-metal", "vm", "unknown")
 VERDICTS = ("bare-metal-justified", "bare-metal-unjustified", "vm-adequate", "vm-insufficient", "no-budget")
 Sample = tuple[Mapping[str, str], float]
+Family = tuple[str, str, Sequence[Sample]]  # name, help, samples
 
 
 def render(report: Report, started: float | None = None, finished: float | None = None) -> str:
@@ -65,7 +66,7 @@ def _family(name: str, help_text: str, samples: Iterable[Sample]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _findings(report: Report) -> list[tuple[str, str, list[Sample]]]:
+def _findings(report: Report) -> list[Family]:
     counts = Counter((f.cluster or "", f.tenant or "(platform)", f.rule_id, f.severity.label) for f in report.findings)
     by_rule = [({**({"cluster": c} if c else {}), "tenant": t, "rule": r, "severity": s}, float(n))
                for (c, t, r, s), n in sorted(counts.items())]
@@ -84,7 +85,7 @@ def _rows(report: Report, section: str) -> list[Mapping[str, Any]]:
     return [r for r in rows if isinstance(r, Mapping)]
 
 
-def _nodes(report: Report) -> list[tuple[str, str, list[Sample]]]:
+def _nodes(report: Report) -> list[Family]:
     nodes = _rows(report, "nodes")
     shared = Counter((str(n.get("substrate")), len(n.get("kernel_shared_by") or ()) > 1) for n in nodes)
     substrates = sorted({*SUBSTRATES, *(s for s, _ in shared)})
@@ -98,13 +99,13 @@ def _nodes(report: Report) -> list[tuple[str, str, list[Sample]]]:
     ]
 
 
-def _placement(report: Report) -> list[tuple[str, str, list[Sample]]]:
+def _placement(report: Report) -> list[Family]:
     verdicts = Counter(str(p.get("verdict")) for p in _rows(report, "placement"))
     return [("placement_verdicts", "Workloads with a latency budget, by placement verdict.",
              [({"verdict": v}, float(verdicts[v])) for v in sorted({*VERDICTS, *verdicts})])]
 
 
-def _reachability(report: Report) -> list[tuple[str, str, list[Sample]]]:
+def _reachability(report: Report) -> list[Family]:
     reach = report.sections.get("reachability")
     reach = reach if isinstance(reach, Mapping) else {}
     pairs: dict[tuple[str, str, str], bool] = {}
@@ -123,9 +124,9 @@ def _reachability(report: Report) -> list[tuple[str, str, list[Sample]]]:
     ]
 
 
-def _coverage(report: Report, started: float | None, finished: float) -> list[tuple[str, str, list[Sample]]]:
+def _coverage(report: Report, started: float | None, finished: float) -> list[Family]:
     cov = report.coverage
-    families = [
+    families: list[Family] = [
         ("coverage_complete", "1 when every input was audited, 0 when the results are partial.",
          [({}, float(cov.complete))]),
         ("skipped_inputs", "Inputs or parts of inputs that could not be audited.", [({}, float(len(cov.skipped)))]),
