@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .html import CSS, RANK, SEVERITIES, csp_source, e
+from .html import CSS, RANK, SEVERITIES, document, e
 
 JS = """
 (function () {
@@ -46,22 +46,10 @@ STYLE = CSS + ("tr.picked td{background:#eef4ff}"
 
 
 def render(fleet: Mapping[str, Any]) -> str:
-    csp = (f"default-src 'none'; script-src {csp_source(JS)}; style-src {csp_source(STYLE)}; img-src data:; "
-           "base-uri 'none'; form-action 'none'")
     summary, tool = fleet["summary"], fleet["tool"]
-    title = "k8s-isolation-audit fleet report"
-    parts = [
-        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-        f'<meta http-equiv="Content-Security-Policy" content="{csp}">',  # our constant: no report data
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        '<meta name="referrer" content="no-referrer">',
-        f"<title>{e(title)}</title>", f"<style>{STYLE}</style>", "</head>", "<body>",
-        "<header>", f"<h1>{e(title)}</h1>",
-        f'<div class="meta">version {e(tool["version"])} · {e(summary["clusters"])} cluster(s)</div>', "</header>",
-        "<main>", _summary(fleet), _shared(summary), _findings(fleet), "</main>", f"<script>{JS}</script>",
-        "</body>", "</html>",
-    ]
-    return "\n".join(p for p in parts if p) + "\n"
+    meta = f'version {e(tool["version"])} · {e(summary["clusters"])} cluster(s)'
+    return document("k8s-isolation-audit fleet report", meta, [_summary(fleet), _shared(summary), _findings(fleet)],
+                    STYLE, JS)
 
 
 def _summary(fleet: Mapping[str, Any]) -> str:

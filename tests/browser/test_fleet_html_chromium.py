@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from test_html_chromium import HOSTILE, Page, browser, choose, chromium  # noqa: F401  (fixtures by name)
+from test_html_chromium import HOSTILE, Page, browser, choose, chromium, inert_page  # noqa: F401  (fixtures by name)
 
 from auditor.fleet import merge, to_dict
 from auditor.reports.fleet_html import render
@@ -58,12 +58,7 @@ def test_fleet_loads_and_the_cluster_selector_filters(browser, demo, tmp_path): 
 
 def test_hostile_cluster_names_render_as_text(browser, demo, tmp_path):  # noqa: F811
     path = write_fleet(demo, tmp_path, [HOSTILE, "prod"])
-    page = Page(browser, path.as_uri())
-    assert page.errors() == []
-    assert page.requests() == [path.as_uri()]
-    assert page.eval("window.pwned === undefined") is True
-    assert page.eval("document.querySelectorAll('img, iframe').length") == 0
-    assert page.eval("document.scripts.length") == 1
+    page = inert_page(browser, path)
     choose(page, "f-cluster", HOSTILE)
     assert shown(page) == len(demo.findings)
     choose(page, "f-cluster", "prod")
