@@ -15,6 +15,7 @@ JSON (which is also YAML): `kubectl apply -f` takes it. Every object carries the
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -24,10 +25,12 @@ from typing import Any
 from ..baseline import fingerprint
 from ..model import Finding, Report, Rule, Severity, Skipped
 from . import POLICYREPORT_APIS
+from .json_report import dumps
 from .rulemeta import rule_index
 
 SOURCE = "k8s-isolation-audit"
 LABELS = {"app.kubernetes.io/managed-by": SOURCE}
+CLUSTER_ANNOTATION = "isolation-audit.io/cluster"  # an annotation: a cluster's name need not be a label value
 # kind of the namespaced report, kind of the cluster-scoped one
 APIS = dict(zip(POLICYREPORT_APIS, (("PolicyReport", "ClusterPolicyReport"), ("Report", "ClusterReport")), strict=True))
 DEFAULT_API = POLICYREPORT_APIS[0]
@@ -40,7 +43,7 @@ OUTCOMES = ("pass", "fail", "warn", "error", "skip")
 def render(report: Report, rules: Iterable[Rule] | None = None, api: str = DEFAULT_API,
            now: float | None = None) -> str:
     """`now`: the results' timestamp (seconds since the epoch; default: the time of the call)."""
-    return json.dumps(to_list(report, rules, api, now), indent=2, ensure_ascii=False, default=str) + "\n"
+    return dumps(to_list(report, rules, api, now))
 
 
 def to_list(report: Report, rules: Iterable[Rule] | None = None, api: str = DEFAULT_API,
@@ -50,28 +53,37 @@ def to_list(report: Report, rules: Iterable[Rule] | None = None, api: str = DEFA
     stamp = time.time() if now is None else now
     timestamp = {"seconds": int(stamp), "nanos": int(round((stamp % 1) * 1e9)) % 1_000_000_000}
     index = rule_index(report, rules)
-    by_namespace: dict[str | None, list[dict[str, Any]]] = {}
+    # A scan of several contexts: each cluster's reports get their own names, or applying the
+    # List would keep only the last of each.
+    several = len({f.cluster or "" for f in report.findings}) > 1
+    groups: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
     for f in report.findings:
         namespace = f.namespace if f.namespace and _NAMESPACE.match(f.namespace) else None
-        by_namespace.setdefault(namespace, []).append(_result(f, index, report.fail_on, timestamp))
-    cluster_results = by_namespace.setdefault(None, [])
-    cluster_results.extend(_not_audited(s, timestamp) for s in report.coverage.skipped)
+        key = (f.cluster or "" if several else "", namespace)
+        groups.setdefault(key, []).append(_result(f, index, report.fail_on, timestamp))
+    groups.setdefault(("", None), []).extend(_not_audited(s, timestamp) for s in report.coverage.skipped)
     items = []
-    for namespace in sorted(by_namespace, key=lambda n: n or ""):
-        items.extend(_reports(api, namespace, by_namespace[namespace]))
+    for cluster, namespace in sorted(groups, key=lambda k: (k[0], k[1] or "")):
+        items.extend(_reports(api, cluster, namespace, groups[(cluster, namespace)]))
     return {"apiVersion": "v1", "kind": "List", "items": items}
 
 
-def _reports(api: str, namespace: str | None, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One report, or several of MAX_RESULTS each: `k8s-isolation-audit`, `k8s-isolation-audit-2`, …"""
-    namespaced, cluster = APIS[api]
+def _reports(api: str, cluster: str, namespace: str | None, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One report, or several of MAX_RESULTS each: `k8s-isolation-audit`, `k8s-isolation-audit-2`, …
+    (`k8s-isolation-audit-<hash of the cluster name>-…` when the scan read several clusters)."""
+    namespaced, cluster_kind = APIS[api]
     chunks = [results[i:i + MAX_RESULTS] for i in range(0, len(results), MAX_RESULTS)] or [[]]
+    base = f"{SOURCE}-{hashlib.sha256(cluster.encode('utf-8', 'surrogatepass')).hexdigest()[:10]}" if cluster \
+        else SOURCE
     out = []
     for n, chunk in enumerate(chunks, 1):
-        metadata: dict[str, Any] = {"name": SOURCE if n == 1 else f"{SOURCE}-{n}", "labels": dict(LABELS)}
+        metadata: dict[str, Any] = {"name": base if n == 1 else f"{base}-{n}", "labels": dict(LABELS)}
+        if cluster:
+            metadata["annotations"] = {CLUSTER_ANNOTATION: cluster}
         if namespace is not None:
             metadata["namespace"] = namespace
-        obj: dict[str, Any] = {"apiVersion": api, "kind": namespaced if namespace else cluster, "metadata": metadata}
+        obj: dict[str, Any] = {"apiVersion": api, "kind": namespaced if namespace else cluster_kind,
+                               "metadata": metadata}
         if api.startswith("openreports.io/"):
             obj["source"] = SOURCE
         if namespace is not None:

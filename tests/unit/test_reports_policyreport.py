@@ -154,6 +154,26 @@ def test_many_findings_split_into_reports_that_fit_etcd(demo, rules):
     assert len(json.dumps(document)) < 1_500_000 * 3
 
 
+def test_a_scan_of_several_clusters_names_each_clusters_reports_apart(demo, rules):
+    base = next(f for f in demo.findings if f.namespace == "shop-web")
+    findings = (replace(base, cluster="prod eu/1"), replace(base, cluster="stage"), replace(base, namespace=None))
+    document = to_list(replace(demo, findings=findings), rules, now=NOW)
+    check(document)
+    reports = {(i["metadata"].get("annotations", {}).get("isolation-audit.io/cluster"), i["kind"]): i
+               for i in document["items"]}
+    assert set(reports) == {("prod eu/1", "PolicyReport"), ("stage", "PolicyReport"), (None, "ClusterPolicyReport")}
+    assert reports[(None, "ClusterPolicyReport")]["metadata"]["name"] == SOURCE
+    assert len({i["metadata"]["name"] for i in document["items"] if i["kind"] == "PolicyReport"}) == 2
+
+
+def test_a_lone_surrogate_still_gives_utf8_json():
+    finding = Finding("IA101", Severity.HIGH, "t", "m\ud800", None, "ns", "Pod", "p\udfff", None, None, (), {},
+                      None, "r", cluster="c\ud800")
+    text = render(_report((finding,)), now=NOW)
+    text.encode("utf-8")
+    check(json.loads(text))
+
+
 def test_registered_as_a_format(demo):
     assert json.loads(renderer("policyreport")(demo, now=NOW))["kind"] == "List"
 
