@@ -79,7 +79,7 @@ def _load(path: str) -> tuple[dict[str, Any] | None, str]:
     version = data.get("schema_version")
     if not isinstance(version, str) or not _READS.match(version):
         return None, "schema_version is not 1.x, the version this tool reads"
-    error = next(iter(sorted(_validator().iter_errors(data), key=lambda e: list(e.absolute_path))), None)
+    error = next(_validator().iter_errors(data), None)
     if error is not None:
         top = error.absolute_path[0] if error.absolute_path else None
         field = f" (field {top})" if isinstance(top, str) and top in _validator().schema["properties"] else ""
