@@ -10,8 +10,8 @@ Findings about namespaced objects go into a report in their namespace; the rest 
 cluster-scoped objects, tenant pairs), and every input that was not audited (an `error`
 result: never a silent pass), into the cluster-scoped one. The output is one `v1` List, as
 JSON (which is also YAML): `kubectl apply -f` takes it. Every object carries the label
-`app.kubernetes.io/managed-by: k8s-isolation-audit`, so a later run replaces them with
-`kubectl apply --prune -l app.kubernetes.io/managed-by=k8s-isolation-audit`.
+`app.kubernetes.io/managed-by: k8s-isolation-audit`, so a later run can replace them all
+(delete by that label, then apply): a namespace whose findings are fixed keeps no stale report.
 """
 from __future__ import annotations
 
