@@ -10,13 +10,14 @@ import gc
 import os
 import shutil
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 from . import __version__
-from .reports import FORMATS
+from .reports import FORMATS, POLICYREPORT_APIS
 from .terminal import escape, escape_lines
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -95,6 +96,13 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("--peer", type=_peer, default=None, metavar="ADDRESS:PORT",
                        help="with --latency: UDP round trips to this echo server ([IPv6]:PORT for IPv6)")
 
+    report = sub.add_parser("report", help="combine JSON reports")
+    report_sub = report.add_subparsers(dest="report_command", metavar="ACTION", required=True)
+    merge = report_sub.add_parser("merge", help="one report over many clusters from their JSON reports")
+    merge.add_argument("files", nargs="+", metavar="REPORT.json")
+    merge.add_argument("--format", choices=("json", "html", "markdown"), default="json", help="default: json")
+    merge.add_argument("--output", "-o", metavar="FILE", help="write the merged report here instead of stdout")
+
     evidence = sub.add_parser("evidence", help="check an evidence bundle")
     evidence_sub = evidence.add_subparsers(dest="evidence_command", metavar="ACTION", required=True)
     verify = evidence_sub.add_parser("verify", help="detect changed, added or removed files and bad signatures")
@@ -115,6 +123,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _scan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=FORMATS, default="table", help="report format (default: table)")
+    p.add_argument("--policyreport-api", choices=POLICYREPORT_APIS, default=POLICYREPORT_APIS[0],
+                   help=f"API of --format policyreport objects (default {POLICYREPORT_APIS[0]})")
     p.add_argument("--output", "-o", metavar="FILE", help="write the report here instead of stdout")
     p.add_argument(
         "--fail-on",
@@ -195,6 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _verify_evidence(args)
         if args.command == "snapshot":
             return _snapshot(args)
+        if args.command == "report":
+            return _merge(args)
         return _rules(args)
     except UsageError as exc:
         _say(f"error: {exc}")
@@ -258,6 +270,7 @@ def _scan(args: argparse.Namespace) -> int:
     from .sources.manifests import Limits, load
     from .sources.probe_reports import with_reports
 
+    started = time.time()
     config_path = args.config
     if args.command == "demo":
         root = demo_dir()
@@ -308,7 +321,7 @@ def _scan(args: argparse.Namespace) -> int:
         except BaselineError as exc:
             raise UsageError(str(exc)) from None
     active = [r for r in ruleset.rules if config.active(r)]
-    _emit(report, args, active)
+    _emit(report, args, active, started)
     # what was not audited: unreadable inputs, and targets a rule could not be evaluated on
     for skipped in report.coverage.skipped:  # before the evidence bundle, whose failure ends the scan
         _say(f"skipped {skipped.one_line()}")
@@ -331,11 +344,15 @@ def _load_rules(extra: Sequence[str]):
     return ruleset, plugins.loaded
 
 
-def _emit(report, args: argparse.Namespace, rules) -> None:
+def _emit(report, args: argparse.Namespace, rules, started: float) -> None:
     from .reports import renderer
 
     render = renderer(args.format)
-    if args.format == "table":
+    if args.format == "policyreport":
+        text = render(report, rules=rules, api=args.policyreport_api, now=time.time())
+    elif args.format == "prometheus":
+        text = render(report, started=started, finished=time.time())
+    elif args.format == "table":
         tty = args.output is None and sys.stdout.isatty()
         width = shutil.get_terminal_size((80, 24)).columns if tty else 80
         text = render(report, width=width, color=tty and "NO_COLOR" not in os.environ)
@@ -433,6 +450,18 @@ def _write(text: str, output: str | None, what: str) -> None:
     else:
         sys.stdout.write(text)
         sys.stdout.flush()
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from .fleet import merge, render
+
+    fleet = merge(args.files)
+    for problem in fleet.one_lines():
+        _say(f"not merged: {problem}")
+    _write(render(fleet, args.format), args.output, "merged report")
+    if fleet.partial:
+        return EXIT_ERROR
+    return EXIT_FINDINGS if fleet.failing else EXIT_OK
 
 
 def _probe(args: argparse.Namespace) -> int:

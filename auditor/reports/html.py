@@ -106,20 +106,26 @@ def render(report: Report | Mapping[str, Any]) -> str:
         from .json_report import to_dict
 
         report = to_dict(report)
-    csp = (f"default-src 'none'; script-src {_hash(JS)}; style-src {_hash(CSS)}; img-src data:; "
-           "base-uri 'none'; form-action 'none'")
     summary, tool = report.get("summary", {}), report.get("tool", {})
-    title = "k8s-isolation-audit report"
+    meta = f'version {e(tool.get("version"))} · {e(_where(report))}'
+    sections = [_summary(report, summary), _heatmaps(report), _api_access(report), _nodes(report),
+                _placement(report), _findings(report), _waivers(report)]
+    return document("k8s-isolation-audit report", meta, sections, CSS, JS)
+
+
+def document(title: str, meta: str, sections: list[str], css: str, js: str) -> str:
+    """The page around the sections (`meta`: HTML, escaped by the caller): only this style
+    and this script may apply, by hash, and nothing may be fetched."""
+    csp = (f"default-src 'none'; script-src {_hash(js)}; style-src {_hash(css)}; img-src data:; "
+           "base-uri 'none'; form-action 'none'")
     parts = [
         "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
         f'<meta http-equiv="Content-Security-Policy" content="{csp}">',  # our constant: no report data
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         '<meta name="referrer" content="no-referrer">',
-        f"<title>{e(title)}</title>", f"<style>{CSS}</style>", "</head>", "<body>",
-        "<header>", f"<h1>{e(title)}</h1>",
-        f'<div class="meta">version {e(tool.get("version"))} · {e(_where(report))}</div>', "</header>", "<main>",
-        _summary(report, summary), _heatmaps(report), _api_access(report), _nodes(report), _placement(report),
-        _findings(report), _waivers(report), "</main>", f"<script>{JS}</script>", "</body>", "</html>",
+        f"<title>{e(title)}</title>", f"<style>{css}</style>", "</head>", "<body>",
+        "<header>", f"<h1>{e(title)}</h1>", f'<div class="meta">{meta}</div>', "</header>", "<main>",
+        *sections, "</main>", f"<script>{js}</script>", "</body>", "</html>",
     ]
     return "\n".join(p for p in parts if p) + "\n"
 
@@ -165,7 +171,8 @@ def _summary(report: Mapping[str, Any], summary: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
-def _tenants(report: Mapping[str, Any]) -> list[str]:
+def report_tenants(report: Mapping[str, Any]) -> list[str]:
+    """Every tenant the report knows of: in reachability, on nodes, with findings (the fleet view uses it too)."""
     names: set[str] = set()
     for kind in ("intended", "observed"):
         for r in (report.get("reachability") or {}).get(kind) or []:
@@ -178,7 +185,7 @@ def _tenants(report: Mapping[str, Any]) -> list[str]:
 
 def _heatmaps(report: Mapping[str, Any]) -> str:
     reach = report.get("reachability") or {}
-    tenants = _tenants(report)
+    tenants = report_tenants(report)
     out = ['<section id="reachability"><h2>Tenant × tenant reachability</h2>']
     if len(tenants) < 2:
         out.append('<p class="note">Fewer than two tenants: nothing to compare.</p></section>')

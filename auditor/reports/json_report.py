@@ -65,7 +65,11 @@ def to_dict(report: Report) -> dict[str, Any]:
 
 
 def render(report: Report) -> str:
-    data = to_dict(report)
+    return dumps(to_dict(report))
+
+
+def dumps(data: Any) -> str:
+    """Indented JSON, as every JSON this tool writes."""
     try:
         return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n"
     except orjson.JSONEncodeError:

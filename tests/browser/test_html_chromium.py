@@ -222,6 +222,19 @@ def test_demo_report_loads_without_errors_or_fetches(browser, demo, tmp_path):
     assert page.eval("document.querySelectorAll('table.heat').length") == 1  # intended only: no probes --reach
 
 
+def inert_page(browser: Browser, path: Path) -> Page:
+    """The page at `path`, loaded, after checking that HOSTILE in it stayed text: no error,
+    no fetch, no script of its own, no element it tried to add."""
+    page = Page(browser, path.as_uri())
+    assert page.errors() == []
+    assert page.requests() == [path.as_uri()]
+    assert page.eval("window.pwned === undefined") is True
+    assert page.eval("document.querySelectorAll('img, iframe').length") == 0
+    assert page.eval("document.scripts.length") == 1
+    assert page.eval("document.body.textContent.includes('<script>window.pwned=2</script>')") is True
+    return page
+
+
 def visible(page: Page) -> int:
     return page.eval("[...document.querySelectorAll('#findings tbody tr')].filter(r => !r.hidden).length")
 
@@ -269,13 +282,7 @@ def test_hostile_strings_render_as_text(browser, demo, tmp_path):
     )
     path = tmp_path / "hostile.html"
     path.write_text(render(report), encoding="utf-8")
-    page = Page(browser, path.as_uri())
-    assert page.errors() == []
-    assert page.requests() == [path.as_uri()]
-    assert page.eval("window.pwned === undefined") is True
-    assert page.eval("document.querySelectorAll('img, iframe').length") == 0
-    assert page.eval("document.scripts.length") == 1
-    assert page.eval("document.body.textContent.includes('<script>window.pwned=2</script>')") is True
+    page = inert_page(browser, path)
     choose(page, "f-tenant", HOSTILE)
     assert visible(page) == 1
     choose(page, "f-control", HOSTILE)

@@ -11,12 +11,12 @@ from auditor.reports import FORMATS, renderer
 
 
 def test_all_formats_are_registered():
-    assert set(FORMATS) == {"table", "json", "sarif", "junit", "markdown", "html"}
+    assert set(FORMATS) == {"table", "json", "sarif", "junit", "markdown", "html", "policyreport", "prometheus"}
     with pytest.raises(ValueError, match="unknown format"):
         renderer("pdf")
 
 
-@pytest.mark.parametrize("fmt", ["sarif", "junit", "markdown", "html"])
+@pytest.mark.parametrize("fmt", ["sarif", "junit", "markdown", "html", "policyreport", "prometheus"])
 def test_demo_renders_in_every_new_format_from_the_cli(fmt, capsys):
     code = main(["demo", "--format", fmt])
     out, err = capsys.readouterr()
@@ -27,6 +27,10 @@ def test_demo_renders_in_every_new_format_from_the_cli(fmt, capsys):
         assert ET.fromstring(out).tag == "testsuites"
     elif fmt == "markdown":
         assert out.startswith("## k8s-isolation-audit") and len(out) <= 65_000
+    elif fmt == "policyreport":
+        assert {i["kind"] for i in json.loads(out)["items"]} == {"PolicyReport", "ClusterPolicyReport"}
+    elif fmt == "prometheus":
+        assert "\nisolation_audit_last_run_duration_seconds " in out
     else:
         assert out.startswith("<!DOCTYPE html>") and out.rstrip().endswith("</html>")
 

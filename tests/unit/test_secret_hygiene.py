@@ -7,6 +7,7 @@ from pathlib import Path
 from scan_helpers import write
 
 from auditor.cli import main
+from auditor.reports import FORMATS  # every format, a new one included
 
 PLANTED = ("s3cr3t-env-value-7f3a", "s3cr3t-secret-data-91c2", "s3cr3t-configmap-4e8d", "s3cr3t-string-data-0b6a",
            "s3cr3t-annotation-5d1e")
@@ -70,9 +71,6 @@ rules:
 """
 
 
-FORMATS = ("json", "table", "sarif", "junit", "markdown", "html")
-
-
 def every_output(tmp: Path, manifest: Path, pack: Path, capsys) -> dict[str, str]:
     """What a scan of `manifest` with `pack` writes, by where: each format on stdout and
     stderr, and each file of its evidence bundle."""
@@ -85,6 +83,10 @@ def every_output(tmp: Path, manifest: Path, pack: Path, capsys) -> dict[str, str
     main(["scan", str(manifest), "--rules", str(pack), "--evidence-dir", str(bundle), "--fail-on", "none",
           "--format", "json"])
     outputs["evidence-dir stderr"] = capsys.readouterr().err
+    report = write(tmp, "report.json", outputs["json"])
+    for fmt in ("json", "html", "markdown"):
+        main(["report", "merge", str(report), "--format", fmt])
+        outputs[f"report merge {fmt}"] = capsys.readouterr().out
     for path in bundle.rglob("*"):
         if path.is_file():
             outputs[f"evidence bundle {path.relative_to(bundle)}"] = path.read_text(errors="replace")

@@ -1,0 +1,144 @@
+"""Policy reports: the findings as Kubernetes objects the policy ecosystem reads.
+
+Two APIs with the same result shape: the wg-policy `wgpolicyk8s.io/v1alpha2` PolicyReport
+and ClusterPolicyReport (what Kyverno writes by default, Kubescape's `--format policyreport`,
+Policy Reporter), and their successor `openreports.io/v1alpha1` Report and ClusterReport
+(Kyverno 1.15+ opt-in, Kubewarden's default since 2026, Policy Reporter 3.2+). A cluster has
+the CRDs of one or both, so the caller chooses.
+
+Findings about namespaced objects go into a report in their namespace; the rest (nodes,
+cluster-scoped objects, tenant pairs), and every input that was not audited (an `error`
+result: never a silent pass), into the cluster-scoped one. The output is one `v1` List, as
+JSON (which is also YAML): `kubectl apply -f` takes it. Every object carries the label
+`app.kubernetes.io/managed-by: k8s-isolation-audit`, so a later run can replace them all
+(delete by that label, then apply): a namespace whose findings are fixed keeps no stale report.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..baseline import fingerprint
+from ..model import Finding, Report, Rule, Severity, Skipped
+from . import POLICYREPORT_APIS
+from .json_report import dumps
+from .rulemeta import rule_index
+
+SOURCE = "k8s-isolation-audit"
+LABELS = {"app.kubernetes.io/managed-by": SOURCE}
+CLUSTER_ANNOTATION = "isolation-audit.io/cluster"  # an annotation: a cluster's name need not be a label value
+# kind of the namespaced report, kind of the cluster-scoped one
+APIS = dict(zip(POLICYREPORT_APIS, (("PolicyReport", "ClusterPolicyReport"), ("Report", "ClusterReport")), strict=True))
+DEFAULT_API = POLICYREPORT_APIS[0]
+# An object in etcd is at most 1.5 MiB; a finding's result is well under 1.5 kB.
+MAX_RESULTS = 500
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # DNS-1123 label
+OUTCOMES = ("pass", "fail", "warn", "error", "skip")
+
+
+def render(report: Report, rules: Iterable[Rule] | None = None, api: str = DEFAULT_API,
+           now: float | None = None) -> str:
+    """`now`: the results' timestamp (seconds since the epoch; default: the time of the call)."""
+    return dumps(to_list(report, rules, api, now))
+
+
+def to_list(report: Report, rules: Iterable[Rule] | None = None, api: str = DEFAULT_API,
+            now: float | None = None) -> dict[str, Any]:
+    if api not in APIS:
+        raise ValueError(f"unknown policy report API {api!r}")
+    stamp = time.time() if now is None else now
+    timestamp = {"seconds": int(stamp), "nanos": int(round((stamp % 1) * 1e9)) % 1_000_000_000}
+    index = rule_index(report, rules)
+    # A scan of several contexts: each cluster's reports get their own names, or applying the
+    # List would keep only the last of each.
+    several = len({f.cluster or "" for f in report.findings}) > 1
+    groups: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
+    for f in report.findings:
+        namespace = f.namespace if f.namespace and _NAMESPACE.match(f.namespace) else None
+        key = (f.cluster or "" if several else "", namespace)
+        groups.setdefault(key, []).append(_result(f, index, report.fail_on, timestamp))
+    groups.setdefault(("", None), []).extend(_not_audited(s, timestamp) for s in report.coverage.skipped)
+    items = []
+    for cluster, namespace in sorted(groups, key=lambda k: (k[0], k[1] or "")):
+        items.extend(_reports(api, cluster, namespace, groups[(cluster, namespace)]))
+    return {"apiVersion": "v1", "kind": "List", "items": items}
+
+
+def _reports(api: str, cluster: str, namespace: str | None, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One report, or several of MAX_RESULTS each: `k8s-isolation-audit`, `k8s-isolation-audit-2`, …
+    (`k8s-isolation-audit-<hash of the cluster name>-…` when the scan read several clusters)."""
+    namespaced, cluster_kind = APIS[api]
+    chunks = [results[i:i + MAX_RESULTS] for i in range(0, len(results), MAX_RESULTS)] or [[]]
+    base = f"{SOURCE}-{hashlib.sha256(cluster.encode('utf-8', 'surrogatepass')).hexdigest()[:10]}" if cluster \
+        else SOURCE
+    out = []
+    for n, chunk in enumerate(chunks, 1):
+        metadata: dict[str, Any] = {"name": base if n == 1 else f"{base}-{n}", "labels": dict(LABELS)}
+        if cluster:
+            metadata["annotations"] = {CLUSTER_ANNOTATION: cluster}
+        if namespace is not None:
+            metadata["namespace"] = namespace
+        obj: dict[str, Any] = {"apiVersion": api, "kind": namespaced if namespace else cluster_kind,
+                               "metadata": metadata}
+        if api.startswith("openreports.io/"):
+            obj["source"] = SOURCE
+        if namespace is not None:
+            obj["scope"] = {"apiVersion": "v1", "kind": "Namespace", "name": namespace}
+        obj["summary"] = {o: sum(1 for r in chunk if r["result"] == o) for o in OUTCOMES}
+        obj["results"] = chunk
+        out.append(obj)
+    return out
+
+
+def _result(f: Finding, index: Mapping[str, Rule], fail_on: Severity | None,
+            timestamp: Mapping[str, int]) -> dict[str, Any]:
+    rule = index[f.rule_id]
+    resource = {"kind": f.kind, "name": f.name, **({"namespace": f.namespace} if f.namespace else {})}
+    return {
+        "source": SOURCE,
+        "policy": f.rule_id,
+        "rule": rule.name,
+        "category": rule.pack,
+        # the scan's own gate: at or above --fail-on fails, below it warns
+        "result": "fail" if fail_on is not None and f.severity >= fail_on else "warn",
+        "severity": f.severity.label,  # the five labels are the CRDs' enum
+        "scored": True,
+        "message": f.message,
+        "timestamp": dict(timestamp),
+        "resources": [resource],
+        "properties": _properties(f),
+    }
+
+
+def _properties(f: Finding) -> dict[str, str]:
+    """The finding's other fields as strings. Evidence was redacted when the finding was made."""
+    props = {
+        "title": f.title,
+        "tenant": f.tenant or "",
+        "container": f.container or "",
+        "node": f.node or "",
+        "cluster": f.cluster or "",
+        "controls": ", ".join(f.controls),
+        "location": f"{f.location.path}:{f.location.line or ''}".rstrip(":") if f.location else "",
+        "remediation": f.remediation,
+        "fingerprint": fingerprint(f),  # the baseline's id: the same finding keeps it from run to run
+    }
+    for pointer, value in f.evidence.items():
+        props[f"evidence {pointer}"] = value if isinstance(value, str) else json.dumps(value, default=str)
+    return {k: v for k, v in props.items() if v}
+
+
+def _not_audited(skipped: Skipped, timestamp: Mapping[str, int]) -> dict[str, Any]:
+    return {
+        "source": SOURCE,
+        "policy": "coverage",
+        "rule": "input-audited",
+        "result": "error",
+        "message": f"not audited: {skipped.one_line()}",
+        "timestamp": dict(timestamp),
+        "properties": {"input": skipped.source, "reason": skipped.reason},
+    }
