@@ -20,6 +20,7 @@ from auditor.model import Resource, Rule
 from auditor.netpol import ALL_PORTS, NO_PORTS, Endpoint, Evaluator, PodClass, PortSet, Verdict, verdict_for
 from auditor.netpol import Rule as NpRule
 from auditor.workloads import items
+from checks import services
 
 # Past this many open-to-open tenant pairs the matrix says "*" (every tenant whose egress is
 # unrestricted) instead of listing each pair: a policy-free cluster of 10,000 tenants would
@@ -128,6 +129,11 @@ class _Scene:
         endpoints = self.endpoints + list(self.probe_endpoints.values())
         return Evaluator(endpoints, _namespace_labels(self.ctx), _policies(self.ctx), _nodes(self.ctx))
 
+    @cached_property
+    def service_views(self) -> list[services.ServiceView]:
+        addresses = sorted({a for _, found in _nodes(self.ctx).values() for a in found})
+        return services.read_services(self.ctx, self.ev, self.tenant, self.endpoints,
+                                      lambda ns, pod: _endpoint_of(self.by_name, ns, pod), addresses)
 
 
 class Reachability:
@@ -138,12 +144,13 @@ class Reachability:
         "reachable-from-every-tenant": Check(),
         "egress-to-metadata": Check(),
         "no-policy-engine": Check(),
+        "service-exposed": Check(),
         # what `probe --reach` observed
         "policy-not-enforced": Check(needs_probe=True),
         "allowed-but-filtered": Check(needs_probe=True),
         "shared-broadcast-domain": Check(needs_probe=True),
     }
-    sections = {"reachability": Section(empty={"intended": [], "observed": []})}
+    sections = {"reachability": Section(empty={"intended": [], "observed": [], "services": []})}
 
     def run(self, ctx: AnalysisContext, rules: Sequence[Rule]) -> AnalysisResult:
         endpoints, owners = _endpoints(ctx)
@@ -166,6 +173,7 @@ class Reachability:
             "denied": scene.matrix.denied_entries(),
             "enforcer": _enforcer(ctx),
             "observed": observed_rows(ctx),
+            "services": [s.row() for s in scene.service_views],
         }}
         return AnalysisResult(hits=tuple(hits), sections=sections)
 
@@ -623,6 +631,7 @@ CHECKS = {
     "reachable-from-every-tenant": _open_to_all,
     "egress-to-metadata": _metadata_egress,
     "no-policy-engine": _no_policy_engine,
+    "service-exposed": lambda scene, rule: services.exposed(scene.service_views, rule),
     "policy-not-enforced": _not_enforced,
     "allowed-but-filtered": _filtered,
     "shared-broadcast-domain": _shared_l2,

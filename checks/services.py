@@ -1,0 +1,359 @@
+"""Services: which tenants reach each one, and where it is exposed outside the pods' view.
+
+A Service forwards to its backends, so another tenant reaches it exactly when it reaches a
+backend on one of the Service's target ports: the answer is the policy evaluator's, asked
+on the backends' classes, never a second reading of the policies. Backends are the pods
+(or workload templates) the selector picks in the Service's namespace; a Service without a
+selector forwards to the addresses of its EndpointSlices (or Endpoints), matched to pods by
+their `targetRef` or address.
+
+NodePort and LoadBalancer Services (and any with `externalIPs`) also listen on addresses
+that are not pods: every node's, the load balancer's, the external IPs. A pod reaches them
+when its egress admits that address on that port. Traffic through a node port is
+source-NATed under `externalTrafficPolicy: Cluster`, so the backends' NetworkPolicies see a
+node address there, not the client's.
+"""
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from auditor.analysis import AnalysisContext, Hit
+from auditor.model import Resource, Rule
+from auditor.netpol import NO_PORTS, PROTOCOLS, Endpoint, Evaluator, PodClass, PortSet
+from auditor.workloads import items
+
+EXPOSED_TYPES = ("NodePort", "LoadBalancer")
+LISTED = 50  # tenants and addresses listed per Service; the counts are always whole
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # ties an EndpointSlice to its Service
+
+Resolve = Callable[[str | None, str | None], Endpoint | None]
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePort:
+    name: str
+    protocol: str
+    port: int | None
+    target: int | str | None  # a number, a container port's name on the backends, or unknown
+    node_port: int | None
+
+    def describe(self) -> str:
+        text = f"{self.protocol}/{self.port}->{self.target}"
+        return text + (f" (nodePort {self.node_port})" if self.node_port else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    """Where a Service listens outside the pods: node ports, load balancer, external IPs."""
+
+    node_addresses: tuple[str, ...]
+    node_ports: tuple[int, ...]
+    load_balancer_ingress: tuple[str, ...]
+    external_ips: tuple[str, ...]
+    external_traffic_policy: str
+    source_ranges: tuple[str, ...]
+    reached_by: tuple[str, ...]  # other tenants whose egress admits one of those addresses and ports
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "node_addresses": list(self.node_addresses[:LISTED]),
+            "node_address_count": len(self.node_addresses),
+            "node_ports": list(self.node_ports),
+            "load_balancer_ingress": list(self.load_balancer_ingress),
+            "external_ips": list(self.external_ips),
+            "external_traffic_policy": self.external_traffic_policy,
+            "load_balancer_source_ranges": list(self.source_ranges),
+            "reachable_from": list(self.reached_by[:LISTED]),
+            "reachable_from_count": len(self.reached_by),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceView:
+    resource: Resource
+    tenant: str | None
+    type: str
+    ports: tuple[ServicePort, ...]
+    backends_from: str  # "selector", "EndpointSlice", "Endpoints" or "none"
+    backends: int  # pods, or workload templates where no pod is audited
+    outside_backends: int  # backend addresses no audited pod has: not evaluated
+    reached_by: tuple[str, ...]  # other tenants that reach a backend on a target port
+    exposure: Exposure | None
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "service": self.resource.name,
+            "namespace": self.resource.namespace,
+            "tenant": self.tenant,
+            "type": self.type,
+            "ports": [p.describe() for p in self.ports],
+            "backends_from": self.backends_from,
+            "backend_count": self.backends,
+            "outside_backends": self.outside_backends,
+            "reachable_from": list(self.reached_by[:LISTED]),
+            "reachable_from_count": len(self.reached_by),
+            "exposure": self.exposure.row() if self.exposure else None,
+        }
+
+
+def read_services(ctx: AnalysisContext, ev: Evaluator, tenant: Mapping[int, str | None],
+                  endpoints: Sequence[Endpoint], resolve: Resolve, node_addresses: Sequence[str]) -> list[ServiceView]:
+    reach = _Reach(ev, tenant)
+    pods = {(r.namespace, r.name) for r in ctx.of_kind("Pod")}
+    by_namespace: dict[str, list[Endpoint]] = defaultdict(list)
+    for e in endpoints:
+        by_namespace[e.namespace].append(e)
+    slices = _slices(ctx)
+    by_ip = {e.ip: e for e in endpoints if e.ip}
+
+    def backend(namespace: str | None, pod: str | None, address: str | None) -> Endpoint | None:
+        return resolve(namespace, pod) if pod else by_ip.get(address or "")
+
+    found = []
+    for service in sorted(ctx.of_kind("Service"), key=lambda r: (r.namespace or "", r.name)):
+        spec = service.obj.get("spec")
+        spec = spec if isinstance(spec, dict) else {}
+        kind = spec.get("type") if isinstance(spec.get("type"), str) else "ClusterIP"
+        if service.namespace is None or kind == "ExternalName":
+            continue  # ExternalName is a DNS alias: nothing is forwarded
+        ports = tuple(_ports(spec))
+        selector = spec.get("selector")
+        if isinstance(selector, dict) and selector:
+            wanted = {str(k): str(v) for k, v in selector.items()}
+            matched = [e for e in by_namespace[service.namespace]
+                       if all(e.labels.get(k) == v for k, v in wanted.items())]
+            source, outside, slice_ports = "selector", 0, {}
+        else:
+            source, matched, outside, slice_ports = _from_slices(slices.get((service.namespace, service.name)),
+                                                                 backend)
+        real = [e for e in matched if (e.namespace, e.name) in pods]
+        backends = real or matched
+        mine = ctx.tenancy.tenant_of(service.namespace)
+        reached: set[str] = set()
+        for cls in {ev.class_of(e).id: ev.class_of(e) for e in backends}.values():
+            reached |= reach.tenants(cls, _targets(ports, cls, slice_ports))
+        exposure = _exposure(spec, service, kind, ports, node_addresses, reach, mine)
+        found.append(ServiceView(service, mine, kind, ports, source, len(backends), outside,
+                                 tuple(sorted(reached - {mine})), exposure))
+    return found
+
+
+def _ports(spec: Mapping[str, Any]) -> Iterator[ServicePort]:
+    for p in items(spec.get("ports")):
+        if not isinstance(p, dict):
+            continue
+        port = p.get("port") if _is_port(p.get("port")) else None
+        target = p.get("targetPort", port)
+        if not (_is_port(target) or (isinstance(target, str) and target)):
+            target = None
+        protocol = p.get("protocol") if p.get("protocol") in PROTOCOLS else "TCP"
+        node_port = p.get("nodePort") if _is_port(p.get("nodePort")) else None
+        yield ServicePort(str(p.get("name") or ""), str(protocol), port, target, node_port)
+
+
+def _is_port(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
+
+
+def _targets(ports: Sequence[ServicePort], cls: PodClass, slice_ports: Mapping[tuple[str, str], set[int]]) -> PortSet:
+    """The ports a Service forwards to on a backend of `cls`: named target ports resolve on the
+    backend's container ports; a Service without selector forwards to its slices' ports."""
+    found: list[tuple[str, int, int]] = []
+    for p in ports:
+        numbers: set[int] = set(slice_ports.get((p.name, p.protocol), ()))
+        if not numbers:
+            if isinstance(p.target, int):
+                numbers.add(p.target)
+            elif isinstance(p.target, str):
+                numbers.update(n for name, n, proto in cls.ports if name == p.target and proto == p.protocol)
+        found += [(p.protocol, n, n) for n in numbers]
+    return PortSet.of(found)
+
+
+# -- EndpointSlices and Endpoints: the backends of a Service without selector ---------
+
+
+@dataclass
+class _Slices:
+    kind: str
+    targets: list[tuple[str | None, str | None, str | None]]  # (namespace, pod, address) of each endpoint
+    ports: dict[tuple[str, str], set[int]]
+
+
+def _slices(ctx: AnalysisContext) -> dict[tuple[str, str], _Slices]:
+    """Per (namespace, Service name): EndpointSlices when there are any, else Endpoints."""
+    found: dict[tuple[str, str], _Slices] = {}
+    for r in ctx.of_kind("EndpointSlice"):
+        service = r.labels.get(SERVICE_NAME_LABEL)
+        if r.namespace is None or not isinstance(service, str):
+            continue
+        entry = found.setdefault((r.namespace, service), _Slices("EndpointSlice", [], defaultdict(set)))
+        for e in items(r.obj.get("endpoints")):
+            if isinstance(e, dict):
+                addresses = [a for a in items(e.get("addresses")) if isinstance(a, str)] or [None]
+                entry.targets += [(*_target_ref(e.get("targetRef"), r.namespace), a) for a in addresses]
+        _add_ports(entry.ports, r.obj.get("ports"))
+    for r in ctx.of_kind("Endpoints"):
+        if r.namespace is None or (r.namespace, r.name) in found:
+            continue
+        entry = found[(r.namespace, r.name)] = _Slices("Endpoints", [], defaultdict(set))
+        for subset in items(r.obj.get("subsets")):
+            if not isinstance(subset, dict):
+                continue
+            for a in items(subset.get("addresses")) + items(subset.get("notReadyAddresses")):
+                if isinstance(a, dict):
+                    ip = a.get("ip") if isinstance(a.get("ip"), str) else None
+                    entry.targets.append((*_target_ref(a.get("targetRef"), r.namespace), ip))
+            _add_ports(entry.ports, subset.get("ports"))
+    return found
+
+
+def _target_ref(ref: Any, namespace: str) -> tuple[str | None, str | None]:
+    if isinstance(ref, dict) and ref.get("kind", "Pod") == "Pod" and isinstance(ref.get("name"), str):
+        return (ref["namespace"] if isinstance(ref.get("namespace"), str) else namespace), ref["name"]
+    return None, None
+
+
+def _add_ports(into: dict[tuple[str, str], set[int]], ports: Any) -> None:
+    for p in items(ports):
+        if isinstance(p, dict) and _is_port(p.get("port")):
+            protocol = p.get("protocol") if p.get("protocol") in PROTOCOLS else "TCP"
+            into[(str(p.get("name") or ""), str(protocol))].add(p["port"])
+
+
+def _from_slices(found: _Slices | None, backend: Callable[[str | None, str | None, str | None], Endpoint | None]
+                 ) -> tuple[str, list[Endpoint], int, Mapping[tuple[str, str], set[int]]]:
+    """(where from, backends that are audited pods, addresses that are not, ports)."""
+    if found is None:
+        return "none", [], 0, {}
+    matched: dict[tuple[str, str], Endpoint] = {}
+    outside: set[str] = set()
+    for namespace, pod, address in found.targets:
+        endpoint = backend(namespace, pod, address)
+        if endpoint is not None:
+            matched[(endpoint.namespace, endpoint.name)] = endpoint
+        else:
+            outside.add(address or f"{namespace}/{pod}")
+    return found.kind, list(matched.values()), len(outside), found.ports
+
+
+# -- who reaches what ------------------------------------------------------------------
+
+
+class _Reach:
+    """Other tenants reaching a class on some ports, and addresses outside the pods, asked
+    of the evaluator once per class (or per egress rule set) and remembered."""
+
+    def __init__(self, ev: Evaluator, tenant: Mapping[int, str | None]) -> None:
+        self.ev, self.tenant = ev, tenant
+        self._of_tenant: dict[str, int] = defaultdict(int)
+        for c in ev.classes:
+            owner = tenant[c.id]
+            if owner is not None and not c.host_network:
+                self._of_tenant[owner] |= 1 << c.id
+        self._cache: dict[tuple[int, PortSet], frozenset[str]] = {}
+        self._address_cache: dict[tuple[tuple, str], PortSet] = {}
+
+    def tenants(self, dst: PodClass, ports: PortSet) -> frozenset[str]:
+        """Tenants with a pod whose egress and `dst`'s ingress both admit one of `ports`."""
+        key = (dst.id, ports)
+        if key not in self._cache:
+            self._cache[key] = frozenset(self._tenants(dst, ports)) if ports and not dst.host_network else frozenset()
+        return self._cache[key]
+
+    def _tenants(self, dst: PodClass, ports: PortSet) -> Iterator[str]:
+        ev, found = self.ev, set()
+        for verdict in ev.verdicts("ingress", dst.id):
+            admitted = verdict.allowed & ports
+            if not admitted:
+                continue
+            for t, mask in self._of_tenant.items():
+                if t in found or not mask & verdict.mask:
+                    continue
+                if any(ev.allowed_by("egress", s.id, dst.id).allowed & admitted
+                       for s in ev.members(mask & verdict.mask)):
+                    found.add(t)
+                    yield t
+
+    def to_addresses(self, targets: Sequence[tuple[str, PortSet]]) -> set[str]:
+        """Tenants with a pod whose egress admits one of these (address, ports)."""
+        groups: dict[tuple, tuple[PodClass, set[str]]] = {}
+        for c in self.ev.classes:
+            t = self.tenant[c.id]
+            if t is not None and not c.host_network:
+                groups.setdefault(self.ev.rules_key("egress", c.id), (c, set()))[1].add(t)
+        found: set[str] = set()
+        for key, (representative, tenants) in groups.items():
+            if not tenants <= found and any(self._address_ports(key, representative, a) & p for a, p in targets):
+                found |= tenants
+        return found
+
+    def _address_ports(self, key: tuple, c: PodClass, address: str) -> PortSet:
+        if (key, address) not in self._address_cache:
+            try:
+                parsed = ipaddress.ip_address(address)
+            except ValueError:
+                return NO_PORTS  # a load balancer's host name: not an address a policy names
+            self._address_cache[(key, address)] = self.ev.address_ports(c, parsed)
+        return self._address_cache[(key, address)]
+
+
+def _exposure(spec: Mapping[str, Any], service: Resource, kind: str, ports: Sequence[ServicePort],
+              node_addresses: Sequence[str], reach: _Reach, mine: str | None) -> Exposure | None:
+    external = tuple(a for a in items(spec.get("externalIPs")) if isinstance(a, str))
+    if kind not in EXPOSED_TYPES and not external:
+        return None
+    status = service.obj.get("status")
+    balancer = status.get("loadBalancer") if isinstance(status, dict) else None
+    ingress = tuple(
+        str(i.get("ip") or i.get("hostname"))
+        for i in items(balancer.get("ingress") if isinstance(balancer, dict) else None)
+        if isinstance(i, dict) and isinstance(i.get("ip") or i.get("hostname"), str)
+    )
+    node_ports = tuple(sorted({p.node_port for p in ports if p.node_port}))
+    on_nodes = tuple(node_addresses) if kind in EXPOSED_TYPES else ()
+    by_node_port = PortSet.of((p.protocol, p.node_port, p.node_port) for p in ports if p.node_port)
+    by_port = PortSet.of((p.protocol, p.port, p.port) for p in ports if p.port)
+    targets = [(a, by_node_port) for a in on_nodes] + [(a, by_port) for a in ingress + external]
+    policy = spec.get("externalTrafficPolicy")
+    ranges = tuple(r for r in items(spec.get("loadBalancerSourceRanges")) if isinstance(r, str))
+    return Exposure(on_nodes, node_ports, ingress, external, policy if isinstance(policy, str) else "Cluster",
+                    ranges, tuple(sorted(reach.to_addresses(targets) - {mine})))
+
+
+# -- IA406 -----------------------------------------------------------------------------
+
+
+def exposed(views: Sequence[ServiceView], rule: Rule) -> Iterator[Hit]:
+    """A Service listening outside the pods' view: on node ports, a load balancer or external IPs."""
+    for view in views:
+        x = view.exposure
+        if x is None:
+            continue
+        where = []
+        if view.type in EXPOSED_TYPES:
+            nodes = (f"{len(x.node_addresses)} node address(es) ({', '.join(x.node_addresses[:3])}"
+                     f"{', ...' if len(x.node_addresses) > 3 else ''})" if x.node_addresses else "every node")
+            where.append(f"node port(s) {', '.join(map(str, x.node_ports)) or '(allocated)'} on {nodes}")
+        if x.load_balancer_ingress:
+            where.append(f"load balancer {', '.join(x.load_balancer_ingress[:3])}")
+        if x.external_ips:
+            where.append(f"external IP(s) {', '.join(x.external_ips[:3])}")
+        tenants = sorted(set(x.reached_by) | set(view.reached_by))
+        who = (f"; {len(tenants)} other tenant(s) may connect: {', '.join(tenants[:8])}"
+               f"{' ...' if len(tenants) > 8 else ''}" if tenants else "")
+        snat = (" With externalTrafficPolicy Cluster, traffic arriving there is source-NATed: the backends' "
+                "NetworkPolicies see a node address, not the client" if x.external_traffic_policy == "Cluster"
+                else " With externalTrafficPolicy Local the client address is kept, but only nodes running a "
+                     "backend answer")
+        open_to = "" if x.source_ranges or view.type != "LoadBalancer" else " (no loadBalancerSourceRanges)"
+        message = (f"Service {view.resource.name} in {view.resource.namespace} is a {view.type}{open_to}, "
+                   f"listening on {' and '.join(where)}{who}.{snat}")
+        pointer = "/spec/type" if view.type in EXPOSED_TYPES else "/spec/externalIPs"
+        yield Hit(rule.id, view.resource, message, {**x.row(), "type": view.type, "backends": view.backends,
+                                                    "reachable_from_pods": list(view.reached_by[:LISTED])},
+                  pointer=pointer)
