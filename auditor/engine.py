@@ -110,6 +110,7 @@ def audit(
             audited_workloads=len(workloads),
             rules_run=len(rules),
             skipped=inventory.skipped + _unevaluated(unevaluated),
+            not_installed=inventory.not_installed,
         ),
         waivers=tuple(waiver_statuses),
         sections=dict(sorted(sections.items())),

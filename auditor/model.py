@@ -116,6 +116,9 @@ class Inventory:
     inputs: tuple[str, ...] = ()
     skipped: tuple[Skipped, ...] = ()
     cluster: str | None = None
+    # optional API kinds the cluster does not serve (e.g. Cilium's, where Cilium is not
+    # installed): nothing of that kind exists, so the audit stays complete
+    not_installed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +208,7 @@ class Coverage:
     audited_workloads: int
     rules_run: int
     skipped: tuple[Skipped, ...]
+    not_installed: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:

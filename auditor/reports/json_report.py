@@ -54,6 +54,7 @@ def to_dict(report: Report) -> dict[str, Any]:
             "audited_workloads": cov.audited_workloads,
             "rules_run": cov.rules_run,
             "skipped": [{"source": s.source, "line": s.line, "reason": s.reason} for s in cov.skipped],
+            "not_installed": list(cov.not_installed),
         },
         "waivers": [
             {"rule": w.rule, "reason": w.reason, "expires": w.expires, "status": w.status, "matched": w.matched}
