@@ -145,6 +145,7 @@ class Reachability:
         "egress-to-metadata": Check(),
         "no-policy-engine": Check(),
         "service-exposed": Check(),
+        "policy-kind-not-implemented": Check(),
         # what `probe --reach` observed
         "policy-not-enforced": Check(needs_probe=True),
         "allowed-but-filtered": Check(needs_probe=True),
@@ -601,27 +602,59 @@ def _detect(ctx: AnalysisContext) -> cni.Detected:
         for n in ctx.of_kind("Node")
         if isinstance(n.obj.get("metadata"), dict) and isinstance(n.obj["metadata"].get("annotations"), dict)
     ]
-    return cni.detect(running, annotations)
+    crds = [(r.name, str(r.obj["spec"].get("group"))) for r in ctx.of_kind("CustomResourceDefinition")
+            if isinstance(r.obj.get("spec"), dict)]
+    return cni.detect(running, annotations, crds)
 
 
 def _no_policy_engine(scene: _Scene, rule: Rule) -> Iterator[Hit]:
-    """Policies on a cluster whose network plugin enforces none: one finding per namespace
-    (its first NetworkPolicy stands for the rest) and per cluster-wide policy."""
+    """Policies on a cluster whose network plugin enforces none: one finding per namespace and
+    family of kinds (its first policy stands for the rest) and per cluster-wide policy."""
     found = scene.ctx.shared(_detect)
     if not found.enforces_none:
         return
-    first: dict[str | None, list[Resource]] = defaultdict(list)
-    for kind in POLICY_KINDS:
-        for r in scene.ctx.of_kind(kind):
-            first[r.namespace if kind == "NetworkPolicy" else f"{kind}/{r.name}"].append(r)
     engines = ", ".join(found.names)
-    for _, policies in sorted(first.items(), key=lambda kv: str(kv[0])):
-        subject = min(policies, key=lambda r: r.name)
-        others = f" and {len(policies) - 1} more in its namespace" if len(policies) > 1 else ""
-        yield Hit(rule.id, subject, f"{subject.kind} {subject.name}{others}: the cluster's network plugin "
+    for subject, count, _ in _policy_groups(scene.ctx, lambda kind: True):
+        yield Hit(rule.id, subject, f"{_first_of(subject, count)}: the cluster's network plugin "
                   f"({engines}) enforces no network policy, so nothing applies it",
-                  {"engines": found.names, "evidence": list(found.evidence), "policies": len(policies)},
+                  {"engines": found.names, "evidence": list(found.evidence), "policies": count},
                   pointer="/spec")
+
+
+def _kind_not_implemented(scene: _Scene, rule: Rule) -> Iterator[Hit]:
+    """Policies of a kind no detected network plugin implements (Cilium's on a Calico cluster,
+    AdminNetworkPolicy on Cilium ...). A plugin that enforces nothing is IA410's finding."""
+    found = scene.ctx.shared(_detect)
+    if found.enforces_none:
+        return
+    engines = ", ".join(found.names)
+    for subject, count, kind in _policy_groups(scene.ctx, found.ignores):
+        by = f"only {', '.join(kind.only)} does" if kind.only else f"{', '.join(kind.not_by)} does not"
+        yield Hit(rule.id, subject, f"{_first_of(subject, count)}: no network plugin of the cluster "
+                  f"({engines}) implements {kind.label} ({by}), so nothing enforces it",
+                  {"engines": found.names, "evidence": list(found.evidence), "kind": kind.label, "policies": count},
+                  pointer="/spec")
+
+
+def _first_of(subject: Resource, count: int) -> str:
+    return f"{subject.kind} {subject.name}" + (f" and {count - 1} more in its namespace" if count > 1 else "")
+
+
+def _policy_groups(ctx: AnalysisContext, chosen) -> Iterator[tuple[Resource, int, cni.PolicyKind]]:
+    """Network policies of the chosen kinds: the first of each namespace and API group (standing
+    for the rest), and each cluster-wide one on its own; with how many it stands for."""
+    groups: dict[tuple[str, str], list[Resource]] = defaultdict(list)
+    kinds: dict[tuple[str, str], cni.PolicyKind] = {}
+    for kind in cni.POLICY_KINDS:
+        if not chosen(kind):
+            continue
+        for r in ctx.of_kind(kind.kind):
+            if cni.policy_kind(r.api_version, r.kind) is kind:
+                key = (kind.group, r.namespace) if r.namespace else (kind.group, f"{kind.kind}/{r.name}")
+                groups[key].append(r)
+                kinds[key] = kind
+    for key, policies in sorted(groups.items()):
+        yield min(policies, key=lambda r: r.name), len(policies), kinds[key]
 
 
 CHECKS = {
@@ -632,6 +665,7 @@ CHECKS = {
     "egress-to-metadata": _metadata_egress,
     "no-policy-engine": _no_policy_engine,
     "service-exposed": lambda scene, rule: services.exposed(scene.service_views, rule),
+    "policy-kind-not-implemented": _kind_not_implemented,
     "policy-not-enforced": _not_enforced,
     "allowed-but-filtered": _filtered,
     "shared-broadcast-domain": _shared_l2,
