@@ -117,16 +117,18 @@ def read_services(ctx: AnalysisContext, ev: Evaluator, tenant: Mapping[int, str 
     for service in sorted(ctx.of_kind("Service"), key=lambda r: (r.namespace or "", r.name)):
         spec = service.obj.get("spec")
         spec = spec if isinstance(spec, dict) else {}
-        kind = spec.get("type") if isinstance(spec.get("type"), str) else "ClusterIP"
+        given = spec.get("type")
+        kind = given if isinstance(given, str) else "ClusterIP"
         if service.namespace is None or kind == "ExternalName":
             continue  # ExternalName is a DNS alias: nothing is forwarded
         ports = tuple(_ports(spec))
         selector = spec.get("selector")
+        slice_ports: Mapping[tuple[str, str], set[int]] = {}
         if isinstance(selector, dict) and selector:
             wanted = {str(k): str(v) for k, v in selector.items()}
             matched = [e for e in by_namespace[service.namespace]
                        if all(e.labels.get(k) == v for k, v in wanted.items())]
-            source, outside, slice_ports = "selector", 0, {}
+            source, outside = "selector", 0
         else:
             source, matched, outside, slice_ports = _from_slices(slices.get((service.namespace, service.name)),
                                                                  backend)
@@ -194,7 +196,7 @@ def _slices(ctx: AnalysisContext) -> dict[tuple[str, str], _Slices]:
         entry = found.setdefault((r.namespace, service), _Slices("EndpointSlice", [], defaultdict(set)))
         for e in items(r.obj.get("endpoints")):
             if isinstance(e, dict):
-                addresses = [a for a in items(e.get("addresses")) if isinstance(a, str)] or [None]
+                addresses: list[str | None] = [a for a in items(e.get("addresses")) if isinstance(a, str)] or [None]
                 entry.targets += [(*_target_ref(e.get("targetRef"), r.namespace), a) for a in addresses]
         _add_ports(entry.ports, r.obj.get("ports"))
     for r in ctx.of_kind("Endpoints"):

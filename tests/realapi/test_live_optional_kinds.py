@@ -32,17 +32,19 @@ def crd(group, version, kind, plural, scope):
                                                                   "x-kubernetes-preserve-unknown-fields": True}}}]}}
 
 
-def wait_for(check, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} within {timeout:.0f}s")
-        time.sleep(0.2)
-
-
 def served(apiserver, group, version, plural) -> bool:
     status, body = apiserver.request("GET", f"/apis/{group}/{version}")
     return status == 200 and plural in {r["name"] for r in body.get("resources", [])}
+
+
+def wait_until_served(apiserver, spec, wanted: bool, timeout: float = 60.0) -> None:
+    """Discovery follows a CRD's creation and deletion after a moment."""
+    group, version, _, plural, _ = spec
+    deadline = time.monotonic() + timeout
+    while served(apiserver, group, version, plural) != wanted:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{plural}.{group} {'not served' if wanted else 'still served'} after {timeout:.0f}s")
+        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +54,8 @@ def installed(apiserver) -> Iterator[str]:
     for spec in CRDS:
         status, body = apiserver.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd(*spec))
         assert status == 201, body
-    for group, version, _, plural, _ in CRDS:
-        wait_for(lambda: served(apiserver, group, version, plural), f"{plural}.{group} served")
+    for spec in CRDS:
+        wait_until_served(apiserver, spec, True)
     namespace = f"optional-{uuid.uuid4().hex[:6]}"
     status, body = apiserver.request("POST", "/api/v1/namespaces", {"metadata": {"name": namespace}})
     assert status == 201, body
@@ -66,10 +68,10 @@ def installed(apiserver) -> Iterator[str]:
         status, body = apiserver.request("POST", path, obj)
         assert status == 201, body
     yield namespace
-    for group, version, _, plural, _ in CRDS:
+    for group, _, _, plural, _ in CRDS:
         apiserver.request("DELETE", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{plural}.{group}")
-    for group, version, _, plural, _ in CRDS:
-        wait_for(lambda: not served(apiserver, group, version, plural), f"{plural}.{group} removed")
+    for spec in CRDS:
+        wait_until_served(apiserver, spec, False)
 
 
 def reader_rules():

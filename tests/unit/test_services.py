@@ -11,14 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scan_helpers import audit_inventory, write
 
-from checks.reachability import _endpoints, _namespace_labels, _policies
-
 from auditor.analysis import AnalysisContext
 from auditor.config import Config
 from auditor.engine import resolve_tenancy, top_level_workloads
 from auditor.netpol import Evaluator
 from auditor.reports import renderer
 from auditor.sources.manifests import load
+from checks.reachability import _endpoints, _namespace_labels, _policies
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "auditor" / "schemas" / "report.schema.json").read_text())
 
@@ -205,7 +204,8 @@ def clusters(draw):
     return objects
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(clusters())
 def test_service_reachability_equals_a_per_pod_brute_force(tmp_path, objects):
     """Tenants reaching a Service, from the evaluator asked per pod pair on each backend's own

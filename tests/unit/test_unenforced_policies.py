@@ -31,7 +31,8 @@ OWN_KIND_GROUPS = {"cilium.io", "projectcalico.org", "crd.projectcalico.org"}
 
 
 def daemonset(engine):
-    return {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": f"{engine}-ds", "namespace": "kube-system"},
+    return {"apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": f"{engine}-ds", "namespace": "kube-system"},
             "spec": {"template": {"metadata": {"labels": {"app": engine}},
                                   "spec": {"containers": [{"name": "agent", "image": IMAGES[engine]}]}}}}
 
