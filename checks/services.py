@@ -252,11 +252,12 @@ class _Reach:
 
     def __init__(self, ev: Evaluator, tenant: Mapping[int, str | None]) -> None:
         self.ev, self.tenant = ev, tenant
-        self._of_tenant: dict[str, int] = defaultdict(int)
-        for c in ev.classes:
-            owner = tenant[c.id]
-            if owner is not None and not c.host_network:
-                self._of_tenant[owner] |= 1 << c.id
+        tenants = [c for c in ev.classes if tenant[c.id] is not None and not c.host_network]
+        self._eligible = sum(1 << c.id for c in tenants)
+        # classes that may open every port anywhere: whom they reach depends on the destination's
+        # ingress alone, so their tenants are counted once per ingress group, not per class
+        self._open_out = sum(1 << c.id for c in tenants if ev.open_to_pods("egress", c.id))
+        self._open_tenants: dict[int, frozenset[str]] = {}
         self._cache: dict[tuple[int, PortSet], frozenset[str]] = {}
         self._address_cache: dict[tuple[tuple, str], PortSet] = {}
 
@@ -267,19 +268,25 @@ class _Reach:
             self._cache[key] = frozenset(self._tenants(dst, ports)) if ports and not dst.host_network else frozenset()
         return self._cache[key]
 
-    def _tenants(self, dst: PodClass, ports: PortSet) -> Iterator[str]:
-        ev, found = self.ev, set()
+    def _tenants(self, dst: PodClass, ports: PortSet) -> set[str]:
+        ev, found = self.ev, set[str]()
         for verdict in ev.verdicts("ingress", dst.id):
             admitted = verdict.allowed & ports
             if not admitted:
                 continue
-            for t, mask in self._of_tenant.items():
-                if t in found or not mask & verdict.mask:
-                    continue
-                if any(ev.allowed_by("egress", s.id, dst.id).allowed & admitted
-                       for s in ev.members(mask & verdict.mask)):
+            found |= self._open_in(verdict.mask)
+            for s in ev.members(verdict.mask & self._eligible & ~self._open_out):
+                t = self.tenant[s.id]
+                if t is not None and t not in found and ev.allowed_by("egress", s.id, dst.id).allowed & admitted:
                     found.add(t)
-                    yield t
+        return found
+
+    def _open_in(self, mask: int) -> frozenset[str]:
+        """Tenants of the open-egress classes in `mask`."""
+        if mask not in self._open_tenants:
+            self._open_tenants[mask] = frozenset(
+                str(self.tenant[c.id]) for c in self.ev.members(mask & self._open_out))
+        return self._open_tenants[mask]
 
     def to_addresses(self, targets: Sequence[tuple[str, PortSet]]) -> set[str]:
         """Tenants with a pod whose egress admits one of these (address, ports)."""
