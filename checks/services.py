@@ -23,7 +23,7 @@ from typing import Any
 
 from auditor.analysis import AnalysisContext, Hit
 from auditor.model import Resource, Rule
-from auditor.netpol import NO_PORTS, PROTOCOLS, Endpoint, Evaluator, PodClass, PortSet
+from auditor.netpol import PROTOCOLS, Endpoint, Evaluator, PodClass, PortSet
 from auditor.workloads import items
 
 EXPOSED_TYPES = ("NodePort", "LoadBalancer")
@@ -259,7 +259,8 @@ class _Reach:
         self._open_out = sum(1 << c.id for c in tenants if ev.open_to_pods("egress", c.id))
         self._open_tenants: dict[int, frozenset[str]] = {}
         self._cache: dict[tuple[int, PortSet], frozenset[str]] = {}
-        self._address_cache: dict[tuple[tuple, str], PortSet] = {}
+        self._address_cache: dict[tuple[int, tuple], PortSet] = {}
+        self._groups: dict[bool, list[tuple[PodClass, int]]] = {}
 
     def tenants(self, dst: PodClass, ports: PortSet) -> frozenset[str]:
         """Tenants with a pod whose egress and `dst`'s ingress both admit one of `ports`."""
@@ -275,10 +276,13 @@ class _Reach:
             if not admitted:
                 continue
             found |= self._open_in(verdict.mask)
-            for s in ev.members(verdict.mask & self._eligible & ~self._open_out):
-                t = self.tenant[s.id]
-                if t is not None and t not in found and ev.allowed_by("egress", s.id, dst.id).allowed & admitted:
-                    found.add(t)
+            candidates = verdict.mask & self._eligible & ~self._open_out
+            if not candidates:
+                continue
+            for representative, group in self._egress_groups():
+                inside = candidates & group
+                if inside and ev.allowed_by("egress", representative.id, dst.id).allowed & admitted:
+                    found.update(str(self.tenant[c]) for c in ev.members_ids(inside))
         return found
 
     def _open_in(self, mask: int) -> frozenset[str]:
@@ -288,27 +292,40 @@ class _Reach:
                 str(self.tenant[c.id]) for c in self.ev.members(mask & self._open_out))
         return self._open_tenants[mask]
 
-    def to_addresses(self, targets: Sequence[tuple[str, PortSet]]) -> set[str]:
-        """Tenants with a pod whose egress admits one of these (address, ports)."""
-        groups: dict[tuple, tuple[PodClass, set[str]]] = {}
-        for c in self.ev.classes:
-            t = self.tenant[c.id]
-            if t is not None and not c.host_network:
-                groups.setdefault(self.ev.rules_key("egress", c.id), (c, set()))[1].add(t)
+    def to_addresses(self, addresses: Sequence[str], ports: PortSet) -> set[str]:
+        """Tenants with a pod whose egress admits one of `ports` on one of `addresses`. Classes
+        under the same egress rules answer alike: asked once per rule set and address list."""
+        parsed = tuple(_addresses(addresses))
         found: set[str] = set()
-        for key, (representative, tenants) in groups.items():
-            if not tenants <= found and any(self._address_ports(key, representative, a) & p for a, p in targets):
-                found |= tenants
+        if not parsed or not ports:
+            return found
+        for i, (representative, group) in enumerate(self._egress_groups(everyone=True)):
+            key = (i, parsed)
+            if key not in self._address_cache:
+                self._address_cache[key] = PortSet.of(
+                    r for a in parsed for r in self.ev.address_ports(representative, a).ranges)
+            if self._address_cache[key] & ports:
+                found.update(str(self.tenant[c]) for c in self.ev.members_ids(group))
         return found
 
-    def _address_ports(self, key: tuple, c: PodClass, address: str) -> PortSet:
-        if (key, address) not in self._address_cache:
-            try:
-                parsed = ipaddress.ip_address(address)
-            except ValueError:
-                return NO_PORTS  # a load balancer's host name: not an address a policy names
-            self._address_cache[(key, address)] = self.ev.address_ports(c, parsed)
-        return self._address_cache[(key, address)]
+    def _egress_groups(self, everyone: bool = False) -> list[tuple[PodClass, int]]:
+        """A class standing for each egress rule set, and the classes under it (bitmask): of the
+        restricted-egress classes, or of every class of a tenant. The evaluator answers alike
+        for classes under the same rules."""
+        if everyone not in self._groups:
+            groups: dict[tuple, list] = {}
+            for c in self.ev.members(self._eligible if everyone else self._eligible & ~self._open_out):
+                groups.setdefault(self.ev.rules_key("egress", c.id), [c, 0])[1] |= 1 << c.id
+            self._groups[everyone] = [(c, mask) for c, mask in groups.values()]
+        return self._groups[everyone]
+
+
+def _addresses(values: Sequence[str]) -> Iterator[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    for value in values:
+        try:
+            yield ipaddress.ip_address(value)
+        except ValueError:
+            continue  # a load balancer's host name: not an address a policy names
 
 
 def _exposure(spec: Mapping[str, Any], service: Resource, kind: str, ports: Sequence[ServicePort],
@@ -327,11 +344,11 @@ def _exposure(spec: Mapping[str, Any], service: Resource, kind: str, ports: Sequ
     on_nodes = tuple(node_addresses) if kind in EXPOSED_TYPES else ()
     by_node_port = PortSet.of((p.protocol, p.node_port, p.node_port) for p in ports if p.node_port)
     by_port = PortSet.of((p.protocol, p.port, p.port) for p in ports if p.port)
-    targets = [(a, by_node_port) for a in on_nodes] + [(a, by_port) for a in ingress + external]
+    reached = reach.to_addresses(on_nodes, by_node_port) | reach.to_addresses(ingress + external, by_port)
     policy = spec.get("externalTrafficPolicy")
     ranges = tuple(r for r in items(spec.get("loadBalancerSourceRanges")) if isinstance(r, str))
     return Exposure(on_nodes, node_ports, ingress, external, policy if isinstance(policy, str) else "Cluster",
-                    ranges, tuple(sorted(reach.to_addresses(targets) - {mine})))
+                    ranges, tuple(sorted(reached - {mine})))
 
 
 # -- IA406 -----------------------------------------------------------------------------
