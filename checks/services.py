@@ -340,9 +340,12 @@ def _exposure(spec: Mapping[str, Any], service: Resource, kind: str, ports: Sequ
         for i in items(balancer.get("ingress") if isinstance(balancer, dict) else None)
         if isinstance(i, dict) and isinstance(i.get("ip") or i.get("hostname"), str)
     )
-    node_ports = tuple(sorted({p.node_port for p in ports if p.node_port}))
-    on_nodes = tuple(node_addresses) if kind in EXPOSED_TYPES else ()
-    by_node_port = PortSet.of((p.protocol, p.node_port, p.node_port) for p in ports if p.node_port)
+    # a LoadBalancer may do without node ports (`allocateLoadBalancerNodePorts: false`)
+    on_nodes_too = kind == "NodePort" or (
+        kind == "LoadBalancer" and spec.get("allocateLoadBalancerNodePorts") is not False)
+    node_ports = tuple(sorted({p.node_port for p in ports if p.node_port})) if on_nodes_too else ()
+    on_nodes = tuple(node_addresses) if on_nodes_too else ()
+    by_node_port = PortSet.of((p.protocol, n, n) for p in ports for n in node_ports if p.node_port == n)
     by_port = PortSet.of((p.protocol, p.port, p.port) for p in ports if p.port)
     reached = reach.to_addresses(on_nodes, by_node_port) | reach.to_addresses(ingress + external, by_port)
     policy = spec.get("externalTrafficPolicy")
@@ -361,7 +364,7 @@ def exposed(views: Sequence[ServiceView], rule: Rule) -> Iterator[Hit]:
         if x is None:
             continue
         where = []
-        if view.type in EXPOSED_TYPES:
+        if x.node_ports or x.node_addresses or view.type == "NodePort":
             nodes = (f"{len(x.node_addresses)} node address(es) ({', '.join(x.node_addresses[:3])}"
                      f"{', ...' if len(x.node_addresses) > 3 else ''})" if x.node_addresses else "every node")
             where.append(f"node port(s) {', '.join(map(str, x.node_ports)) or '(allocated)'} on {nodes}")

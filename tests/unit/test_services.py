@@ -161,6 +161,16 @@ def test_load_balancer_and_external_ips_are_exposure(tmp_path):
     assert {f.name: f.location.line is not None for f in report.findings} == {"ext": True, "lb": True}
 
 
+def test_a_load_balancer_without_node_ports_is_not_exposed_on_the_nodes(tmp_path):
+    lb = service("shop", "lb", {"app": "web"}, "LoadBalancer", [{"port": 443, "targetPort": 8080}],
+                 allocateLoadBalancerNodePorts=False)
+    lb["status"] = {"loadBalancer": {"ingress": [{"ip": "198.51.100.10"}]}}
+    report = audit(tmp_path, BASE + [node("n1", "10.0.0.1"), lb])
+    x = rows(report)["lb"]["exposure"]
+    assert (x["node_addresses"], x["node_ports"], x["reachable_from"]) == ([], [], ["bank", "open"])
+    assert "node port" not in report.findings[0].message and "198.51.100.10" in report.findings[0].message
+
+
 def test_external_name_services_are_not_listed(tmp_path):
     alias = service("shop", "alias", kind="ExternalName", externalName="db.example")
     assert rows(audit(tmp_path, BASE + [alias])) == {}
