@@ -241,3 +241,28 @@ def test_service_reachability_equals_a_per_pod_brute_force(tmp_path, objects):
                         ev.ports(ev.class_of(s), ev.class_of(b)).allows("TCP", port):
                     expected.add(s.namespace)
         assert found[svc["metadata"]["name"]] == expected
+
+
+JUNK = st.recursive(st.none() | st.booleans() | st.integers(-2, 70000) | st.text(max_size=4),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+                        st.sampled_from(["ip", "name", "port", "targetRef", "addresses", "ports", "kind",
+                                         "namespace", "protocol", "hostname"]), inner, max_size=3),
+                    max_leaves=12)
+
+
+@settings(max_examples=80, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.fixed_dictionaries({"endpoints": JUNK, "ports": JUNK}), st.fixed_dictionaries({"subsets": JUNK}),
+       st.fixed_dictionaries({"ports": JUNK, "externalIPs": JUNK, "selector": JUNK}), JUNK)
+def test_wrong_types_in_slices_endpoints_and_services_are_no_crash(tmp_path, slice_body, endpoints_body, spec, status):
+    """Whatever a Service, its EndpointSlice or its Endpoints hold, the audit lists the Service."""
+    objects = BASE + [
+        {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", **slice_body,
+         "metadata": {"name": "j-1", "namespace": "shop", "labels": {"kubernetes.io/service-name": "j"}}},
+        {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "k", "namespace": "shop"}, **endpoints_body},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "j", "namespace": "shop"},
+         "spec": {"type": "NodePort", **spec}, "status": status},
+        service("shop", "k"),
+    ]
+    found = rows(audit(tmp_path, objects))
+    assert set(found) == {"j", "k"}
