@@ -259,8 +259,9 @@ class _Reach:
         self._open_out = sum(1 << c.id for c in tenants if ev.open_to_pods("egress", c.id))
         self._open_tenants: dict[int, frozenset[str]] = {}
         self._cache: dict[tuple[int, PortSet], frozenset[str]] = {}
-        self._address_cache: dict[tuple[int, tuple], PortSet] = {}
+        self._opened: dict[tuple[str, ...], list[PortSet]] = {}  # per address list: ports open, by group
         self._groups: dict[bool, list[tuple[PodClass, int]]] = {}
+        self._group_tenants: list[frozenset[str]] | None = None
 
     def tenants(self, dst: PodClass, ports: PortSet) -> frozenset[str]:
         """Tenants with a pod whose egress and `dst`'s ingress both admit one of `ports`."""
@@ -295,17 +296,21 @@ class _Reach:
     def to_addresses(self, addresses: Sequence[str], ports: PortSet) -> set[str]:
         """Tenants with a pod whose egress admits one of `ports` on one of `addresses`. Classes
         under the same egress rules answer alike: asked once per rule set and address list."""
-        parsed = tuple(_addresses(addresses))
         found: set[str] = set()
-        if not parsed or not ports:
+        if not addresses or not ports:
             return found
-        for i, (representative, group) in enumerate(self._egress_groups(everyone=True)):
-            key = (i, parsed)
-            if key not in self._address_cache:
-                self._address_cache[key] = PortSet.of(
-                    r for a in parsed for r in self.ev.address_ports(representative, a).ranges)
-            if self._address_cache[key] & ports:
-                found.update(str(self.tenant[c]) for c in self.ev.members_ids(group))
+        key = tuple(addresses)
+        if key not in self._opened:
+            parsed = tuple(_addresses(key))
+            self._opened[key] = [
+                PortSet.of(r for a in parsed for r in self.ev.address_ports(representative, a).ranges)
+                for representative, _ in self._egress_groups(everyone=True)]
+        if self._group_tenants is None:
+            self._group_tenants = [frozenset(str(self.tenant[c]) for c in self.ev.members_ids(mask))
+                                   for _, mask in self._egress_groups(everyone=True)]
+        for tenants, opened in zip(self._group_tenants, self._opened[key], strict=True):
+            if opened & ports:
+                found |= tenants
         return found
 
     def _egress_groups(self, everyone: bool = False) -> list[tuple[PodClass, int]]:
