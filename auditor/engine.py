@@ -116,6 +116,7 @@ def audit(
             skipped=inventory.skipped + _unevaluated(unevaluated),
             not_objects=inventory.not_objects,
             unassessed=_unassessed(rules, inventory, workloads, plugins),
+            not_installed=inventory.not_installed,
         ),
         waivers=tuple(waiver_statuses),
         sections=dict(sorted(sections.items())),

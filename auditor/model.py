@@ -133,6 +133,9 @@ class Inventory:
     skipped: tuple[Skipped, ...] = ()
     cluster: str | None = None
     not_objects: tuple[NotObject, ...] = ()
+    # optional API kinds the cluster does not serve (e.g. Cilium's, where Cilium is not
+    # installed): nothing of that kind exists, so the audit stays complete
+    not_installed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +244,7 @@ class Coverage:
     # Rules that ran with nothing to evaluate (no object of a kind they read): their controls
     # have no evidence either way in this run.
     unassessed: tuple[str, ...] = ()
+    not_installed: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:

@@ -173,7 +173,7 @@ def main() -> int:
 
     with ApiServer(build_binaries()) as server, tempfile.TemporaryDirectory(prefix="kubectl-cache-") as cache:
         counts = populate(server, args.pods, args.namespaces, args.workers)
-        kinds = ",".join(k.display for k in SCAN_KINDS)
+        kinds = ",".join(k.display for k in SCAN_KINDS if not k.optional)  # kubectl refuses types not served
         cmd = [str(kubectl), "--kubeconfig", server.kubeconfig, "--cache-dir", cache, "get", kinds, "-A",
                "-o", "json", f"--chunk-size={args.page_size}"]
 

@@ -20,6 +20,7 @@ from auditor.model import Resource, Rule
 from auditor.netpol import ALL_PORTS, NO_PORTS, Endpoint, Evaluator, PodClass, PortSet, Verdict, verdict_for
 from auditor.netpol import Rule as NpRule
 from auditor.workloads import items
+from checks import services
 
 # Past this many open-to-open tenant pairs the matrix says "*" (every tenant whose egress is
 # unrestricted) instead of listing each pair: a policy-free cluster of 10,000 tenants would
@@ -128,6 +129,11 @@ class _Scene:
         endpoints = self.endpoints + list(self.probe_endpoints.values())
         return Evaluator(endpoints, _namespace_labels(self.ctx), _policies(self.ctx), _nodes(self.ctx))
 
+    @cached_property
+    def service_views(self) -> list[services.ServiceView]:
+        addresses = sorted({a for _, found in _nodes(self.ctx).values() for a in found})
+        return services.read_services(self.ctx, self.ev, self.tenant, self.endpoints,
+                                      lambda ns, pod: _endpoint_of(self.by_name, ns, pod), addresses)
 
 
 class Reachability:
@@ -139,12 +145,14 @@ class Reachability:
         "reachable-from-every-tenant": Check(reads=(WORKLOADS,)),
         "egress-to-metadata": Check(reads=(WORKLOADS,)),
         "no-policy-engine": Check(),
+        "service-exposed": Check(),
+        "policy-kind-not-implemented": Check(),
         # what `probe --reach` observed
         "policy-not-enforced": Check(needs_probe=True),
         "allowed-but-filtered": Check(needs_probe=True),
         "shared-broadcast-domain": Check(needs_probe=True),
     }
-    sections = {"reachability": Section(empty={"intended": [], "observed": []})}
+    sections = {"reachability": Section(empty={"intended": [], "observed": [], "services": []})}
 
     def run(self, ctx: AnalysisContext, rules: Sequence[Rule]) -> AnalysisResult:
         endpoints, owners = _endpoints(ctx)
@@ -167,6 +175,7 @@ class Reachability:
             "denied": scene.matrix.denied_entries(),
             "enforcer": _enforcer(ctx),
             "observed": observed_rows(ctx),
+            "services": [s.row() for s in scene.service_views],
         }}
         return AnalysisResult(hits=tuple(hits), sections=sections)
 
@@ -594,27 +603,59 @@ def _detect(ctx: AnalysisContext) -> cni.Detected:
         for n in ctx.of_kind("Node")
         if isinstance(n.obj.get("metadata"), dict) and isinstance(n.obj["metadata"].get("annotations"), dict)
     ]
-    return cni.detect(running, annotations)
+    crds = [(r.name, str(r.obj["spec"].get("group"))) for r in ctx.of_kind("CustomResourceDefinition")
+            if isinstance(r.obj.get("spec"), dict)]
+    return cni.detect(running, annotations, crds)
 
 
 def _no_policy_engine(scene: _Scene, rule: Rule) -> Iterator[Hit]:
-    """Policies on a cluster whose network plugin enforces none: one finding per namespace
-    (its first NetworkPolicy stands for the rest) and per cluster-wide policy."""
+    """Policies on a cluster whose network plugin enforces none: one finding per namespace and
+    family of kinds (its first policy stands for the rest) and per cluster-wide policy."""
     found = scene.ctx.shared(_detect)
     if not found.enforces_none:
         return
-    first: dict[str | None, list[Resource]] = defaultdict(list)
-    for kind in POLICY_KINDS:
-        for r in scene.ctx.of_kind(kind):
-            first[r.namespace if kind == "NetworkPolicy" else f"{kind}/{r.name}"].append(r)
     engines = ", ".join(found.names)
-    for _, policies in sorted(first.items(), key=lambda kv: str(kv[0])):
-        subject = min(policies, key=lambda r: r.name)
-        others = f" and {len(policies) - 1} more in its namespace" if len(policies) > 1 else ""
-        yield Hit(rule.id, subject, f"{subject.kind} {subject.name}{others}: the cluster's network plugin "
+    for subject, count, _ in _policy_groups(scene.ctx, lambda kind: True):
+        yield Hit(rule.id, subject, f"{_first_of(subject, count)}: the cluster's network plugin "
                   f"({engines}) enforces no network policy, so nothing applies it",
-                  {"engines": found.names, "evidence": list(found.evidence), "policies": len(policies)},
+                  {"engines": found.names, "evidence": list(found.evidence), "policies": count},
                   pointer="/spec")
+
+
+def _kind_not_implemented(scene: _Scene, rule: Rule) -> Iterator[Hit]:
+    """Policies of a kind no detected network plugin implements (Cilium's on a Calico cluster,
+    AdminNetworkPolicy on Cilium ...). A plugin that enforces nothing is IA410's finding."""
+    found = scene.ctx.shared(_detect)
+    if found.enforces_none:
+        return
+    engines = ", ".join(found.names)
+    for subject, count, kind in _policy_groups(scene.ctx, found.ignores):
+        by = f"only {', '.join(kind.only)} does" if kind.only else f"{', '.join(kind.not_by)} does not"
+        yield Hit(rule.id, subject, f"{_first_of(subject, count)}: no network plugin of the cluster "
+                  f"({engines}) implements {kind.label} ({by}), so nothing enforces it",
+                  {"engines": found.names, "evidence": list(found.evidence), "kind": kind.label, "policies": count},
+                  pointer="/spec")
+
+
+def _first_of(subject: Resource, count: int) -> str:
+    return f"{subject.kind} {subject.name}" + (f" and {count - 1} more in its namespace" if count > 1 else "")
+
+
+def _policy_groups(ctx: AnalysisContext, chosen) -> Iterator[tuple[Resource, int, cni.PolicyKind]]:
+    """Network policies of the chosen kinds: the first of each namespace and API group (standing
+    for the rest), and each cluster-wide one on its own; with how many it stands for."""
+    groups: dict[tuple[str, str], list[Resource]] = defaultdict(list)
+    kinds: dict[tuple[str, str], cni.PolicyKind] = {}
+    for kind in cni.POLICY_KINDS:
+        if not chosen(kind):
+            continue
+        for r in ctx.of_kind(kind.kind):
+            if cni.policy_kind(r.api_version, r.kind) is kind:
+                key = (kind.group, r.namespace) if r.namespace else (kind.group, f"{kind.kind}/{r.name}")
+                groups[key].append(r)
+                kinds[key] = kind
+    for key, policies in sorted(groups.items()):
+        yield min(policies, key=lambda r: r.name), len(policies), kinds[key]
 
 
 CHECKS = {
@@ -624,6 +665,8 @@ CHECKS = {
     "reachable-from-every-tenant": _open_to_all,
     "egress-to-metadata": _metadata_egress,
     "no-policy-engine": _no_policy_engine,
+    "service-exposed": lambda scene, rule: services.exposed(scene.service_views, rule),
+    "policy-kind-not-implemented": _kind_not_implemented,
     "policy-not-enforced": _not_enforced,
     "allowed-but-filtered": _filtered,
     "shared-broadcast-domain": _shared_l2,

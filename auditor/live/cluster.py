@@ -8,7 +8,7 @@ audit is partial; the scan never writes anything (the two reviews create nothing
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +32,8 @@ class ContextRead:
     user: str | None
     resources: list[Resource] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
-    raw: dict[str, list[Mapping[str, Any]]] = field(default_factory=dict)  # kind -> objects, in list order
+    not_installed: list[str] = field(default_factory=list)  # optional kinds this cluster does not serve
+    raw: dict[str, list[Mapping[str, Any]]] = field(default_factory=dict)  # plural.group -> objects, in list order
 
 
 def load_cluster(
@@ -86,17 +87,20 @@ def load_cluster(
         raise ClusterError(f"none of the {len(failures)} contexts could be read; first: {failures[0]}")
     resources: list[Resource] = []
     skipped: list[Skipped] = []
+    not_installed: list[str] = []
     for name, result in zip(names, results, strict=True):
         if isinstance(result, ClusterError):
             skipped.append(Skipped(f"cluster {name}", str(result)))
         else:
             resources.extend(result.resources)
             skipped.extend(result.skipped)
+            not_installed.extend(result.not_installed)
     return Inventory(
         resources=tuple(resources),
         inputs=tuple(f"cluster {n}" for n in names),
         skipped=tuple(skipped),
         cluster=", ".join(names),
+        not_installed=tuple(not_installed),
     )
 
 
@@ -105,10 +109,13 @@ def read_context(api: Any, page_size: int = DEFAULT_PAGE_SIZE, kinds: Sequence[A
     """Everything the scan reads from one context (`api`: a transport.Api)."""
     user = whoami(api)
     read = ContextRead(api.context, api.server, user)
+    absent = set(not_served(api, [k for k in kinds if k.optional]))
+    read.not_installed = [_source(api.context, k) for k in kinds if k in absent]
+    kinds = [k for k in kinds if k not in absent]
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(kinds))), thread_name_prefix="review") as pool:
         verdicts = dict(zip(kinds, pool.map(lambda k: may_list(api, k), kinds), strict=True))
 
-    def fetch(kind: ApiKind) -> tuple[ApiKind, list[dict] | Skipped]:
+    def fetch(kind: ApiKind) -> tuple[ApiKind, list[dict] | Skipped | None]:
         allowed, why = verdicts[kind]
         if allowed is False:
             return kind, _forbidden(api.context, kind, user, why)
@@ -118,6 +125,8 @@ def read_context(api: Any, page_size: int = DEFAULT_PAGE_SIZE, kinds: Sequence[A
             if exc.status == 403:
                 return kind, _forbidden(api.context, kind, user or _user_in(exc.message), "")
             if exc.status == 404:
+                if kind.optional:  # removed between discovery and the list
+                    return kind, None
                 return kind, Skipped(_source(api.context, kind),
                                      f"not served by this cluster ({kind.api_version} {kind.plural})")
             return kind, Skipped(_source(api.context, kind), f"cannot list: HTTP {exc.status} {exc.reason}: "
@@ -132,16 +141,37 @@ def read_context(api: Any, page_size: int = DEFAULT_PAGE_SIZE, kinds: Sequence[A
         fetched = dict(pool.map(fetch, order))
     for kind in kinds:  # inventory order is the kinds' order, whatever finished first
         got = fetched[kind]
+        if got is None:
+            read.not_installed.append(_source(api.context, kind))
+            continue
         if isinstance(got, Skipped):
             read.skipped.append(got)
             continue
-        objects = read.raw.setdefault(kind.kind, [])
+        objects = read.raw.setdefault(kind.display, [])
         for item in got:
             resource = _resource(item, kind, api.context)
             if resource is not None:
                 read.resources.append(resource)
                 objects.append(resource.obj)
     return read
+
+
+def not_served(api: Any, kinds: Sequence[ApiKind]) -> Iterator[ApiKind]:
+    """The optional kinds this cluster does not serve, from API discovery (which every
+    authenticated user may read): a group version that is not found, or that lists no such
+    resource. Discovery that cannot be read decides nothing: the list call will tell."""
+    by_version: dict[str, list[ApiKind]] = {}
+    for kind in kinds:
+        by_version.setdefault(kind.prefix, []).append(kind)
+    for prefix, wanted in by_version.items():
+        try:
+            served = api.get(prefix)
+        except ApiStatusError as exc:
+            if exc.status == 404:
+                yield from wanted
+            continue
+        names = {r.get("name") for r in (served or {}).get("resources") or () if isinstance(r, dict)}
+        yield from (k for k in wanted if k.plural not in names)
 
 
 def whoami(api: Any) -> str | None:
@@ -202,7 +232,8 @@ def _resource(item: Any, kind: ApiKind, context: str) -> Resource | None:
 
 
 def _source(context: str, kind: ApiKind) -> str:
-    return f"cluster {context}: {kind.plural}"
+    # optional kinds repeat plurals of other groups (Calico's networkpolicies): name the group
+    return f"cluster {context}: {kind.display if kind.optional else kind.plural}"
 
 
 def _forbidden(context: str, kind: ApiKind, user: str | None, why: str) -> Skipped:

@@ -11,6 +11,9 @@ class ApiKind:
     version: str
     plural: str
     namespaced: bool
+    # served only where an add-on installs it (a CRD or an aggregated API): a cluster that
+    # does not serve it has none of it, which coverage records as "not installed"
+    optional: bool = False
 
     @property
     def api_version(self) -> str:
@@ -57,9 +60,26 @@ SCAN_KINDS: tuple[ApiKind, ...] = (
     ApiKind("Role", "rbac.authorization.k8s.io", "v1", "roles", True),
     ApiKind("ClusterRoleBinding", "rbac.authorization.k8s.io", "v1", "clusterrolebindings", False),
     ApiKind("RoleBinding", "rbac.authorization.k8s.io", "v1", "rolebindings", True),
+    # a Service's backends when it has no selector (checks/services.py)
+    ApiKind("EndpointSlice", "discovery.k8s.io", "v1", "endpointslices", True, optional=True),
+    # cluster-wide and plugin-specific network policies (auditor/netpol.py, auditor/cni.py)
+    ApiKind("AdminNetworkPolicy", "policy.networking.k8s.io", "v1alpha1", "adminnetworkpolicies", False, True),
+    ApiKind("BaselineAdminNetworkPolicy", "policy.networking.k8s.io", "v1alpha1", "baselineadminnetworkpolicies",
+            False, True),
+    ApiKind("ClusterNetworkPolicy", "policy.networking.k8s.io", "v1alpha2", "clusternetworkpolicies", False, True),
+    ApiKind("CiliumNetworkPolicy", "cilium.io", "v2", "ciliumnetworkpolicies", True, True),
+    ApiKind("CiliumClusterwideNetworkPolicy", "cilium.io", "v2", "ciliumclusterwidenetworkpolicies", False, True),
+    # Calico's API server serves projectcalico.org/v3; without it (or beside it) the same
+    # objects are CRDs of crd.projectcalico.org/v1
+    *(ApiKind(kind, group, version, plural, namespaced, True)
+      for group, version in (("projectcalico.org", "v3"), ("crd.projectcalico.org", "v1"))
+      for kind, plural, namespaced in (("NetworkPolicy", "networkpolicies", True),
+                                       ("GlobalNetworkPolicy", "globalnetworkpolicies", False),
+                                       ("Tier", "tiers", False))),
 )
 
-BY_KIND = {k.kind: k for k in SCAN_KINDS}
+# The kinds every cluster serves, by kind name (optional kinds may repeat a name in another group).
+BY_KIND = {k.kind: k for k in SCAN_KINDS if not k.optional}
 
 # Never read, whatever a caller asks for: their values are credentials or may hold them.
 NEVER_READ = frozenset({"secrets", "configmaps"})

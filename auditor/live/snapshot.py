@@ -5,7 +5,8 @@ offline with the same findings. Secrets are never in it: the scan never reads th
      "metadata": {"annotations": {"isolation-audit.io/cluster": "prod-eu",
                                   "isolation-audit.io/snapshot-time": "2026-11-28T10:00:00Z",
                                   "isolation-audit.io/tool-version": "0.1.0",
-                                  "isolation-audit.io/skipped": "[...]"}},
+                                  "isolation-audit.io/skipped": "[...]",
+                                  "isolation-audit.io/not-installed": "[...]"}},
      "items": [...]}
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ CLUSTER_ANNOTATION = "isolation-audit.io/cluster"
 TIME_ANNOTATION = "isolation-audit.io/snapshot-time"
 VERSION_ANNOTATION = "isolation-audit.io/tool-version"
 SKIPPED_ANNOTATION = "isolation-audit.io/skipped"
+NOT_INSTALLED_ANNOTATION = "isolation-audit.io/not-installed"
 
 
 def snapshot_document(inventory: Inventory, now: datetime | None = None) -> dict:
@@ -44,6 +46,8 @@ def snapshot_document(inventory: Inventory, now: datetime | None = None) -> dict
     if inventory.skipped:
         annotations[SKIPPED_ANNOTATION] = orjson.dumps(
             [{"source": s.source, "reason": s.reason} for s in inventory.skipped]).decode()
+    if inventory.not_installed:
+        annotations[NOT_INSTALLED_ANNOTATION] = orjson.dumps(list(inventory.not_installed)).decode()
     return {
         "apiVersion": "v1",
         "kind": "List",

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..model import Report, Severity
 from ..terminal import escape_lines
+from . import services
 
 SEVERITIES = [s.label for s in sorted(Severity, reverse=True)]
 RANK = {s.label: int(s) for s in Severity}
@@ -208,8 +209,25 @@ def _heatmaps(report: Mapping[str, Any]) -> str:
     else:
         out.append('<p class="note">No probe tested reachability (<code>probe --reach</code>); '
                    "the intended matrix is what the policies say, not what the network does.</p>")
-    out.append('<p class="note">Rows: from; columns: to. Red: a tenant can open connections to another.</p></section>')
+    out.append('<p class="note">Rows: from; columns: to. Red: a tenant can open connections to another.</p>')
+    out.append(_services(reach))
+    out.append("</section>")
     return "\n".join(out)
+
+
+def _services(reach: Mapping[str, Any], limit: int = 50) -> str:
+    rows = services.notable(reach)
+    if not rows:
+        return ""
+    body = "".join(
+        f"<tr><td>{e(r.get('namespace'))}/{e(r.get('service'))}</td><td>{e(r.get('tenant') or '(platform)')}</td>"
+        f"<td>{e(r.get('type'))}</td><td class=\"num\">{e(r.get('backend_count'))}</td>"
+        f"<td>{e(services.reached_by(r))}</td><td>{e(services.exposed_on(r))}</td></tr>"
+        for r in rows[:limit])
+    more = f'<p class="note">{len(rows) - limit} more in the JSON report.</p>' if len(rows) > limit else ""
+    return ("<h3>Services other tenants reach, or exposed outside the pods</h3><table><thead><tr><th>service</th>"
+            "<th>tenant</th><th>type</th><th>backends</th><th>reachable from</th><th>exposed on</th></tr></thead>"
+            f"<tbody>{body}</tbody></table>{more}")
 
 
 def _api_access(report: Mapping[str, Any]) -> str:

@@ -56,6 +56,7 @@ def to_dict(report: Report) -> dict[str, Any]:
             "skipped": [{"source": s.source, "line": s.line, "reason": s.reason} for s in cov.skipped],
             "not_objects": [{"source": n.source, "line": n.line, "reason": n.reason} for n in cov.not_objects],
             "unassessed": list(cov.unassessed),
+            "not_installed": list(cov.not_installed),
         },
         "waivers": [
             {"rule": w.rule, "reason": w.reason, "expires": w.expires, "status": w.status, "matched": w.matched}

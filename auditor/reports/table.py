@@ -14,6 +14,7 @@ from rich.text import Text
 
 from ..model import Finding, Report, Severity
 from ..terminal import escape
+from . import services
 
 STYLES = {
     Severity.CRITICAL: "bold white on red",
@@ -64,6 +65,7 @@ def render(report: Report, width: int = 80, color: bool = False) -> str:
     _nodes(console, report)
     _placement(console, report)
     _reachability(console, report)
+    _services(console, report)
     _api_access(console, report)
     _findings(console, report.findings)
     _skipped(console, report)
@@ -184,6 +186,23 @@ def _reachability(console: Console, report: Report, limit: int = 20) -> None:
         decided = ", ".join(f"{d.get('kind')} {d.get('name')} {d.get('rule')}" for d in r.get("decided_by") or [])
         table.add_row(cell(r["from_tenant"]), cell(r["to_tenant"]), cell(", ".join(map(str, r.get("ports", [])))),
                       "policy" if kind == "intended" else "probe", cell(decided))
+    _print_table(console, table)
+    if len(rows) > limit:
+        console.print(Text(f"... and {len(rows) - limit} more in the JSON report", style="dim"))
+    console.print()
+
+
+def _services(console: Console, report: Report, limit: int = 20) -> None:
+    rows = services.notable(report.sections.get("reachability"))
+    if not rows:
+        return
+    console.print(Text("Services other tenants reach, or exposed outside the pods", style="bold"))
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for name in ("service", "tenant", "type", "backends", "reachable from", "exposed on"):
+        table.add_column(name, overflow="fold")
+    for r in rows[:limit]:
+        table.add_row(cell(f"{r['namespace']}/{r['service']}"), cell(r.get("tenant") or "(platform)"), cell(r["type"]),
+                      str(r["backend_count"]), cell(services.reached_by(r)), cell(services.exposed_on(r)))
     _print_table(console, table)
     if len(rows) > limit:
         console.print(Text(f"... and {len(rows) - limit} more in the JSON report", style="dim"))

@@ -172,6 +172,14 @@ PLUGIN_NODE_PATHS = [_p(t) for t in (
     "status|addresses", "status|addresses|*", "status|addresses|*|type", "status|addresses|*|address",
 )]
 PLUGIN_RUNTIMECLASS_PATHS = [_p("handler")]
+# what checks/services.py reads of a Service
+PLUGIN_SERVICE_PATHS = [_p(t) for t in (
+    "spec", "spec|type", "spec|selector", "spec|selector|app", "spec|ports", "spec|ports|*", "spec|ports|*|name",
+    "spec|ports|*|port", "spec|ports|*|targetPort", "spec|ports|*|nodePort", "spec|ports|*|protocol",
+    "spec|externalIPs", "spec|externalIPs|*", "spec|externalTrafficPolicy", "spec|loadBalancerSourceRanges",
+    "spec|loadBalancerSourceRanges|*", "status", "status|loadBalancer", "status|loadBalancer|ingress",
+    "status|loadBalancer|ingress|*", "status|loadBalancer|ingress|*|ip", "status|loadBalancer|ingress|*|hostname",
+)]
 # ProbeReports are validated against their schema when loaded; these are what the analyses read
 PLUGIN_PROBE_PATHS = [_p(t) for t in (
     "probe", "probe|node", "probe|namespace", "probe|pod", "probe|container", "host|boot_id", "host|hypervisor",
@@ -193,6 +201,7 @@ def host_paths() -> dict[str, tuple[Path_, ...]]:
         "Namespace": set(derived.get(("namespace", None), ())) | set(PLUGIN_NAMESPACE_PATHS),
         "Node": set(derived.get(("node", None), ())) | set(PLUGIN_NODE_PATHS),
         "RuntimeClass": set(PLUGIN_RUNTIMECLASS_PATHS),
+        "Service": set(PLUGIN_SERVICE_PATHS),
         "ProbeReport": set(derived.get(("probe", None), ())) | set(PLUGIN_PROBE_PATHS),
     }
     for (target, kind), paths in derived.items():
@@ -560,7 +569,7 @@ def test_the_matrix_covers_the_fields_rules_and_analyses_read():
     hosts = host_paths()
     assert sum(len(p) for p in hosts.values()) >= MIN_HOST_PATHS
     # every target kind of the packs is exercised, and what each needs most is in it
-    assert {t for t, _ in derived} >= {"pod", "container", "namespace", "object", "probe"}
+    assert {t for t, _ in derived} >= {"pod", "container", "namespace", "probe"}
     assert _p("spec|containers") in hosts["Pod"] and _p("spec|containers|*") in hosts["Pod"]
     assert _p("spec|containers|*|securityContext|capabilities|add") in hosts["Pod"]
     assert _p("spec|securityContext|seccompProfile") in hosts["Pod"]  # via _effectiveSecurityContext
