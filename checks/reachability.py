@@ -136,6 +136,9 @@ class _Scene:
                                       lambda ns, pod: _endpoint_of(self.by_name, ns, pod), addresses)
 
 
+POLICY_KIND_NAMES = tuple(sorted({k.kind for k in cni.POLICY_KINDS}))
+
+
 class Reachability:
     checks = {
         # between the audited workloads
@@ -144,9 +147,9 @@ class Reachability:
         "cross-tenant": Check(reads=(WORKLOADS,)),
         "reachable-from-every-tenant": Check(reads=(WORKLOADS,)),
         "egress-to-metadata": Check(reads=(WORKLOADS,)),
-        "no-policy-engine": Check(),
-        "service-exposed": Check(),
-        "policy-kind-not-implemented": Check(),
+        "no-policy-engine": Check(reads=POLICY_KIND_NAMES),
+        "service-exposed": Check(reads=("Service",)),
+        "policy-kind-not-implemented": Check(reads=POLICY_KIND_NAMES),
         # what `probe --reach` observed
         "policy-not-enforced": Check(needs_probe=True),
         "allowed-but-filtered": Check(needs_probe=True),

@@ -181,7 +181,7 @@ WORKLOAD_ANALYSES = {"namespace-posture", "reachability"}
 
 
 @pytest.mark.parametrize("rule", [r for r in RULES if r.declarative or r.analysis in WORKLOAD_ANALYSES
-                                  and not r.needs_probe and r.check != "no-policy-engine"], ids=lambda r: r.id)
+                                  and not r.needs_probe], ids=lambda r: r.id)
 def test_a_rule_without_any_input_of_its_kind_has_no_evidence_either_way(tmp_path, rule):
     """Every declarative rule, and every analysis of workloads, is unassessed on an input with
     nothing it reads (here: one ConfigMap), and its controls are not-tested, not pass."""
