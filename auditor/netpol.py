@@ -42,6 +42,7 @@ from .selectors import selects
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 MAX_PORT = 65535
 NETWORK_POLICY = "NetworkPolicy"
+CILIUM_DENY = "CiliumDeny"
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,12 +159,13 @@ class Rule:
     tier: str = NETWORK_POLICY  # Admin | NetworkPolicy | Baseline
     priority: int | None = None
     direction: str = "ingress"
+    label: str | None = None  # where the rule is, when `direction[index]` does not say it
 
     def describe(self) -> dict[str, Any]:
         """Which policy and rule decided, for reports (rule `isolation`: the pod is isolated
         by the policy and none of its rules allows the port)."""
         kind, _, name = self.policy.partition(" ")
-        rule = "isolation" if self.index < 0 else f"{self.direction}[{self.index}]"
+        rule = self.label or ("isolation" if self.index < 0 else f"{self.direction}[{self.index}]")
         found: dict[str, Any] = {"kind": kind, "name": name, "rule": rule, "tier": self.tier, "action": self.action}
         if self.priority is not None:
             found["priority"] = self.priority
@@ -181,21 +183,54 @@ class Verdict:
 
 
 @dataclass(frozen=True, slots=True)
+class Tier:
+    """An ordered tier of rules, per direction: the first rule matching a port decides it
+    (Allow, Deny, or Pass: on to the next tier). Once a policy of the tier applies to a class
+    (isolates it), the ports no rule matched are decided by `default`: Deny, or Pass.
+    Tiers run by `order`; what no tier decided is allowed."""
+
+    name: str
+    order: tuple[float, int]
+    default: str = "Pass"
+
+
+# Calico's layout, which every kind fits in: the Admin tier at order 1,000 (Calico's kube-admin
+# tier), the default tier at 1,000,000 (Kubernetes NetworkPolicy, as Calico's order-1000
+# policies), the Baseline tier at 10,000,000 (kube-baseline). Cilium's deny rules override
+# every allow of NetworkPolicy and Cilium alike: a tier just ahead of the default one.
+DEFAULT_TIER_ORDER = 1_000_000.0
+NP_ORDER = 1000.0  # a NetworkPolicy's place among the default tier's Calico policies
+ADMIN_TIER = Tier(ADMIN, (1000.0, 0))
+CILIUM_DENY_TIER = Tier(CILIUM_DENY, (DEFAULT_TIER_ORDER, 0))
+NETWORK_POLICY_TIER = Tier(NETWORK_POLICY, (DEFAULT_TIER_ORDER, 1), "Deny")
+BASELINE_TIER = Tier(BASELINE, (10_000_000.0, 0))
+# A rule's place in its tier: (policy order, policy name, rule index).
+RuleOrder = tuple[float, str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class _Cell:
     """Classes on which the rules seen so far agree (the tiers' state for them)."""
 
     mask: int
     undecided: PortSet  # ports no rule of the current tier has matched yet
     allowed: PortSet
-    passed: PortSet = NO_PORTS  # ports an Admin or Baseline Pass handed to the next tier
-    np_allowed: PortSet = NO_PORTS  # what NetworkPolicy rules allow (additive)
+    passed: PortSet = NO_PORTS  # ports a Pass handed to the next tier
     deciders: tuple[Rule, ...] = ()
 
-    def key(self) -> tuple[PortSet, PortSet, PortSet, PortSet, tuple[Rule, ...]]:
-        return (self.undecided, self.allowed, self.passed, self.np_allowed, self.deciders)
+    def key(self) -> tuple[PortSet, PortSet, PortSet, tuple[Rule, ...]]:
+        return (self.undecided, self.allowed, self.passed, self.deciders)
 
     def with_mask(self, mask: int) -> _Cell:
-        return _Cell(mask, self.undecided, self.allowed, self.passed, self.np_allowed, self.deciders)
+        return _Cell(mask, self.undecided, self.allowed, self.passed, self.deciders)
+
+    def end_of_tier(self, default: str, ends: tuple[Rule, ...]) -> _Cell:
+        """What no rule of the tier matched: denied by the tier's default (the `ends` rules,
+        e.g. a NetworkPolicy's isolation, decided it) or handed on with what was passed."""
+        if default == "Deny":
+            deciders = self.deciders + ends if self.undecided else self.deciders
+            return _Cell(self.mask, self.passed, self.allowed, NO_PORTS, deciders)
+        return _Cell(self.mask, self.undecided | self.passed, self.allowed, NO_PORTS, self.deciders)
 
 
 class Evaluator:
@@ -244,14 +279,11 @@ class Evaluator:
             sum(1 << c.id for c in self.classes if c.ip_signature and c.ip_signature[k])
             for k in range(len(self._blocks))
         ]
-        n = len(self.classes)
-        self.ingress: list[list[Rule] | None] = [None] * n  # NetworkPolicy rules; None: not isolated
-        self.egress: list[list[Rule] | None] = [None] * n
-        # by class id; absent: no rule of that tier applies to the class in that direction
-        self._tiered: dict[tuple[str, str], defaultdict[int, list[tuple[tuple[int, str, str, int], Rule]]]] = {
-            (tier, d): defaultdict(list) for tier in (ADMIN, BASELINE) for d in ("ingress", "egress")
-        }
-        self._isolation: dict[str, defaultdict[int, list[Rule]]] = {d: defaultdict(list) for d in ("ingress", "egress")}
+        self._tiers = [ADMIN_TIER, CILIUM_DENY_TIER, NETWORK_POLICY_TIER, BASELINE_TIER]
+        # per (tier, direction), by class id: the rules that apply to the class, and the rules
+        # whose policies isolate it (present, even empty: a policy of the tier applies)
+        self._rules: dict[tuple[str, str], defaultdict[int, list[tuple[RuleOrder, Rule]]]] = {}
+        self._applies: dict[tuple[str, str], defaultdict[int, list[Rule]]] = {}
         self._pods_cache: dict[tuple[str, str | None], int] = {}
         self._pod_cache: dict[tuple[str, int], bool] = {}
         self._namespace_cache: dict[str, list[str]] = {}
@@ -262,11 +294,12 @@ class Evaluator:
                 self._namespace_index.setdefault((k, v), set()).add(ns)
                 self._namespace_keys.setdefault(k, set()).add(ns)
         for policy in policies:
-            if policy.get("kind") == "NetworkPolicy":
+            if is_network_policy(policy):
                 self._add_policy(policy)
         for admin_policy in admin:
             self._add_admin_policy(admin_policy)
-        for table in self._tiered.values():
+        self._tiers.sort(key=lambda t: t.order)
+        for table in self._rules.values():
             for entries in table.values():
                 entries.sort(key=lambda e: e[0])
         self._resolved: dict[tuple[int, int], PortSet] = {}
@@ -306,19 +339,27 @@ class Evaluator:
             for cid in self._by_namespace.get(namespace, ())
             if not self.classes[cid].host_network and self._selects_class(pod_selector, cid)
         ]
-        for direction, table, rules_key, peers_key in (
-            ("Ingress", self.ingress, "ingress", "from"),
-            ("Egress", self.egress, "egress", "to"),
-        ):
+        for direction, rules_key, peers_key in (("Ingress", "ingress", "from"), ("Egress", "egress", "to")):
             if direction not in types:
                 continue
             rules = [self._rule(rule, peers_key, namespace, name, i, rules_key)
                      for i, rule in enumerate(_list(spec.get(rules_key)))]
             # what denies the ports no rule allows: the policy's isolation of the pod
             isolation = Rule(0, (), name, action="Deny", index=-1, direction=rules_key)
-            for cid in selected:
-                table[cid] = (table[cid] or []) + [r for r in rules if r is not None]
-                self._isolation[rules_key][cid].append(isolation)
+            order = (NP_ORDER, f"knp.default.{meta.get('name')}")
+            self._add_rules(NETWORK_POLICY, rules_key, selected,
+                            [(order + (r.index,), r) for r in rules if r is not None], isolation)
+
+    def _add_rules(self, tier: str, direction: str, classes: Iterable[int],
+                   rules: Sequence[tuple[RuleOrder, Rule]], isolation: Rule | None = None) -> None:
+        """Put the rules on these classes in a tier; an isolation rule makes the tier apply to them."""
+        table = self._rules.setdefault((tier, direction), defaultdict(list))
+        applies = self._applies.setdefault((tier, direction), defaultdict(list))
+        for cid in classes:
+            if rules:
+                table[cid].extend(rules)
+            if isolation is not None:
+                applies[cid].append(isolation)
 
     def _rule(self, rule: Any, peers_key: str, namespace: str, policy: str, index: int, direction: str) -> Rule | None:
         if not isinstance(rule, Mapping):
@@ -378,12 +419,10 @@ class Evaluator:
         label = f"{policy.kind} {policy.name}"
         priority = None if policy.kind == "BaselineAdminNetworkPolicy" else policy.priority
         for direction, rules in (("ingress", policy.ingress), ("egress", policy.egress)):
-            table = self._tiered[(policy.tier, direction)]
             built = [self._admin_rule(r, label, policy.tier, priority, direction) for r in rules]
-            if not built:
-                continue  # no rules in a direction: the policy does not affect it
-            for cid in self.members_ids(subjects):
-                table[cid].extend((policy.order + (r.index,), r) for r in built)
+            # no rules in a direction: the policy does not affect it
+            self._add_rules(policy.tier, direction, self.members_ids(subjects),
+                            [((policy.priority, f"{policy.kind}/{policy.name}", r.index), r) for r in built])
 
     def _admin_rule(self, rule: netpol_admin.AdminRule, label: str, tier: str, priority: int | None,
                     direction: str) -> Rule:
@@ -491,10 +530,10 @@ class Evaluator:
         return _union(v.mask for v in self.verdicts("egress", src.id) if v.allowed)
 
     def open_ingress(self, dst: PodClass) -> bool:
-        return self._open("ingress", self.ingress, dst.id)
+        return self._open("ingress", dst.id)
 
     def open_egress(self, src: PodClass) -> bool:
-        return self._open("egress", self.egress, src.id)
+        return self._open("egress", src.id)
 
     def open_to_pods(self, direction: str, cid: int) -> bool:
         """Every port of every pod class is allowed in this direction and no rule decided it
@@ -510,42 +549,41 @@ class Evaluator:
 
     def rules_key(self, direction: str, cid: int) -> tuple[tuple[int, ...] | None, ...]:
         """Equal for classes under the same rules of every tier in this direction."""
-        np = (self.ingress if direction == "ingress" else self.egress)[cid]
-        return (None if np is None else tuple(map(id, np)),) + tuple(
-            tuple(id(r) for _, r in self._tiered[(t, direction)].get(cid, ())) for t in (ADMIN, BASELINE))
+        return tuple(x for rules, ends in self._slots(direction, cid)
+                     for x in (tuple(id(r) for _, r in rules), None if ends is None else tuple(map(id, ends))))
 
-    def _open(self, direction: str, np: list[list[Rule] | None], cid: int) -> bool:
+    def _open(self, direction: str, cid: int) -> bool:
         """No policy of any tier applies to this class in this direction."""
-        return np[cid] is None and not any(cid in self._tiered[(t, direction)] for t in (ADMIN, BASELINE))
+        return not any(True for _ in self._slots(direction, cid))
+
+    def _slots(self, direction: str, cid: int
+               ) -> Iterator[tuple[list[tuple[RuleOrder, Rule]], list[Rule] | None]]:
+        """Each tier's rules for this class, and its isolating rules (None: no policy of
+        the tier isolates the class), for the tiers that have either."""
+        for tier in self._tiers:
+            rules = self._rules.get((tier.name, direction), {}).get(cid, [])
+            ends = self._applies.get((tier.name, direction), {}).get(cid)
+            if rules or ends is not None:
+                yield rules, ends
 
     def _walk(
         self, direction: str, cid: int, universe: int, parts: Callable[[Rule], list[tuple[int, PortSet]]]
     ) -> list[Verdict]:
-        np_rules = (self.ingress if direction == "ingress" else self.egress)[cid]
-        if np_rules is None and not any(cid in self._tiered[(t, direction)] for t in (ADMIN, BASELINE)):
-            return [Verdict(universe, ALL_PORTS)]  # no policy of any tier: everything is allowed
         cells = [_Cell(universe, ALL_PORTS, NO_PORTS)]
-        for _, rule in self._tiered[(ADMIN, direction)].get(cid, ()):
-            cells = _ordered(cells, rule, parts(rule))
-        # Pass and what the Admin tier left undecided go on to NetworkPolicy
-        cells = [_Cell(c.mask, c.undecided | c.passed, c.allowed, NO_PORTS, NO_PORTS, c.deciders) for c in cells]
-        if np_rules is not None:
-            for rule in np_rules:
-                cells = _additive(cells, rule, parts(rule))
-            isolation = tuple(self._isolation[direction].get(cid, ()))
-            cells = [_Cell(c.mask, NO_PORTS, c.allowed | (c.undecided & c.np_allowed), NO_PORTS, NO_PORTS,
-                           c.deciders + isolation if c.undecided - c.np_allowed else c.deciders)
-                     for c in cells]
-        else:
-            for _, rule in self._tiered[(BASELINE, direction)].get(cid, ()):
+        for tier in self._tiers:
+            rules = self._rules.get((tier.name, direction), {}).get(cid, ())
+            ends = self._applies.get((tier.name, direction), {}).get(cid)
+            if not rules and ends is None:
+                continue
+            for _, rule in rules:
                 cells = _ordered(cells, rule, parts(rule))
-            cells = [_Cell(c.mask, NO_PORTS, c.allowed | c.undecided | c.passed, NO_PORTS, NO_PORTS, c.deciders)
-                     for c in cells]
+            cells = _merged(c.end_of_tier(tier.default if ends is not None else "Pass", tuple(ends or ()))
+                            for c in cells)
         merged: dict[tuple[PortSet, tuple[Rule, ...]], Verdict] = {}
         for c in cells:
-            key = (c.allowed, c.deciders)
+            key = (c.allowed | c.undecided, c.deciders)  # what no tier decided is allowed
             old = merged.get(key)
-            merged[key] = Verdict(c.mask | (old.mask if old else 0), c.allowed, c.deciders)
+            merged[key] = Verdict(c.mask | (old.mask if old else 0), key[0], c.deciders)
         return list(merged.values())
 
     def _parts(self, rule: Rule, dst: PodClass | None) -> list[tuple[int, PortSet]]:
@@ -616,15 +654,20 @@ def _split(
             out.append(cell if rest == cell.mask else cell.with_mask(rest))
     if len(out) == len(cells):
         return out
-    merged: dict[tuple[PortSet, PortSet, PortSet, PortSet, tuple[Rule, ...]], _Cell] = {}
-    for cell in out:
+    return _merged(out)
+
+
+def _merged(cells: Iterable[_Cell]) -> list[_Cell]:
+    """Cells in the same state, as one."""
+    merged: dict[tuple[PortSet, PortSet, PortSet, tuple[Rule, ...]], _Cell] = {}
+    for cell in cells:
         old = merged.get(cell.key())
         merged[cell.key()] = cell if old is None else cell.with_mask(cell.mask | old.mask)
     return list(merged.values())
 
 
 def _ordered(cells: list[_Cell], rule: Rule, parts: list[tuple[int, PortSet]]) -> list[_Cell]:
-    """An Admin or Baseline rule: the first rule matching a port decides it."""
+    """The first rule of a tier matching a port decides it (a Pass hands it to the next tier)."""
     def change(cell: _Cell, mask: int, ports: PortSet) -> _Cell | None:
         matched = ports & cell.undecided
         if not matched:
@@ -633,18 +676,8 @@ def _ordered(cells: list[_Cell], rule: Rule, parts: list[tuple[int, PortSet]]) -
             mask, cell.undecided - matched,
             cell.allowed | matched if rule.action == "Allow" else cell.allowed,
             cell.passed | matched if rule.action == "Pass" else cell.passed,
-            cell.np_allowed,
             cell.deciders if rule.action == "Pass" else cell.deciders + (rule,),
         )
-    return _split(cells, parts, change)
-
-
-def _additive(cells: list[_Cell], rule: Rule, parts: list[tuple[int, PortSet]]) -> list[_Cell]:
-    """A NetworkPolicy rule: rules add up; the rules that allow are what decided."""
-    def change(cell: _Cell, mask: int, ports: PortSet) -> _Cell | None:
-        if not ports & cell.undecided:
-            return None
-        return _Cell(mask, cell.undecided, cell.allowed, cell.passed, cell.np_allowed | ports, cell.deciders + (rule,))
     return _split(cells, parts, change)
 
 
@@ -697,6 +730,12 @@ def _port_ranges(spec: PortSpec, dst: PodClass | None) -> Iterator[tuple[str, in
             yield proto, number, number
 
 
+def is_network_policy(obj: Mapping[str, Any]) -> bool:
+    """A Kubernetes NetworkPolicy (Calico's projectcalico.org kind has the same name)."""
+    api = obj.get("apiVersion")
+    return obj.get("kind") == "NetworkPolicy" and not (isinstance(api, str) and "projectcalico.org/" in api)
+
+
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
@@ -730,7 +769,7 @@ def _ip_blocks(policies: Sequence[Mapping[str, Any]], admin: Sequence[netpol_adm
     blocks: dict[IpBlock, None] = {}
     for policy in policies:
         spec = policy.get("spec")
-        if policy.get("kind") != "NetworkPolicy" or not isinstance(spec, Mapping):
+        if not is_network_policy(policy) or not isinstance(spec, Mapping):
             continue
         for direction, key in (("ingress", "from"), ("egress", "to")):
             for rule in _list(spec.get(direction)):
