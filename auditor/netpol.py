@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import netpol_admin
+from . import netpol_admin, netpol_cilium
 from .netpol_admin import ADMIN, BASELINE, PortSpec
 from .selectors import selects
 
@@ -251,8 +251,11 @@ class Evaluator:
         self._nodes = nodes or {}  # name -> (labels, addresses)
         policies = [p for p in policies if isinstance(p, Mapping)]
         admin = [a for a in (netpol_admin.read(p) for p in policies) if a is not None]
+        cilium = [netpol_cilium.read(p) for p in policies if netpol_cilium.is_cilium_policy(p)]
+        # what the evaluator could not evaluate or skipped, one line per policy and field
         self.unevaluated = sorted({f"{a.kind} {a.name}: {peer.unevaluated}" for a in admin
-                                   for r in a.ingress + a.egress for peer in r.peers if peer.unevaluated})
+                                   for r in a.ingress + a.egress for peer in r.peers if peer.unevaluated}
+                                  | {note for c in cilium for note in c.notes})
         self._blocks = _ip_blocks(policies, admin, self._nodes)
         self.classes: list[PodClass] = []
         self._class_of: dict[ClassKey, int] = {}
@@ -298,6 +301,10 @@ class Evaluator:
                 self._add_policy(policy)
         for admin_policy in admin:
             self._add_admin_policy(admin_policy)
+        self._cilium_labels: dict[int, dict[str, str]] = {}
+        for read in cilium:
+            for spec in read.specs:
+                self._add_cilium(spec)
         self._tiers.sort(key=lambda t: t.order)
         for table in self._rules.values():
             for entries in table.values():
@@ -441,6 +448,64 @@ class Evaluator:
             return Rule(self._all, (), label, (), True, "Deny", rule.index, tier, priority, direction)
         return Rule(mask, ports, label, tuple(blocks), False, action, rule.index, tier, priority, direction)
 
+    # -- CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy ----------------------------
+
+    def _add_cilium(self, spec: netpol_cilium.CiliumSpec) -> None:
+        """Allow rules join NetworkPolicy's (they add up); deny rules go in the tier ahead of
+        it; default deny isolates like a NetworkPolicy."""
+        subjects = list(self.members_ids(self._cilium_pods(spec.subject, spec.namespace)))
+        label = f"{spec.kind} {spec.name}"
+        for direction in ("ingress", "egress"):
+            rules = [(r, self._cilium_rule(r, label, spec.where)) for r in spec.rules if r.direction == direction]
+            isolation = Rule(0, (), label, action="Deny", index=-1, direction=direction,
+                             label=None if spec.where == "spec" else f"{spec.where}.isolation")
+            self._add_rules(NETWORK_POLICY, direction, subjects,
+                            [((NP_ORDER, f"cnp.{spec.name}", r.index), rule) for r, rule in rules
+                             if r.action == "Allow"], isolation if spec.default_deny[direction] else None)
+            self._add_rules(CILIUM_DENY, direction, subjects,
+                            [((0.0, spec.name, r.index), rule) for r, rule in rules if r.action == "Deny"])
+
+    def _cilium_rule(self, rule: netpol_cilium.CiliumRule, policy: str, where: str) -> Rule:
+        peers, blocks = rule.peers, list(rule.peers.blocks)
+        mask = self._all if peers.wildcard or "all" in peers.entities else 0
+        for selector, namespace in peers.endpoints:
+            mask |= self._cilium_pods(selector, namespace)
+        if "world" in peers.entities:
+            blocks += [("0.0.0.0/0", ()), ("::/0", ())]
+        if peers.entities & {"cluster", "host", "remote-node"}:
+            mask |= self._all if "cluster" in peers.entities else self._host_network_mask()
+            blocks += [(address, ()) for _, addresses in self._nodes.values() for address in addresses]
+        tier = NETWORK_POLICY if rule.action == "Allow" else CILIUM_DENY
+        return Rule(mask, rule.ports, policy, tuple(blocks), peers.wildcard or "all" in peers.entities,
+                    rule.action, rule.index, tier, None, rule.direction, f"{where}.{rule.field}[{rule.index}]")
+
+    def _cilium_pods(self, selector: Mapping[str, Any], namespace: str | None) -> int:
+        """Classes of pods (never hostNetwork ones) a Cilium selector picks, in `namespace`
+        when it is pinned to one."""
+        key = ("cilium:" + json.dumps(selector, sort_keys=True), namespace)
+        found = self._pods_cache.get(key)
+        if found is None:
+            named = selector["matchLabels"].get(netpol_cilium.NAMESPACE_LABEL)
+            candidates: Iterable[int] = range(len(self.classes))
+            if namespace is not None or named is not None:
+                candidates = self._by_namespace.get(namespace if namespace is not None else named, [])
+            found = 0
+            for cid in candidates:
+                c = self.classes[cid]
+                if c.host_network:
+                    continue
+                labels = self._cilium_labels.get(cid)
+                if labels is None:
+                    labels = self._cilium_labels[cid] = netpol_cilium.cilium_labels(
+                        c.namespace, c.labels, self._namespace_labels.get(c.namespace, {}))
+                if selects(selector, labels):
+                    found |= 1 << cid
+            self._pods_cache[key] = found
+        return found
+
+    def _host_network_mask(self) -> int:
+        return sum(1 << c.id for c in self.classes if c.host_network)
+
     # Thousands of classes and namespaces meet the same few selectors: results are memoised
     # by the selector's canonical form.
     def _selects_class(self, selector: _Selector, cid: int) -> bool:
@@ -549,7 +614,7 @@ class Evaluator:
 
     def rules_key(self, direction: str, cid: int) -> tuple[tuple[int, ...] | None, ...]:
         """Equal for classes under the same rules of every tier in this direction."""
-        return tuple(x for rules, ends in self._slots(direction, cid)
+        return tuple(x for _, rules, ends in self._slots(direction, cid)
                      for x in (tuple(id(r) for _, r in rules), None if ends is None else tuple(map(id, ends))))
 
     def _open(self, direction: str, cid: int) -> bool:
@@ -557,24 +622,21 @@ class Evaluator:
         return not any(True for _ in self._slots(direction, cid))
 
     def _slots(self, direction: str, cid: int
-               ) -> Iterator[tuple[list[tuple[RuleOrder, Rule]], list[Rule] | None]]:
+               ) -> Iterator[tuple[Tier, list[tuple[RuleOrder, Rule]], list[Rule] | None]]:
         """Each tier's rules for this class, and its isolating rules (None: no policy of
         the tier isolates the class), for the tiers that have either."""
         for tier in self._tiers:
-            rules = self._rules.get((tier.name, direction), {}).get(cid, [])
-            ends = self._applies.get((tier.name, direction), {}).get(cid)
+            table, applies = self._rules.get((tier.name, direction)), self._applies.get((tier.name, direction))
+            rules = table.get(cid, []) if table is not None else []
+            ends = applies.get(cid) if applies is not None else None
             if rules or ends is not None:
-                yield rules, ends
+                yield tier, rules, ends
 
     def _walk(
         self, direction: str, cid: int, universe: int, parts: Callable[[Rule], list[tuple[int, PortSet]]]
     ) -> list[Verdict]:
         cells = [_Cell(universe, ALL_PORTS, NO_PORTS)]
-        for tier in self._tiers:
-            rules = self._rules.get((tier.name, direction), {}).get(cid, ())
-            ends = self._applies.get((tier.name, direction), {}).get(cid)
-            if not rules and ends is None:
-                continue
+        for tier, rules, ends in self._slots(direction, cid):
             for _, rule in rules:
                 cells = _ordered(cells, rule, parts(rule))
             cells = _merged(c.end_of_tier(tier.default if ends is not None else "Pass", tuple(ends or ()))

@@ -56,6 +56,28 @@ Baseline) wrap rule 3-4, per direction (the API types' docs):
     tcp|udp|sctp with an optional destinationPort number or range, or
     destinationNamedPort. A named port matches a container port of that name on the
     destination, whatever its protocol. No ports: every port.
+
+Cilium (cilium.io/v2 CiliumNetworkPolicy and CiliumClusterwideNetworkPolicy; docs:
+https://docs.cilium.io/en/stable/security/policy/language/, .../deny/, .../kubernetes/):
+
+13. Each entry of `spec`/`specs` is a rule. It selects the non-hostNetwork pods its
+    endpointSelector matches (in a CiliumNetworkPolicy, only in the policy's namespace),
+    over the pod's labels plus io.kubernetes.pod.namespace and
+    io.cilium.k8s.namespace.labels.<key>; keys may be prefixed k8s: or any:.
+14. Deny rules (ingressDeny/egressDeny) of every rule selecting the pod come after the Admin
+    tier and before NetworkPolicy: one that matches denies.
+15. A rule with ingress or ingressDeny entries isolates the pods it selects at ingress (and
+    likewise egress) unless enableDefaultDeny says false; then NetworkPolicy isolation and
+    Cilium isolation are one: an isolated pod allows what some NetworkPolicy rule or some
+    Cilium allow rule allows. A Cilium allow rule that matches also allows on a pod it does
+    not isolate (then the Baseline tier is not asked).
+16. Peers: no L3 field = every peer; fromEndpoints selectors (in a CiliumNetworkPolicy,
+    pinned to the policy's namespace unless they name io.kubernetes.pod.namespace or a
+    namespace label) match non-hostNetwork pods; entities all and cluster match every pod,
+    host and remote-node the hostNetwork pods, others nothing; CIDRs match no pod.
+17. Ports: toPorts entries (none = every port); a port with protocol ANY (default), TCP,
+    UDP or SCTP; port 0 or none = every port of the protocol; a name = the destination's
+    container port; endPort a range.
 """
 from __future__ import annotations
 
@@ -345,13 +367,116 @@ def direction_allows(direction: str, src: Pod, dst: Pod, protocol: str, port: in
     verdict = tier_verdict("Admin", subject, other, direction, protocol, port, dst, namespaces, policies, nodes)
     if verdict is not None:
         return verdict == "Allow"
+    cilium = [(p, r) for p in policies if p.get("kind") in CILIUM_KINDS for r in cilium_rules(p)
+              if cilium_selects(p, r, subject, namespaces)]
+    for policy, rule in cilium:
+        for entry in rule.get(direction + "Deny") or []:
+            if cilium_entry_matches(policy, entry, direction, other, protocol, port, dst, namespaces):
+                return False
     network_policies = [p for p in policies if p.get("kind") == "NetworkPolicy"]
     np_direction = "Ingress" if direction == "ingress" else "Egress"
-    if policies_isolating(subject, np_direction, network_policies):
+    cilium_allows = any(cilium_entry_matches(policy, entry, direction, other, protocol, port, dst, namespaces)
+                        for policy, rule in cilium for entry in rule.get(direction) or [])
+    if cilium_allows:
+        return True
+    np_isolates = bool(policies_isolating(subject, np_direction, network_policies))
+    if np_isolates or any(cilium_default_deny(rule, direction) for _, rule in cilium):
         check = ingress_allows if direction == "ingress" else egress_allows
-        return check(src, dst, protocol, port, namespaces, network_policies)
+        return np_isolates and check(src, dst, protocol, port, namespaces, network_policies)
     verdict = tier_verdict("Baseline", subject, other, direction, protocol, port, dst, namespaces, policies, nodes)
     return verdict != "Deny"
+
+
+# ------------------------------------------------------------------------------- Cilium
+
+CILIUM_KINDS = ("CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy")
+
+
+def cilium_rules(policy: Policy) -> list[Mapping[str, Any]]:
+    return ([policy["spec"]] if "spec" in policy else []) + list(policy.get("specs") or [])
+
+
+def cilium_labels(pod: Pod, namespaces: Mapping[str, Namespace]) -> dict[str, str]:
+    labels = dict(pod.labels)
+    for key, value in namespaces[pod.namespace].labels.items():
+        labels["io.cilium.k8s.namespace.labels." + key] = value
+    labels["io.kubernetes.pod.namespace"] = pod.namespace
+    return labels
+
+
+def cilium_key(key: str) -> str:
+    for prefix in ("k8s:", "any:"):
+        if key.startswith(prefix):
+            return key[len(prefix):]
+    return key
+
+
+def cilium_selector_matches(selector: Mapping[str, Any], pod: Pod, namespaces: Mapping[str, Namespace]) -> bool:
+    plain = {"matchLabels": {cilium_key(k): v for k, v in (selector.get("matchLabels") or {}).items()},
+             "matchExpressions": [{**e, "key": cilium_key(e["key"])} for e in selector.get("matchExpressions") or []]}
+    return selector_matches(plain, cilium_labels(pod, namespaces))
+
+
+def cilium_selects(policy: Policy, rule: Mapping[str, Any], pod: Pod, namespaces: Mapping[str, Namespace]) -> bool:
+    if pod.host_network:
+        return False
+    if policy["kind"] == "CiliumNetworkPolicy" and pod.namespace != policy["metadata"]["namespace"]:
+        return False
+    return cilium_selector_matches(rule["endpointSelector"], pod, namespaces)
+
+
+def cilium_default_deny(rule: Mapping[str, Any], direction: str) -> bool:
+    explicit = (rule.get("enableDefaultDeny") or {}).get(direction)
+    if explicit is not None:
+        return explicit
+    return bool(rule.get(direction)) or bool(rule.get(direction + "Deny"))
+
+
+def cilium_peer_matches(policy: Policy, entry: Mapping[str, Any], direction: str, other: Pod,
+                        namespaces: Mapping[str, Namespace]) -> bool:
+    side = "from" if direction == "ingress" else "to"
+    fields = [side + f for f in ("Endpoints", "Entities", "CIDR", "CIDRSet")]
+    if not any(f in entry for f in fields):
+        return True
+    for selector in entry.get(side + "Endpoints") or []:
+        keys = [cilium_key(k) for k in selector.get("matchLabels") or {}]
+        keys += [cilium_key(e["key"]) for e in selector.get("matchExpressions") or []]
+        names_namespace = any(k == "io.kubernetes.pod.namespace" or k.startswith("io.cilium.k8s.namespace.labels.")
+                              for k in keys)
+        if policy["kind"] == "CiliumNetworkPolicy" and not names_namespace \
+                and other.namespace != policy["metadata"]["namespace"]:
+            continue
+        if not other.host_network and cilium_selector_matches(selector, other, namespaces):
+            return True
+    for entity in entry.get(side + "Entities") or []:
+        if entity in ("all", "cluster") or (entity in ("host", "remote-node") and other.host_network):
+            return True
+    return False  # CIDRs name addresses outside the cluster, never a pod
+
+
+def cilium_port_matches(entry: Mapping[str, Any], protocol: str, port: int, dst: Pod) -> bool:
+    if "toPorts" not in entry:
+        return True
+    for to_ports in entry["toPorts"]:
+        if not to_ports.get("ports"):
+            return True
+        for wanted in to_ports["ports"]:
+            proto = wanted.get("protocol", "ANY")
+            if proto not in ("ANY", protocol):
+                continue
+            number = str(wanted.get("port", "0"))
+            if not number.isdigit():
+                if any(n == number and p == protocol and num == port for n, num, p in dst.ports):
+                    return True
+            elif int(number) == 0 or int(number) <= port <= int(wanted.get("endPort") or number):
+                return True
+    return False
+
+
+def cilium_entry_matches(policy: Policy, entry: Mapping[str, Any], direction: str, other: Pod, protocol: str,
+                         port: int, dst: Pod, namespaces: Mapping[str, Namespace]) -> bool:
+    return (cilium_peer_matches(policy, entry, direction, other, namespaces)
+            and cilium_port_matches(entry, protocol, port, dst))
 
 
 def allowed(src: Pod, dst: Pod, protocol: str, port: int | str,
