@@ -124,7 +124,7 @@ def read(obj: Mapping[str, Any]) -> CiliumRead:
         return found
     label = name if clusterwide else f"{namespace}/{name}"
     entries: list[tuple[str, Any]] = []
-    if "spec" in obj:
+    if obj.get("spec") is not None:
         entries.append(("spec", obj["spec"]))
     specs = obj.get("specs")
     if specs is not None:
@@ -271,7 +271,8 @@ def _port(port: Any) -> Iterator[PortSpec]:
     if not isinstance(port, Mapping):
         return
     protocol = port.get("protocol") or "ANY"
-    if protocol not in PROTOCOLS and protocol not in ("ICMP", "ICMPv6", "VRRP", "IGMP"):
+    if not isinstance(protocol, str) or (protocol not in PROTOCOLS and protocol not in ("ICMP", "ICMPv6", "VRRP",
+                                                                                         "IGMP")):
         return
     protocols = PROTOCOLS.get(protocol, ())
     if not protocols:

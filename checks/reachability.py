@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from auditor import cni, netpol_admin
+from auditor import cni, netpol_admin, netpol_cilium
 from auditor.analysis import AnalysisContext, AnalysisResult, Check, Hit, Section
 from auditor.model import Resource, Rule
 from auditor.netpol import ALL_PORTS, NO_PORTS, Endpoint, Evaluator, PodClass, PortSet, Verdict, verdict_for
@@ -30,7 +30,7 @@ WILDCARD_THRESHOLD = 2_000
 DENIED_DETAIL = 64
 MAX_DECIDERS = 5  # per tenant pair in the report
 METADATA_ADDRESSES = ("169.254.169.254", "fd00:ec2::254")
-POLICY_KINDS = ("NetworkPolicy",) + netpol_admin.KINDS
+POLICY_KINDS = ("NetworkPolicy",) + netpol_admin.KINDS + netpol_cilium.KINDS
 
 
 @dataclass
@@ -165,6 +165,7 @@ class Reachability:
             "intended_by_namespace": intended_matrix(ev, by_namespace).entries(),
             "denied": scene.matrix.denied_entries(),
             "enforcer": _enforcer(ctx),
+            "unevaluated": ev.unevaluated,
             "observed": observed_rows(ctx),
         }}
         return AnalysisResult(hits=tuple(hits), sections=sections)

@@ -455,7 +455,7 @@ def cilium_peer_matches(policy: Policy, entry: Mapping[str, Any], direction: str
 
 
 def cilium_port_matches(entry: Mapping[str, Any], protocol: str, port: int, dst: Pod) -> bool:
-    if "toPorts" not in entry:
+    if not entry.get("toPorts"):
         return True
     for to_ports in entry["toPorts"]:
         if not to_ports.get("ports"):

@@ -217,3 +217,65 @@ def mixed_cluster(draw):
 def test_class_based_equals_brute_force_with_cluster_wide_policies(world):
     namespaces, pods, policies = world
     assert_agrees(namespaces, pods, policies, NODES)
+
+
+# -- the same, with Cilium's policies mixed in -------------------------------------------
+
+def _prefixed(sel):
+    return {**sel, "matchLabels": {f"k8s:{k}": v for k, v in sel["matchLabels"].items()}} if "matchLabels" in sel else sel
+
+
+cilium_selector = st.one_of(
+    selector,
+    selector.map(_prefixed),
+    st.builds(lambda n: {"matchLabels": {"io.kubernetes.pod.namespace": n}}, st.sampled_from(["ns0", "ns1"])),
+    st.builds(lambda v: {"matchLabels": {"io.cilium.k8s.namespace.labels.team": v}}, st.sampled_from(LABEL_VALUES)),
+)
+cilium_port = st.sampled_from([
+    {"port": "80", "protocol": "TCP"}, {"port": "80"}, {"port": "http"}, {"port": "http", "protocol": "UDP"},
+    {"port": "0", "protocol": "UDP"}, {"port": "80", "endPort": 81, "protocol": "TCP"}, {"port": 443},
+])
+
+
+def cilium_entry(side):
+    return st.fixed_dictionaries({}, optional={
+        side + "Endpoints": st.lists(cilium_selector, max_size=2),
+        side + "Entities": st.lists(st.sampled_from(["all", "cluster", "host", "world", "kube-apiserver"]),
+                                    max_size=2),
+        side + "CIDR": st.just(["10.0.0.0/16"]),
+        "toPorts": st.lists(st.fixed_dictionaries({}, optional={"ports": st.lists(cilium_port, max_size=2)}),
+                            max_size=2),
+    })
+
+
+@st.composite
+def cilium_policy(draw, index, namespaces):
+    def rule():
+        found = {"endpointSelector": draw(cilium_selector)}
+        for key, side in (("ingress", "from"), ("egress", "to"), ("ingressDeny", "from"), ("egressDeny", "to")):
+            if draw(st.booleans()):
+                found[key] = draw(st.lists(cilium_entry(side), max_size=2))
+        if draw(st.booleans()):
+            found["enableDefaultDeny"] = draw(st.fixed_dictionaries({}, optional={
+                "ingress": st.booleans(), "egress": st.booleans()}))
+        return found
+    clusterwide = draw(st.booleans())
+    meta = {"name": f"cilium{index}"} | ({} if clusterwide else {"namespace": draw(st.sampled_from(namespaces))})
+    kind = "CiliumClusterwideNetworkPolicy" if clusterwide else "CiliumNetworkPolicy"
+    body = {"spec": rule()} if draw(st.booleans()) else {"specs": [rule() for _ in range(draw(st.integers(1, 2)))]}
+    return {"apiVersion": "cilium.io/v2", "kind": kind, "metadata": meta, **body}
+
+
+@st.composite
+def cilium_cluster(draw):
+    namespaces, pods, policies = draw(mixed_cluster())
+    cilium = [draw(cilium_policy(i, sorted(namespaces))) for i in range(draw(st.integers(1, 3)))]
+    return namespaces, pods, policies + cilium
+
+
+@pytest.mark.slow
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cilium_cluster())
+def test_class_based_equals_brute_force_with_cilium_policies(world):
+    namespaces, pods, policies = world
+    assert_agrees(namespaces, pods, policies, NODES)

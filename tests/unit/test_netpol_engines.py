@@ -30,3 +30,102 @@ def test_class_based_evaluator_gives_documented_verdicts(path):
     wrong = [x for x in case.expect
              if class_allows(ev, case.pods[x.src], case.pods[x.dst], x.protocol, x.port) != x.allowed]
     assert not wrong, wrong
+
+
+# -- through the reachability plugin: which engine decided -------------------------------
+
+def cilium(kind, name, spec, namespace=None):
+    meta = {"name": name} | ({"namespace": namespace} if namespace else {})
+    return {"apiVersion": "cilium.io/v2", "kind": kind, "metadata": meta, "spec": spec}
+
+
+def test_a_cilium_deny_beats_a_networkpolicy_allow_and_says_so(tmp_path):
+    from test_reachability import deploy, ns, policy, run
+    allow_all = policy("bank", "from-all", {"podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {}}]}]})
+    deny = cilium("CiliumClusterwideNetworkPolicy", "wall", {
+        "endpointSelector": {"matchLabels": {"k8s:io.kubernetes.pod.namespace": "bank"}},
+        "ingressDeny": [{"fromEndpoints": [{"matchLabels": {"io.kubernetes.pod.namespace": "shop"}}],
+                         "toPorts": [{"ports": [{"port": "8080", "protocol": "TCP"}]}]}]})
+    objects = [ns("shop"), ns("bank"), ns("lab"), deploy("shop", "web", {"app": "web"}),
+               deploy("bank", "api", {"app": "api"}), deploy("lab", "x", {"app": "x"}), allow_all, deny]
+    section = run(tmp_path, objects).sections["reachability"]
+    denied = {(r["from_tenant"], r["to_tenant"]): r for r in section["denied"]}
+    assert denied[("shop", "bank")]["ports"] == ["TCP/8080"]
+    assert denied[("shop", "bank")]["decided_by"] == [{
+        "kind": "CiliumClusterwideNetworkPolicy", "name": "wall", "rule": "spec.ingressDeny[0]",
+        "tier": "CiliumDeny", "action": "Deny"}]
+    allowed = {(r["from_tenant"], r["to_tenant"]): r for r in section["intended"]}
+    assert allowed[("lab", "bank")]["ports"] == ["all"]
+    # the NetworkPolicy still allows shop the other ports
+    assert allowed[("shop", "bank")]["decided_by"][0]["kind"] == "NetworkPolicy"
+
+
+def test_cilium_allows_add_to_networkpolicy_and_isolate_like_it(tmp_path):
+    from test_reachability import deploy, ns, run
+    allow = cilium("CiliumNetworkPolicy", "from-shop", {
+        "endpointSelector": {}, "ingress": [{"fromEndpoints": [{"matchLabels": {
+            "k8s:io.kubernetes.pod.namespace": "shop"}}]}]}, namespace="bank")
+    objects = [ns("shop"), ns("bank"), ns("lab"), deploy("shop", "web", {"app": "web"}),
+               deploy("bank", "api", {"app": "api"}), deploy("lab", "x", {"app": "x"}), allow]
+    section = run(tmp_path, objects).sections["reachability"]
+    into_bank = {r["from_tenant"]: r for r in section["intended"] if r["to_tenant"] == "bank"}
+    assert set(into_bank) == {"shop"}
+    assert into_bank["shop"]["decided_by"] == [{"kind": "CiliumNetworkPolicy", "name": "bank/from-shop",
+                                                "rule": "spec.ingress[0]", "tier": "NetworkPolicy", "action": "Allow"}]
+    denied = {(r["from_tenant"], r["to_tenant"]): r for r in section["denied"]}
+    assert denied[("lab", "bank")]["decided_by"][0]["rule"] == "isolation"
+    # opting out of default deny: the allow no longer isolates
+    allow["spec"]["enableDefaultDeny"] = {"ingress": False}
+    section = run(tmp_path, objects).sections["reachability"]
+    assert ("lab", "bank") not in {(r["from_tenant"], r["to_tenant"]) for r in section["denied"]}
+
+
+# -- what is not evaluated, and bad input -------------------------------------------------
+
+SECRET = "s3cr3t-value"
+UNEVALUATED = cilium("CiliumNetworkPolicy", "mixed", None, namespace="bank") | {"specs": [
+    {"endpointSelector": {"matchLabels": {"app": SECRET}},
+     "egress": [{"toFQDNs": [{"matchName": SECRET}]}, {"toServices": [{"k8sService": {"serviceName": SECRET}}]},
+                {"toEntities": ["kube-apiserver"]},
+                {"toPorts": [{"ports": [{"port": "80"}], "rules": {"http": [{"path": SECRET}]}}]}],
+     "ingress": [{"fromRequires": [{"matchLabels": {"env": SECRET}}]}]},
+    {"nodeSelector": {"matchLabels": {"role": SECRET}}, "ingress": [{}]},
+    {"endpointSelector": {"matchExpressions": [{"key": "a", "operator": SECRET}]}},
+    SECRET,
+]}
+
+
+def test_what_is_not_evaluated_is_listed_without_values():
+    from auditor.netpol import Endpoint, Evaluator
+    ev = Evaluator([Endpoint("bank", "a", {"app": "a"})], {"bank": {}}, [UNEVALUATED])
+    text = "\n".join(ev.unevaluated)
+    for field in ("specs[0].egress[0].toFQDNs", "specs[0].egress[1].toServices", "specs[0].egress[2]: entity kube-apiserver",
+                  "specs[0].egress[3].toPorts: L7", "specs[0].ingress[0].fromRequires", "specs[1]: nodeSelector",
+                  "specs[2].endpointSelector is missing or malformed", "specs[3] is not a mapping"):
+        assert f"CiliumNetworkPolicy bank/mixed: {field}" in text, field
+    assert SECRET not in text
+
+
+def test_wrong_types_in_every_cilium_field_are_tolerated():
+    """A malformed Cilium policy never raises; what the reader cannot read is skipped and said."""
+    from test_netpol_admin import WRONG, _paths, _set
+
+    from auditor.netpol import Endpoint, Evaluator
+    base = cilium("CiliumNetworkPolicy", "p", {
+        "endpointSelector": {"matchLabels": {"app": "a"}, "matchExpressions": [{"key": "k", "operator": "In",
+                                                                                "values": ["v"]}]},
+        "enableDefaultDeny": {"ingress": True, "egress": False},
+        "ingress": [{"fromEndpoints": [{"matchLabels": {"k8s:app": "b"}}], "fromEntities": ["host"],
+                     "fromCIDRSet": [{"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}],
+                     "toPorts": [{"ports": [{"port": "80", "endPort": 90, "protocol": "TCP"}, {"port": "http"}],
+                                  "rules": {"http": [{}]}}], "icmps": [{"fields": [{"type": 8}]}]}],
+        "egressDeny": [{"toCIDR": ["10.0.0.0/8"], "toEndpoints": [{}]}]}, namespace="bank")
+    endpoints = [Endpoint("bank", "a", {"app": "a"}, (("http", 80, "TCP"),), "10.0.0.1"),
+                 Endpoint("bank", "b", {"app": "b"}, (), "10.0.0.2"), Endpoint("bank", "h", {}, (), "10.9.0.1", True)]
+    cases = [(path, wrong) for path in _paths(base) if path for wrong in WRONG]
+    for path, wrong in cases:
+        ev = Evaluator(endpoints, {"bank": {}}, [_set(base, path, wrong)], {"n": ({}, ["10.9.0.1"])})
+        for src in ev.classes:
+            for dst in ev.classes:
+                ev.ports(src, dst)
+    assert len(cases) > 300
