@@ -222,7 +222,9 @@ def test_class_based_equals_brute_force_with_cluster_wide_policies(world):
 # -- the same, with Cilium's policies mixed in -------------------------------------------
 
 def _prefixed(sel):
-    return {**sel, "matchLabels": {f"k8s:{k}": v for k, v in sel["matchLabels"].items()}} if "matchLabels" in sel else sel
+    if "matchLabels" not in sel:
+        return sel
+    return {**sel, "matchLabels": {f"k8s:{k}": v for k, v in sel["matchLabels"].items()}}
 
 
 cilium_selector = st.one_of(

@@ -99,7 +99,8 @@ def test_what_is_not_evaluated_is_listed_without_values():
     from auditor.netpol import Endpoint, Evaluator
     ev = Evaluator([Endpoint("bank", "a", {"app": "a"})], {"bank": {}}, [UNEVALUATED])
     text = "\n".join(ev.unevaluated)
-    for field in ("specs[0].egress[0].toFQDNs", "specs[0].egress[1].toServices", "specs[0].egress[2]: entity kube-apiserver",
+    for field in ("specs[0].egress[0].toFQDNs", "specs[0].egress[1].toServices",
+                  "specs[0].egress[2]: entity kube-apiserver",
                   "specs[0].egress[3].toPorts: L7", "specs[0].ingress[0].fromRequires", "specs[1]: nodeSelector",
                   "specs[2].endpointSelector is missing or malformed", "specs[3] is not a mapping"):
         assert f"CiliumNetworkPolicy bank/mixed: {field}" in text, field
