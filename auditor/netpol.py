@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import netpol_admin, netpol_cilium
+from . import netpol_admin, netpol_calico, netpol_cilium
 from .netpol_admin import ADMIN, BASELINE, PortSpec
 from .selectors import selects
 
@@ -160,6 +161,7 @@ class Rule:
     priority: int | None = None
     direction: str = "ingress"
     label: str | None = None  # where the rule is, when `direction[index]` does not say it
+    not_ports: tuple[PortSpec, ...] = ()  # taken out of `ports`
 
     def describe(self) -> dict[str, Any]:
         """Which policy and rule decided, for reports (rule `isolation`: the pod is isolated
@@ -252,11 +254,13 @@ class Evaluator:
         policies = [p for p in policies if isinstance(p, Mapping)]
         admin = [a for a in (netpol_admin.read(p) for p in policies) if a is not None]
         cilium = [netpol_cilium.read(p) for p in policies if netpol_cilium.is_cilium_policy(p)]
+        calico = netpol_calico.read(policies)
         # what the evaluator could not evaluate or skipped, one line per policy and field
         self.unevaluated = sorted({f"{a.kind} {a.name}: {peer.unevaluated}" for a in admin
                                    for r in a.ingress + a.egress for peer in r.peers if peer.unevaluated}
-                                  | {note for c in cilium for note in c.notes})
-        self._blocks = _ip_blocks(policies, admin, self._nodes)
+                                  | {note for c in cilium for note in c.notes} | set(calico.notes))
+        self._blocks = _ip_blocks(policies, admin, self._nodes) + [
+            b for b in dict.fromkeys(_calico_blocks(calico))]
         self.classes: list[PodClass] = []
         self._class_of: dict[ClassKey, int] = {}
         self._by_namespace: dict[str, list[int]] = {}
@@ -302,14 +306,18 @@ class Evaluator:
         for admin_policy in admin:
             self._add_admin_policy(admin_policy)
         self._cilium_labels: dict[int, dict[str, str]] = {}
+        self._calico_labels: dict[int, dict[str, str]] = {}
         for read in cilium:
             for spec in read.specs:
                 self._add_cilium(spec)
+        self._calico_tiers = calico.tiers
+        for calico_policy in calico.policies:
+            self._add_calico(calico_policy)
         self._tiers.sort(key=lambda t: t.order)
         for table in self._rules.values():
             for entries in table.values():
                 entries.sort(key=lambda e: e[0])
-        self._resolved: dict[tuple[int, int], PortSet] = {}
+        self._resolved: dict[tuple[int, int, int], PortSet] = {}
         self._verdicts: dict[int, list[Verdict]] = {}  # egress, by class
         self._open_cache: dict[tuple[str, int], bool] = {}
 
@@ -506,6 +514,88 @@ class Evaluator:
     def _host_network_mask(self) -> int:
         return sum(1 << c.id for c in self.classes if c.host_network)
 
+    # -- Calico NetworkPolicy, GlobalNetworkPolicy -------------------------------------
+
+    def _add_calico(self, policy: netpol_calico.CalicoPolicy) -> None:
+        """A policy's rules in its tier, in order; the tier's default once it applies."""
+        slot = self._calico_tier(policy.tier)
+        subjects = self._calico_subjects(policy)
+        for direction in ("ingress", "egress"):
+            if direction not in policy.types:
+                continue
+            end = Rule(0, (), policy.label, action=slot.default, index=-1, tier=policy.tier, direction=direction,
+                       label=f"end of tier {policy.tier}")
+            self._add_rules(slot.name, direction, self.members_ids(subjects), [], end)
+            for rule in policy.rules:
+                if rule.direction != direction:
+                    continue
+                peer = rule.peer
+                built = Rule(self._calico_mask(peer), rule.ports, policy.label,
+                             () if peer.pods_only or peer.anything or peer.nothing else peer.blocks(),
+                             peer.anything, rule.action, rule.index, policy.tier, None, direction,
+                             not_ports=rule.not_ports)
+                self._add_rules(slot.name, direction, self.members_ids(subjects & self._calico_mask(rule.own)),
+                                [((policy.order, policy.name, rule.index), built)])
+
+    def _calico_tier(self, name: str) -> Tier:
+        """The tier a Calico policy names: one of the three every kind shares, or its own."""
+        found = self._calico_tiers.get(name)
+        shared = {"default": NETWORK_POLICY_TIER, "kube-admin": ADMIN_TIER, "adminnetworkpolicy": ADMIN_TIER,
+                  "kube-baseline": BASELINE_TIER, "baselineadminnetworkpolicy": BASELINE_TIER}.get(name)
+        if shared is not None:
+            if name == "default" and found is not None and found.default_action != shared.default:
+                shared = Tier(shared.name, shared.order, found.default_action)
+                self._tiers = [shared if t.name == shared.name else t for t in self._tiers]
+            return shared
+        tier = next((t for t in self._tiers if t.name == name), None)
+        if tier is None:
+            order = found.order if found is not None else math.inf
+            tier = Tier(name, (order, 1), found.default_action if found is not None else "Deny")
+            self._tiers.append(tier)
+        return tier
+
+    def _calico_subjects(self, policy: netpol_calico.CalicoPolicy) -> int:
+        namespaces = [policy.namespace] if policy.namespace is not None else [
+            ns for ns in self._by_namespace if policy.namespace_selector is None
+            or policy.namespace_selector.selects_namespace(ns, self._namespace_labels.get(ns, {}))]
+        return self._calico_pods(namespaces, policy.selector, None)
+
+    def _calico_mask(self, match: netpol_calico.EntityMatch) -> int:
+        """Classes a rule's source or destination matches."""
+        if match.nothing:
+            return 0
+        if match.anything:
+            return self._all
+        mask = self._all
+        if match.pods_only:
+            if match.namespace is not None:
+                namespaces = [match.namespace]
+            else:
+                namespaces = [ns for ns in self._by_namespace if match.namespace_selector is None
+                              or match.namespace_selector.selects_namespace(ns, self._namespace_labels.get(ns, {}))]
+            mask = self._calico_pods(namespaces, match.selector, match.not_selector)
+        if match.nets is not None or match.not_nets:
+            mask &= _union(self._ip_masks[self._blocks.index(b)] for b in match.blocks())
+        return mask
+
+    def _calico_pods(self, namespaces: Iterable[str], selector: Any, not_selector: Any) -> int:
+        """Classes of pods (never hostNetwork ones) in these namespaces that match the selector
+        and not the notSelector."""
+        mask = 0
+        for ns in namespaces:
+            for cid in self._by_namespace.get(ns, ()):
+                c = self.classes[cid]
+                if c.host_network:
+                    continue
+                labels = self._calico_labels.get(cid)
+                if labels is None:
+                    labels = self._calico_labels[cid] = netpol_calico.calico_labels(
+                        c.namespace, c.labels, self._namespace_labels.get(c.namespace, {}))
+                if (selector is None or selector.matches(labels)) and not (
+                        not_selector is not None and not_selector.matches(labels)):
+                    mask |= 1 << cid
+        return mask
+
     # Thousands of classes and namespaces meet the same few selectors: results are memoised
     # by the selector's canonical form.
     def _selects_class(self, selector: _Selector, cid: int) -> bool:
@@ -656,7 +746,7 @@ class Evaluator:
         a different number on each destination."""
         if not rule.peers:
             return []
-        if not any(s.name for s in rule.ports):
+        if not any(s.name for s in rule.ports + rule.not_ports):
             return [(rule.peers, self._ports_of(rule, None))]
         groups: dict[PortSet, int] = {}
         for c in self.members(rule.peers):
@@ -665,12 +755,13 @@ class Evaluator:
         return [(mask, ports) for ports, mask in groups.items()]
 
     def _ports_of(self, rule: Rule, dst: PodClass | None) -> PortSet:
-        if not rule.ports:
+        if not rule.ports and not rule.not_ports:
             return ALL_PORTS
-        key = (id(rule.ports), -1 if dst is None else dst.id)
+        key = (id(rule.ports), id(rule.not_ports), -1 if dst is None else dst.id)
         found = self._resolved.get(key)
         if found is None:
-            found = self._resolved[key] = PortSet.of(r for s in rule.ports for r in _port_ranges(s, dst))
+            ports = PortSet.of(r for s in rule.ports for r in _port_ranges(s, dst)) if rule.ports else ALL_PORTS
+            found = self._resolved[key] = ports - PortSet.of(r for s in rule.not_ports for r in _port_ranges(s, dst))
         return found
 
     def members(self, mask: int) -> Iterator[PodClass]:
@@ -844,6 +935,15 @@ def _ip_blocks(policies: Sequence[Mapping[str, Any]], admin: Sequence[netpol_adm
             for peer in admin_rule.peers:
                 blocks.update(dict.fromkeys(_admin_blocks(peer, nodes)))
     return list(blocks)
+
+
+def _calico_blocks(calico: netpol_calico.CalicoRead) -> Iterator[IpBlock]:
+    """The address blocks Calico rules name, for the classes' address signatures."""
+    for policy in calico.policies:
+        for rule in policy.rules:
+            for match in (rule.peer, rule.own):
+                if match.nets is not None or match.not_nets:
+                    yield from match.blocks()
 
 
 def in_block(address: ipaddress._BaseAddress, block: IpBlock) -> bool:
