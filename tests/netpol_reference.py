@@ -78,14 +78,38 @@ https://docs.cilium.io/en/stable/security/policy/language/, .../deny/, .../kuber
 17. Ports: toPorts entries (none = every port); a port with protocol ANY (default), TCP,
     UDP or SCTP; port 0 or none = every port of the protocol; a name = the destination's
     container port; endPort a range.
+
+Calico (projectcalico.org/v3 NetworkPolicy, GlobalNetworkPolicy, Tier; docs:
+https://docs.tigera.io/calico/latest/reference/resources/networkpolicy, .../tier):
+
+18. Tiers run smallest order first: kube-admin 1,000 (the Admin tier above; Calico policies
+    placed in kube-admin or kube-baseline run after that tier's cluster-wide policies here), the default tier
+    1,000,000 (Cilium's deny rules just ahead of it), kube-baseline 10,000,000; a Tier object
+    gives any other tier its order (none: last) and defaultAction (Deny unless Pass).
+19. In a tier, policies that select the pod for the direction run by order (none: last), then
+    name; Kubernetes NetworkPolicies are order-1000 policies of the default tier named
+    knp.default.<name>, Cilium allow rules order-1000 ones named cnp.<policy>. The first rule
+    that matches decides: Allow, Deny, or Pass (to the next tier); Log goes on. When a policy
+    of the tier applied and none decided, the tier's defaultAction does (Deny, or Pass on).
+20. A Calico rule matches the connection's protocol (protocol / notProtocol), its source and
+    destination (for ingress the source is the other pod, the destination the selected one),
+    and the destination port (ports / notPorts: numbers, "a:b" ranges, names on the
+    destination pod). An entity matches a pod by nets / notNets (its IP) and, with selector /
+    notSelector / namespaceSelector, only non-hostNetwork pods: a NetworkPolicy's selectors
+    stay in its namespace unless a namespaceSelector is given. Pod labels for selectors are
+    its own plus pcns.<namespace label> and projectcalico.org/namespace; serviceAccounts and
+    services match nothing here.
 """
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from netpol_conformance import Namespace, Pod
+
+from auditor.calico_selector import parse as calico_parse
 
 Policy = Mapping[str, Any]
 
@@ -364,27 +388,187 @@ def tier_verdict(tier: str, subject: Pod, other: Pod, direction: str, protocol: 
 def direction_allows(direction: str, src: Pod, dst: Pod, protocol: str, port: int,
                      namespaces: Mapping[str, Namespace], policies: list[Policy], nodes: Nodes) -> bool:
     subject, other = (dst, src) if direction == "ingress" else (src, dst)
-    verdict = tier_verdict("Admin", subject, other, direction, protocol, port, dst, namespaces, policies, nodes)
-    if verdict is not None:
-        return verdict == "Allow"
-    cilium = [(p, r) for p in policies if p.get("kind") in CILIUM_KINDS for r in cilium_rules(p)
-              if cilium_selects(p, r, subject, namespaces)]
-    for policy, rule in cilium:
-        for entry in rule.get(direction + "Deny") or []:
-            if cilium_entry_matches(policy, entry, direction, other, protocol, port, dst, namespaces):
+    calico_tiers = {t["metadata"]["name"]: t.get("spec") or {} for t in policies
+                    if t.get("kind") == "Tier" and is_calico(t)}
+    tiers = [((1000.0, 0), "kube-admin"), ((1e6, 0), "cilium-deny"), ((1e6, 1), "default"),
+             ((1e7, 0), "kube-baseline")]
+    for p in policies:
+        name = (p.get("spec") or {}).get("tier") or "default"
+        if is_calico(p) and p["kind"] != "Tier" and name not in [t for _, t in tiers]:
+            order = calico_tiers.get(name, {}).get("order")
+            tiers.append(((math.inf if order is None else float(order), 1), name))
+    for _, tier in sorted(tiers):
+        if tier == "cilium-deny":
+            verdict = cilium_deny(direction, subject, other, protocol, port, dst, namespaces, policies)
+        else:
+            verdict = ordered_tier(tier, calico_tiers.get(tier, {}).get("defaultAction"), direction, src, dst,
+                                   protocol, port, namespaces, policies, nodes)
+        if verdict is not None:
+            return verdict == "Allow"
+    return True
+
+
+def ordered_tier(tier: str, default_action: str | None, direction: str, src: Pod, dst: Pod, protocol: str, port: int,
+                 namespaces: Mapping[str, Namespace], policies: list[Policy], nodes: Nodes) -> str | None:
+    """Allow, Deny, or None (on to the next tier)."""
+    subject, other = (dst, src) if direction == "ingress" else (src, dst)
+    if tier in ("kube-admin", "kube-baseline"):
+        verdict = tier_verdict("Admin" if tier == "kube-admin" else "Baseline", subject, other, direction, protocol,
+                               port, dst, namespaces, policies, nodes)
+        if verdict is not None:
+            return verdict
+    entries: list[tuple[tuple[float, str], bool, str | None]] = []  # (order, applies, first matching action)
+    for p in policies:
+        if is_calico(p) and p["kind"] != "Tier" and ((p.get("spec") or {}).get("tier") or "default") == tier:
+            if calico_selects(p, subject, direction, namespaces):
+                entries.append(((calico_order(p), p["metadata"]["name"]), True,
+                                calico_action(p, direction, src, dst, protocol, port, namespaces)))
+    if tier == "default":
+        np_direction = "Ingress" if direction == "ingress" else "Egress"
+        for p in policies_isolating(subject, np_direction, [p for p in policies if is_network_policy(p)]):
+            peers_key = "from" if direction == "ingress" else "to"
+            allows = any(peers_match(rule.get(peers_key), p, other, namespaces)
+                         and ports_match(rule, protocol, port, dst)
+                         for rule in (p.get("spec") or {}).get(direction) or [])
+            entries.append(((1000.0, "knp.default." + p["metadata"]["name"]), True, "Allow" if allows else None))
+        for p in policies:
+            if p.get("kind") not in CILIUM_KINDS:
+                continue
+            label = p["metadata"]["name"] if "namespace" not in p["metadata"] else \
+                f"{p['metadata']['namespace']}/{p['metadata']['name']}"
+            for rule in cilium_rules(p):
+                if cilium_selects(p, rule, subject, namespaces):
+                    allows = any(cilium_entry_matches(p, e, direction, other, protocol, port, dst, namespaces)
+                                 for e in rule.get(direction) or [])
+                    entries.append(((1000.0, "cnp." + label), cilium_default_deny(rule, direction),
+                                    "Allow" if allows else None))
+    entries.sort(key=lambda e: e[0])
+    for _, _, action in entries:
+        if action == "Pass":
+            return None
+        if action is not None:
+            return action
+    if any(applies for _, applies, _ in entries) and (default_action or "Deny") == "Deny":
+        return "Deny"
+    return None
+
+
+def cilium_deny(direction: str, subject: Pod, other: Pod, protocol: str, port: int, dst: Pod,
+                namespaces: Mapping[str, Namespace], policies: list[Policy]) -> str | None:
+    for p in policies:
+        if p.get("kind") in CILIUM_KINDS:
+            for rule in cilium_rules(p):
+                if cilium_selects(p, rule, subject, namespaces) and any(
+                        cilium_entry_matches(p, e, direction, other, protocol, port, dst, namespaces)
+                        for e in rule.get(direction + "Deny") or []):
+                    return "Deny"
+    return None
+
+
+def is_network_policy(policy: Policy) -> bool:
+    return policy.get("kind") == "NetworkPolicy" and not is_calico(policy)
+
+
+# ------------------------------------------------------------------------------- Calico
+
+def is_calico(policy: Policy) -> bool:
+    return str(policy.get("apiVersion", "")).startswith(("projectcalico.org/", "crd.projectcalico.org/"))
+
+
+def calico_order(policy: Policy) -> float:
+    order = (policy.get("spec") or {}).get("order")
+    return math.inf if order is None else float(order)
+
+
+def calico_pod_labels(pod: Pod, namespaces: Mapping[str, Namespace]) -> dict[str, str]:
+    labels = dict(pod.labels)
+    for key, value in namespaces[pod.namespace].labels.items():
+        labels["pcns." + key] = value
+    labels["projectcalico.org/namespace"] = pod.namespace
+    labels["projectcalico.org/orchestrator"] = "k8s"
+    return labels
+
+
+def calico_types(spec: Mapping[str, Any]) -> list[str]:
+    if "types" in spec:
+        return [t.lower() for t in spec["types"]]
+    ingress, egress = bool(spec.get("ingress")), bool(spec.get("egress"))
+    return (["ingress"] if ingress or not egress else []) + (["egress"] if egress else [])
+
+
+def calico_selects(policy: Policy, pod: Pod, direction: str, namespaces: Mapping[str, Namespace]) -> bool:
+    spec = policy.get("spec") or {}
+    if pod.host_network or direction not in calico_types(spec):
+        return False
+    if policy["kind"] == "NetworkPolicy" and pod.namespace != policy["metadata"]["namespace"]:
+        return False
+    if policy["kind"] == "GlobalNetworkPolicy" and spec.get("namespaceSelector") and not calico_parse(
+            spec["namespaceSelector"]).selects_namespace(pod.namespace, namespaces[pod.namespace].labels):
+        return False
+    return calico_parse(spec.get("selector") or "").matches(calico_pod_labels(pod, namespaces))
+
+
+def calico_entity_matches(policy: Policy, entity: Mapping[str, Any] | None, pod: Pod,
+                          namespaces: Mapping[str, Namespace]) -> bool:
+    entity = entity or {}
+    if "serviceAccounts" in entity or "services" in entity:
+        return False
+    if any(k in entity for k in ("selector", "notSelector", "namespaceSelector")):
+        if pod.host_network:
+            return False
+        if entity.get("namespaceSelector"):
+            if not calico_parse(entity["namespaceSelector"]).selects_namespace(
+                    pod.namespace, namespaces[pod.namespace].labels):
                 return False
-    network_policies = [p for p in policies if p.get("kind") == "NetworkPolicy"]
-    np_direction = "Ingress" if direction == "ingress" else "Egress"
-    cilium_allows = any(cilium_entry_matches(policy, entry, direction, other, protocol, port, dst, namespaces)
-                        for policy, rule in cilium for entry in rule.get(direction) or [])
-    if cilium_allows:
-        return True
-    np_isolates = bool(policies_isolating(subject, np_direction, network_policies))
-    if np_isolates or any(cilium_default_deny(rule, direction) for _, rule in cilium):
-        check = ingress_allows if direction == "ingress" else egress_allows
-        return np_isolates and check(src, dst, protocol, port, namespaces, network_policies)
-    verdict = tier_verdict("Baseline", subject, other, direction, protocol, port, dst, namespaces, policies, nodes)
-    return verdict != "Deny"
+        elif policy["kind"] == "NetworkPolicy" and (entity.get("selector") or entity.get("notSelector")) \
+                and pod.namespace != policy["metadata"]["namespace"]:
+            return False
+        labels = calico_pod_labels(pod, namespaces)
+        if entity.get("selector") and not calico_parse(entity["selector"]).matches(labels):
+            return False
+        if entity.get("notSelector") and calico_parse(entity["notSelector"]).matches(labels):
+            return False
+    if "nets" in entity and not any(ip_in_block(pod.ip, {"cidr": net}) for net in entity["nets"]):
+        return False
+    return not any(ip_in_block(pod.ip, {"cidr": net}) for net in entity.get("notNets") or [])
+
+
+def calico_port_matches(wanted: int | str, protocol: str, port: int, dst: Pod) -> bool:
+    if isinstance(wanted, int):
+        return wanted == port
+    if ":" in wanted:
+        first, last = wanted.split(":")
+        return int(first) <= port <= int(last)
+    if wanted.isdigit():
+        return int(wanted) == port
+    return any(n == wanted and p == protocol and num == port for n, num, p in dst.ports)
+
+
+def calico_protocol(value: int | str) -> str:
+    return {"6": "TCP", "17": "UDP", "132": "SCTP"}.get(str(value).upper(), str(value).upper())
+
+
+def calico_action(policy: Policy, direction: str, src: Pod, dst: Pod, protocol: str, port: int,
+                  namespaces: Mapping[str, Namespace]) -> str | None:
+    """The action of the policy's first rule (Log skipped) matching the connection, if any."""
+    for rule in (policy.get("spec") or {}).get(direction) or []:
+        if rule["action"] == "Log":
+            continue
+        if "protocol" in rule and calico_protocol(rule["protocol"]) != protocol:
+            continue
+        if "notProtocol" in rule and calico_protocol(rule["notProtocol"]) == protocol:
+            continue
+        if not (calico_entity_matches(policy, rule.get("source"), src, namespaces)
+                and calico_entity_matches(policy, rule.get("destination"), dst, namespaces)):
+            continue
+        destination = rule.get("destination") or {}
+        if "ports" in destination and not any(calico_port_matches(w, protocol, port, dst)
+                                              for w in destination["ports"]):
+            continue
+        if any(calico_port_matches(w, protocol, port, dst) for w in destination.get("notPorts") or []):
+            continue
+        return rule["action"]
+    return None
 
 
 # ------------------------------------------------------------------------------- Cilium
