@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from auditor import cni, netpol_admin, netpol_calico, netpol_cilium
+from auditor import cni, netpol_admin, netpol_cilium
 from auditor.analysis import AnalysisContext, AnalysisResult, Check, Hit, Section
 from auditor.model import Resource, Rule
 from auditor.netpol import ALL_PORTS, NO_PORTS, Endpoint, Evaluator, PodClass, PortSet, Verdict, verdict_for
@@ -30,7 +30,7 @@ WILDCARD_THRESHOLD = 2_000
 DENIED_DETAIL = 64
 MAX_DECIDERS = 5  # per tenant pair in the report
 METADATA_ADDRESSES = ("169.254.169.254", "fd00:ec2::254")
-POLICY_KINDS = tuple(dict.fromkeys(("NetworkPolicy",) + netpol_admin.KINDS + netpol_cilium.KINDS + netpol_calico.KINDS))
+POLICY_KINDS = ("NetworkPolicy", "GlobalNetworkPolicy") + netpol_admin.KINDS + netpol_cilium.KINDS
 
 
 @dataclass
@@ -172,7 +172,7 @@ class Reachability:
 
 
 def _policies(ctx: AnalysisContext) -> list[Mapping[str, Any]]:
-    return [r.obj for kind in POLICY_KINDS for r in ctx.of_kind(kind)]
+    return [r.obj for kind in POLICY_KINDS + ("Tier",) for r in ctx.of_kind(kind)]  # Calico's tiers order them
 
 
 def _endpoints(ctx: AnalysisContext) -> tuple[list[Endpoint], dict[tuple[str, str], Resource]]:
