@@ -130,3 +130,89 @@ def test_wrong_types_in_every_cilium_field_are_tolerated():
             for dst in ev.classes:
                 ev.ports(src, dst)
     assert len(cases) > 300
+
+
+def calico(kind, name, spec, namespace=None, api="projectcalico.org/v3"):
+    meta = {"name": name} | ({"namespace": namespace} if namespace else {})
+    return {"apiVersion": api, "kind": kind, "metadata": meta, "spec": spec}
+
+
+def test_a_calico_deny_at_order_100_beats_a_networkpolicy_allow_and_says_so(tmp_path):
+    from test_reachability import deploy, ns, policy, run
+    allow_all = policy("bank", "from-all", {"podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {}}]}]})
+    deny = calico("NetworkPolicy", "no-shop", {"order": 100, "selector": "all()", "ingress": [
+        {"action": "Deny", "protocol": "TCP", "source": {"namespaceSelector": "projectcalico.org/name == 'shop'"},
+         "destination": {"ports": ["8000:8100"]}}]}, namespace="bank")
+    objects = [ns("shop"), ns("bank"), ns("lab"), deploy("shop", "web", {"app": "web"}),
+               deploy("bank", "api", {"app": "api"}), deploy("lab", "x", {"app": "x"}), allow_all, deny]
+    section = run(tmp_path, objects).sections["reachability"]
+    denied = {(r["from_tenant"], r["to_tenant"]): r for r in section["denied"]}
+    assert denied[("shop", "bank")]["ports"] == ["TCP/8000-8100"]
+    assert denied[("shop", "bank")]["decided_by"] == [{"kind": "CalicoNetworkPolicy", "name": "bank/no-shop",
+                                                       "rule": "ingress[0]", "tier": "default", "action": "Deny"}]
+    # a tier ahead of the default one that passes: the NetworkPolicy decides again
+    tier = {"apiVersion": "projectcalico.org/v3", "kind": "Tier", "metadata": {"name": "security"},
+            "spec": {"order": 300}}
+    passing = calico("GlobalNetworkPolicy", "security.hand-on", {"tier": "security", "selector": "all()",
+                                                                 "ingress": [{"action": "Pass"}]})
+    section = run(tmp_path, objects[:-1] + [tier, passing]).sections["reachability"]
+    assert ("shop", "bank") not in {(r["from_tenant"], r["to_tenant"]) for r in section["denied"]}
+    # the same tier ending without a Pass: its implicit deny, said by the policy that applied
+    ending = calico("GlobalNetworkPolicy", "security.stop", {"tier": "security", "selector": "all()",
+                                                             "ingress": [{"action": "Log"}]})
+    section = run(tmp_path, objects[:-1] + [tier, ending]).sections["reachability"]
+    denied = {(r["from_tenant"], r["to_tenant"]): r for r in section["denied"]}
+    assert denied[("shop", "bank")]["decided_by"] == [{"kind": "GlobalNetworkPolicy", "name": "security.stop",
+                                                       "rule": "end of tier security", "tier": "security",
+                                                       "action": "Deny"}]
+
+
+def test_a_bad_calico_selector_is_a_named_value_free_issue_and_the_policy_is_skipped():
+    from auditor.netpol import Endpoint, Evaluator
+    bad = [calico("NetworkPolicy", "broken", {"selector": f"app == '{SECRET}' &&", "ingress": [{"action": "Deny"}]},
+                  namespace="bank"),
+           calico("GlobalNetworkPolicy", "rule-broken", {"ingress": [
+               {"action": "Deny", "source": {"selector": f"{SECRET} ==="}}]}),
+           calico("GlobalNetworkPolicy", "ports-no-protocol", {"ingress": [
+               {"action": "Deny", "destination": {"ports": [80]}}]}),
+           calico("GlobalNetworkPolicy", "sa", {"serviceAccountSelector": f"name == '{SECRET}'",
+                                                "ingress": [{"action": "Deny"}]}),
+           calico("NetworkPolicy", "not-a-spec", [SECRET], namespace="bank")]
+    eps = [Endpoint("bank", "a", {"app": "a"}), Endpoint("bank", "b", {"app": "b"})]
+    ev = Evaluator(eps, {"bank": {}}, bad)
+    text = "\n".join(ev.unevaluated)
+    assert "CalicoNetworkPolicy bank/broken: spec.selector: column" in text
+    assert "GlobalNetworkPolicy rule-broken: spec.ingress[0].source.selector: column" in text
+    assert "GlobalNetworkPolicy ports-no-protocol: spec.ingress[0].destination.ports malformed" in text
+    assert "GlobalNetworkPolicy sa: spec.serviceAccountSelector is not evaluated" in text
+    assert "CalicoNetworkPolicy bank/not-a-spec: spec is not a mapping: skipped" in text
+    assert SECRET not in text
+    a, b = ev.classes
+    assert ev.ports(a, b) == ev.ports(b, a) and ev.ports(a, b).describe() == ["all"]  # nothing applied
+
+
+def test_wrong_types_in_every_calico_field_are_tolerated():
+    from test_netpol_admin import WRONG, _paths, _set
+
+    from auditor.netpol import Endpoint, Evaluator
+    bases = [
+        calico("GlobalNetworkPolicy", "g", {
+            "tier": "security", "order": 10.5, "selector": "app == 'a'", "namespaceSelector": "all()",
+            "types": ["Ingress", "Egress"],
+            "ingress": [{"action": "Allow", "protocol": "TCP", "notProtocol": "UDP", "http": {"methods": ["GET"]},
+                         "source": {"selector": "has(app)", "notSelector": "app == 'x'", "namespaceSelector": "all()",
+                                    "nets": ["10.0.0.0/8"], "notNets": ["10.1.0.0/16"], "ports": [1]},
+                         "destination": {"ports": [80, "90:99", "http"], "notPorts": [95]}}],
+            "egress": [{"action": "Pass", "destination": {"serviceAccounts": {"names": ["x"]}}}]}),
+        {"apiVersion": "projectcalico.org/v3", "kind": "Tier", "metadata": {"name": "security"},
+         "spec": {"order": 300, "defaultAction": "Pass"}},
+    ]
+    endpoints = [Endpoint("bank", "a", {"app": "a"}, (("http", 80, "TCP"),), "10.0.0.1"),
+                 Endpoint("bank", "b", {"app": "b"}, (), "10.0.0.2"), Endpoint("bank", "h", {}, (), "10.9.0.1", True)]
+    cases = [(base, path, wrong) for base in bases for path in _paths(base) if path for wrong in WRONG]
+    for base, path, wrong in cases:
+        ev = Evaluator(endpoints, {"bank": {}}, [_set(b, path, wrong) if b is base else b for b in bases])
+        for src in ev.classes:
+            for dst in ev.classes:
+                ev.ports(src, dst)
+    assert len(cases) > 400
