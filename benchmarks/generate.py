@@ -64,7 +64,8 @@ def pod_spec(rng: random.Random, hardened: bool) -> dict:
             "securityContext": {}, "serviceAccountName": "default", "terminationGracePeriodSeconds": 30}
 
 
-def generate(pods: int, namespaces: int, policies: int, nodes: int, seed: int, admin_policies: int = 0) -> dict:
+def generate(pods: int, namespaces: int, policies: int, nodes: int, seed: int, admin_policies: int = 0,
+             engine_policies: int = 0) -> dict:
     rng = random.Random(seed)
     items: list[dict] = []
     for i in range(nodes):
@@ -194,6 +195,7 @@ def generate(pods: int, namespaces: int, policies: int, nodes: int, seed: int, a
                 )
                 policy_budget -= 1
     items += cluster_wide_policies(admin_policies, namespaces)
+    items += engine_specific_policies(engine_policies, namespaces)
     return {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items}
 
 
@@ -222,6 +224,37 @@ def cluster_wide_policies(count: int, namespaces: int) -> list[dict]:
                                     "ports": [{"namedPort": "http"}]},
                                    {"action": "Pass", "from": [{"namespaces": {"matchLabels": {"tenant": tenant}}}]},
                                    {"action": "Deny", "from": [{"namespaces": {}}]}]}})
+    return found
+
+
+def engine_specific_policies(count: int, namespaces: int) -> list[dict]:
+    """Cilium's and Calico's own policies, half each: per namespace a CiliumNetworkPolicy that
+    denies SSH from the next tenant (without default deny), and per tenant a Calico
+    GlobalNetworkPolicy in a `security` tier that passes the tenant's own traffic on, denies the
+    previous tenant's, and passes the rest."""
+    if count <= 0:
+        return []
+    tenants = max(1, namespaces // 2)
+    found: list[dict] = [{"apiVersion": "projectcalico.org/v3", "kind": "Tier", "metadata": {"name": "security"},
+                          "spec": {"order": 300}}]
+    for i in range(count // 2):
+        n = i % namespaces
+        found.append({"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
+                      "metadata": {"name": f"no-ssh-{i:05d}", "namespace": f"tenant-{n:05d}"},
+                      "spec": {"endpointSelector": {}, "enableDefaultDeny": {"ingress": False},
+                               "ingressDeny": [{"fromEndpoints": [{"matchLabels": {
+                                   "io.cilium.k8s.namespace.labels.tenant": f"t{(n // 2 + 1) % tenants:05d}"}}],
+                                   "toPorts": [{"ports": [{"port": "22", "protocol": "TCP"}]}]}]}})
+    for i in range(count - count // 2):
+        tenant, previous = f"t{i % tenants:05d}", f"t{(i - 1) % tenants:05d}"
+        found.append({"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy",
+                      "metadata": {"name": f"security.wall-{i:05d}"},
+                      "spec": {"tier": "security", "order": i, "selector": f"pcns.tenant == '{tenant}'",
+                               "types": ["Ingress"],
+                               "ingress": [
+                                   {"action": "Pass", "source": {"namespaceSelector": f"tenant == '{tenant}'"}},
+                                   {"action": "Deny", "source": {"namespaceSelector": f"tenant == '{previous}'"}},
+                                   {"action": "Pass"}]}})
     return found
 
 
