@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import netpol_admin, netpol_calico, netpol_cilium
+from .calico_selector import CalicoSelector
 from .netpol_admin import ADMIN, BASELINE, PortSpec
 from .selectors import selects
 
@@ -206,6 +207,8 @@ ADMIN_TIER = Tier(ADMIN, (1000.0, 0))
 CILIUM_DENY_TIER = Tier(CILIUM_DENY, (DEFAULT_TIER_ORDER, 0))
 NETWORK_POLICY_TIER = Tier(NETWORK_POLICY, (DEFAULT_TIER_ORDER, 1), "Deny")
 BASELINE_TIER = Tier(BASELINE, (10_000_000.0, 0))
+# The labels each engine selects a pod by, from its own and its namespace's.
+ENGINE_LABELS = {"cilium": netpol_cilium.cilium_labels, "calico": netpol_calico.calico_labels}
 # A rule's place in its tier: (policy order, policy name, rule index).
 RuleOrder = tuple[float, str, int]
 
@@ -291,7 +294,7 @@ class Evaluator:
         # whose policies isolate it (present, even empty: a policy of the tier applies)
         self._rules: dict[tuple[str, str], defaultdict[int, list[tuple[RuleOrder, Rule]]]] = {}
         self._applies: dict[tuple[str, str], defaultdict[int, list[Rule]]] = {}
-        self._pods_cache: dict[tuple[str, str | None], int] = {}
+        self._pods_cache: dict[tuple[str | None, ...], int] = {}
         self._pod_cache: dict[tuple[str, int], bool] = {}
         self._namespace_cache: dict[str, list[str]] = {}
         self._namespace_index: dict[tuple[str, str], set[str]] = {}
@@ -305,8 +308,7 @@ class Evaluator:
                 self._add_policy(policy)
         for admin_policy in admin:
             self._add_admin_policy(admin_policy)
-        self._cilium_labels: dict[int, dict[str, str]] = {}
-        self._calico_labels: dict[int, dict[str, str]] = {}
+        self._engine_labels: dict[tuple[str, int], dict[str, str]] = {}
         for read in cilium:
             for spec in read.specs:
                 self._add_cilium(spec)
@@ -497,17 +499,7 @@ class Evaluator:
             candidates: Iterable[int] = range(len(self.classes))
             if namespace is not None or named is not None:
                 candidates = self._by_namespace.get(namespace if namespace is not None else named, [])
-            found = 0
-            for cid in candidates:
-                c = self.classes[cid]
-                if c.host_network:
-                    continue
-                labels = self._cilium_labels.get(cid)
-                if labels is None:
-                    labels = self._cilium_labels[cid] = netpol_cilium.cilium_labels(
-                        c.namespace, c.labels, self._namespace_labels.get(c.namespace, {}))
-                if selects(selector, labels):
-                    found |= 1 << cid
+            found = self._pods_where(candidates, "cilium", lambda labels: selects(selector, labels))
             self._pods_cache[key] = found
         return found
 
@@ -555,10 +547,8 @@ class Evaluator:
         return tier
 
     def _calico_subjects(self, policy: netpol_calico.CalicoPolicy) -> int:
-        namespaces = [policy.namespace] if policy.namespace is not None else [
-            ns for ns in self._by_namespace if policy.namespace_selector is None
-            or policy.namespace_selector.selects_namespace(ns, self._namespace_labels.get(ns, {}))]
-        return self._calico_pods(namespaces, policy.selector, None)
+        scope = policy.namespace if policy.namespace is not None else policy.namespace_selector
+        return self._calico_pods(scope, policy.selector, None)
 
     def _calico_mask(self, match: netpol_calico.EntityMatch) -> int:
         """Classes a rule's source or destination matches."""
@@ -568,32 +558,45 @@ class Evaluator:
             return self._all
         mask = self._all
         if match.pods_only:
-            if match.namespace is not None:
-                namespaces = [match.namespace]
-            else:
-                namespaces = [ns for ns in self._by_namespace if match.namespace_selector is None
-                              or match.namespace_selector.selects_namespace(ns, self._namespace_labels.get(ns, {}))]
-            mask = self._calico_pods(namespaces, match.selector, match.not_selector)
+            scope = match.namespace if match.namespace is not None else match.namespace_selector
+            mask = self._calico_pods(scope, match.selector, match.not_selector)
         if match.nets is not None or match.not_nets:
             mask &= _union(self._ip_masks[self._blocks.index(b)] for b in match.blocks())
         return mask
 
-    def _calico_pods(self, namespaces: Iterable[str], selector: Any, not_selector: Any) -> int:
-        """Classes of pods (never hostNetwork ones) in these namespaces that match the selector
-        and not the notSelector."""
+    def _calico_pods(self, scope: str | CalicoSelector | None, selector: CalicoSelector | None,
+                     not_selector: CalicoSelector | None) -> int:
+        """Classes of pods (never hostNetwork ones) in the scope (a namespace, the namespaces a
+        namespaceSelector selects, or every namespace) that match the selector and not the
+        notSelector; thousands of rules repeat a few selectors, so each is resolved once."""
+        key = ("calico", type(scope).__name__, str(scope), str(selector), str(not_selector))
+        found = self._pods_cache.get(key)
+        if found is None:
+            if isinstance(scope, str):
+                namespaces = [scope]
+            else:
+                namespaces = [ns for ns in self._by_namespace
+                              if scope is None or scope.selects_namespace(ns, self._namespace_labels.get(ns, {}))]
+            found = self._pods_cache[key] = self._pods_where(
+                (cid for ns in namespaces for cid in self._by_namespace.get(ns, ())), "calico",
+                lambda labels: (selector is None or selector.matches(labels))
+                and not (not_selector is not None and not_selector.matches(labels)))
+        return found
+
+    def _pods_where(self, candidates: Iterable[int], engine: str, matches: Callable[[Mapping[str, str]], bool]) -> int:
+        """Classes among the candidates (never hostNetwork ones) whose labels, as the engine
+        sees a pod (its own plus its namespace's, under the engine's keys), match."""
         mask = 0
-        for ns in namespaces:
-            for cid in self._by_namespace.get(ns, ()):
-                c = self.classes[cid]
-                if c.host_network:
-                    continue
-                labels = self._calico_labels.get(cid)
-                if labels is None:
-                    labels = self._calico_labels[cid] = netpol_calico.calico_labels(
-                        c.namespace, c.labels, self._namespace_labels.get(c.namespace, {}))
-                if (selector is None or selector.matches(labels)) and not (
-                        not_selector is not None and not_selector.matches(labels)):
-                    mask |= 1 << cid
+        for cid in candidates:
+            c = self.classes[cid]
+            if c.host_network:
+                continue
+            labels = self._engine_labels.get((engine, cid))
+            if labels is None:
+                labels = self._engine_labels[(engine, cid)] = ENGINE_LABELS[engine](
+                    c.namespace, c.labels, self._namespace_labels.get(c.namespace, {}))
+            if matches(labels):
+                mask |= 1 << cid
         return mask
 
     # Thousands of classes and namespaces meet the same few selectors: results are memoised
