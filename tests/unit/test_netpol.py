@@ -276,7 +276,8 @@ def cilium_cluster(draw):
 
 
 @pytest.mark.slow
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])  # the admin peers' filter
 @given(cilium_cluster())
 def test_class_based_equals_brute_force_with_cilium_policies(world):
     namespaces, pods, policies = world
@@ -355,7 +356,8 @@ def calico_cluster(draw):
 
 
 @pytest.mark.slow
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])  # the admin peers' filter
 @given(calico_cluster())
 def test_class_based_equals_brute_force_with_every_kind(world):
     namespaces, pods, policies = world
