@@ -18,13 +18,23 @@ and are checked against the upstream e2e truth tables (fixtures/netpol-conforman
   protocol defaults to TCP; missing or empty `ports`, every port;
 - hostNetwork pods are never isolated, and selectors never match them (ipBlocks do).
 
-Cluster-wide policies (netpol_admin.py) add two tiers around NetworkPolicy, per direction:
-the Admin tier first (by priority; the first matching rule decides its ports: Allow, Deny,
-or Pass to the next tier), then NetworkPolicy (it decides everything for a pod it isolates),
-then the Baseline tier (Allow, Deny); what no tier decided is allowed. Their `networks` and
-`nodes` peers match by address, so like ipBlocks they match hostNetwork pods too. Each
-direction's answer for a class is a few `Verdict`s, each a bitmask of the classes at the
-other end with the ports allowed and the rules that decided.
+Every kind is evaluated in one machinery, per direction: ordered `Tier`s, laid out as Calico
+lays them out. In a tier the first rule matching a port decides it (Allow, Deny, or Pass to
+the next tier); once a policy of the tier applies to a class, what no rule matched is decided
+by the tier's default (Deny, or Pass). What no tier decided is allowed.
+- Admin (order 1,000; netpol_admin.py): AdminNetworkPolicy, ClusterNetworkPolicy tier Admin,
+  by priority; default Pass.
+- CiliumDeny (netpol_cilium.py): Cilium's ingressDeny/egressDeny, which override every allow.
+- NetworkPolicy (the default tier, 1,000,000): NetworkPolicy rules (only Allow, so they add
+  up), Cilium's allow rules beside them, Calico policies of the default tier by their order;
+  default Deny, which a NetworkPolicy's or Cilium policy's isolation of the pod decides.
+- Baseline (10,000,000): BaselineAdminNetworkPolicy, ClusterNetworkPolicy tier Baseline.
+- Calico's own tiers (netpol_calico.py), by their Tier objects' order and defaultAction.
+Cluster-wide `networks` and `nodes` peers and Calico `nets` match by address, so like
+ipBlocks they match hostNetwork pods too. Each direction's answer for a class is a few
+`Verdict`s, each a bitmask of the classes at the other end with the ports allowed and the
+rules that decided. `unevaluated` lists, one line per policy and field, what was not
+evaluated or was skipped as malformed; no line holds a value from a policy.
 """
 from __future__ import annotations
 
@@ -239,11 +249,8 @@ class _Cell:
 
 
 class Evaluator:
-    """Reachability between classes under the three tiers, each direction on its own:
-    the Admin tier (AdminNetworkPolicy, ClusterNetworkPolicy tier Admin) by priority, the
-    first matching rule deciding its ports (Pass hands them on); then NetworkPolicy, which
-    decides everything for a pod it isolates; then the Baseline tier likewise; what no tier
-    decided is allowed. A connection needs its source's egress and its destination's ingress."""
+    """Reachability between classes under the tiers (see the module's docstring), each
+    direction on its own. A connection needs its source's egress and its destination's ingress."""
 
     def __init__(
         self,
