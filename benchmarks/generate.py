@@ -229,9 +229,9 @@ def cluster_wide_policies(count: int, namespaces: int) -> list[dict]:
 
 def engine_specific_policies(count: int, namespaces: int) -> list[dict]:
     """Cilium's and Calico's own policies, half each: per namespace a CiliumNetworkPolicy that
-    denies SSH from the next tenant (without default deny), and per tenant a Calico
-    GlobalNetworkPolicy in a `security` tier that passes the tenant's own traffic on, denies the
-    previous tenant's, and passes the rest."""
+    admits its own tenant but never over SSH from the next tenant's namespaces, and per tenant a
+    Calico GlobalNetworkPolicy in a `security` tier that admits one partner tenant on the named
+    port http, passes the tenant's own traffic on to the default tier and denies the rest."""
     if count <= 0:
         return []
     tenants = max(1, namespaces // 2)
@@ -239,22 +239,26 @@ def engine_specific_policies(count: int, namespaces: int) -> list[dict]:
                           "spec": {"order": 300}}]
     for i in range(count // 2):
         n = i % namespaces
+        own, following = f"t{(n // 2) % tenants:05d}", f"t{(n // 2 + 1) % tenants:05d}"
         found.append({"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
-                      "metadata": {"name": f"no-ssh-{i:05d}", "namespace": f"tenant-{n:05d}"},
-                      "spec": {"endpointSelector": {}, "enableDefaultDeny": {"ingress": False},
+                      "metadata": {"name": f"own-tenant-{i:05d}", "namespace": f"tenant-{n:05d}"},
+                      "spec": {"endpointSelector": {},
+                               "ingress": [{"fromEndpoints": [{"matchLabels": {
+                                   "io.cilium.k8s.namespace.labels.tenant": own}}]}],
                                "ingressDeny": [{"fromEndpoints": [{"matchLabels": {
-                                   "io.cilium.k8s.namespace.labels.tenant": f"t{(n // 2 + 1) % tenants:05d}"}}],
+                                   "io.cilium.k8s.namespace.labels.tenant": following}}],
                                    "toPorts": [{"ports": [{"port": "22", "protocol": "TCP"}]}]}]}})
     for i in range(count - count // 2):
-        tenant, previous = f"t{i % tenants:05d}", f"t{(i - 1) % tenants:05d}"
+        tenant, partner = f"t{i % tenants:05d}", f"t{(i + 1) % tenants:05d}"
         found.append({"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy",
                       "metadata": {"name": f"security.wall-{i:05d}"},
                       "spec": {"tier": "security", "order": i, "selector": f"pcns.tenant == '{tenant}'",
                                "types": ["Ingress"],
                                "ingress": [
+                                   {"action": "Allow", "protocol": "TCP", "destination": {"ports": ["http"]},
+                                    "source": {"namespaceSelector": f"tenant == '{partner}'"}},
                                    {"action": "Pass", "source": {"namespaceSelector": f"tenant == '{tenant}'"}},
-                                   {"action": "Deny", "source": {"namespaceSelector": f"tenant == '{previous}'"}},
-                                   {"action": "Pass"}]}})
+                                   {"action": "Deny"}]}})
     return found
 
 
