@@ -231,8 +231,9 @@ def test_the_benchmark_engine_policies_are_read_in_full():
     spec.loader.exec_module(module)
     items = module.generate(60, 6, 0, 3, seed=7, engine_policies=12)["items"]
     namespaces = {i["metadata"]["name"]: i["metadata"]["labels"] for i in items if i["kind"] == "Namespace"}
-    pods = [Endpoint(i["metadata"]["namespace"], i["metadata"]["name"], i["metadata"]["labels"],
-                     (("ssh", 22, "TCP"), ("http", 8080, "TCP")), i["status"]["podIP"]) for i in items if i["kind"] == "Pod"]
+    ports = (("ssh", 22, "TCP"), ("http", 8080, "TCP"))
+    pods = [Endpoint(i["metadata"]["namespace"], i["metadata"]["name"], i["metadata"]["labels"], ports,
+                     i["status"]["podIP"]) for i in items if i["kind"] == "Pod"]
     policies = [i for i in items if i["kind"] in ("CiliumNetworkPolicy", "GlobalNetworkPolicy", "Tier")]
     ev = Evaluator(pods, namespaces, policies)
     assert ev.unevaluated == []
