@@ -10,7 +10,7 @@ The grammar, as Calico's own tokenizer and parser accept it (libcalico-go lib/se
     operation  := 'all()' | 'global()' | 'has(' key ')' | '(' or ')'
                 | key ('==' | '!=' | 'contains' | 'starts with' | 'ends with') string
                 | key ('in' | 'not in') '{' [string (',' string)* [',']] '}'
-    key        := [A-Za-z0-9_./-]+           -- prefixes such as example.com/tier included
+    key        := [A-Za-z0-9_./-]{1,512}     -- prefixes such as example.com/tier included
     string     := '...' | "..."              -- no escapes; anything but its own quote
 
 Whitespace is a space or a tab, nowhere else (a newline is an error, as in Calico). A blank

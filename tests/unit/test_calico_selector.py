@@ -144,6 +144,23 @@ def test_what_calico_rejects_is_an_error_with_a_column(text: str) -> None:
     assert 1 <= (caught.value.column or 0) <= len(text) + 1
 
 
+# Edge cases run through Calico's own Go parser (libcalico-go lib/selector, 2026), with its verdicts.
+@pytest.mark.parametrize(("text", "accepted"), [
+    ("a in{}", True), ("a notin{'x',}", True), ("a == 'x\x00y'", True), ("/ == 'x'", True), ("- == 'x'", True),
+    ("a.b/c-d_e == ''", True), ("all( )", True), ("global()&&all()", True), ("a starts  \t with 'b'", True),
+    ("héllo == 'x'", False), ("all ( )", False), ("global ( )", False), ("has(a)has(b)", False),
+    ("x in {'a'} in", False), ("\xa0all()", False), ("all()\u2028", False), ("a containsx 'b'", False),
+    ("has(\na)", False), ("a starts\nwith 'x'", False), ("a in {'x',,}", False), ("all()all()", False),
+])
+def test_accepts_exactly_what_calicos_parser_accepts(text: str, accepted: bool) -> None:
+    try:
+        parse(text)
+    except CalicoSelectorError:
+        assert not accepted
+    else:
+        assert accepted
+
+
 def test_a_value_that_is_not_a_string_is_an_error() -> None:
     with pytest.raises(CalicoSelectorError, match="must be a string"):
         parse(42)  # type: ignore[arg-type]
