@@ -503,10 +503,9 @@ class Evaluator:
         found = self._pods_cache.get(key)
         if found is None:
             named = selector["matchLabels"].get(netpol_cilium.NAMESPACE_LABEL)
-            candidates: Iterable[int] = range(len(self.classes))
-            if namespace is not None or named is not None:
-                candidates = self._by_namespace.get(namespace if namespace is not None else named, [])
-            found = self._pods_where(candidates, "cilium", lambda labels: selects(selector, labels))
+            pinned = namespace if namespace is not None else named
+            found = self._pods_where(self._by_namespace if pinned is None else [pinned], "cilium",
+                                     lambda labels: selects(selector, labels), netpol_cilium.namespace_only(selector))
             self._pods_cache[key] = found
         return found
 
@@ -585,25 +584,34 @@ class Evaluator:
                 namespaces = [ns for ns in self._by_namespace
                               if scope is None or scope.selects_namespace(ns, self._namespace_labels.get(ns, {}))]
             found = self._pods_cache[key] = self._pods_where(
-                (cid for ns in namespaces for cid in self._by_namespace.get(ns, ())), "calico",
+                namespaces, "calico",
                 lambda labels: (selector is None or selector.matches(labels))
-                and not (not_selector is not None and not_selector.matches(labels)))
+                and not (not_selector is not None and not_selector.matches(labels)),
+                netpol_calico.namespace_only(selector, not_selector))
         return found
 
-    def _pods_where(self, candidates: Iterable[int], engine: str, matches: Callable[[Mapping[str, str]], bool]) -> int:
-        """Classes among the candidates (never hostNetwork ones) whose labels, as the engine
-        sees a pod (its own plus its namespace's, under the engine's keys), match."""
+    def _pods_where(self, namespaces: Iterable[str], engine: str, matches: Callable[[Mapping[str, str]], bool],
+                    namespace_only: bool) -> int:
+        """Classes of these namespaces (never hostNetwork ones) whose labels, as the engine sees
+        a pod (its own plus its namespace's, under the engine's keys), match; a selector that
+        reads only namespace labels is asked once per namespace."""
         mask = 0
-        for cid in candidates:
-            c = self.classes[cid]
-            if c.host_network:
+        for ns in namespaces:
+            classes = self._by_namespace.get(ns, ())
+            if namespace_only:
+                if classes and matches(ENGINE_LABELS[engine](ns, {}, self._namespace_labels.get(ns, {}))):
+                    mask |= self._pods_in([ns], None)
                 continue
-            labels = self._engine_labels.get((engine, cid))
-            if labels is None:
-                labels = self._engine_labels[(engine, cid)] = ENGINE_LABELS[engine](
-                    c.namespace, c.labels, self._namespace_labels.get(c.namespace, {}))
-            if matches(labels):
-                mask |= 1 << cid
+            for cid in classes:
+                c = self.classes[cid]
+                if c.host_network:
+                    continue
+                labels = self._engine_labels.get((engine, cid))
+                if labels is None:
+                    labels = self._engine_labels[(engine, cid)] = ENGINE_LABELS[engine](
+                        c.namespace, c.labels, self._namespace_labels.get(c.namespace, {}))
+                if matches(labels):
+                    mask |= 1 << cid
         return mask
 
     # Thousands of classes and namespaces meet the same few selectors: results are memoised

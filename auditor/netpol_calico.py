@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .calico_selector import CalicoSelector, CalicoSelectorError, parse
+from .calico_selector import And, CalicoSelector, CalicoSelectorError, Compare, Has, InSet, Node, Not, Or, parse
 from .netpol_admin import PortSpec
 
 GROUPS = ("projectcalico.org/", "crd.projectcalico.org/")
@@ -315,10 +315,32 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+NAMESPACE_KEYS = ("projectcalico.org/namespace", "projectcalico.org/orchestrator")
+
+
+def namespace_only(*selectors: CalicoSelector | None) -> bool:
+    """Whether the selectors read only labels every pod of a namespace shares (pcns.<key>,
+    projectcalico.org/namespace), so one look per namespace answers for all its pods."""
+    return all(key.startswith("pcns.") or key in NAMESPACE_KEYS
+               for s in selectors if s is not None for key in _keys(s.root))
+
+
+def _keys(node: Node) -> set[str]:
+    if isinstance(node, (Has, Compare, InSet)):
+        return {node.key}
+    if isinstance(node, Not):
+        return _keys(node.operand)
+    if isinstance(node, (And, Or)):
+        return set().union(*(_keys(o) for o in node.operands))
+    return set()  # all(), global()
+
+
 def calico_labels(namespace: str, labels: Mapping[str, str], namespace_labels: Mapping[str, str]) -> dict[str, str]:
     """The labels Calico gives a pod's workload endpoint: its own, its namespace's under
-    `pcns.`, and `projectcalico.org/namespace` and `/orchestrator`."""
-    found = {str(k): str(v) for k, v in labels.items()}
+    `pcns.`, and `projectcalico.org/namespace` and `/orchestrator` (a pod's own labels under
+    those keys are not its namespace's, and are left out)."""
+    found = {str(k): str(v) for k, v in labels.items()
+             if not str(k).startswith("pcns.") and str(k) not in NAMESPACE_KEYS}
     found.update({f"pcns.{k}": str(v) for k, v in namespace_labels.items()})
     found["projectcalico.org/namespace"] = namespace
     found["projectcalico.org/orchestrator"] = "k8s"

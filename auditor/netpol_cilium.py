@@ -353,9 +353,17 @@ def _pinned(selector: Mapping[str, Any], namespace: str | None) -> str | None:
     return namespace
 
 
+def namespace_only(selector: Mapping[str, Any]) -> bool:
+    """Whether a normalized selector reads only labels every pod of a namespace shares."""
+    keys = set(selector["matchLabels"]) | {e["key"] for e in selector["matchExpressions"]}
+    return all(k == NAMESPACE_LABEL or k.startswith(NAMESPACE_LABELS_PREFIX) for k in keys)
+
+
 def cilium_labels(namespace: str, labels: Mapping[str, str], namespace_labels: Mapping[str, str]) -> dict[str, str]:
-    """The labels Cilium selects a pod by: its own, its namespace, its namespace's labels."""
-    found = {str(k): str(v) for k, v in labels.items()}
+    """The labels Cilium selects a pod by: its own, its namespace, its namespace's labels. A
+    pod's own label under those keys does not pose as its namespace's: it is left out."""
+    found = {str(k): str(v) for k, v in labels.items()
+             if str(k) != NAMESPACE_LABEL and not str(k).startswith(NAMESPACE_LABELS_PREFIX)}
     found.update({NAMESPACE_LABELS_PREFIX + str(k): str(v) for k, v in namespace_labels.items()})
     found[NAMESPACE_LABEL] = namespace
     return found

@@ -481,7 +481,8 @@ def calico_order(policy: Policy) -> float:
 
 
 def calico_pod_labels(pod: Pod, namespaces: Mapping[str, Namespace]) -> dict[str, str]:
-    labels = dict(pod.labels)
+    derived = ("projectcalico.org/namespace", "projectcalico.org/orchestrator")
+    labels = {k: v for k, v in pod.labels.items() if not k.startswith("pcns.") and k not in derived}
     for key, value in namespaces[pod.namespace].labels.items():
         labels["pcns." + key] = value
     labels["projectcalico.org/namespace"] = pod.namespace
@@ -581,7 +582,8 @@ def cilium_rules(policy: Policy) -> list[Mapping[str, Any]]:
 
 
 def cilium_labels(pod: Pod, namespaces: Mapping[str, Namespace]) -> dict[str, str]:
-    labels = dict(pod.labels)
+    labels = {k: v for k, v in pod.labels.items()
+              if k != "io.kubernetes.pod.namespace" and not k.startswith("io.cilium.k8s.namespace.labels.")}
     for key, value in namespaces[pod.namespace].labels.items():
         labels["io.cilium.k8s.namespace.labels." + key] = value
     labels["io.kubernetes.pod.namespace"] = pod.namespace
