@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import netpol_admin, netpol_calico, netpol_cilium
-from .calico_selector import CalicoSelector
+from .calico_selector import NAMESPACE_NAME_LABEL, CalicoSelector
 from .netpol_admin import ADMIN, BASELINE, PortSpec
 from .selectors import selects
 
@@ -578,17 +578,24 @@ class Evaluator:
         key = ("calico", type(scope).__name__, str(scope), str(selector), str(not_selector))
         found = self._pods_cache.get(key)
         if found is None:
-            if isinstance(scope, str):
-                namespaces = [scope]
-            else:
-                namespaces = [ns for ns in self._by_namespace
-                              if scope is None or scope.selects_namespace(ns, self._namespace_labels.get(ns, {}))]
+            namespaces = [scope] if isinstance(scope, str) else self._calico_namespaces(scope)
             found = self._pods_cache[key] = self._pods_where(
                 namespaces, "calico",
                 lambda labels: (selector is None or selector.matches(labels))
                 and not (not_selector is not None and not_selector.matches(labels)),
                 netpol_calico.namespace_only(selector, not_selector))
         return found
+
+    def _calico_namespaces(self, selector: CalicoSelector | None) -> list[str]:
+        """The namespaces a Calico namespaceSelector selects (None: every one); the labels it
+        requires narrow the candidates through the namespace label index first."""
+        if selector is None:
+            return list(self._by_namespace)
+        required = [({v} & self._by_namespace.keys()) if k == NAMESPACE_NAME_LABEL
+                    else self._namespace_index.get((k, v), set())
+                    for k, v in netpol_calico.required_labels(selector).items()]
+        candidates: Iterable[str] = set.intersection(*required) if required else self._by_namespace
+        return [ns for ns in candidates if selector.selects_namespace(ns, self._namespace_labels.get(ns, {}))]
 
     def _pods_where(self, namespaces: Iterable[str], engine: str, matches: Callable[[Mapping[str, str]], bool],
                     namespace_only: bool) -> int:

@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .calico_selector import And, CalicoSelector, CalicoSelectorError, Compare, Has, InSet, Node, Not, Or, parse
+from .calico_selector import And, CalicoSelector, CalicoSelectorError, Compare, Has, InSet, Node, Not, Op, Or, parse
 from .netpol_admin import PortSpec
 
 GROUPS = ("projectcalico.org/", "crd.projectcalico.org/")
@@ -323,6 +323,13 @@ def namespace_only(*selectors: CalicoSelector | None) -> bool:
     projectcalico.org/namespace), so one look per namespace answers for all its pods."""
     return all(key.startswith("pcns.") or key in NAMESPACE_KEYS
                for s in selectors if s is not None for key in _keys(s.root))
+
+
+def required_labels(selector: CalicoSelector) -> dict[str, str]:
+    """Labels (key == value) anything the selector matches must carry: an index can then
+    narrow the candidates before the selector is asked."""
+    operands = selector.root.operands if isinstance(selector.root, And) else (selector.root,)
+    return {o.key: o.value for o in operands if isinstance(o, Compare) and o.op is Op.EQ}
 
 
 def _keys(node: Node) -> set[str]:
