@@ -315,7 +315,8 @@ class Evaluator:
                 self._add_policy(policy)
         for admin_policy in admin:
             self._add_admin_policy(admin_policy)
-        self._engine_labels: dict[tuple[str, int], dict[str, str]] = {}
+        self._engine_labels: dict[tuple[str, int], dict[str, str]] = {}  # by (engine, class)
+        self._namespace_views: dict[tuple[str, str], dict[str, str]] = {}  # by (engine, namespace)
         for read in cilium:
             for spec in read.specs:
                 self._add_cilium(spec)
@@ -502,9 +503,11 @@ class Evaluator:
         key = ("cilium:" + json.dumps(selector, sort_keys=True), namespace)
         found = self._pods_cache.get(key)
         if found is None:
-            named = selector["matchLabels"].get(netpol_cilium.NAMESPACE_LABEL)
-            pinned = namespace if namespace is not None else named
-            found = self._pods_where(self._by_namespace if pinned is None else [pinned], "cilium",
+            required, prefix = selector["matchLabels"], netpol_cilium.NAMESPACE_LABELS_PREFIX
+            namespaces = self._namespaces_with(
+                {k.removeprefix(prefix): v for k, v in required.items() if k.startswith(prefix)},
+                namespace if namespace is not None else required.get(netpol_cilium.NAMESPACE_LABEL))
+            found = self._pods_where(namespaces, "cilium",
                                      lambda labels: selects(selector, labels), netpol_cilium.namespace_only(selector))
             self._pods_cache[key] = found
         return found
@@ -578,7 +581,12 @@ class Evaluator:
         key = ("calico", type(scope).__name__, str(scope), str(selector), str(not_selector))
         found = self._pods_cache.get(key)
         if found is None:
-            namespaces = [scope] if isinstance(scope, str) else self._calico_namespaces(scope)
+            required = netpol_calico.required_labels(selector) if selector is not None else {}
+            namespaces: Iterable[str] = self._namespaces_with(
+                {k.removeprefix("pcns."): v for k, v in required.items() if k.startswith("pcns.")},
+                scope if isinstance(scope, str) else required.get("projectcalico.org/namespace"))
+            if isinstance(scope, CalicoSelector):
+                namespaces = set(namespaces) & set(self._calico_namespaces(scope))
             found = self._pods_cache[key] = self._pods_where(
                 namespaces, "calico",
                 lambda labels: (selector is None or selector.matches(labels))
@@ -586,15 +594,21 @@ class Evaluator:
                 netpol_calico.namespace_only(selector, not_selector))
         return found
 
+    def _namespaces_with(self, labels: Mapping[str, str], name: str | None = None) -> Iterable[str]:
+        """The namespaces that carry these labels (and have this name), from the label index;
+        every namespace when nothing is required."""
+        sets = [self._namespace_index.get((k, v), set()) for k, v in labels.items()]
+        if name is not None:
+            sets.append({name} & self._by_namespace.keys())
+        return set.intersection(*sets) if sets else self._by_namespace
+
     def _calico_namespaces(self, selector: CalicoSelector | None) -> list[str]:
         """The namespaces a Calico namespaceSelector selects (None: every one); the labels it
         requires narrow the candidates through the namespace label index first."""
         if selector is None:
             return list(self._by_namespace)
-        required = [({v} & self._by_namespace.keys()) if k == NAMESPACE_NAME_LABEL
-                    else self._namespace_index.get((k, v), set())
-                    for k, v in netpol_calico.required_labels(selector).items()]
-        candidates: Iterable[str] = set.intersection(*required) if required else self._by_namespace
+        required = netpol_calico.required_labels(selector)
+        candidates = self._namespaces_with(required, required.pop(NAMESPACE_NAME_LABEL, None))
         return [ns for ns in candidates if selector.selects_namespace(ns, self._namespace_labels.get(ns, {}))]
 
     def _pods_where(self, namespaces: Iterable[str], engine: str, matches: Callable[[Mapping[str, str]], bool],
@@ -606,7 +620,11 @@ class Evaluator:
         for ns in namespaces:
             classes = self._by_namespace.get(ns, ())
             if namespace_only:
-                if classes and matches(ENGINE_LABELS[engine](ns, {}, self._namespace_labels.get(ns, {}))):
+                view = self._namespace_views.get((engine, ns))
+                if view is None:
+                    view = self._namespace_views[(engine, ns)] = ENGINE_LABELS[engine](
+                        ns, {}, self._namespace_labels.get(ns, {}))
+                if classes and matches(view):
                     mask |= self._pods_in([ns], None)
                 continue
             for cid in classes:
