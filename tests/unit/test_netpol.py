@@ -275,14 +275,6 @@ def cilium_cluster(draw):
     return namespaces, pods, policies + cilium
 
 
-@pytest.mark.slow
-@settings(max_examples=400, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])  # the admin peers' filter
-@given(cilium_cluster())
-def test_class_based_equals_brute_force_with_cilium_policies(world):
-    namespaces, pods, policies = world
-    assert_agrees(namespaces, pods, policies, NODES)
-
 
 # -- the same, with Calico's policies and tiers mixed in ---------------------------------
 
@@ -356,9 +348,12 @@ def calico_cluster(draw):
 
 
 @pytest.mark.slow
-@settings(max_examples=400, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])  # the admin peers' filter
-@given(calico_cluster())
-def test_class_based_equals_brute_force_with_every_kind(world):
-    namespaces, pods, policies = world
-    assert_agrees(namespaces, pods, policies, NODES)
+@pytest.mark.parametrize("clusters", [cilium_cluster(), calico_cluster()], ids=["cilium", "every_kind"])
+def test_class_based_equals_brute_force_with_engine_policies(clusters):
+    @settings(max_examples=400, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])  # the admin peers' filter
+    @given(clusters)
+    def agrees(world):
+        namespaces, pods, policies = world
+        assert_agrees(namespaces, pods, policies, NODES)
+    agrees()
