@@ -18,30 +18,43 @@ and are checked against the upstream e2e truth tables (fixtures/netpol-conforman
   protocol defaults to TCP; missing or empty `ports`, every port;
 - hostNetwork pods are never isolated, and selectors never match them (ipBlocks do).
 
-Cluster-wide policies (netpol_admin.py) add two tiers around NetworkPolicy, per direction:
-the Admin tier first (by priority; the first matching rule decides its ports: Allow, Deny,
-or Pass to the next tier), then NetworkPolicy (it decides everything for a pod it isolates),
-then the Baseline tier (Allow, Deny); what no tier decided is allowed. Their `networks` and
-`nodes` peers match by address, so like ipBlocks they match hostNetwork pods too. Each
-direction's answer for a class is a few `Verdict`s, each a bitmask of the classes at the
-other end with the ports allowed and the rules that decided.
+Every kind is evaluated in one machinery, per direction: ordered `Tier`s, laid out as Calico
+lays them out. In a tier the first rule matching a port decides it (Allow, Deny, or Pass to
+the next tier); once a policy of the tier applies to a class, what no rule matched is decided
+by the tier's default (Deny, or Pass). What no tier decided is allowed.
+- Admin (order 1,000; netpol_admin.py): AdminNetworkPolicy, ClusterNetworkPolicy tier Admin,
+  by priority; default Pass.
+- CiliumDeny (netpol_cilium.py): Cilium's ingressDeny/egressDeny, which override every allow.
+- NetworkPolicy (the default tier, 1,000,000): NetworkPolicy rules (only Allow, so they add
+  up), Cilium's allow rules beside them, Calico policies of the default tier by their order;
+  default Deny, which a NetworkPolicy's or Cilium policy's isolation of the pod decides.
+- Baseline (10,000,000): BaselineAdminNetworkPolicy, ClusterNetworkPolicy tier Baseline.
+- Calico's own tiers (netpol_calico.py), by their Tier objects' order and defaultAction.
+Cluster-wide `networks` and `nodes` peers and Calico `nets` match by address, so like
+ipBlocks they match hostNetwork pods too. Each direction's answer for a class is a few
+`Verdict`s, each a bitmask of the classes at the other end with the ports allowed and the
+rules that decided. `unevaluated` lists, one line per policy and field, what was not
+evaluated or was skipped as malformed; no line holds a value from a policy.
 """
 from __future__ import annotations
 
 import ipaddress
 import json
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import netpol_admin
+from . import netpol_admin, netpol_calico, netpol_cilium
+from .calico_selector import NAMESPACE_NAME_LABEL, CalicoSelector
 from .netpol_admin import ADMIN, BASELINE, PortSpec
 from .selectors import selects
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 MAX_PORT = 65535
 NETWORK_POLICY = "NetworkPolicy"
+CILIUM_DENY = "CiliumDeny"
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,12 +171,14 @@ class Rule:
     tier: str = NETWORK_POLICY  # Admin | NetworkPolicy | Baseline
     priority: int | None = None
     direction: str = "ingress"
+    label: str | None = None  # where the rule is, when `direction[index]` does not say it
+    not_ports: tuple[PortSpec, ...] = ()  # taken out of `ports`
 
     def describe(self) -> dict[str, Any]:
         """Which policy and rule decided, for reports (rule `isolation`: the pod is isolated
         by the policy and none of its rules allows the port)."""
         kind, _, name = self.policy.partition(" ")
-        rule = "isolation" if self.index < 0 else f"{self.direction}[{self.index}]"
+        rule = self.label or ("isolation" if self.index < 0 else f"{self.direction}[{self.index}]")
         found: dict[str, Any] = {"kind": kind, "name": name, "rule": rule, "tier": self.tier, "action": self.action}
         if self.priority is not None:
             found["priority"] = self.priority
@@ -181,29 +196,61 @@ class Verdict:
 
 
 @dataclass(frozen=True, slots=True)
+class Tier:
+    """An ordered tier of rules, per direction: the first rule matching a port decides it
+    (Allow, Deny, or Pass: on to the next tier). Once a policy of the tier applies to a class
+    (isolates it), the ports no rule matched are decided by `default`: Deny, or Pass.
+    Tiers run by `order`; what no tier decided is allowed."""
+
+    name: str
+    order: tuple[float, int]
+    default: str = "Pass"
+
+
+# Calico's layout, which every kind fits in: the Admin tier at order 1,000 (Calico's kube-admin
+# tier), the default tier at 1,000,000 (Kubernetes NetworkPolicy, as Calico's order-1000
+# policies), the Baseline tier at 10,000,000 (kube-baseline). Cilium's deny rules override
+# every allow of NetworkPolicy and Cilium alike: a tier just ahead of the default one.
+DEFAULT_TIER_ORDER = 1_000_000.0
+NP_ORDER = 1000.0  # a NetworkPolicy's place among the default tier's Calico policies
+ADMIN_TIER = Tier(ADMIN, (1000.0, 0))
+CILIUM_DENY_TIER = Tier(CILIUM_DENY, (DEFAULT_TIER_ORDER, 0))
+NETWORK_POLICY_TIER = Tier(NETWORK_POLICY, (DEFAULT_TIER_ORDER, 1), "Deny")
+BASELINE_TIER = Tier(BASELINE, (10_000_000.0, 0))
+# The labels each engine selects a pod by, from its own and its namespace's.
+ENGINE_LABELS = {"cilium": netpol_cilium.cilium_labels, "calico": netpol_calico.calico_labels}
+# A rule's place in its tier: (policy order, policy name, rule index).
+RuleOrder = tuple[float, str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class _Cell:
     """Classes on which the rules seen so far agree (the tiers' state for them)."""
 
     mask: int
     undecided: PortSet  # ports no rule of the current tier has matched yet
     allowed: PortSet
-    passed: PortSet = NO_PORTS  # ports an Admin or Baseline Pass handed to the next tier
-    np_allowed: PortSet = NO_PORTS  # what NetworkPolicy rules allow (additive)
+    passed: PortSet = NO_PORTS  # ports a Pass handed to the next tier
     deciders: tuple[Rule, ...] = ()
 
-    def key(self) -> tuple[PortSet, PortSet, PortSet, PortSet, tuple[Rule, ...]]:
-        return (self.undecided, self.allowed, self.passed, self.np_allowed, self.deciders)
+    def key(self) -> tuple[PortSet, PortSet, PortSet, tuple[Rule, ...]]:
+        return (self.undecided, self.allowed, self.passed, self.deciders)
 
     def with_mask(self, mask: int) -> _Cell:
-        return _Cell(mask, self.undecided, self.allowed, self.passed, self.np_allowed, self.deciders)
+        return _Cell(mask, self.undecided, self.allowed, self.passed, self.deciders)
+
+    def end_of_tier(self, default: str, ends: tuple[Rule, ...]) -> _Cell:
+        """What no rule of the tier matched: denied by the tier's default (the `ends` rules,
+        e.g. a NetworkPolicy's isolation, decided it) or handed on with what was passed."""
+        if default == "Deny":
+            deciders = self.deciders + ends if self.undecided else self.deciders
+            return _Cell(self.mask, self.passed, self.allowed, NO_PORTS, deciders)
+        return _Cell(self.mask, self.undecided | self.passed, self.allowed, NO_PORTS, self.deciders)
 
 
 class Evaluator:
-    """Reachability between classes under the three tiers, each direction on its own:
-    the Admin tier (AdminNetworkPolicy, ClusterNetworkPolicy tier Admin) by priority, the
-    first matching rule deciding its ports (Pass hands them on); then NetworkPolicy, which
-    decides everything for a pod it isolates; then the Baseline tier likewise; what no tier
-    decided is allowed. A connection needs its source's egress and its destination's ingress."""
+    """Reachability between classes under the tiers (see the module's docstring), each
+    direction on its own. A connection needs its source's egress and its destination's ingress."""
 
     def __init__(
         self,
@@ -216,9 +263,14 @@ class Evaluator:
         self._nodes = nodes or {}  # name -> (labels, addresses)
         policies = [p for p in policies if isinstance(p, Mapping)]
         admin = [a for a in (netpol_admin.read(p) for p in policies) if a is not None]
+        cilium = [netpol_cilium.read(p) for p in policies if netpol_cilium.is_cilium_policy(p)]
+        calico = netpol_calico.read(policies)
+        # what the evaluator could not evaluate or skipped, one line per policy and field
         self.unevaluated = sorted({f"{a.kind} {a.name}: {peer.unevaluated}" for a in admin
-                                   for r in a.ingress + a.egress for peer in r.peers if peer.unevaluated})
-        self._blocks = _ip_blocks(policies, admin, self._nodes)
+                                   for r in a.ingress + a.egress for peer in r.peers if peer.unevaluated}
+                                  | {note for c in cilium for note in c.notes} | set(calico.notes))
+        self._blocks = _ip_blocks(policies, admin, self._nodes) + [
+            b for b in dict.fromkeys(_calico_blocks(calico))]
         self.classes: list[PodClass] = []
         self._class_of: dict[ClassKey, int] = {}
         self._by_namespace: dict[str, list[int]] = {}
@@ -244,15 +296,12 @@ class Evaluator:
             sum(1 << c.id for c in self.classes if c.ip_signature and c.ip_signature[k])
             for k in range(len(self._blocks))
         ]
-        n = len(self.classes)
-        self.ingress: list[list[Rule] | None] = [None] * n  # NetworkPolicy rules; None: not isolated
-        self.egress: list[list[Rule] | None] = [None] * n
-        # by class id; absent: no rule of that tier applies to the class in that direction
-        self._tiered: dict[tuple[str, str], defaultdict[int, list[tuple[tuple[int, str, str, int], Rule]]]] = {
-            (tier, d): defaultdict(list) for tier in (ADMIN, BASELINE) for d in ("ingress", "egress")
-        }
-        self._isolation: dict[str, defaultdict[int, list[Rule]]] = {d: defaultdict(list) for d in ("ingress", "egress")}
-        self._pods_cache: dict[tuple[str, str | None], int] = {}
+        self._tiers = [ADMIN_TIER, CILIUM_DENY_TIER, NETWORK_POLICY_TIER, BASELINE_TIER]
+        # per (tier, direction), by class id: the rules that apply to the class, and the rules
+        # whose policies isolate it (present, even empty: a policy of the tier applies)
+        self._rules: dict[tuple[str, str], defaultdict[int, list[tuple[RuleOrder, Rule]]]] = {}
+        self._applies: dict[tuple[str, str], defaultdict[int, list[Rule]]] = {}
+        self._pods_cache: dict[tuple[str | None, ...], int] = {}
         self._pod_cache: dict[tuple[str, int], bool] = {}
         self._namespace_cache: dict[str, list[str]] = {}
         self._namespace_index: dict[tuple[str, str], set[str]] = {}
@@ -262,14 +311,23 @@ class Evaluator:
                 self._namespace_index.setdefault((k, v), set()).add(ns)
                 self._namespace_keys.setdefault(k, set()).add(ns)
         for policy in policies:
-            if policy.get("kind") == "NetworkPolicy":
+            if is_network_policy(policy):
                 self._add_policy(policy)
         for admin_policy in admin:
             self._add_admin_policy(admin_policy)
-        for table in self._tiered.values():
+        self._engine_labels: dict[tuple[str, int], dict[str, str]] = {}  # by (engine, class)
+        self._namespace_views: dict[tuple[str, str], dict[str, str]] = {}  # by (engine, namespace)
+        for read in cilium:
+            for spec in read.specs:
+                self._add_cilium(spec)
+        self._calico_tiers = calico.tiers
+        for calico_policy in calico.policies:
+            self._add_calico(calico_policy)
+        self._tiers.sort(key=lambda t: t.order)
+        for table in self._rules.values():
             for entries in table.values():
                 entries.sort(key=lambda e: e[0])
-        self._resolved: dict[tuple[int, int], PortSet] = {}
+        self._resolved: dict[tuple[int, int, int], PortSet] = {}
         self._verdicts: dict[int, list[Verdict]] = {}  # egress, by class
         self._open_cache: dict[tuple[str, int], bool] = {}
 
@@ -306,19 +364,27 @@ class Evaluator:
             for cid in self._by_namespace.get(namespace, ())
             if not self.classes[cid].host_network and self._selects_class(pod_selector, cid)
         ]
-        for direction, table, rules_key, peers_key in (
-            ("Ingress", self.ingress, "ingress", "from"),
-            ("Egress", self.egress, "egress", "to"),
-        ):
+        for direction, rules_key, peers_key in (("Ingress", "ingress", "from"), ("Egress", "egress", "to")):
             if direction not in types:
                 continue
             rules = [self._rule(rule, peers_key, namespace, name, i, rules_key)
                      for i, rule in enumerate(_list(spec.get(rules_key)))]
             # what denies the ports no rule allows: the policy's isolation of the pod
             isolation = Rule(0, (), name, action="Deny", index=-1, direction=rules_key)
-            for cid in selected:
-                table[cid] = (table[cid] or []) + [r for r in rules if r is not None]
-                self._isolation[rules_key][cid].append(isolation)
+            order = (NP_ORDER, f"knp.default.{meta.get('name')}")
+            self._add_rules(NETWORK_POLICY, rules_key, selected,
+                            [(order + (r.index,), r) for r in rules if r is not None], isolation)
+
+    def _add_rules(self, tier: str, direction: str, classes: Iterable[int],
+                   rules: Sequence[tuple[RuleOrder, Rule]], isolation: Rule | None = None) -> None:
+        """Put the rules on these classes in a tier; an isolation rule makes the tier apply to them."""
+        table = self._rules.setdefault((tier, direction), defaultdict(list))
+        applies = self._applies.setdefault((tier, direction), defaultdict(list))
+        for cid in classes:
+            if rules:
+                table[cid].extend(rules)
+            if isolation is not None:
+                applies[cid].append(isolation)
 
     def _rule(self, rule: Any, peers_key: str, namespace: str, policy: str, index: int, direction: str) -> Rule | None:
         if not isinstance(rule, Mapping):
@@ -378,12 +444,10 @@ class Evaluator:
         label = f"{policy.kind} {policy.name}"
         priority = None if policy.kind == "BaselineAdminNetworkPolicy" else policy.priority
         for direction, rules in (("ingress", policy.ingress), ("egress", policy.egress)):
-            table = self._tiered[(policy.tier, direction)]
             built = [self._admin_rule(r, label, policy.tier, priority, direction) for r in rules]
-            if not built:
-                continue  # no rules in a direction: the policy does not affect it
-            for cid in self.members_ids(subjects):
-                table[cid].extend((policy.order + (r.index,), r) for r in built)
+            # no rules in a direction: the policy does not affect it
+            self._add_rules(policy.tier, direction, self.members_ids(subjects),
+                            [((policy.priority, f"{policy.kind}/{policy.name}", r.index), r) for r in built])
 
     def _admin_rule(self, rule: netpol_admin.AdminRule, label: str, tier: str, priority: int | None,
                     direction: str) -> Rule:
@@ -401,6 +465,179 @@ class Evaluator:
         if deny_all and action != "Allow":  # fail closed: a peer we cannot read denies all
             return Rule(self._all, (), label, (), True, "Deny", rule.index, tier, priority, direction)
         return Rule(mask, ports, label, tuple(blocks), False, action, rule.index, tier, priority, direction)
+
+    # -- CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy ----------------------------
+
+    def _add_cilium(self, spec: netpol_cilium.CiliumSpec) -> None:
+        """Allow rules join NetworkPolicy's (they add up); deny rules go in the tier ahead of
+        it; default deny isolates like a NetworkPolicy."""
+        subjects = list(self.members_ids(self._cilium_pods(spec.subject, spec.namespace)))
+        label = f"{spec.kind} {spec.name}"
+        for direction in ("ingress", "egress"):
+            rules = [(r, self._cilium_rule(r, label, spec.where)) for r in spec.rules if r.direction == direction]
+            isolation = Rule(0, (), label, action="Deny", index=-1, direction=direction,
+                             label=None if spec.where == "spec" else f"{spec.where}.isolation")
+            self._add_rules(NETWORK_POLICY, direction, subjects,
+                            [((NP_ORDER, f"cnp.{spec.name}", r.index), rule) for r, rule in rules
+                             if r.action == "Allow"], isolation if spec.default_deny[direction] else None)
+            self._add_rules(CILIUM_DENY, direction, subjects,
+                            [((0.0, spec.name, r.index), rule) for r, rule in rules if r.action == "Deny"])
+
+    def _cilium_rule(self, rule: netpol_cilium.CiliumRule, policy: str, where: str) -> Rule:
+        peers, blocks = rule.peers, list(rule.peers.blocks)
+        mask = self._all if peers.wildcard or "all" in peers.entities else 0
+        for selector, namespace in peers.endpoints:
+            mask |= self._cilium_pods(selector, namespace)
+        if "world" in peers.entities:
+            blocks += [("0.0.0.0/0", ()), ("::/0", ())]
+        if peers.entities & {"cluster", "host", "remote-node"}:
+            mask |= self._all if "cluster" in peers.entities else self._host_network_mask()
+            blocks += [(address, ()) for _, addresses in self._nodes.values() for address in addresses]
+        tier = NETWORK_POLICY if rule.action == "Allow" else CILIUM_DENY
+        return Rule(mask, rule.ports, policy, tuple(blocks), peers.wildcard or "all" in peers.entities,
+                    rule.action, rule.index, tier, None, rule.direction, f"{where}.{rule.field}[{rule.index}]")
+
+    def _cilium_pods(self, selector: Mapping[str, Any], namespace: str | None) -> int:
+        """Classes of pods (never hostNetwork ones) a Cilium selector picks, in `namespace`
+        when it is pinned to one."""
+        key = ("cilium:" + json.dumps(selector, sort_keys=True), namespace)
+        found = self._pods_cache.get(key)
+        if found is None:
+            required, prefix = selector["matchLabels"], netpol_cilium.NAMESPACE_LABELS_PREFIX
+            namespaces = self._namespaces_with(
+                {k.removeprefix(prefix): v for k, v in required.items() if k.startswith(prefix)},
+                namespace if namespace is not None else required.get(netpol_cilium.NAMESPACE_LABEL))
+            found = self._pods_where(namespaces, "cilium",
+                                     lambda labels: selects(selector, labels), netpol_cilium.namespace_only(selector))
+            self._pods_cache[key] = found
+        return found
+
+    def _host_network_mask(self) -> int:
+        return sum(1 << c.id for c in self.classes if c.host_network)
+
+    # -- Calico NetworkPolicy, GlobalNetworkPolicy -------------------------------------
+
+    def _add_calico(self, policy: netpol_calico.CalicoPolicy) -> None:
+        """A policy's rules in its tier, in order; the tier's default once it applies."""
+        slot = self._calico_tier(policy.tier)
+        subjects = self._calico_subjects(policy)
+        for direction in ("ingress", "egress"):
+            if direction not in policy.types:
+                continue
+            end = Rule(0, (), policy.label, action=slot.default, index=-1, tier=policy.tier, direction=direction,
+                       label=f"end of tier {policy.tier}")
+            self._add_rules(slot.name, direction, self.members_ids(subjects), [], end)
+            for rule in policy.rules:
+                if rule.direction != direction:
+                    continue
+                peer = rule.peer
+                built = Rule(self._calico_mask(peer), rule.ports, policy.label,
+                             () if peer.pods_only or peer.anything or peer.nothing else peer.blocks(),
+                             peer.anything, rule.action, rule.index, policy.tier, None, direction,
+                             not_ports=rule.not_ports)
+                self._add_rules(slot.name, direction, self.members_ids(subjects & self._calico_mask(rule.own)),
+                                [((policy.order, policy.name, rule.index), built)])
+
+    def _calico_tier(self, name: str) -> Tier:
+        """The tier a Calico policy names: one of the three every kind shares, or its own."""
+        found = self._calico_tiers.get(name)
+        shared = {"default": NETWORK_POLICY_TIER, "kube-admin": ADMIN_TIER, "adminnetworkpolicy": ADMIN_TIER,
+                  "kube-baseline": BASELINE_TIER, "baselineadminnetworkpolicy": BASELINE_TIER}.get(name)
+        if shared is not None:
+            if name == "default" and found is not None and found.default_action != shared.default:
+                shared = Tier(shared.name, shared.order, found.default_action)
+                self._tiers = [shared if t.name == shared.name else t for t in self._tiers]
+            return shared
+        tier = next((t for t in self._tiers if t.name == name), None)
+        if tier is None:
+            order = found.order if found is not None else math.inf
+            tier = Tier(name, (order, 1), found.default_action if found is not None else "Deny")
+            self._tiers.append(tier)
+        return tier
+
+    def _calico_subjects(self, policy: netpol_calico.CalicoPolicy) -> int:
+        scope = policy.namespace if policy.namespace is not None else policy.namespace_selector
+        return self._calico_pods(scope, policy.selector, None)
+
+    def _calico_mask(self, match: netpol_calico.EntityMatch) -> int:
+        """Classes a rule's source or destination matches."""
+        if match.nothing:
+            return 0
+        if match.anything:
+            return self._all
+        mask = self._all
+        if match.pods_only:
+            scope = match.namespace if match.namespace is not None else match.namespace_selector
+            mask = self._calico_pods(scope, match.selector, match.not_selector)
+        if match.nets is not None or match.not_nets:
+            mask &= _union(self._ip_masks[self._blocks.index(b)] for b in match.blocks())
+        return mask
+
+    def _calico_pods(self, scope: str | CalicoSelector | None, selector: CalicoSelector | None,
+                     not_selector: CalicoSelector | None) -> int:
+        """Classes of pods (never hostNetwork ones) in the scope (a namespace, the namespaces a
+        namespaceSelector selects, or every namespace) that match the selector and not the
+        notSelector; thousands of rules repeat a few selectors, so each is resolved once."""
+        key = ("calico", type(scope).__name__, str(scope), str(selector), str(not_selector))
+        found = self._pods_cache.get(key)
+        if found is None:
+            required = netpol_calico.required_labels(selector) if selector is not None else {}
+            namespaces: Iterable[str] = self._namespaces_with(
+                {k.removeprefix("pcns."): v for k, v in required.items() if k.startswith("pcns.")},
+                scope if isinstance(scope, str) else required.get("projectcalico.org/namespace"))
+            if isinstance(scope, CalicoSelector):
+                namespaces = set(namespaces) & set(self._calico_namespaces(scope))
+            found = self._pods_cache[key] = self._pods_where(
+                namespaces, "calico",
+                lambda labels: (selector is None or selector.matches(labels))
+                and not (not_selector is not None and not_selector.matches(labels)),
+                netpol_calico.namespace_only(selector, not_selector))
+        return found
+
+    def _namespaces_with(self, labels: Mapping[str, str], name: str | None = None) -> Iterable[str]:
+        """The namespaces that carry these labels (and have this name), from the label index;
+        every namespace when nothing is required."""
+        sets = [self._namespace_index.get((k, v), set()) for k, v in labels.items()]
+        if name is not None:
+            sets.append({name} & self._by_namespace.keys())
+        return set.intersection(*sets) if sets else self._by_namespace
+
+    def _calico_namespaces(self, selector: CalicoSelector | None) -> list[str]:
+        """The namespaces a Calico namespaceSelector selects (None: every one); the labels it
+        requires narrow the candidates through the namespace label index first."""
+        if selector is None:
+            return list(self._by_namespace)
+        required = netpol_calico.required_labels(selector)
+        candidates = self._namespaces_with(required, required.pop(NAMESPACE_NAME_LABEL, None))
+        return [ns for ns in candidates if selector.selects_namespace(ns, self._namespace_labels.get(ns, {}))]
+
+    def _pods_where(self, namespaces: Iterable[str], engine: str, matches: Callable[[Mapping[str, str]], bool],
+                    namespace_only: bool) -> int:
+        """Classes of these namespaces (never hostNetwork ones) whose labels, as the engine sees
+        a pod (its own plus its namespace's, under the engine's keys), match; a selector that
+        reads only namespace labels is asked once per namespace."""
+        mask = 0
+        for ns in namespaces:
+            classes = self._by_namespace.get(ns, ())
+            if namespace_only:
+                view = self._namespace_views.get((engine, ns))
+                if view is None:
+                    view = self._namespace_views[(engine, ns)] = ENGINE_LABELS[engine](
+                        ns, {}, self._namespace_labels.get(ns, {}))
+                if classes and matches(view):
+                    mask |= self._pods_in([ns], None)
+                continue
+            for cid in classes:
+                c = self.classes[cid]
+                if c.host_network:
+                    continue
+                labels = self._engine_labels.get((engine, cid))
+                if labels is None:
+                    labels = self._engine_labels[(engine, cid)] = ENGINE_LABELS[engine](
+                        c.namespace, c.labels, self._namespace_labels.get(c.namespace, {}))
+                if matches(labels):
+                    mask |= 1 << cid
+        return mask
 
     # Thousands of classes and namespaces meet the same few selectors: results are memoised
     # by the selector's canonical form.
@@ -491,10 +728,10 @@ class Evaluator:
         return _union(v.mask for v in self.verdicts("egress", src.id) if v.allowed)
 
     def open_ingress(self, dst: PodClass) -> bool:
-        return self._open("ingress", self.ingress, dst.id)
+        return self._open("ingress", dst.id)
 
     def open_egress(self, src: PodClass) -> bool:
-        return self._open("egress", self.egress, src.id)
+        return self._open("egress", src.id)
 
     def open_to_pods(self, direction: str, cid: int) -> bool:
         """Every port of every pod class is allowed in this direction and no rule decided it
@@ -510,42 +747,38 @@ class Evaluator:
 
     def rules_key(self, direction: str, cid: int) -> tuple[tuple[int, ...] | None, ...]:
         """Equal for classes under the same rules of every tier in this direction."""
-        np = (self.ingress if direction == "ingress" else self.egress)[cid]
-        return (None if np is None else tuple(map(id, np)),) + tuple(
-            tuple(id(r) for _, r in self._tiered[(t, direction)].get(cid, ())) for t in (ADMIN, BASELINE))
+        return tuple(x for _, rules, ends in self._slots(direction, cid)
+                     for x in (tuple(id(r) for _, r in rules), None if ends is None else tuple(map(id, ends))))
 
-    def _open(self, direction: str, np: list[list[Rule] | None], cid: int) -> bool:
+    def _open(self, direction: str, cid: int) -> bool:
         """No policy of any tier applies to this class in this direction."""
-        return np[cid] is None and not any(cid in self._tiered[(t, direction)] for t in (ADMIN, BASELINE))
+        return not any(True for _ in self._slots(direction, cid))
+
+    def _slots(self, direction: str, cid: int
+               ) -> Iterator[tuple[Tier, list[tuple[RuleOrder, Rule]], list[Rule] | None]]:
+        """Each tier's rules for this class, and its isolating rules (None: no policy of
+        the tier isolates the class), for the tiers that have either."""
+        for tier in self._tiers:
+            table, applies = self._rules.get((tier.name, direction)), self._applies.get((tier.name, direction))
+            rules = table.get(cid, []) if table is not None else []
+            ends = applies.get(cid) if applies is not None else None
+            if rules or ends is not None:
+                yield tier, rules, ends
 
     def _walk(
         self, direction: str, cid: int, universe: int, parts: Callable[[Rule], list[tuple[int, PortSet]]]
     ) -> list[Verdict]:
-        np_rules = (self.ingress if direction == "ingress" else self.egress)[cid]
-        if np_rules is None and not any(cid in self._tiered[(t, direction)] for t in (ADMIN, BASELINE)):
-            return [Verdict(universe, ALL_PORTS)]  # no policy of any tier: everything is allowed
         cells = [_Cell(universe, ALL_PORTS, NO_PORTS)]
-        for _, rule in self._tiered[(ADMIN, direction)].get(cid, ()):
-            cells = _ordered(cells, rule, parts(rule))
-        # Pass and what the Admin tier left undecided go on to NetworkPolicy
-        cells = [_Cell(c.mask, c.undecided | c.passed, c.allowed, NO_PORTS, NO_PORTS, c.deciders) for c in cells]
-        if np_rules is not None:
-            for rule in np_rules:
-                cells = _additive(cells, rule, parts(rule))
-            isolation = tuple(self._isolation[direction].get(cid, ()))
-            cells = [_Cell(c.mask, NO_PORTS, c.allowed | (c.undecided & c.np_allowed), NO_PORTS, NO_PORTS,
-                           c.deciders + isolation if c.undecided - c.np_allowed else c.deciders)
-                     for c in cells]
-        else:
-            for _, rule in self._tiered[(BASELINE, direction)].get(cid, ()):
+        for tier, rules, ends in self._slots(direction, cid):
+            for _, rule in rules:
                 cells = _ordered(cells, rule, parts(rule))
-            cells = [_Cell(c.mask, NO_PORTS, c.allowed | c.undecided | c.passed, NO_PORTS, NO_PORTS, c.deciders)
-                     for c in cells]
+            cells = _merged(c.end_of_tier(tier.default if ends is not None else "Pass", tuple(ends or ()))
+                            for c in cells)
         merged: dict[tuple[PortSet, tuple[Rule, ...]], Verdict] = {}
         for c in cells:
-            key = (c.allowed, c.deciders)
+            key = (c.allowed | c.undecided, c.deciders)  # what no tier decided is allowed
             old = merged.get(key)
-            merged[key] = Verdict(c.mask | (old.mask if old else 0), c.allowed, c.deciders)
+            merged[key] = Verdict(c.mask | (old.mask if old else 0), key[0], c.deciders)
         return list(merged.values())
 
     def _parts(self, rule: Rule, dst: PodClass | None) -> list[tuple[int, PortSet]]:
@@ -556,7 +789,7 @@ class Evaluator:
         a different number on each destination."""
         if not rule.peers:
             return []
-        if not any(s.name for s in rule.ports):
+        if not any(s.name for s in rule.ports + rule.not_ports):
             return [(rule.peers, self._ports_of(rule, None))]
         groups: dict[PortSet, int] = {}
         for c in self.members(rule.peers):
@@ -565,12 +798,13 @@ class Evaluator:
         return [(mask, ports) for ports, mask in groups.items()]
 
     def _ports_of(self, rule: Rule, dst: PodClass | None) -> PortSet:
-        if not rule.ports:
+        if not rule.ports and not rule.not_ports:
             return ALL_PORTS
-        key = (id(rule.ports), -1 if dst is None else dst.id)
+        key = (id(rule.ports), id(rule.not_ports), -1 if dst is None else dst.id)
         found = self._resolved.get(key)
         if found is None:
-            found = self._resolved[key] = PortSet.of(r for s in rule.ports for r in _port_ranges(s, dst))
+            ports = PortSet.of(r for s in rule.ports for r in _port_ranges(s, dst)) if rule.ports else ALL_PORTS
+            found = self._resolved[key] = ports - PortSet.of(r for s in rule.not_ports for r in _port_ranges(s, dst))
         return found
 
     def members(self, mask: int) -> Iterator[PodClass]:
@@ -616,15 +850,20 @@ def _split(
             out.append(cell if rest == cell.mask else cell.with_mask(rest))
     if len(out) == len(cells):
         return out
-    merged: dict[tuple[PortSet, PortSet, PortSet, PortSet, tuple[Rule, ...]], _Cell] = {}
-    for cell in out:
+    return _merged(out)
+
+
+def _merged(cells: Iterable[_Cell]) -> list[_Cell]:
+    """Cells in the same state, as one."""
+    merged: dict[tuple[PortSet, PortSet, PortSet, tuple[Rule, ...]], _Cell] = {}
+    for cell in cells:
         old = merged.get(cell.key())
         merged[cell.key()] = cell if old is None else cell.with_mask(cell.mask | old.mask)
     return list(merged.values())
 
 
 def _ordered(cells: list[_Cell], rule: Rule, parts: list[tuple[int, PortSet]]) -> list[_Cell]:
-    """An Admin or Baseline rule: the first rule matching a port decides it."""
+    """The first rule of a tier matching a port decides it (a Pass hands it to the next tier)."""
     def change(cell: _Cell, mask: int, ports: PortSet) -> _Cell | None:
         matched = ports & cell.undecided
         if not matched:
@@ -633,18 +872,8 @@ def _ordered(cells: list[_Cell], rule: Rule, parts: list[tuple[int, PortSet]]) -
             mask, cell.undecided - matched,
             cell.allowed | matched if rule.action == "Allow" else cell.allowed,
             cell.passed | matched if rule.action == "Pass" else cell.passed,
-            cell.np_allowed,
             cell.deciders if rule.action == "Pass" else cell.deciders + (rule,),
         )
-    return _split(cells, parts, change)
-
-
-def _additive(cells: list[_Cell], rule: Rule, parts: list[tuple[int, PortSet]]) -> list[_Cell]:
-    """A NetworkPolicy rule: rules add up; the rules that allow are what decided."""
-    def change(cell: _Cell, mask: int, ports: PortSet) -> _Cell | None:
-        if not ports & cell.undecided:
-            return None
-        return _Cell(mask, cell.undecided, cell.allowed, cell.passed, cell.np_allowed | ports, cell.deciders + (rule,))
     return _split(cells, parts, change)
 
 
@@ -697,6 +926,12 @@ def _port_ranges(spec: PortSpec, dst: PodClass | None) -> Iterator[tuple[str, in
             yield proto, number, number
 
 
+def is_network_policy(obj: Mapping[str, Any]) -> bool:
+    """A Kubernetes NetworkPolicy (Calico's projectcalico.org kind has the same name)."""
+    api = obj.get("apiVersion")
+    return obj.get("kind") == "NetworkPolicy" and not (isinstance(api, str) and "projectcalico.org/" in api)
+
+
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
@@ -730,7 +965,7 @@ def _ip_blocks(policies: Sequence[Mapping[str, Any]], admin: Sequence[netpol_adm
     blocks: dict[IpBlock, None] = {}
     for policy in policies:
         spec = policy.get("spec")
-        if policy.get("kind") != "NetworkPolicy" or not isinstance(spec, Mapping):
+        if not is_network_policy(policy) or not isinstance(spec, Mapping):
             continue
         for direction, key in (("ingress", "from"), ("egress", "to")):
             for rule in _list(spec.get(direction)):
@@ -743,6 +978,15 @@ def _ip_blocks(policies: Sequence[Mapping[str, Any]], admin: Sequence[netpol_adm
             for peer in admin_rule.peers:
                 blocks.update(dict.fromkeys(_admin_blocks(peer, nodes)))
     return list(blocks)
+
+
+def _calico_blocks(calico: netpol_calico.CalicoRead) -> Iterator[IpBlock]:
+    """The address blocks Calico rules name, for the classes' address signatures."""
+    for policy in calico.policies:
+        for rule in policy.rules:
+            for match in (rule.peer, rule.own):
+                if match.nets is not None or match.not_nets:
+                    yield from match.blocks()
 
 
 def in_block(address: ipaddress._BaseAddress, block: IpBlock) -> bool:

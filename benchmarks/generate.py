@@ -64,7 +64,8 @@ def pod_spec(rng: random.Random, hardened: bool) -> dict:
             "securityContext": {}, "serviceAccountName": "default", "terminationGracePeriodSeconds": 30}
 
 
-def generate(pods: int, namespaces: int, policies: int, nodes: int, seed: int, admin_policies: int = 0) -> dict:
+def generate(pods: int, namespaces: int, policies: int, nodes: int, seed: int, admin_policies: int = 0,
+             engine_policies: int = 0) -> dict:
     rng = random.Random(seed)
     items: list[dict] = []
     for i in range(nodes):
@@ -194,6 +195,7 @@ def generate(pods: int, namespaces: int, policies: int, nodes: int, seed: int, a
                 )
                 policy_budget -= 1
     items += cluster_wide_policies(admin_policies, namespaces)
+    items += engine_specific_policies(engine_policies, namespaces)
     return {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items}
 
 
@@ -222,6 +224,41 @@ def cluster_wide_policies(count: int, namespaces: int) -> list[dict]:
                                     "ports": [{"namedPort": "http"}]},
                                    {"action": "Pass", "from": [{"namespaces": {"matchLabels": {"tenant": tenant}}}]},
                                    {"action": "Deny", "from": [{"namespaces": {}}]}]}})
+    return found
+
+
+def engine_specific_policies(count: int, namespaces: int) -> list[dict]:
+    """Cilium's and Calico's own policies, half each: per namespace a CiliumNetworkPolicy that
+    admits its own tenant but never over SSH from the next tenant's namespaces, and per tenant a
+    Calico GlobalNetworkPolicy in a `security` tier that admits one partner tenant on the named
+    port http, passes the tenant's own traffic on to the default tier and denies the rest."""
+    if count <= 0:
+        return []
+    tenants = max(1, namespaces // 2)
+    found: list[dict] = [{"apiVersion": "projectcalico.org/v3", "kind": "Tier", "metadata": {"name": "security"},
+                          "spec": {"order": 300}}]
+    for i in range(count // 2):
+        n = i % namespaces
+        own, following = f"t{(n // 2) % tenants:05d}", f"t{(n // 2 + 1) % tenants:05d}"
+        found.append({"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
+                      "metadata": {"name": f"own-tenant-{i:05d}", "namespace": f"tenant-{n:05d}"},
+                      "spec": {"endpointSelector": {},
+                               "ingress": [{"fromEndpoints": [{"matchLabels": {
+                                   "io.cilium.k8s.namespace.labels.tenant": own}}]}],
+                               "ingressDeny": [{"fromEndpoints": [{"matchLabels": {
+                                   "io.cilium.k8s.namespace.labels.tenant": following}}],
+                                   "toPorts": [{"ports": [{"port": "22", "protocol": "TCP"}]}]}]}})
+    for i in range(count - count // 2):
+        tenant, partner = f"t{i % tenants:05d}", f"t{(i + 1) % tenants:05d}"
+        found.append({"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy",
+                      "metadata": {"name": f"security.wall-{i:05d}"},
+                      "spec": {"tier": "security", "order": i, "selector": f"pcns.tenant == '{tenant}'",
+                               "types": ["Ingress"],
+                               "ingress": [
+                                   {"action": "Allow", "protocol": "TCP", "destination": {"ports": ["http"]},
+                                    "source": {"namespaceSelector": f"tenant == '{partner}'"}},
+                                   {"action": "Pass", "source": {"namespaceSelector": f"tenant == '{tenant}'"}},
+                                   {"action": "Deny"}]}})
     return found
 
 

@@ -2,6 +2,7 @@
 
     python benchmarks/reachability.py --pods 150000 --namespaces 10000 --policies 20000
     python benchmarks/reachability.py --admin-policies 2000   # with cluster-wide policies mixed in
+    python benchmarks/reachability.py --engine-policies 2000  # with Cilium's and Calico's own policies
 """
 from __future__ import annotations
 
@@ -23,13 +24,16 @@ def main() -> int:
     parser.add_argument("--nodes", type=int, default=5_000)
     parser.add_argument("--admin-policies", type=int, default=0,
                         help="AdminNetworkPolicies, a ClusterNetworkPolicy and a baseline (see generate.py)")
+    parser.add_argument("--engine-policies", type=int, default=0,
+                        help="CiliumNetworkPolicies and Calico GlobalNetworkPolicies, half each (see generate.py)")
     args = parser.parse_args()
 
     from plugin_context import analysis_context, builtin_rules
 
     from checks.reachability import Reachability
 
-    data = generate(args.pods, args.namespaces, args.policies, args.nodes, seed=7, admin_policies=args.admin_policies)
+    data = generate(args.pods, args.namespaces, args.policies, args.nodes, seed=7, admin_policies=args.admin_policies,
+                    engine_policies=args.engine_policies)
     ctx = analysis_context(data["items"])
     resources = ctx.inventory.resources
     rules = [r for r in builtin_rules("reachability") if r.check == "cross-tenant"]
@@ -44,7 +48,8 @@ def main() -> int:
     admin = sum(
         1 for r in resources if r.kind in ("AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "ClusterNetworkPolicy")
     )
-    print(f"pods={pods} namespaces={args.namespaces} policies={policies} cluster-wide={admin} "
+    engine = sum(1 for r in resources if r.kind in ("CiliumNetworkPolicy", "GlobalNetworkPolicy"))
+    print(f"pods={pods} namespaces={args.namespaces} policies={policies} cluster-wide={admin} engine-specific={engine} "
           f"tenants={len(ctx.tenancy.tenants())}")
     print(f"intended matrix: {elapsed:.2f} s, {len(rows)} rows, {len(result.hits)} findings; "
           f"peak RSS {rss_after / 1024:.0f} MiB (before: {rss_before / 1024:.0f} MiB, inputs included)")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from auditor import cni, netpol_admin
+from auditor import cni, netpol_admin, netpol_cilium
 from auditor.analysis import WORKLOADS, AnalysisContext, AnalysisResult, Check, Hit, Section
 from auditor.model import Resource, Rule
 from auditor.netpol import ALL_PORTS, NO_PORTS, Endpoint, Evaluator, PodClass, PortSet, Verdict, verdict_for
@@ -31,7 +31,7 @@ WILDCARD_THRESHOLD = 2_000
 DENIED_DETAIL = 64
 MAX_DECIDERS = 5  # per tenant pair in the report
 METADATA_ADDRESSES = ("169.254.169.254", "fd00:ec2::254")
-POLICY_KINDS = ("NetworkPolicy",) + netpol_admin.KINDS
+POLICY_KINDS = ("NetworkPolicy", "GlobalNetworkPolicy") + netpol_admin.KINDS + netpol_cilium.KINDS
 
 
 @dataclass
@@ -136,9 +136,6 @@ class _Scene:
                                       lambda ns, pod: _endpoint_of(self.by_name, ns, pod), addresses)
 
 
-POLICY_KIND_NAMES = tuple(sorted({k.kind for k in cni.POLICY_KINDS}))
-
-
 class Reachability:
     checks = {
         # between the audited workloads
@@ -147,9 +144,9 @@ class Reachability:
         "cross-tenant": Check(reads=(WORKLOADS,)),
         "reachable-from-every-tenant": Check(reads=(WORKLOADS,)),
         "egress-to-metadata": Check(reads=(WORKLOADS,)),
-        "no-policy-engine": Check(reads=POLICY_KIND_NAMES),
+        "no-policy-engine": Check(reads=POLICY_KINDS),
         "service-exposed": Check(reads=("Service",)),
-        "policy-kind-not-implemented": Check(reads=POLICY_KIND_NAMES),
+        "policy-kind-not-implemented": Check(reads=POLICY_KINDS),
         # what `probe --reach` observed
         "policy-not-enforced": Check(needs_probe=True),
         "allowed-but-filtered": Check(needs_probe=True),
@@ -177,6 +174,7 @@ class Reachability:
             "intended_by_namespace": intended_matrix(ev, by_namespace).entries(),
             "denied": scene.matrix.denied_entries(),
             "enforcer": _enforcer(ctx),
+            "unevaluated": ev.unevaluated,
             "observed": observed_rows(ctx),
             "services": [s.row() for s in scene.service_views],
         }}
@@ -184,7 +182,7 @@ class Reachability:
 
 
 def _policies(ctx: AnalysisContext) -> list[Mapping[str, Any]]:
-    return [r.obj for kind in POLICY_KINDS for r in ctx.of_kind(kind)]
+    return [r.obj for kind in POLICY_KINDS + ("Tier",) for r in ctx.of_kind(kind)]  # Calico's tiers order them
 
 
 def _endpoints(ctx: AnalysisContext) -> tuple[list[Endpoint], dict[tuple[str, str], Resource]]:

@@ -56,14 +56,60 @@ Baseline) wrap rule 3-4, per direction (the API types' docs):
     tcp|udp|sctp with an optional destinationPort number or range, or
     destinationNamedPort. A named port matches a container port of that name on the
     destination, whatever its protocol. No ports: every port.
+
+Cilium (cilium.io/v2 CiliumNetworkPolicy and CiliumClusterwideNetworkPolicy; docs:
+https://docs.cilium.io/en/stable/security/policy/language/, .../deny/, .../kubernetes/):
+
+13. Each entry of `spec`/`specs` is a rule. It selects the non-hostNetwork pods its
+    endpointSelector matches (in a CiliumNetworkPolicy, only in the policy's namespace),
+    over the pod's labels plus io.kubernetes.pod.namespace and
+    io.cilium.k8s.namespace.labels.<key>; keys may be prefixed k8s: or any:.
+14. Deny rules (ingressDeny/egressDeny) of every rule selecting the pod come after the Admin
+    tier and before NetworkPolicy: one that matches denies.
+15. A rule with ingress or ingressDeny entries isolates the pods it selects at ingress (and
+    likewise egress) unless enableDefaultDeny says false; then NetworkPolicy isolation and
+    Cilium isolation are one: an isolated pod allows what some NetworkPolicy rule or some
+    Cilium allow rule allows. A Cilium allow rule that matches also allows on a pod it does
+    not isolate (then the Baseline tier is not asked).
+16. Peers: no L3 field = every peer; fromEndpoints selectors (in a CiliumNetworkPolicy,
+    pinned to the policy's namespace unless they name io.kubernetes.pod.namespace or a
+    namespace label) match non-hostNetwork pods; entities all and cluster match every pod,
+    host and remote-node the hostNetwork pods, others nothing; CIDRs match no pod.
+17. Ports: toPorts entries (none = every port); a port with protocol ANY (default), TCP,
+    UDP or SCTP; port 0 or none = every port of the protocol; a name = the destination's
+    container port; endPort a range.
+
+Calico (projectcalico.org/v3 NetworkPolicy, GlobalNetworkPolicy, Tier; docs:
+https://docs.tigera.io/calico/latest/reference/resources/networkpolicy, .../tier):
+
+18. Tiers run smallest order first: kube-admin 1,000 (the Admin tier above; Calico policies
+    placed in kube-admin or kube-baseline run after that tier's cluster-wide policies here), the default tier
+    1,000,000 (Cilium's deny rules just ahead of it), kube-baseline 10,000,000; a Tier object
+    gives any other tier its order (none: last) and defaultAction (Deny unless Pass).
+19. In a tier, policies that select the pod for the direction run by order (none: last), then
+    name; Kubernetes NetworkPolicies are order-1000 policies of the default tier named
+    knp.default.<name>, Cilium allow rules order-1000 ones named cnp.<policy>. The first rule
+    that matches decides: Allow, Deny, or Pass (to the next tier); Log goes on. When a policy
+    of the tier applied and none decided, the tier's defaultAction does (Deny, or Pass on).
+20. A Calico rule matches the connection's protocol (protocol / notProtocol), its source and
+    destination (for ingress the source is the other pod, the destination the selected one),
+    and the destination port (ports / notPorts: numbers, "a:b" ranges, names on the
+    destination pod). An entity matches a pod by nets / notNets (its IP) and, with selector /
+    notSelector / namespaceSelector, only non-hostNetwork pods: a NetworkPolicy's selectors
+    stay in its namespace unless a namespaceSelector is given. Pod labels for selectors are
+    its own plus pcns.<namespace label> and projectcalico.org/namespace; serviceAccounts and
+    services match nothing here.
 """
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from netpol_conformance import Namespace, Pod
+
+from auditor.calico_selector import parse as calico_parse
 
 Policy = Mapping[str, Any]
 
@@ -342,16 +388,281 @@ def tier_verdict(tier: str, subject: Pod, other: Pod, direction: str, protocol: 
 def direction_allows(direction: str, src: Pod, dst: Pod, protocol: str, port: int,
                      namespaces: Mapping[str, Namespace], policies: list[Policy], nodes: Nodes) -> bool:
     subject, other = (dst, src) if direction == "ingress" else (src, dst)
-    verdict = tier_verdict("Admin", subject, other, direction, protocol, port, dst, namespaces, policies, nodes)
-    if verdict is not None:
-        return verdict == "Allow"
-    network_policies = [p for p in policies if p.get("kind") == "NetworkPolicy"]
-    np_direction = "Ingress" if direction == "ingress" else "Egress"
-    if policies_isolating(subject, np_direction, network_policies):
-        check = ingress_allows if direction == "ingress" else egress_allows
-        return check(src, dst, protocol, port, namespaces, network_policies)
-    verdict = tier_verdict("Baseline", subject, other, direction, protocol, port, dst, namespaces, policies, nodes)
-    return verdict != "Deny"
+    calico_tiers = {t["metadata"]["name"]: t.get("spec") or {} for t in policies
+                    if t.get("kind") == "Tier" and is_calico(t)}
+    tiers = [((1000.0, 0), "kube-admin"), ((1e6, 0), "cilium-deny"), ((1e6, 1), "default"),
+             ((1e7, 0), "kube-baseline")]
+    for p in policies:
+        name = (p.get("spec") or {}).get("tier") or "default"
+        if is_calico(p) and p["kind"] != "Tier" and name not in [t for _, t in tiers]:
+            order = calico_tiers.get(name, {}).get("order")
+            tiers.append(((math.inf if order is None else float(order), 1), name))
+    for _, tier in sorted(tiers):
+        if tier == "cilium-deny":
+            verdict = cilium_deny(direction, subject, other, protocol, port, dst, namespaces, policies)
+        else:
+            verdict = ordered_tier(tier, calico_tiers.get(tier, {}).get("defaultAction"), direction, src, dst,
+                                   protocol, port, namespaces, policies, nodes)
+        if verdict is not None:
+            return verdict == "Allow"
+    return True
+
+
+def ordered_tier(tier: str, default_action: str | None, direction: str, src: Pod, dst: Pod, protocol: str, port: int,
+                 namespaces: Mapping[str, Namespace], policies: list[Policy], nodes: Nodes) -> str | None:
+    """Allow, Deny, or None (on to the next tier)."""
+    subject, other = (dst, src) if direction == "ingress" else (src, dst)
+    if tier in ("kube-admin", "kube-baseline"):
+        verdict = tier_verdict("Admin" if tier == "kube-admin" else "Baseline", subject, other, direction, protocol,
+                               port, dst, namespaces, policies, nodes)
+        if verdict is not None:
+            return verdict
+    entries: list[tuple[tuple[float, str], bool, str | None]] = []  # (order, applies, first matching action)
+    for p in policies:
+        if is_calico(p) and p["kind"] != "Tier" and ((p.get("spec") or {}).get("tier") or "default") == tier:
+            if calico_selects(p, subject, direction, namespaces):
+                entries.append(((calico_order(p), p["metadata"]["name"]), True,
+                                calico_action(p, direction, src, dst, protocol, port, namespaces)))
+    if tier == "default":
+        np_direction = "Ingress" if direction == "ingress" else "Egress"
+        for p in policies_isolating(subject, np_direction, [p for p in policies if is_network_policy(p)]):
+            peers_key = "from" if direction == "ingress" else "to"
+            allows = any(peers_match(rule.get(peers_key), p, other, namespaces)
+                         and ports_match(rule, protocol, port, dst)
+                         for rule in (p.get("spec") or {}).get(direction) or [])
+            entries.append(((1000.0, "knp.default." + p["metadata"]["name"]), True, "Allow" if allows else None))
+        for p in policies:
+            if p.get("kind") not in CILIUM_KINDS:
+                continue
+            label = p["metadata"]["name"] if "namespace" not in p["metadata"] else \
+                f"{p['metadata']['namespace']}/{p['metadata']['name']}"
+            for rule in cilium_rules(p):
+                if cilium_selects(p, rule, subject, namespaces):
+                    allows = any(cilium_entry_matches(p, e, direction, other, protocol, port, dst, namespaces)
+                                 for e in rule.get(direction) or [])
+                    entries.append(((1000.0, "cnp." + label), cilium_default_deny(rule, direction),
+                                    "Allow" if allows else None))
+    entries.sort(key=lambda e: e[0])
+    for _, _, action in entries:
+        if action == "Pass":
+            return None
+        if action is not None:
+            return action
+    if any(applies for _, applies, _ in entries) and (default_action or "Deny") == "Deny":
+        return "Deny"
+    return None
+
+
+def cilium_deny(direction: str, subject: Pod, other: Pod, protocol: str, port: int, dst: Pod,
+                namespaces: Mapping[str, Namespace], policies: list[Policy]) -> str | None:
+    for p in policies:
+        if p.get("kind") in CILIUM_KINDS:
+            for rule in cilium_rules(p):
+                if cilium_selects(p, rule, subject, namespaces) and any(
+                        cilium_entry_matches(p, e, direction, other, protocol, port, dst, namespaces)
+                        for e in rule.get(direction + "Deny") or []):
+                    return "Deny"
+    return None
+
+
+def is_network_policy(policy: Policy) -> bool:
+    return policy.get("kind") == "NetworkPolicy" and not is_calico(policy)
+
+
+# ------------------------------------------------------------------------------- Calico
+
+def is_calico(policy: Policy) -> bool:
+    return str(policy.get("apiVersion", "")).startswith(("projectcalico.org/", "crd.projectcalico.org/"))
+
+
+def calico_order(policy: Policy) -> float:
+    order = (policy.get("spec") or {}).get("order")
+    return math.inf if order is None else float(order)
+
+
+def calico_pod_labels(pod: Pod, namespaces: Mapping[str, Namespace]) -> dict[str, str]:
+    derived = ("projectcalico.org/namespace", "projectcalico.org/orchestrator")
+    labels = {k: v for k, v in pod.labels.items() if not k.startswith("pcns.") and k not in derived}
+    for key, value in namespaces[pod.namespace].labels.items():
+        labels["pcns." + key] = value
+    labels["projectcalico.org/namespace"] = pod.namespace
+    labels["projectcalico.org/orchestrator"] = "k8s"
+    return labels
+
+
+def calico_types(spec: Mapping[str, Any]) -> list[str]:
+    if "types" in spec:
+        return [t.lower() for t in spec["types"]]
+    ingress, egress = bool(spec.get("ingress")), bool(spec.get("egress"))
+    return (["ingress"] if ingress or not egress else []) + (["egress"] if egress else [])
+
+
+def calico_selects(policy: Policy, pod: Pod, direction: str, namespaces: Mapping[str, Namespace]) -> bool:
+    spec = policy.get("spec") or {}
+    if pod.host_network or direction not in calico_types(spec):
+        return False
+    if policy["kind"] == "NetworkPolicy" and pod.namespace != policy["metadata"]["namespace"]:
+        return False
+    if policy["kind"] == "GlobalNetworkPolicy" and spec.get("namespaceSelector") and not calico_parse(
+            spec["namespaceSelector"]).selects_namespace(pod.namespace, namespaces[pod.namespace].labels):
+        return False
+    return calico_parse(spec.get("selector") or "").matches(calico_pod_labels(pod, namespaces))
+
+
+def calico_entity_matches(policy: Policy, entity: Mapping[str, Any] | None, pod: Pod,
+                          namespaces: Mapping[str, Namespace]) -> bool:
+    entity = entity or {}
+    if "serviceAccounts" in entity or "services" in entity:
+        return False
+    if any(k in entity for k in ("selector", "notSelector", "namespaceSelector")):
+        if pod.host_network:
+            return False
+        if entity.get("namespaceSelector"):
+            if not calico_parse(entity["namespaceSelector"]).selects_namespace(
+                    pod.namespace, namespaces[pod.namespace].labels):
+                return False
+        elif policy["kind"] == "NetworkPolicy" and (entity.get("selector") or entity.get("notSelector")) \
+                and pod.namespace != policy["metadata"]["namespace"]:
+            return False
+        labels = calico_pod_labels(pod, namespaces)
+        if entity.get("selector") and not calico_parse(entity["selector"]).matches(labels):
+            return False
+        if entity.get("notSelector") and calico_parse(entity["notSelector"]).matches(labels):
+            return False
+    if "nets" in entity and not any(ip_in_block(pod.ip, {"cidr": net}) for net in entity["nets"]):
+        return False
+    return not any(ip_in_block(pod.ip, {"cidr": net}) for net in entity.get("notNets") or [])
+
+
+def calico_port_matches(wanted: int | str, protocol: str, port: int, dst: Pod) -> bool:
+    if isinstance(wanted, int):
+        return wanted == port
+    if ":" in wanted:
+        first, last = wanted.split(":")
+        return int(first) <= port <= int(last)
+    if wanted.isdigit():
+        return int(wanted) == port
+    return any(n == wanted and p == protocol and num == port for n, num, p in dst.ports)
+
+
+def calico_protocol(value: int | str) -> str:
+    return {"6": "TCP", "17": "UDP", "132": "SCTP"}.get(str(value).upper(), str(value).upper())
+
+
+def calico_action(policy: Policy, direction: str, src: Pod, dst: Pod, protocol: str, port: int,
+                  namespaces: Mapping[str, Namespace]) -> str | None:
+    """The action of the policy's first rule (Log skipped) matching the connection, if any."""
+    for rule in (policy.get("spec") or {}).get(direction) or []:
+        if rule["action"] == "Log":
+            continue
+        if "protocol" in rule and calico_protocol(rule["protocol"]) != protocol:
+            continue
+        if "notProtocol" in rule and calico_protocol(rule["notProtocol"]) == protocol:
+            continue
+        if not (calico_entity_matches(policy, rule.get("source"), src, namespaces)
+                and calico_entity_matches(policy, rule.get("destination"), dst, namespaces)):
+            continue
+        destination = rule.get("destination") or {}
+        if "ports" in destination and not any(calico_port_matches(w, protocol, port, dst)
+                                              for w in destination["ports"]):
+            continue
+        if any(calico_port_matches(w, protocol, port, dst) for w in destination.get("notPorts") or []):
+            continue
+        return rule["action"]
+    return None
+
+
+# ------------------------------------------------------------------------------- Cilium
+
+CILIUM_KINDS = ("CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy")
+
+
+def cilium_rules(policy: Policy) -> list[Mapping[str, Any]]:
+    return ([policy["spec"]] if "spec" in policy else []) + list(policy.get("specs") or [])
+
+
+def cilium_labels(pod: Pod, namespaces: Mapping[str, Namespace]) -> dict[str, str]:
+    labels = {k: v for k, v in pod.labels.items()
+              if k != "io.kubernetes.pod.namespace" and not k.startswith("io.cilium.k8s.namespace.labels.")}
+    for key, value in namespaces[pod.namespace].labels.items():
+        labels["io.cilium.k8s.namespace.labels." + key] = value
+    labels["io.kubernetes.pod.namespace"] = pod.namespace
+    return labels
+
+
+def cilium_key(key: str) -> str:
+    for prefix in ("k8s:", "any:"):
+        if key.startswith(prefix):
+            return key[len(prefix):]
+    return key
+
+
+def cilium_selector_matches(selector: Mapping[str, Any], pod: Pod, namespaces: Mapping[str, Namespace]) -> bool:
+    plain = {"matchLabels": {cilium_key(k): v for k, v in (selector.get("matchLabels") or {}).items()},
+             "matchExpressions": [{**e, "key": cilium_key(e["key"])} for e in selector.get("matchExpressions") or []]}
+    return selector_matches(plain, cilium_labels(pod, namespaces))
+
+
+def cilium_selects(policy: Policy, rule: Mapping[str, Any], pod: Pod, namespaces: Mapping[str, Namespace]) -> bool:
+    if pod.host_network:
+        return False
+    if policy["kind"] == "CiliumNetworkPolicy" and pod.namespace != policy["metadata"]["namespace"]:
+        return False
+    return cilium_selector_matches(rule["endpointSelector"], pod, namespaces)
+
+
+def cilium_default_deny(rule: Mapping[str, Any], direction: str) -> bool:
+    explicit = (rule.get("enableDefaultDeny") or {}).get(direction)
+    if explicit is not None:
+        return explicit
+    return bool(rule.get(direction)) or bool(rule.get(direction + "Deny"))
+
+
+def cilium_peer_matches(policy: Policy, entry: Mapping[str, Any], direction: str, other: Pod,
+                        namespaces: Mapping[str, Namespace]) -> bool:
+    side = "from" if direction == "ingress" else "to"
+    fields = [side + f for f in ("Endpoints", "Entities", "CIDR", "CIDRSet")]
+    if not any(f in entry for f in fields):
+        return True
+    for selector in entry.get(side + "Endpoints") or []:
+        keys = [cilium_key(k) for k in selector.get("matchLabels") or {}]
+        keys += [cilium_key(e["key"]) for e in selector.get("matchExpressions") or []]
+        names_namespace = any(k == "io.kubernetes.pod.namespace" or k.startswith("io.cilium.k8s.namespace.labels.")
+                              for k in keys)
+        if policy["kind"] == "CiliumNetworkPolicy" and not names_namespace \
+                and other.namespace != policy["metadata"]["namespace"]:
+            continue
+        if not other.host_network and cilium_selector_matches(selector, other, namespaces):
+            return True
+    for entity in entry.get(side + "Entities") or []:
+        if entity in ("all", "cluster") or (entity in ("host", "remote-node") and other.host_network):
+            return True
+    return False  # CIDRs name addresses outside the cluster, never a pod
+
+
+def cilium_port_matches(entry: Mapping[str, Any], protocol: str, port: int, dst: Pod) -> bool:
+    if not entry.get("toPorts"):
+        return True
+    for to_ports in entry["toPorts"]:
+        if not to_ports.get("ports"):
+            return True
+        for wanted in to_ports["ports"]:
+            proto = wanted.get("protocol", "ANY")
+            if proto not in ("ANY", protocol):
+                continue
+            number = str(wanted.get("port", "0"))
+            if not number.isdigit():
+                if any(n == number and p == protocol and num == port for n, num, p in dst.ports):
+                    return True
+            elif int(number) == 0 or int(number) <= port <= int(wanted.get("endPort") or number):
+                return True
+    return False
+
+
+def cilium_entry_matches(policy: Policy, entry: Mapping[str, Any], direction: str, other: Pod, protocol: str,
+                         port: int, dst: Pod, namespaces: Mapping[str, Namespace]) -> bool:
+    return (cilium_peer_matches(policy, entry, direction, other, namespaces)
+            and cilium_port_matches(entry, protocol, port, dst))
 
 
 def allowed(src: Pod, dst: Pod, protocol: str, port: int | str,

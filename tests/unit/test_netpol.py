@@ -217,3 +217,143 @@ def mixed_cluster(draw):
 def test_class_based_equals_brute_force_with_cluster_wide_policies(world):
     namespaces, pods, policies = world
     assert_agrees(namespaces, pods, policies, NODES)
+
+
+# -- the same, with Cilium's policies mixed in -------------------------------------------
+
+def _prefixed(sel):
+    if "matchLabels" not in sel:
+        return sel
+    return {**sel, "matchLabels": {f"k8s:{k}": v for k, v in sel["matchLabels"].items()}}
+
+
+cilium_selector = st.one_of(
+    selector,
+    selector.map(_prefixed),
+    st.builds(lambda n: {"matchLabels": {"io.kubernetes.pod.namespace": n}}, st.sampled_from(["ns0", "ns1"])),
+    st.builds(lambda v: {"matchLabels": {"io.cilium.k8s.namespace.labels.team": v}}, st.sampled_from(LABEL_VALUES)),
+)
+cilium_port = st.sampled_from([
+    {"port": "80", "protocol": "TCP"}, {"port": "80"}, {"port": "http"}, {"port": "http", "protocol": "UDP"},
+    {"port": "0", "protocol": "UDP"}, {"port": "80", "endPort": 81, "protocol": "TCP"}, {"port": 443},
+])
+
+
+def cilium_entry(side):
+    return st.fixed_dictionaries({}, optional={
+        side + "Endpoints": st.lists(cilium_selector, max_size=2),
+        side + "Entities": st.lists(st.sampled_from(["all", "cluster", "host", "world", "kube-apiserver"]),
+                                    max_size=2),
+        side + "CIDR": st.just(["10.0.0.0/16"]),
+        "toPorts": st.lists(st.fixed_dictionaries({}, optional={"ports": st.lists(cilium_port, max_size=2)}),
+                            max_size=2),
+    })
+
+
+@st.composite
+def cilium_policy(draw, index, namespaces):
+    def rule():
+        found = {"endpointSelector": draw(cilium_selector)}
+        for key, side in (("ingress", "from"), ("egress", "to"), ("ingressDeny", "from"), ("egressDeny", "to")):
+            if draw(st.booleans()):
+                found[key] = draw(st.lists(cilium_entry(side), max_size=2))
+        if draw(st.booleans()):
+            found["enableDefaultDeny"] = draw(st.fixed_dictionaries({}, optional={
+                "ingress": st.booleans(), "egress": st.booleans()}))
+        return found
+    clusterwide = draw(st.booleans())
+    meta = {"name": f"cilium{index}"} | ({} if clusterwide else {"namespace": draw(st.sampled_from(namespaces))})
+    kind = "CiliumClusterwideNetworkPolicy" if clusterwide else "CiliumNetworkPolicy"
+    body = {"spec": rule()} if draw(st.booleans()) else {"specs": [rule() for _ in range(draw(st.integers(1, 2)))]}
+    return {"apiVersion": "cilium.io/v2", "kind": kind, "metadata": meta, **body}
+
+
+@st.composite
+def cilium_cluster(draw):
+    namespaces, pods, policies = draw(mixed_cluster())
+    cilium = [draw(cilium_policy(i, sorted(namespaces))) for i in range(draw(st.integers(1, 3)))]
+    return namespaces, pods, policies + cilium
+
+
+
+# -- the same, with Calico's policies and tiers mixed in ---------------------------------
+
+calico_selector = st.sampled_from([
+    "app == 'a'", "has(tier)", "team in {'a', 'b'}", "app != 'b'", "all()", "!has(app)", "pcns.team == 'a'",
+    "projectcalico.org/namespace == 'ns0'", "app == 'a' || tier == 'b'",
+])
+calico_namespace_selector = st.sampled_from(["team == 'a'", "all()", "projectcalico.org/name == 'ns1'", "has(team)"])
+calico_entity = st.fixed_dictionaries({}, optional={
+    "selector": calico_selector, "notSelector": calico_selector, "namespaceSelector": calico_namespace_selector,
+    "nets": st.sampled_from([["10.0.0.0/16"], ["10.0.1.0/24", "10.0.2.0/24"]]), "notNets": st.just(["10.0.1.0/28"]),
+})
+
+
+@st.composite
+def calico_rule(draw):
+    rule = {"action": draw(st.sampled_from(["Allow", "Deny", "Pass", "Log"]))}
+    protocol = draw(st.sampled_from([None, "TCP", "UDP", 6, "ICMP"]))
+    if protocol is not None:
+        rule["protocol"] = protocol
+    elif draw(st.booleans()):
+        rule["notProtocol"] = "UDP"
+    if draw(st.booleans()):
+        rule["source"] = draw(calico_entity)
+    destination = dict(draw(st.one_of(st.just({}), calico_entity)))  # often no narrowing: rules decide more
+    if protocol in ("TCP", "UDP", 6):
+        ports = draw(st.lists(st.sampled_from([80, "80:81", "http", 443, "443"]), max_size=2))
+        if ports:
+            destination["ports"] = ports
+        if draw(st.booleans()):
+            destination["notPorts"] = [81]
+    if destination:
+        rule["destination"] = destination
+    return rule
+
+
+@st.composite
+def calico_policy(draw, index, namespaces):
+    spec = {"selector": draw(calico_selector)}
+    tier = draw(st.sampled_from([None, "default", "security"]))
+    if tier is not None:
+        spec["tier"] = tier
+    order = draw(st.sampled_from([None, 100, 1000, 2000]))
+    if order is not None:
+        spec["order"] = order
+    types = draw(st.sampled_from([None, ["Ingress"], ["Egress"], ["Ingress", "Egress"]]))
+    if types is not None:
+        spec["types"] = types
+    for direction in ("ingress", "egress"):
+        if draw(st.booleans()):
+            spec[direction] = draw(st.lists(calico_rule(), max_size=3))
+    glob = draw(st.booleans())
+    if glob and draw(st.booleans()):
+        spec["namespaceSelector"] = draw(calico_namespace_selector)
+    meta = {"name": f"cal{index}"} | ({} if glob else {"namespace": draw(st.sampled_from(namespaces))})
+    api = draw(st.sampled_from(["projectcalico.org/v3", "crd.projectcalico.org/v1"]))
+    return {"apiVersion": api, "kind": "GlobalNetworkPolicy" if glob else "NetworkPolicy", "metadata": meta,
+            "spec": spec}
+
+
+@st.composite
+def calico_cluster(draw):
+    # half the clusters have only NetworkPolicies beside Calico's, so Calico decides often
+    namespaces, pods, policies = draw(st.one_of(cluster(), cilium_cluster()))
+    calico = [draw(calico_policy(i, sorted(namespaces))) for i in range(draw(st.integers(1, 4)))]
+    if draw(st.booleans()):
+        calico.append({"apiVersion": "projectcalico.org/v3", "kind": "Tier", "metadata": {"name": "security"},
+                       "spec": {"order": draw(st.sampled_from([300, 2_000_000, 20_000_000])),
+                                "defaultAction": draw(st.sampled_from(["Deny", "Pass"]))}})
+    return namespaces, pods, policies + calico
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("clusters", [cilium_cluster(), calico_cluster()], ids=["cilium", "every_kind"])
+def test_class_based_equals_brute_force_with_engine_policies(clusters):
+    @settings(max_examples=400, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])  # the admin peers' filter
+    @given(clusters)
+    def agrees(world):
+        namespaces, pods, policies = world
+        assert_agrees(namespaces, pods, policies, NODES)
+    agrees()
