@@ -54,6 +54,7 @@ from .selectors import selects
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 MAX_PORT = 65535
 NETWORK_POLICY = "NetworkPolicy"
+ANSWER_WINDOW = 4096  # recent verdict lists kept by their rules (see Evaluator.verdicts)
 CILIUM_DENY = "CiliumDeny"
 
 
@@ -329,6 +330,10 @@ class Evaluator:
                 entries.sort(key=lambda e: e[0])
         self._resolved: dict[tuple[int, int, int], PortSet] = {}
         self._verdicts: dict[int, list[Verdict]] = {}  # egress, by class
+        # Recent answers by what decides them: the class's rules in every tier and, for
+        # ingress (named ports), its container ports. Classes of one namespace usually share
+        # them and are asked for one after another, so a window of answers serves most.
+        self._by_rules: dict[tuple[Any, ...], list[Verdict]] = {}
         self._open_cache: dict[tuple[str, int], bool] = {}
 
     # -- classes -----------------------------------------------------------------------
@@ -688,17 +693,27 @@ class Evaluator:
     def verdicts(self, direction: str, cid: int) -> list[Verdict]:
         """What class `cid`'s ingress (who may reach it) or egress (what it may reach) allows,
         as disjoint groups of the classes at the other end."""
-        found = self._verdicts.get(cid) if direction == "egress" else None
-        if found is None:
-            dst = None if direction == "egress" else self.classes[cid]
-            parts = (lambda rule: self._parts(rule, dst)) if dst is not None else self._parts_by_destination
-            found = self._walk(direction, cid, self._all, parts)
-            # Egress answers are asked for once per destination, so they are kept; ingress
-            # answers are asked for while one destination is examined, and keeping them all
-            # would hold a bitmask per class and per verdict.
-            if direction == "egress":
+        if direction == "egress":
+            found = self._verdicts.get(cid)
+            if found is None:
+                # an egress answer does not depend on the source beyond its rules
+                key: tuple[Any, ...] = ("egress", self.rules_key("egress", cid))
+                found = self._by_rules.get(key) or self._walk("egress", cid, self._all, self._parts_by_destination)
                 self._verdicts[cid] = found
+                self._remember(key, found)
+            return found
+        dst = self.classes[cid]
+        key = ("ingress", self.rules_key("ingress", cid), dst.ports)  # named ports resolve on dst
+        found = self._by_rules.get(key)
+        if found is None:
+            found = self._walk("ingress", cid, self._all, lambda rule: self._parts(rule, dst))
+            self._remember(key, found)
         return found
+
+    def _remember(self, key: tuple[Any, ...], found: list[Verdict]) -> None:
+        if len(self._by_rules) >= ANSWER_WINDOW:
+            del self._by_rules[next(iter(self._by_rules))]
+        self._by_rules[key] = found
 
     def ports(self, src: PodClass, dst: PodClass) -> PortSet:
         """What a pod of `src` may open on another pod of `dst` (pod-to-itself is always allowed)."""
@@ -745,10 +760,11 @@ class Evaluator:
                                              and not verdicts[0].deciders)
         return found
 
-    def rules_key(self, direction: str, cid: int) -> tuple[tuple[int, ...] | None, ...]:
+    def rules_key(self, direction: str, cid: int) -> tuple[Any, ...]:
         """Equal for classes under the same rules of every tier in this direction."""
-        return tuple(x for _, rules, ends in self._slots(direction, cid)
-                     for x in (tuple(id(r) for _, r in rules), None if ends is None else tuple(map(id, ends))))
+        return tuple(x for tier, rules, ends in self._slots(direction, cid)
+                     for x in (tier.name, tuple(id(r) for _, r in rules),
+                               None if ends is None else tuple(map(id, ends))))
 
     def _open(self, direction: str, cid: int) -> bool:
         """No policy of any tier applies to this class in this direction."""
