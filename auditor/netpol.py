@@ -54,7 +54,7 @@ from .selectors import selects
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 MAX_PORT = 65535
 NETWORK_POLICY = "NetworkPolicy"
-ANSWER_WINDOW = 4096  # recent verdict lists kept by their rules (see Evaluator.verdicts)
+ANSWER_WINDOW = 16384  # recent verdict lists kept by their rules (see Evaluator.verdicts)
 CILIUM_DENY = "CiliumDeny"
 
 

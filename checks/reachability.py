@@ -158,7 +158,8 @@ class Reachability:
         endpoints, owners = _endpoints(ctx)
         ev = Evaluator(endpoints, _namespace_labels(ctx), _policies(ctx), _nodes(ctx))
         tenant = {c.id: ctx.tenancy.tenant_of(c.namespace) for c in ev.classes}
-        matrix = intended_matrix(ev, tenant)
+        by_namespace = {c.id: None if tenant[c.id] is None else c.namespace for c in ev.classes}
+        matrix, namespace_matrix = intended_matrices(ev, [tenant, by_namespace])
         _denials(ev, tenant, matrix)
         scene = _Scene(
             ctx, endpoints, owners, ev, tenant, matrix,
@@ -168,10 +169,9 @@ class Reachability:
         for rule in rules:
             assert rule.check is not None  # the engine hands a plugin only its analysis rules
             hits += CHECKS[rule.check](scene, rule)
-        by_namespace = {c.id: None if tenant[c.id] is None else c.namespace for c in ev.classes}
         sections = {"reachability": {
             "intended": scene.matrix.entries(),
-            "intended_by_namespace": intended_matrix(ev, by_namespace).entries(),
+            "intended_by_namespace": namespace_matrix.entries(),
             "denied": scene.matrix.denied_entries(),
             "enforcer": _enforcer(ctx),
             "unevaluated": ev.unevaluated,
@@ -255,61 +255,68 @@ def _namespace_labels(ctx: AnalysisContext) -> dict[str, dict[str, str]]:
     return found
 
 
-def intended_matrix(ev: Evaluator, tenant: Mapping[int, str | None]) -> Matrix:
-    """Tenant x tenant allowed ports between different tenants (the platform is no tenant)."""
-    matrix = Matrix()
-    tenants_open_in: set[str] = set()
-    tenants_open_out: set[str] = set()
+def intended_matrices(ev: Evaluator, labelings: Sequence[Mapping[int, str | None]]) -> list[Matrix]:
+    """One matrix per labeling of the classes (by tenant, by namespace...): allowed ports
+    between classes of different labels (the platform, labelled None, is in none). Each
+    connected class pair is found once, whatever the number of labelings."""
+    matrices = [Matrix() for _ in labelings]
     open_in = [ev.open_to_pods("ingress", c.id) for c in ev.classes]
     open_out = [ev.open_to_pods("egress", c.id) for c in ev.classes]
     open_in_mask = sum(1 << c.id for c in ev.classes if open_in[c.id])
-    for c in ev.classes:
-        t = tenant[c.id]
-        if t is None or c.host_network:
-            continue
-        if open_in[c.id]:
-            tenants_open_in.add(t)
-        if open_out[c.id]:
-            tenants_open_out.add(t)
-    matrix.open_egress = tenants_open_out
-    # 1. open egress meets open ingress: every such pair, without looking at pods.
-    if len(tenants_open_out) * len(tenants_open_in) > WILDCARD_THRESHOLD:
-        matrix.wildcard_to = set(tenants_open_in)
-    else:
-        for source in tenants_open_out:
-            for target in tenants_open_in:
-                if source != target:
-                    matrix.add(source, target, ALL_PORTS)
+    pod_classes = [c for c in ev.classes if not c.host_network]
+    for matrix, label in zip(matrices, labelings, strict=True):
+        labels_open_in = {x for c in pod_classes if open_in[c.id] and (x := label[c.id]) is not None}
+        labels_open_out = {x for c in pod_classes if open_out[c.id] and (x := label[c.id]) is not None}
+        matrix.open_egress = labels_open_out
+        # 1. open egress meets open ingress: every such pair, without looking at pods.
+        if len(labels_open_out) * len(labels_open_in) > WILDCARD_THRESHOLD:
+            matrix.wildcard_to = labels_open_in
+        else:
+            for source in labels_open_out:
+                for target in labels_open_in:
+                    if source != target:
+                        matrix.add(source, target, ALL_PORTS)
+
     # 2. a restricted side: only the class pairs some rule connects.
     def consider(s: PodClass, d: PodClass, ingress: list[Verdict]) -> None:
-        ts, td = tenant[s.id], tenant[d.id]
-        if ts is not None and td is not None and ts != td and not s.host_network and not d.host_network:
+        wanted = [(m, ls, ld) for m, label in zip(matrices, labelings, strict=True)
+                  if (ls := label[s.id]) is not None and (ld := label[d.id]) is not None and ls != ld]
+        if wanted:
             into, out = verdict_for(ingress, s.id), ev.allowed_by("egress", s.id, d.id)
             ports = into.allowed & out.allowed
             if ports:
-                matrix.add(ts, td, ports, into.deciders + out.deciders)
-                matrix.incoming[d.id].add(ts)
+                for matrix, ls, ld in wanted:
+                    matrix.add(ls, ld, ports, into.deciders + out.deciders)
+                    matrix.incoming[d.id].add(ls)
 
-    # Only classes of other tenants can make a row: leave out the rest before walking bits.
-    of_tenant: dict[str, int] = defaultdict(int)
-    for c in ev.classes:
-        owner = tenant[c.id]
-        if owner is not None and not c.host_network:
-            of_tenant[owner] |= 1 << c.id
-    eligible = _union(of_tenant.values())
-    for d in ev.classes:
-        td = tenant[d.id]
-        if not open_in[d.id] and td is not None:
-            ingress = ev.verdicts("ingress", d.id)
-            others = eligible & ~of_tenant[td]
-            for s in ev.members(_union(v.mask for v in ingress if v.allowed) & others):
-                consider(s, d, ingress)
+    # Only classes of another label in some labeling can make a row: leave out the rest
+    # before walking bits.
+    of_label: list[dict[str, int]] = []
+    for label in labelings:
+        masks: dict[str, int] = defaultdict(int)
+        for c in pod_classes:
+            if (owner := label[c.id]) is not None:
+                masks[owner] |= 1 << c.id
+        of_label.append(masks)
+    eligible = [_union(masks.values()) for masks in of_label]
+
+    def others(d: PodClass) -> int:
+        return _union(eligible[k] & ~of_label[k][ld] for k, label in enumerate(labelings)
+                      if (ld := label[d.id]) is not None)
+
+    for d in pod_classes:
+        if not open_in[d.id]:
+            candidates = others(d)
+            if candidates:
+                ingress = ev.verdicts("ingress", d.id)
+                for s in ev.members(_union(v.mask for v in ingress if v.allowed) & candidates):
+                    consider(s, d, ingress)
     everything = [Verdict(-1, ALL_PORTS)]
-    for s in ev.classes:
+    for s in pod_classes:
         if not open_out[s.id]:
             for d in ev.members(ev.targets(s) & open_in_mask):
                 consider(s, d, everything)
-    return matrix
+    return matrices
 
 
 def _union(masks: Iterable[int]) -> int:
