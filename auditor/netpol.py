@@ -44,7 +44,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from . import netpol_admin, netpol_calico, netpol_cilium
 from .calico_selector import NAMESPACE_NAME_LABEL, CalicoSelector
@@ -54,6 +54,8 @@ from .selectors import selects
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 MAX_PORT = 65535
 NETWORK_POLICY = "NetworkPolicy"
+K = TypeVar("K")
+V = TypeVar("V")
 ANSWER_WINDOW = 16384  # recent verdict lists kept by their rules (see Evaluator.verdicts)
 CILIUM_DENY = "CiliumDeny"
 
@@ -249,6 +251,22 @@ class _Cell:
         return _Cell(self.mask, self.undecided | self.passed, self.allowed, NO_PORTS, self.deciders)
 
 
+class Recent(dict[K, V]):
+    """The last `size` answers put in, the oldest dropped first: classes that share an
+    answer are usually asked about one after another, so a window keeps most of the gain
+    of a cache without holding an answer (bitmasks over every class) per class."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def put(self, key: K, value: V) -> V:
+        if len(self) >= self.size:
+            del self[next(iter(self))]
+        self[key] = value
+        return value
+
+
 class Evaluator:
     """Reachability between classes under the tiers (see the module's docstring), each
     direction on its own. A connection needs its source's egress and its destination's ingress."""
@@ -333,8 +351,9 @@ class Evaluator:
         # Recent answers by what decides them: the class's rules in every tier and, for
         # ingress (named ports), its container ports. Classes of one namespace usually share
         # them and are asked for one after another, so a window of answers serves most.
-        self._by_rules: dict[tuple[Any, ...], list[Verdict]] = {}
+        self._by_rules: Recent[tuple[Any, ...], list[Verdict]] = Recent(ANSWER_WINDOW)
         self._open_cache: dict[tuple[str, int], bool] = {}
+        self._keys: dict[tuple[str, int], tuple[Any, ...]] = {}
 
     # -- classes -----------------------------------------------------------------------
 
@@ -699,21 +718,15 @@ class Evaluator:
                 # an egress answer does not depend on the source beyond its rules
                 key: tuple[Any, ...] = ("egress", self.rules_key("egress", cid))
                 found = self._by_rules.get(key) or self._walk("egress", cid, self._all, self._parts_by_destination)
-                self._verdicts[cid] = found
-                self._remember(key, found)
+                self._verdicts[cid] = self._by_rules.put(key, found)
             return found
         dst = self.classes[cid]
         key = ("ingress", self.rules_key("ingress", cid), dst.ports)  # named ports resolve on dst
         found = self._by_rules.get(key)
         if found is None:
             found = self._walk("ingress", cid, self._all, lambda rule: self._parts(rule, dst))
-            self._remember(key, found)
+            self._by_rules.put(key, found)
         return found
-
-    def _remember(self, key: tuple[Any, ...], found: list[Verdict]) -> None:
-        if len(self._by_rules) >= ANSWER_WINDOW:
-            del self._by_rules[next(iter(self._by_rules))]
-        self._by_rules[key] = found
 
     def ports(self, src: PodClass, dst: PodClass) -> PortSet:
         """What a pod of `src` may open on another pod of `dst` (pod-to-itself is always allowed)."""
@@ -762,9 +775,12 @@ class Evaluator:
 
     def rules_key(self, direction: str, cid: int) -> tuple[Any, ...]:
         """Equal for classes under the same rules of every tier in this direction."""
-        return tuple(x for tier, rules, ends in self._slots(direction, cid)
-                     for x in (tier.name, tuple(id(r) for _, r in rules),
-                               None if ends is None else tuple(map(id, ends))))
+        found = self._keys.get((direction, cid))
+        if found is None:
+            found = self._keys[(direction, cid)] = tuple(
+                x for tier, rules, ends in self._slots(direction, cid)
+                for x in (tier.name, tuple(id(r) for _, r in rules), None if ends is None else tuple(map(id, ends))))
+        return found
 
     def _open(self, direction: str, cid: int) -> bool:
         """No policy of any tier applies to this class in this direction."""

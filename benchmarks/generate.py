@@ -322,6 +322,10 @@ def main() -> int:
     parser.add_argument("--namespaces", type=int, default=1_000)
     parser.add_argument("--policies", type=int, default=2_000)
     parser.add_argument("--nodes", type=int, default=500)
+    parser.add_argument("--admin-policies", type=int, default=0,
+                        help="AdminNetworkPolicies, a ClusterNetworkPolicy and a baseline mixed in")
+    parser.add_argument("--engine-policies", type=int, default=0,
+                        help="CiliumNetworkPolicies and Calico GlobalNetworkPolicies mixed in")
     parser.add_argument("--deployments", type=int, help="only this many Deployments, as manifests")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--format", choices=("json", "yaml", "yaml-dir"), default="json")
@@ -330,7 +334,8 @@ def main() -> int:
     if args.deployments is not None:
         doc = {"apiVersion": "v1", "kind": "List", "items": deployments(args.deployments, args.seed)}
     else:
-        doc = generate(args.pods, args.namespaces, args.policies, args.nodes, args.seed)
+        doc = generate(args.pods, args.namespaces, args.policies, args.nodes, args.seed,
+                       admin_policies=args.admin_policies, engine_policies=args.engine_policies)
     if args.format == "yaml-dir":
         if args.output == "-":
             parser.error("--format yaml-dir needs -o DIRECTORY")

@@ -10,7 +10,9 @@ kernel's accounting of that child (wait4's ru_maxrss). Cases:
 - manifests: 2,000 Deployments in one YAML file, this tool against checkov (installed here
   into its own venv) and against only loading the file's documents with this tool's YAML
   loader (and, for information, parsing them without keeping them);
-- snapshot: 15,000 and 150,000 pods as `kubectl get -o json` prints them, the full audit
+- snapshot: 15,000 and 150,000 pods as `kubectl get -o json` prints them, with every kind
+  of network policy mixed in (NetworkPolicy, AdminNetworkPolicy and friends, Cilium and
+  Calico policies), the full audit
   against only parsing the file with orjson (with and without Python's cyclic collector,
   which this tool turns off while it scans);
 - start-up: `scan` of a one-Deployment manifest against `python -c pass`, and whether the
@@ -188,9 +190,13 @@ def suite(quick: bool, repeat: int, big_repeat: int, work: Path) -> tuple[list[R
             target("manifests", "speed-up vs checkov", speedup, ">= 20x", lambda v: v >= 20)
 
     # snapshots
-    sizes = [("15k", ["--pods", "15000", "--namespaces", "1000", "--policies", "2000", "--nodes", "500"])]
+    # Every policy kind the evaluator reads is mixed in: NetworkPolicy, the cluster-wide kinds,
+    # Cilium's and Calico's (one in ten policies of each of the last two groups).
+    sizes = [("15k", ["--pods", "15000", "--namespaces", "1000", "--policies", "2000", "--nodes", "500",
+                      "--admin-policies", "200", "--engine-policies", "200"])]
     if not quick:
-        sizes.append(("150k", ["--pods", "150000", "--namespaces", "10000", "--policies", "20000", "--nodes", "5000"]))
+        sizes.append(("150k", ["--pods", "150000", "--namespaces", "10000", "--policies", "20000", "--nodes", "5000",
+                               "--admin-policies", "2000", "--engine-policies", "2000"]))
     tools = {}
     for size, args in sizes:
         snapshot = cached_input(f"snapshot-{size}.json", args)

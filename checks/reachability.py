@@ -17,7 +17,7 @@ from typing import Any
 from auditor import cni, netpol_admin, netpol_cilium
 from auditor.analysis import WORKLOADS, AnalysisContext, AnalysisResult, Check, Hit, Section
 from auditor.model import Resource, Rule
-from auditor.netpol import ALL_PORTS, NO_PORTS, Endpoint, Evaluator, PodClass, PortSet, Verdict, verdict_for
+from auditor.netpol import ALL_PORTS, NO_PORTS, Endpoint, Evaluator, PodClass, PortSet, Recent, Verdict, verdict_for
 from auditor.netpol import Rule as NpRule
 from auditor.workloads import items
 from checks import services
@@ -25,6 +25,7 @@ from checks import services
 # Past this many open-to-open tenant pairs the matrix says "*" (every tenant whose egress is
 # unrestricted) instead of listing each pair: a policy-free cluster of 10,000 tenants would
 # otherwise list 10^8 rows.
+REACHED_WINDOW = 64
 WILDCARD_THRESHOLD = 2_000
 # A denial is listed tenant by tenant when it names at most this many classes; past it the
 # other end is "*" (every tenant the allowed rows do not list): a default deny names them all.
@@ -312,9 +313,17 @@ def intended_matrices(ev: Evaluator, labelings: Sequence[Mapping[int, str | None
                 for s in ev.members(_union(v.mask for v in ingress if v.allowed) & candidates):
                     consider(s, d, ingress)
     everything = [Verdict(-1, ALL_PORTS)]
+    # Neighbouring classes usually share their egress answer: keep the targets of the last
+    # few answers (each entry holds its answer, so its id stays its own).
+    reached: Recent[int, tuple[list[Verdict], list[PodClass]]] = Recent(REACHED_WINDOW)
     for s in pod_classes:
         if not open_out[s.id]:
-            for d in ev.members(ev.targets(s) & open_in_mask):
+            egress = ev.verdicts("egress", s.id)
+            found = reached.get(id(egress))
+            if found is None:
+                open_targets = _union(v.mask for v in egress if v.allowed) & open_in_mask
+                found = reached.put(id(egress), (egress, list(ev.members(open_targets))))
+            for d in found[1]:
                 consider(s, d, everything)
     return matrices
 
@@ -328,6 +337,20 @@ def _union(masks: Iterable[int]) -> int:
 
 def _denials(ev: Evaluator, tenant: Mapping[int, str | None], matrix: Matrix) -> None:
     """Tenant pairs a rule (Deny, or a NetworkPolicy's isolation) denies some port between."""
+    # Classes under the same rules share their verdicts: name a verdict's tenants once.
+    named: Recent[int, tuple[Verdict, frozenset[str]]] = Recent(REACHED_WINDOW)
+
+    def at_other_end(verdict: Verdict) -> frozenset[str]:
+        found = named.get(id(verdict))
+        if found is None:
+            if verdict.mask.bit_count() > DENIED_DETAIL:
+                tenants = frozenset({"*"})
+            else:
+                members = (tenant[o.id] for o in ev.members(verdict.mask) if not o.host_network)
+                tenants = frozenset(t for t in members if t is not None)
+            found = named.put(id(verdict), (verdict, tenants))  # held, so its id stays its own
+        return found[1]
+
     for c in ev.classes:
         mine = tenant[c.id]
         if mine is None or c.host_network:
@@ -338,11 +361,7 @@ def _denials(ev: Evaluator, tenant: Mapping[int, str | None], matrix: Matrix) ->
                 deciders = [r for r in verdict.deciders if r.action == "Deny"]
                 if not denied or not deciders:
                     continue
-                if verdict.mask.bit_count() > DENIED_DETAIL:
-                    others = {"*"}
-                else:
-                    named = (tenant[o.id] for o in ev.members(verdict.mask) if not o.host_network)
-                    others = {t for t in named if t is not None} - {mine}
+                others = at_other_end(verdict) - {mine}
                 for other in others:
                     pair = (other, mine) if direction == "ingress" else (mine, other)
                     matrix.deny(*pair, denied, deciders)
