@@ -164,7 +164,7 @@ class Reachability:
         _denials(ev, tenant, matrix)
         scene = _Scene(
             ctx, endpoints, owners, ev, tenant, matrix,
-            {r.namespace for r in ctx.of_kind("NetworkPolicy") if r.namespace},
+            {r.namespace for kind in POLICY_KINDS for r in ctx.of_kind(kind) if r.namespace},
         )
         hits: list[Hit] = []
         for rule in rules:
