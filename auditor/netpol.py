@@ -354,6 +354,9 @@ class Evaluator:
         self._by_rules: Recent[tuple[Any, ...], list[Verdict]] = Recent(ANSWER_WINDOW)
         self._open_cache: dict[tuple[str, int], bool] = {}
         self._keys: dict[tuple[str, int], tuple[Any, ...]] = {}
+        self._address_answers: dict[tuple[Any, ...], PortSet] = {}
+        self._address_signatures: dict[ipaddress._BaseAddress, tuple[bool, ...]] = {}
+        self._egress_blocks: list[IpBlock] | None = None
 
     # -- classes -----------------------------------------------------------------------
 
@@ -741,11 +744,27 @@ class Evaluator:
     def address_ports(self, src: PodClass, address: ipaddress._BaseAddress) -> PortSet:
         """What a pod of `src` may open on an address outside the pods' view (a node, the
         metadata service): only rules naming addresses (ipBlock, networks, nodes) or every
-        peer match it, and named ports resolve to nothing."""
-        def parts(rule: Rule) -> list[tuple[int, PortSet]]:
-            hit = rule.any_peer or any(in_block(address, b) for b in rule.blocks)
-            return [(1, self._ports_of(rule, None))] if hit else []
-        return self._walk("egress", src.id, 1, parts)[0].allowed
+        peer match it, and named ports resolve to nothing. Addresses in the same blocks of
+        every rule get the same answer, so it is worked out once per rule set and blocks."""
+        key = (self.rules_key("egress", src.id), self.address_signature(address))
+        found = self._address_answers.get(key)
+        if found is None:
+            def parts(rule: Rule) -> list[tuple[int, PortSet]]:
+                hit = rule.any_peer or any(in_block(address, b) for b in rule.blocks)
+                return [(1, self._ports_of(rule, None))] if hit else []
+            found = self._address_answers[key] = self._walk("egress", src.id, 1, parts)[0].allowed
+        return found
+
+    def address_signature(self, address: ipaddress._BaseAddress) -> tuple[bool, ...]:
+        """Which of the address blocks that egress rules name hold this address."""
+        found = self._address_signatures.get(address)
+        if found is None:
+            if self._egress_blocks is None:
+                rules = {id(r): r for (_, direction), table in self._rules.items() if direction == "egress"
+                         for entries in table.values() for _, r in entries}
+                self._egress_blocks = list(dict.fromkeys(b for r in rules.values() for b in r.blocks))
+            found = self._address_signatures[address] = tuple(in_block(address, b) for b in self._egress_blocks)
+        return found
 
     def sources(self, dst: PodClass) -> int:
         """Bitmask of classes whose pods the destination's ingress admits on some port."""

@@ -451,9 +451,12 @@ def _metadata_egress(scene: _Scene, rule: Rule) -> Iterator[Hit]:
     ev, tenant = scene.ev, scene.tenant
     targets = {a: "the cloud metadata service" for a in METADATA_ADDRESSES}
     targets.update({a: "a node's address (kubelet, node services)" for a in _node_addresses(scene.ctx)})
-    parsed = {ipaddress.ip_address(a): what for a, what in targets.items()}
-    # Classes under the same egress rules reach the same addresses: ask once per rule set,
-    # not once per class and node address.
+    # Addresses in the same blocks of every rule get the same answer, and classes under the
+    # same egress rules reach the same addresses: ask once per rule set and group of addresses.
+    groups: dict[tuple[bool, ...], tuple[ipaddress._BaseAddress, set[str]]] = {}
+    for a, what in targets.items():
+        address = ipaddress.ip_address(a)
+        groups.setdefault(ev.address_signature(address), (address, set()))[1].add(what)
     by_rules: dict[tuple, list[str]] = {}
     reported: set[str] = set()
     for c in ev.classes:
@@ -462,7 +465,7 @@ def _metadata_egress(scene: _Scene, rule: Rule) -> Iterator[Hit]:
             continue
         key = ev.rules_key("egress", c.id)
         if key not in by_rules:
-            by_rules[key] = sorted({what for a, what in parsed.items() if ev.address_ports(c, a)})
+            by_rules[key] = sorted({what for a, whats in groups.values() if ev.address_ports(c, a) for what in whats})
         reached = by_rules[key]
         if reached:
             reported.add(c.namespace)
