@@ -305,13 +305,20 @@ def intended_matrices(ev: Evaluator, labelings: Sequence[Mapping[int, str | None
         return _union(eligible[k] & ~of_label[k][ld] for k, label in enumerate(labelings)
                       if (ld := label[d.id]) is not None)
 
+    # Classes of one namespace usually share their ingress answer and their labels, hence
+    # their sources: keep the sources of the last few (answer, labels).
+    sources: Recent[tuple[int, tuple[str | None, ...]], tuple[list[Verdict], list[PodClass]]] = Recent(REACHED_WINDOW)
     for d in pod_classes:
         if not open_in[d.id]:
-            candidates = others(d)
-            if candidates:
-                ingress = ev.verdicts("ingress", d.id)
-                for s in ev.members(_union(v.mask for v in ingress if v.allowed) & candidates):
-                    consider(s, d, ingress)
+            ingress = ev.verdicts("ingress", d.id)
+            key = (id(ingress), tuple(label[d.id] for label in labelings))
+            found_sources = sources.get(key)
+            if found_sources is None:
+                candidates = others(d)
+                allowed = _union(v.mask for v in ingress if v.allowed) & candidates if candidates else 0
+                found_sources = sources.put(key, (ingress, list(ev.members(allowed))))  # held: ids stay unique
+            for s in found_sources[1]:
+                consider(s, d, ingress)
     everything = [Verdict(-1, ALL_PORTS)]
     # Neighbouring classes usually share their egress answer: keep the targets of the last
     # few answers (each entry holds its answer, so its id stays its own).
