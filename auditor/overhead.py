@@ -83,7 +83,7 @@ def parse_budget(text: str) -> float:
 @cache
 def defaults() -> OverheadTable:
     """The package's figures, loaded once."""
-    return _table(DEFAULTS_FILE, "built-in overhead defaults", None)
+    return _table(DEFAULTS_FILE, "built-in overhead defaults", None, shipped=True)
 
 
 def load_overheads(path: str | Path) -> OverheadTable:
@@ -96,8 +96,8 @@ def default(node_class: str, dimension: str) -> Overhead:
     return defaults().get(node_class, dimension)
 
 
-def _table(path: Path, what: str, base: OverheadTable | None) -> OverheadTable:
-    node, data = load_checked(path, what, "overheads.schema.json")
+def _table(path: Path, what: str, base: OverheadTable | None, shipped: bool = False) -> OverheadTable:
+    node, data = load_checked(path, what, "overheads.schema.json", shipped=shipped)
     own = citation(data["citation"]) if "citation" in data else None
     name = data.get("name")
     label = str(name or path) if base is None else f"{name + ', ' if name else ''}overheads file {path}"

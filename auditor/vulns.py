@@ -149,8 +149,8 @@ class Match:
 
 @lru_cache(maxsize=1)
 def entries() -> tuple[Vulnerability, ...]:
-    """The curated data, loaded once and checked against its schema."""
-    _, data = load_checked(DATA, "escape-CVE data", "escape-cves.schema.json")
+    """The curated data, loaded once (the test suite holds it to its schema)."""
+    _, data = load_checked(DATA, "escape-CVE data", "escape-cves.schema.json", shipped=True)
     parse = {"linux-kernel": parse_kernel}
     result = []
     for e in data["entries"]:

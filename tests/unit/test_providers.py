@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from auditor.citation import DataFileError, load_checked
+from auditor.citation import DATA, DataFileError, load_checked
 from auditor.model import Resource
 from auditor.substrate import classify, providers
 
@@ -140,3 +140,12 @@ def test_the_report_names_each_nodes_provider(tmp_path):
         "a": ("bare-metal", "gce"), "b": ("bare-metal", "hetzner-robot"), "c": ("unknown", None)}
     assert any("https://cloud.google.com/compute/docs/instances/bare-metal-instances" in e
                for e in rows["a"]["substrate_evidence"])
+
+
+@pytest.mark.parametrize("name, schema", [("providers.yaml", "providers.schema.json"),
+                                          ("overheads.yaml", "overheads.schema.json"),
+                                          ("escape-cves.yaml", "escape-cves.schema.json")])
+def test_every_shipped_data_file_passes_its_schema(name, schema):
+    """A scan trusts the package's data files (it loads them with `shipped=True`): this test is
+    what holds them to their schemas."""
+    load_checked(DATA / name, name, schema)
