@@ -875,6 +875,8 @@ class Evaluator:
 
 def verdict_for(verdicts: list[Verdict], other: int) -> Verdict:
     """The verdict covering class `other` (verdicts partition every class)."""
+    if len(verdicts) == 1:
+        return verdicts[0]
     bit = 1 << other
     return next(v for v in verdicts if v.mask & bit)
 

@@ -17,7 +17,7 @@ from typing import Any
 from auditor import cni, netpol_admin, netpol_cilium
 from auditor.analysis import WORKLOADS, AnalysisContext, AnalysisResult, Check, Hit, Section
 from auditor.model import Resource, Rule
-from auditor.netpol import ALL_PORTS, NO_PORTS, Endpoint, Evaluator, PodClass, PortSet, Recent, Verdict, verdict_for
+from auditor.netpol import ALL_PORTS, NO_PORTS, Endpoint, Evaluator, PodClass, PortSet, Recent, Verdict
 from auditor.netpol import Rule as NpRule
 from auditor.workloads import items
 from checks import services
@@ -279,11 +279,12 @@ def intended_matrices(ev: Evaluator, labelings: Sequence[Mapping[int, str | None
                         matrix.add(source, target, ALL_PORTS)
 
     # 2. a restricted side: only the class pairs some rule connects.
-    def consider(s: PodClass, d: PodClass, ingress: list[Verdict]) -> None:
+    def consider(s: PodClass, d: PodClass, into: Verdict, out: Verdict | None = None) -> None:
+        """`into`: d's ingress verdict covering s; `out`: s's egress verdict covering d."""
         wanted = [(m, ls, ld) for m, label in zip(matrices, labelings, strict=True)
                   if (ls := label[s.id]) is not None and (ld := label[d.id]) is not None and ls != ld]
         if wanted:
-            into, out = verdict_for(ingress, s.id), ev.allowed_by("egress", s.id, d.id)
+            out = out or ev.allowed_by("egress", s.id, d.id)
             ports = into.allowed & out.allowed
             if ports:
                 for matrix, ls, ld in wanted:
@@ -306,8 +307,9 @@ def intended_matrices(ev: Evaluator, labelings: Sequence[Mapping[int, str | None
                       if (ld := label[d.id]) is not None)
 
     # Classes of one namespace usually share their ingress answer and their labels, hence
-    # their sources: keep the sources of the last few (answer, labels).
-    sources: Recent[tuple[int, tuple[str | None, ...]], tuple[list[Verdict], list[PodClass]]] = Recent(REACHED_WINDOW)
+    # their sources: keep the sources (with the verdict admitting each) of the last few.
+    sources: Recent[tuple[int, tuple[str | None, ...]], tuple[list[Verdict], list[tuple[PodClass, Verdict]]]] = (
+        Recent(REACHED_WINDOW))
     for d in pod_classes:
         if not open_in[d.id]:
             ingress = ev.verdicts("ingress", d.id)
@@ -315,24 +317,29 @@ def intended_matrices(ev: Evaluator, labelings: Sequence[Mapping[int, str | None
             found_sources = sources.get(key)
             if found_sources is None:
                 candidates = others(d)
-                allowed = _union(v.mask for v in ingress if v.allowed) & candidates if candidates else 0
-                found_sources = sources.put(key, (ingress, list(ev.members(allowed))))  # held: ids stay unique
-            for s in found_sources[1]:
-                consider(s, d, ingress)
-    everything = [Verdict(-1, ALL_PORTS)]
+                found_sources = sources.put(key, (ingress, _members_with(ev, ingress, candidates)))  # held: ids stay
+            for s, into in found_sources[1]:
+                consider(s, d, into)
+    everything = Verdict(-1, ALL_PORTS)
     # Neighbouring classes usually share their egress answer: keep the targets of the last
     # few answers (each entry holds its answer, so its id stays its own).
-    reached: Recent[int, tuple[list[Verdict], list[PodClass]]] = Recent(REACHED_WINDOW)
+    reached: Recent[int, tuple[list[Verdict], list[tuple[PodClass, Verdict]]]] = Recent(REACHED_WINDOW)
     for s in pod_classes:
         if not open_out[s.id]:
             egress = ev.verdicts("egress", s.id)
             found = reached.get(id(egress))
             if found is None:
-                open_targets = _union(v.mask for v in egress if v.allowed) & open_in_mask
-                found = reached.put(id(egress), (egress, list(ev.members(open_targets))))
-            for d in found[1]:
-                consider(s, d, everything)
+                found = reached.put(id(egress), (egress, _members_with(ev, egress, open_in_mask)))
+            for d, out in found[1]:
+                consider(s, d, everything, out)
     return matrices
+
+
+def _members_with(ev: Evaluator, verdicts: list[Verdict], within: int) -> list[tuple[PodClass, Verdict]]:
+    """The classes in `within` that some allowing verdict covers, each with that verdict, by
+    class id (the order the matrix meets them in, which decides the order of `decided_by`)."""
+    found = [(c, v) for v in verdicts if v.allowed and within for c in ev.members(v.mask & within)]
+    return sorted(found, key=lambda pair: pair[0].id)
 
 
 def _union(masks: Iterable[int]) -> int:
