@@ -261,7 +261,7 @@ class Recent(dict[K, V]):
         self.size = size
 
     def put(self, key: K, value: V) -> V:
-        if len(self) >= self.size:
+        if key not in self and len(self) >= self.size:
             del self[next(iter(self))]
         self[key] = value
         return value
@@ -597,7 +597,7 @@ class Evaluator:
             scope = match.namespace if match.namespace is not None else match.namespace_selector
             mask = self._calico_pods(scope, match.selector, match.not_selector)
         if match.nets is not None or match.not_nets:
-            mask &= _union(self._ip_masks[self._blocks.index(b)] for b in match.blocks())
+            mask &= union(self._ip_masks[self._blocks.index(b)] for b in match.blocks())
         return mask
 
     def _calico_pods(self, scope: str | CalicoSelector | None, selector: CalicoSelector | None,
@@ -768,11 +768,11 @@ class Evaluator:
 
     def sources(self, dst: PodClass) -> int:
         """Bitmask of classes whose pods the destination's ingress admits on some port."""
-        return _union(v.mask for v in self.verdicts("ingress", dst.id) if v.allowed)
+        return union(v.mask for v in self.verdicts("ingress", dst.id) if v.allowed)
 
     def targets(self, src: PodClass) -> int:
         """Bitmask of classes the source's egress admits on some port."""
-        return _union(v.mask for v in self.verdicts("egress", src.id) if v.allowed)
+        return union(v.mask for v in self.verdicts("egress", src.id) if v.allowed)
 
     def open_ingress(self, dst: PodClass) -> bool:
         return self._open("ingress", dst.id)
@@ -930,7 +930,8 @@ def _ordered(cells: list[_Cell], rule: Rule, parts: list[tuple[int, PortSet]]) -
     return _split(cells, parts, change)
 
 
-def _union(masks: Iterable[int]) -> int:
+def union(masks: Iterable[int]) -> int:
+    """The bitwise OR of class bitmasks."""
     found = 0
     for m in masks:
         found |= m

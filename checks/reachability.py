@@ -17,7 +17,7 @@ from typing import Any
 from auditor import cni, netpol_admin, netpol_cilium
 from auditor.analysis import WORKLOADS, AnalysisContext, AnalysisResult, Check, Hit, Section
 from auditor.model import Resource, Rule
-from auditor.netpol import ALL_PORTS, NO_PORTS, Endpoint, Evaluator, PodClass, PortSet, Recent, Verdict
+from auditor.netpol import ALL_PORTS, NO_PORTS, Endpoint, Evaluator, PodClass, PortSet, Recent, Verdict, union
 from auditor.netpol import Rule as NpRule
 from auditor.workloads import items
 from checks import services
@@ -300,10 +300,10 @@ def intended_matrices(ev: Evaluator, labelings: Sequence[Mapping[int, str | None
             if (owner := label[c.id]) is not None:
                 masks[owner] |= 1 << c.id
         of_label.append(masks)
-    eligible = [_union(masks.values()) for masks in of_label]
+    eligible = [union(masks.values()) for masks in of_label]
 
     def others(d: PodClass) -> int:
-        return _union(eligible[k] & ~of_label[k][ld] for k, label in enumerate(labelings)
+        return union(eligible[k] & ~of_label[k][ld] for k, label in enumerate(labelings)
                       if (ld := label[d.id]) is not None)
 
     # Classes of one namespace usually share their ingress answer and their labels, hence
@@ -340,13 +340,6 @@ def _members_with(ev: Evaluator, verdicts: list[Verdict], within: int) -> list[t
     class id (the order the matrix meets them in, which decides the order of `decided_by`)."""
     found = [(c, v) for v in verdicts if v.allowed and within for c in ev.members(v.mask & within)]
     return sorted(found, key=lambda pair: pair[0].id)
-
-
-def _union(masks: Iterable[int]) -> int:
-    found = 0
-    for m in masks:
-        found |= m
-    return found
 
 
 def _denials(ev: Evaluator, tenant: Mapping[int, str | None], matrix: Matrix) -> None:
@@ -465,22 +458,18 @@ def _metadata_egress(scene: _Scene, rule: Rule) -> Iterator[Hit]:
     ev, tenant = scene.ev, scene.tenant
     targets = {a: "the cloud metadata service" for a in METADATA_ADDRESSES}
     targets.update({a: "a node's address (kubelet, node services)" for a in _node_addresses(scene.ctx)})
-    # Addresses in the same blocks of every rule get the same answer, and classes under the
-    # same egress rules reach the same addresses: ask once per rule set and group of addresses.
+    # Addresses in the same blocks of every rule get the same answer (the evaluator keeps it
+    # per rule set): ask once per group of addresses.
     groups: dict[tuple[bool, ...], tuple[ipaddress._BaseAddress, set[str]]] = {}
     for a, what in targets.items():
         address = ipaddress.ip_address(a)
         groups.setdefault(ev.address_signature(address), (address, set()))[1].add(what)
-    by_rules: dict[tuple, list[str]] = {}
     reported: set[str] = set()
     for c in ev.classes:
         t = tenant[c.id]
         if t is None or c.host_network or c.namespace in reported:
             continue
-        key = ev.rules_key("egress", c.id)
-        if key not in by_rules:
-            by_rules[key] = sorted({what for a, whats in groups.values() if ev.address_ports(c, a) for what in whats})
-        reached = by_rules[key]
+        reached = sorted({what for a, whats in groups.values() if ev.address_ports(c, a) for what in whats})
         if reached:
             reported.add(c.namespace)
             why = "egress is unrestricted" if ev.open_egress(c) else "a policy admits it"

@@ -21,13 +21,14 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from harness.managed import Managed
 from harness.run_id import RUN_ID
 
 WRAPPER_DIR = Path(__file__).resolve().parents[1] / "apiserver"
@@ -183,28 +184,6 @@ def _tail(path: Path, limit: int = 4000) -> str:
         return path.read_text(errors="replace")[-limit:]
     except OSError:
         return "<no log>"
-
-
-class Managed:
-    """A context manager over start() and stop(): a start that fails half-way still stops what
-    it started, and leaving the block always stops."""
-
-    def start(self) -> None:
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 class ApiServer(Managed):

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from pyroute2 import IPRoute, netns
 
+from harness.managed import Managed
 from harness.run_id import RUN_ID
 
 PREFIX = "iabn"  # namespace names, bridge names and listener argv carry it, for leftovers()
@@ -107,7 +108,7 @@ def _in_netns(name: str, argv: Sequence[str]) -> list[str]:
     return ["nsenter", f"--net={_NETNS_DIR / name}", "--", *argv]
 
 
-class TenantNetwork:
+class TenantNetwork(Managed):
     """`with TenantNetwork(2) as net:` gives net.tenants[0..1] on one bridge; all removed on exit."""
 
     def __init__(self, tenants: int = 2, subnet: str | None = None):
@@ -130,18 +131,7 @@ class TenantNetwork:
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    def __enter__(self) -> TenantNetwork:
-        try:
-            self._build()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def _build(self) -> None:
+    def start(self) -> None:
         netns.create(self.fabric)
         for tenant in self.tenants:
             netns.create(tenant.netns)
@@ -162,7 +152,7 @@ class TenantNetwork:
                 ipr.link("set", index=eth, state="up")
                 ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
 
-    def close(self) -> None:
+    def stop(self) -> None:
         """Kill listeners, delete links, remove namespaces; try every step, then report failures."""
         errors: list[str] = []
         for listener in self._listeners:

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import apiserver as api_harness
-from harness.apiserver import ApiServer, Managed
+from harness.apiserver import ApiServer
+from harness.managed import Managed
 from harness.node_config import NodeSpec, write_node_files
 from harness.node_images import Image
 from harness.node_net import PREFIX as NETNS_PREFIX

@@ -58,6 +58,14 @@ def server_pod(image: str, node: str) -> dict:
                         "readinessProbe": {"tcpSocket": {"port": PORT}, "periodSeconds": 1}}]}}
 
 
+def serve_in(cluster, *namespaces: str) -> None:
+    """Create each namespace with a `web` server pod on the first node."""
+    node = cluster.nodes[0].spec.name
+    for ns in namespaces:
+        ok(cluster.request("POST", "/api/v1/namespaces", {"metadata": {"name": ns}}))
+        ok(cluster.request("POST", f"/api/v1/namespaces/{ns}/pods", server_pod(cluster.probe.ref, node)))
+
+
 def wait_ready(cluster, namespace: str, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from scenario import PORT, ok, scan_probe, server_pod, wait_ready
+from scenario import PORT, ok, scan_probe, serve_in, wait_ready
 
 pytestmark = [pytest.mark.realnode, pytest.mark.slow]
 
@@ -24,10 +24,7 @@ def tenants(node_cluster):
     kube-router enforces for."""
     sfx = uuid.uuid4().hex[:6]
     open_ns, closed_ns = f"open-{sfx}", f"closed-{sfx}"
-    node = node_cluster.nodes[0].spec.name
-    for ns in (open_ns, closed_ns):
-        ok(node_cluster.request("POST", "/api/v1/namespaces", {"metadata": {"name": ns}}))
-        ok(node_cluster.request("POST", f"/api/v1/namespaces/{ns}/pods", server_pod(node_cluster.probe.ref, node)))
+    serve_in(node_cluster, open_ns, closed_ns)
     ok(node_cluster.request("POST", f"/apis/networking.k8s.io/v1/namespaces/{closed_ns}/networkpolicies",
                             _same_namespace_only(closed_ns)))
     for ns in (open_ns, closed_ns):

@@ -8,7 +8,7 @@ import json
 import uuid
 
 import pytest
-from scenario import ok, run_cli, server_pod, wait_ready
+from scenario import ok, run_cli, serve_in, wait_ready
 
 pytestmark = [pytest.mark.realnode, pytest.mark.slow]
 
@@ -16,10 +16,7 @@ pytestmark = [pytest.mark.realnode, pytest.mark.slow]
 def test_a_cross_tenant_exec_binding_is_reported_with_its_chain(node_cluster, tmp_path):
     sfx = uuid.uuid4().hex[:6]
     shop, blog = f"rbac-shop-{sfx}", f"rbac-blog-{sfx}"
-    node = node_cluster.nodes[0].spec.name
-    for ns in (shop, blog):
-        ok(node_cluster.request("POST", "/api/v1/namespaces", {"metadata": {"name": ns}}))
-        ok(node_cluster.request("POST", f"/api/v1/namespaces/{ns}/pods", server_pod(node_cluster.probe.ref, node)))
+    serve_in(node_cluster, shop, blog)
     ok(node_cluster.request("POST", f"/api/v1/namespaces/{shop}/serviceaccounts", {"metadata": {"name": "ci"}}))
     ok(node_cluster.request("POST", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{shop}/roles", {
         "metadata": {"name": "deployer"}, "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["create"]}]}))
