@@ -34,6 +34,12 @@ from harness.run_id import RUN_ID
 WRAPPER_DIR = Path(__file__).resolve().parents[1] / "apiserver"
 BUILD_SCRIPT = WRAPPER_DIR / "build.sh"
 HOST = "127.0.0.1"
+SERVICE_RANGE = "10.0.0.0/24"  # --service-cluster-ip-range
+# The `kubernetes` Service's ClusterIP, the range's first address: in-cluster clients dial it.
+KUBERNETES_SERVICE_IP = str(next(ipaddress.ip_network(SERVICE_RANGE).hosts()))
+# The names an in-cluster client may dial the API by, for the serving cert.
+KUBERNETES_SERVICE_NAMES = ("kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                            "kubernetes.default.svc.cluster.local")
 WORKDIR_PREFIX = f"k8s-audit-apiserver-{RUN_ID}-"  # the leftover check looks for this run's
 
 
@@ -72,11 +78,11 @@ def build_binaries(timeout: float = 50 * 60, target: str = "control-plane",
     return bindir
 
 
-def free_port() -> int:
+def free_port(host: str = HOST) -> int:
     # The port could in theory be taken again before the server binds it; on a loopback
     # test machine that race is rare enough, and startup fails loudly if it happens.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
+        sock.bind((host, 0))
         return sock.getsockname()[1]
 
 
@@ -128,8 +134,12 @@ class CertAuthority:
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         )
 
-    def issue(self, common_name: str, *, groups: tuple[str, ...] = (), server: bool = False) -> tuple[bytes, bytes]:
-        """Return (cert PEM, key PEM). The apiserver maps CN to user name and O to groups."""
+    def issue(self, common_name: str, *, groups: tuple[str, ...] = (),
+              server_addresses: tuple[str, ...] = ()) -> tuple[bytes, bytes]:
+        """Return (cert PEM, key PEM): a client cert (the apiserver maps CN to user name and O
+        to groups), or with `server_addresses` a serving cert for those IPs, loopback and the
+        `kubernetes` Service's IP and names."""
+        server = bool(server_addresses)
         key = ec.generate_private_key(ec.SECP256R1())
         attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, g) for g in groups]
         attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
@@ -147,7 +157,9 @@ class CertAuthority:
         if server:
             builder = builder.add_extension(
                 x509.SubjectAlternativeName(
-                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]
+                    [x509.DNSName(name) for name in ("localhost", *KUBERNETES_SERVICE_NAMES)]
+                    + [x509.IPAddress(ipaddress.ip_address(ip))
+                       for ip in dict.fromkeys((HOST, KUBERNETES_SERVICE_IP, *server_addresses))]
                 ),
                 critical=False,
             )
@@ -189,17 +201,24 @@ def _tail(path: Path, limit: int = 4000) -> str:
 class ApiServer(Managed):
     """etcd + kube-apiserver on loopback; a context manager that always cleans up.
 
-    Attributes once started: url, kubeconfig (admin, system:masters), ca_file, workdir.
+    Attributes once started: url, kubeconfig (admin, system:masters), ca_file, ca_pem, port,
+    workdir. `address` is the one address it binds and advertises (the `kubernetes` Service's
+    endpoint): loopback, unless a caller runs it in a private network namespace where pods
+    must reach it (the real-node harness).
     """
 
-    def __init__(self, bindir: Path, *, ready_timeout: float = 90.0, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(self, bindir: Path, *, ready_timeout: float = 90.0, address: str = HOST,
+                 extra_args: tuple[str, ...] = ()) -> None:
         self.bindir = Path(bindir)
         self.ready_timeout = ready_timeout
+        self.address = address
+        self.port = 0
         self.extra_args = extra_args  # kube-apiserver flags a caller adds (the real-node harness)
         self.workdir: Path | None = None
         self.url = ""
         self.kubeconfig = ""
         self.ca_file = ""
+        self.ca_pem = b""
         self.etcd: subprocess.Popen | None = None
         self.apiserver: subprocess.Popen | None = None
         self._ca: CertAuthority | None = None
@@ -210,18 +229,19 @@ class ApiServer(Managed):
     def start(self) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
         self._ca = CertAuthority()
+        self.ca_pem = self._ca.pem
         ca_file = self._write("ca.crt", self._ca.pem)
         self.ca_file = str(ca_file)
-        serving_cert, serving_key = self._ca.issue("kube-apiserver", server=True)
+        serving_cert, serving_key = self._ca.issue("kube-apiserver", server_addresses=(self.address,))
         sa_key = ec.generate_private_key(ec.SECP256R1())
         sa_pub = sa_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
 
-        etcd_port, peer_port, port = free_port(), free_port(), free_port()
+        etcd_port, peer_port, self.port = free_port(), free_port(), free_port(self.address)
         etcd_url = f"http://{HOST}:{etcd_port}"
         peer_url = f"http://{HOST}:{peer_port}"
-        self.url = f"https://{HOST}:{port}"
+        self.url = f"https://{self.address}:{self.port}"
 
         etcd_cmd = [
             str(self.bindir / "etcd"),
@@ -240,13 +260,14 @@ class ApiServer(Managed):
             [
                 str(self.bindir / "kube-apiserver"),
                 f"--etcd-servers={etcd_url}",
-                f"--bind-address={HOST}", f"--advertise-address={HOST}", f"--secure-port={port}",
+                f"--bind-address={self.address}", f"--advertise-address={self.address}",
+                f"--secure-port={self.port}",
                 f"--cert-dir={self.workdir}",  # keeps it from writing to /var/run/kubernetes
                 f"--tls-cert-file={self._write('apiserver.crt', serving_cert)}",
                 f"--tls-private-key-file={self._write('apiserver.key', serving_key)}",
                 f"--client-ca-file={ca_file}",
                 "--authorization-mode=RBAC",
-                "--service-cluster-ip-range=10.0.0.0/24",
+                f"--service-cluster-ip-range={SERVICE_RANGE}",
                 "--allow-privileged=true",
                 # No controller-manager runs, so default ServiceAccounts would never appear
                 # and the ServiceAccount admission plugin would reject every pod.
@@ -306,11 +327,11 @@ class ApiServer(Managed):
             status, resp = self.request("POST", f"/apis/rbac.authorization.k8s.io/v1/{kind}", obj)
             if status != 201:
                 raise ApiServerError(f"creating {kind}/{name}: HTTP {status}: {resp}")
-        self._wait_until_authorized(name, rules[0])
+        self.wait_until_authorized(name, rules[0])
         self._users[name] = self._client_cert(name)
         return str(self._write_kubeconfig(name))
 
-    def _wait_until_authorized(self, user: str, rule: dict[str, Any], timeout: float = 15.0) -> None:
+    def wait_until_authorized(self, user: str, rule: dict[str, Any], timeout: float = 15.0) -> None:
         """RBAC reads roles/bindings from informer caches, so a just-created binding can lag a
         little; wait until the first rule is effective so callers never race it."""
         verb = rule["verbs"][0]

@@ -4,8 +4,11 @@ networking from Debian's CNI plugins, NetworkPolicy enforced by kube-router (fir
 
 All of it runs in one network namespace (node_net); the test process talks to the API
 through `cluster.request` (a thread inside that namespace) and runs the CLI through
-`cluster.wrap(argv)`. `stop()` removes everything `start()` made: processes, containers,
-mounts under the cluster's directory, the pods' network namespaces, cgroups, the namespace.
+`cluster.wrap(argv)`. Pods reach the API as in a real cluster, at the `kubernetes` Service
+(10.0.0.1:443): the apiserver binds and advertises APISERVER_ADDRESS inside the namespace,
+and one DNAT rule stands in for kube-proxy (which does not run here) for that one Service.
+`stop()` removes everything `start()` made: processes, containers, mounts under the
+cluster's directory, the pods' network namespaces, cgroups, the namespace.
 """
 from __future__ import annotations
 
@@ -32,8 +35,9 @@ from harness.node_net import NodeNetwork
 WORKDIR_PREFIX = "k8s-audit-node-"
 CGROUP_PREFIX = "k8s-audit-node-"
 CLUSTER_SUBNET = "10.244.0.0/16"
-SERVICE_SUBNET = "10.0.0.0/24"  # the apiserver harness's --service-cluster-ip-range
-NODE_ADDRESS = "10.213.0.{}"  # inside the cluster's namespace only
+SERVICE_SUBNET = api_harness.SERVICE_RANGE
+APISERVER_ADDRESS = "10.213.0.1"  # inside the cluster's namespace only, like the nodes'
+NODE_ADDRESS = "10.213.0.{}"  # from 2 on
 CGROUP_V1 = Path("/sys/fs/cgroup")
 POD_NETNS_DIR = Path("/run/netns")
 # Made by containerd/kubelet outside their configured directories; removed at stop() if
@@ -191,10 +195,10 @@ class NodeCluster(Managed):
         self.id = secrets.token_hex(3)
         self.workdir: Path | None = None
         self.net = NodeNetwork(NETNS_PREFIX + self.id,
-                               [NODE_ADDRESS.format(2 + i) for i in range(nodes)])
+                               [APISERVER_ADDRESS, *(NODE_ADDRESS.format(2 + i) for i in range(nodes))])
         # logs and exec go to the node's InternalIP: its Hostname would need DNS, which the
         # cluster's namespace has none of (and must not reach)
-        self.api = ApiServer(self.bindir, ready_timeout=ready_timeout,
+        self.api = ApiServer(self.bindir, ready_timeout=ready_timeout, address=APISERVER_ADDRESS,
                              extra_args=("--kubelet-preferred-address-types=InternalIP",))
         self.nodes: list[Node] = []
         self.controllers: list[subprocess.Popen] = []
@@ -211,9 +215,13 @@ class NodeCluster(Managed):
         self.workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX + self.id + "-"))
         self.net.create()
         self.call(self.api.start)
+        self._route_kubernetes_service()
         kubeconfig = self.api.kubeconfig
         for name, argv in (
+            # --root-ca-file: what kube-root-ca.crt in every namespace holds, the CA of the
+            # apiserver's serving cert (in-cluster clients verify the API with it)
             ("kube-controller-manager", [str(self.bindir / "kube-controller-manager"), f"--kubeconfig={kubeconfig}",
+                                         f"--root-ca-file={self.api.ca_file}",
                                          "--leader-elect=false", "--use-service-account-credentials=false",
                                          "--bind-address=127.0.0.1", "--secure-port=0",
                                          "--controllers=*,-nodeipam,-service-lb-controller,-cloud-node-lifecycle",
@@ -230,6 +238,13 @@ class NodeCluster(Managed):
             self.start_network_policy()
         self.start_seconds = time.monotonic() - began
 
+    def _route_kubernetes_service(self) -> None:
+        """kube-proxy's one rule this cluster needs: pods' connections to the `kubernetes`
+        Service go to the apiserver (the pods' route to SERVICE_SUBNET brings them here)."""
+        self.net.run(["iptables", "-w", "5", "-t", "nat", "-A", "PREROUTING",
+                      "-d", f"{api_harness.KUBERNETES_SERVICE_IP}/32", "-p", "tcp", "--dport", "443",
+                      "-j", "DNAT", "--to-destination", f"{APISERVER_ADDRESS}:{self.api.port}"])
+
     def _start_node(self, i: int, kubeconfig: str) -> None:
         assert self.workdir is not None
         spec = NodeSpec(index=i, name=f"node-{self.id}-{i}", address=NODE_ADDRESS.format(2 + i),
@@ -237,7 +252,7 @@ class NodeCluster(Managed):
                         healthz_port=10350 + i, cgroup_root=f"/{CGROUP_PREFIX}{self.id}/n{i}",
                         directory=self.workdir / f"n{i}")
         spec.directory.mkdir()
-        config = write_node_files(spec, self.pause.ref, CLUSTER_SUBNET)
+        config = write_node_files(spec, self.pause.ref, (CLUSTER_SUBNET, SERVICE_SUBNET))
         _make_cgroup(spec.cgroup_root)
         node = Node(spec)
         self.nodes.append(node)  # before anything starts, so stop() finds whatever did

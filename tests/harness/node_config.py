@@ -93,8 +93,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 """
 
 
-def cni_config(node: NodeSpec, cluster_subnet: str) -> dict:
-    """A bridge per node; routes only to the cluster's pod range, so pods have no way out."""
+def cni_config(node: NodeSpec, pod_routes: tuple[str, ...]) -> dict:
+    """A bridge per node; routes only to `pod_routes` (the cluster's pod and Service ranges),
+    so pods have no way out."""
     return {
         "cniVersion": "0.4.0",
         "name": f"k8s-audit-{node.name}",
@@ -103,7 +104,7 @@ def cni_config(node: NodeSpec, cluster_subnet: str) -> dict:
              "hairpinMode": True,
              "ipam": {"type": "host-local", "dataDir": str(node.directory / "cni-ipam"),
                       "ranges": [[{"subnet": node.pod_subnet}]],
-                      "routes": [{"dst": cluster_subnet}]}},
+                      "routes": [{"dst": subnet} for subnet in pod_routes]}},
             {"type": "portmap", "capabilities": {"portMappings": True}},
         ],
     }
@@ -145,12 +146,12 @@ def kubelet_config(node: NodeSpec) -> dict:
     }
 
 
-def write_node_files(node: NodeSpec, sandbox_image: str, cluster_subnet: str) -> Path:
+def write_node_files(node: NodeSpec, sandbox_image: str, pod_routes: tuple[str, ...]) -> Path:
     """Write containerd's, CNI's and the kubelet's files; return the kubelet config path."""
     base = node.directory
     (base / "containerd" / "cni").mkdir(parents=True, exist_ok=True)
     (base / "containerd" / "config.toml").write_text(containerd_config(node, sandbox_image))
-    (base / "containerd" / "cni" / "10-bridge.conflist").write_text(json.dumps(cni_config(node, cluster_subnet)))
+    (base / "containerd" / "cni" / "10-bridge.conflist").write_text(json.dumps(cni_config(node, pod_routes)))
     for sub in ("kubelet", "pod-logs", "volume-plugins", "cni-ipam"):
         (base / sub).mkdir(exist_ok=True)
     # Pods get a resolver that answers nothing: no DNS query may leave the pod network.

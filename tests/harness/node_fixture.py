@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness import prereq
-from harness.apiserver import BuildError
+from harness.apiserver import BuildError, build_binaries
 from harness.node import NodeCluster, build_node_binaries
 from harness.node_images import Image, ImageError, build_all
 
@@ -51,3 +51,13 @@ def node_cluster(node_binaries, node_images) -> Iterator[NodeCluster]:
     NetworkPolicy, shared by the session."""
     with NodeCluster(*node_binaries, node_images, nodes=2) as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def helm_binary() -> Path:
+    """helm from `tests/apiserver/build.sh render-tools` (cached; built if missing)."""
+    try:
+        return build_binaries(target="render-tools", names=("helm",), timeout=30 * 60) / "helm"
+    except BuildError as err:
+        prereq.require(False, f"helm binary ({err})")
+        raise

@@ -4,8 +4,9 @@ Everything of the cluster (etcd, kube-apiserver, controllers, containerd, kubele
 kube-router, the pods' bridge) runs in one namespace created here, so
 - the nodes' addresses, the pod network, kube-router's iptables rules and ipsets exist only
   there and vanish with it;
-- nothing in it has a route out: it has loopback, a veth pair (both ends inside) holding the nodes'
-  addresses and the pods' bridges, and no default route, so no traffic can leave it.
+- nothing in it has a route out: it has loopback, a veth pair (both ends inside) holding the
+  apiserver's and the nodes' addresses, the pods' bridges, and no default route, so no traffic
+  can leave it.
 The test process reaches the API through `NetnsWorker`, a thread that has joined the
 namespace (namespaces are per thread in Linux; sockets and child processes it creates
 belong to the namespace). CLI runs are wrapped with `nsenter --net`.
@@ -65,7 +66,7 @@ class NetnsWorker:
 
 
 class NodeNetwork:
-    """A fresh namespace with loopback up and `addresses` (the nodes' IPs) on a veth."""
+    """A fresh namespace with loopback up and `addresses` (the apiserver's and the nodes' IPs) on a veth."""
 
     def __init__(self, name: str, addresses: Sequence[str]) -> None:
         if not name.startswith(PREFIX):

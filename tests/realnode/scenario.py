@@ -1,5 +1,6 @@
-"""What the real-node tests share: running the CLI inside the cluster's namespace, the
-machine's own facts (to compare the probes' with), and the clean-up checks."""
+"""What the real-node tests share: running the CLI inside the cluster's namespace or in a pod
+of the cluster, helm as the cluster's admin, the machine's own facts (to compare the probes'
+with), and the clean-up checks."""
 from __future__ import annotations
 
 import json
@@ -7,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +76,78 @@ def wait_ready(cluster, namespace: str, timeout: float = 180) -> None:
             return
         time.sleep(1)
     raise AssertionError(f"web in {namespace} not ready: {pod['status']}")
+
+
+# --- in-cluster runs ------------------------------------------------------------------------
+
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+# What the in-cluster chart mounts instead of the automatic token: a kubelet-requested,
+# expiring token for the pod's ServiceAccount, the cluster's CA, and the pod's namespace.
+SERVICE_ACCOUNT_VOLUME = {"name": "kube-api-access", "projected": {"sources": [
+    {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}},
+    {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+    {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"fieldPath": "metadata.namespace"}}]}},
+]}}
+
+
+@dataclass(frozen=True)
+class PodRun:
+    """A finished Job's pod: its exit code and its container's two streams."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def run_job(cluster, namespace: str, name: str, service_account: str, args: list[str],
+            timeout: float = 300) -> PodRun:
+    """Run `k8s-isolation-audit ARGS` from the probe image as a Job in `namespace`, as
+    `service_account`, with the token volume the chart mounts; wait for it to finish."""
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name}, "spec": {
+        "backoffLimit": 0, "template": {"spec": {
+            "restartPolicy": "Never", "serviceAccountName": service_account,
+            "automountServiceAccountToken": False, "terminationGracePeriodSeconds": 1,
+            "volumes": [SERVICE_ACCOUNT_VOLUME],
+            "containers": [{"name": "audit", "image": cluster.probe.ref, "imagePullPolicy": "Never",
+                            "args": args, "securityContext": RESTRICTED,
+                            "volumeMounts": [{"name": "kube-api-access", "mountPath": SERVICE_ACCOUNT_DIR,
+                                              "readOnly": True}]}]}}}}
+    ok(cluster.request("POST", f"/apis/batch/v1/namespaces/{namespace}/jobs", job))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = ok(cluster.request("GET", f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}"))["status"]
+        if any(c["type"] in ("Complete", "Failed") and c["status"] == "True" for c in status.get("conditions", [])):
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError(f"job {namespace}/{name} did not finish: {status}")
+    (pod,) = ok(cluster.request("GET", f"/api/v1/namespaces/{namespace}/pods?labelSelector=job-name%3D{name}"))["items"]
+    (container,) = pod["status"]["containerStatuses"]
+    return PodRun(container["state"]["terminated"]["exitCode"], *container_streams(cluster, pod, "audit"))
+
+
+def container_streams(cluster, pod: dict, container: str) -> tuple[str, str]:
+    """(stdout, stderr) of a pod's container, from the kubelet's CRI log file on its node:
+    the API's log endpoint mixes the two streams."""
+    meta = pod["metadata"]
+    (node,) = [n for n in cluster.nodes if n.spec.name == pod["spec"]["nodeName"]]
+    log = node.spec.directory / "pod-logs" / f"{meta['namespace']}_{meta['name']}_{meta['uid']}" / container / "0.log"
+    streams = {"stdout": "", "stderr": ""}
+    for line in log.read_text().splitlines():
+        # "<time> <stream> <P|F> <text>": F ends a line, P is a part of a longer one
+        _, stream, tag, text = (line.split(" ", 3) + [""])[:4]
+        streams[stream] += text + ("\n" if tag == "F" else "")
+    return streams["stdout"], streams["stderr"]
+
+
+def helm(cluster, binary: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`helm ARGS` inside the cluster's network namespace as its admin; helm's own config,
+    cache and data live in the cluster's directory (removed at stop)."""
+    home = cluster.workdir / "helm"
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(home), "KUBECONFIG": cluster.api.kubeconfig,
+           **{f"HELM_{what}_HOME": str(home / what.lower()) for what in ("CONFIG", "CACHE", "DATA")}}
+    return subprocess.run(cluster.wrap([str(binary), *args]), capture_output=True, text=True, env=env,
+                          timeout=timeout, check=False)
 
 
 # --- the machine, read directly -------------------------------------------------------------
