@@ -113,6 +113,11 @@ def run_job(cluster, namespace: str, name: str, service_account: str, args: list
                             "volumeMounts": [{"name": "kube-api-access", "mountPath": SERVICE_ACCOUNT_DIR,
                                               "readOnly": True}]}]}}}}
     ok(cluster.request("POST", f"/apis/batch/v1/namespaces/{namespace}/jobs", job))
+    return finished_job(cluster, namespace, name, timeout)
+
+
+def finished_job(cluster, namespace: str, name: str, timeout: float = 300) -> PodRun:
+    """Wait for a one-pod, one-container Job (backoffLimit 0) to complete or fail; its run."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = ok(cluster.request("GET", f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}"))["status"]
@@ -123,7 +128,7 @@ def run_job(cluster, namespace: str, name: str, service_account: str, args: list
         raise AssertionError(f"job {namespace}/{name} did not finish: {status}")
     (pod,) = ok(cluster.request("GET", f"/api/v1/namespaces/{namespace}/pods?labelSelector=job-name%3D{name}"))["items"]
     (container,) = pod["status"]["containerStatuses"]
-    return PodRun(container["state"]["terminated"]["exitCode"], *container_streams(cluster, pod, "audit"))
+    return PodRun(container["state"]["terminated"]["exitCode"], *container_streams(cluster, pod, container["name"]))
 
 
 def container_streams(cluster, pod: dict, container: str) -> tuple[str, str]:
