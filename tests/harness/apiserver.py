@@ -199,7 +199,8 @@ def _tail(path: Path, limit: int = 4000) -> str:
 
 
 class ApiServer(Managed):
-    """etcd + kube-apiserver on loopback; a context manager that always cleans up.
+    """etcd + kube-apiserver (on loopback unless told `address`); a context manager that
+    always cleans up.
 
     Attributes once started: url, kubeconfig (admin, system:masters), ca_file, ca_pem, port,
     workdir. `address` is the one address it binds and advertises (the `kubernetes` Service's

@@ -197,7 +197,10 @@ class NodeCluster(Managed):
         self.net = NodeNetwork(NETNS_PREFIX + self.id,
                                [APISERVER_ADDRESS, *(NODE_ADDRESS.format(2 + i) for i in range(nodes))])
         # logs and exec go to the node's InternalIP: its Hostname would need DNS, which the
-        # cluster's namespace has none of (and must not reach)
+        # cluster's namespace has none of (and must not reach). The ServiceAccount admission
+        # plugin stays off here too: pods name their ServiceAccount and mount a projected token
+        # (the kubelet's TokenRequest needs no plugin), and pods made right after their
+        # namespace would race the controller that creates its `default` account.
         self.api = ApiServer(self.bindir, ready_timeout=ready_timeout, address=APISERVER_ADDRESS,
                              extra_args=("--kubelet-preferred-address-types=InternalIP",))
         self.nodes: list[Node] = []
