@@ -363,3 +363,14 @@ def test_every_alert_reads_a_metric_the_tool_serves(everything):
     with_drift = replace(report, sections={**report.sections, "drift": {}})
     served = set(re.findall(r"^# TYPE (\w+)", prometheus.render(with_drift, 0.0, 1.0), re.M))
     assert read - served == {"isolation_audit_state_available"}  # serve-metrics' own gauge
+
+
+@pytest.mark.parametrize(("api", "kinds"), [("wgpolicyk8s.io/v1alpha2", "policyreports,clusterpolicyreports"),
+                                            ("openreports.io/v1alpha1", "reports,clusterreports")])
+def test_the_install_notes_say_where_the_results_appear_and_how_to_remove_them(tools, api, kinds):
+    done = helm(tools, "install", RELEASE, str(CHART), "--dry-run=client", "--set", f"policyReports.api={api}")
+    assert done.returncode == 0, done.stderr
+    notes = done.stdout.split("NOTES:", 1)[1]
+    assert f"kubectl delete {kinds} -A -l app.kubernetes.io/managed-by=k8s-isolation-audit" in notes
+    assert f"kubectl -n {NAMESPACE} create job --from=cronjob/audit-scan" in notes
+    assert f"http://audit-metrics.{NAMESPACE}.svc:9090/metrics" in notes
