@@ -210,3 +210,14 @@ def test_uninstall_removes_every_object_of_the_chart(apiserver, tools, tmp_path)
     assert all(before.values()), before
     assert own.helm("uninstall", own.name, "--namespace", own.namespace).returncode == 0
     assert {k: len(own.get(f"{k}?{selector}")["items"]) for k in kinds} == dict.fromkeys(kinds, 0)
+
+
+def test_a_namespace_a_probe_run_would_delete_is_refused(apiserver, tools, tmp_path):
+    own = Release(apiserver, tools, tmp_path)
+    assert apiserver.request("POST", "/api/v1/namespaces", {
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {
+            "name": own.namespace, "labels": {"app.kubernetes.io/managed-by": "k8s-isolation-audit"}}})[0] == 201
+    done = own.helm("install", own.name, str(CHART), "--namespace", own.namespace, "--set", "namespace=")
+    assert done.returncode != 0
+    assert f"namespace {own.namespace} was made by a probe run of the tool" in done.stderr
+    assert not own.get(f"/api/v1/namespaces/{own.namespace}/serviceaccounts")["items"]
