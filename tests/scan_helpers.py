@@ -1,7 +1,10 @@
 """Run the real engine on files, the way the CLI does, for tests."""
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date
@@ -17,7 +20,8 @@ from auditor.sources.manifests import load
 TODAY = date(2026, 11, 28)
 
 
-DEMO = Path(__file__).resolve().parents[1] / "fixtures" / "demo"
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "fixtures" / "demo"
 
 
 def demo_report(base: str | None = None) -> Report:
@@ -28,6 +32,17 @@ def demo_report(base: str | None = None) -> Report:
     base = base or os.path.relpath(DEMO)
     inventory = with_reports(load([os.path.join(base, "cluster")]), [os.path.join(base, "probe-results")])
     return audit_inventory(inventory, load_config(os.path.join(base, "config.yaml")))
+
+
+def scan_cli(path: Path, tools: Path, cwd: Path = REPO, stdin: str | None = None,
+             fail_on: str = "critical") -> tuple[int, dict, str]:
+    """The console command as a user runs it (`path` may be '-' with `stdin`), with only the
+    directory `tools` on PATH: (exit code, JSON report, stderr)."""
+    env = {**os.environ, "PATH": str(tools), "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-m", "auditor", "scan", str(path), "--format", "json", "--fail-on",
+                           fail_on], input=stdin, capture_output=True, text=True, env=env, cwd=cwd, timeout=300,
+                          check=False)
+    return done.returncode, json.loads(done.stdout), done.stderr
 
 
 def write(directory: Path, name: str, text: str) -> Path:

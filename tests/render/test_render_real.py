@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from harness import prereq
-from harness.apiserver import BuildError, build_binaries
-from scan_helpers import write
+from scan_helpers import scan_cli, write
 
 from auditor.sources.manifests import load
 
@@ -20,30 +16,6 @@ pytestmark = pytest.mark.rendertools
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO / "fixtures" / "repo-shaped"
-
-
-@pytest.fixture(scope="module")
-def tools() -> Path:
-    """The directory holding helm, kustomize and kubectl (and nothing else the scan could pick up)."""
-    try:
-        return build_binaries(target="render-tools", names=("helm", "kustomize", "kubectl"), timeout=30 * 60)
-    except BuildError as err:
-        prereq.require(False, f"helm, kustomize and kubectl binaries ({err})")
-        raise
-
-
-@pytest.fixture
-def on_path(tools, monkeypatch) -> Path:
-    monkeypatch.setenv("PATH", str(tools))
-    return tools
-
-
-def scan_cli(path: Path, tools: Path, cwd: Path = REPO) -> tuple[int, dict, str]:
-    """The console command as a user runs it, with only the render tools on PATH."""
-    env = {**os.environ, "PATH": str(tools), "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "auditor", "scan", str(path), "--format", "json", "--fail-on",
-                           "critical"], capture_output=True, text=True, env=env, cwd=cwd, timeout=300, check=False)
-    return done.returncode, json.loads(done.stdout), done.stderr
 
 
 def test_repository_end_to_end_points_each_finding_at_the_file_that_produced_it(tools):
