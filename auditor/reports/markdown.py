@@ -76,6 +76,7 @@ def _header(report: Report) -> str:
     ]
     if not cov.complete:
         lines += [f"> ⚠️ **Partial audit**: {len(cov.skipped)} input(s) or object(s) could not be read.", ""]
+    lines += _drift(report.sections.get("drift"))
     lines += ["| " + " | ".join(f"{ICONS[s]} {s.label}" for s in sorted(Severity, reverse=True)) + " | total |",
               "|" + "---:|" * (len(Severity) + 1),
               "| " + " | ".join(str(counts[s.label]) for s in sorted(Severity, reverse=True))
@@ -91,6 +92,29 @@ def _header(report: Report) -> str:
             lines.append(f"\n_{len(by_tenant) - 100} more tenants in the full report._")
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def _drift(section) -> list[str]:
+    """One line on what changed since the previous in-cluster run (`scan --publish`)."""
+    if not isinstance(section, dict):
+        return []
+    if section.get("status") == "first_run":
+        return ["**Drift:** first run, nothing to compare with.", ""]
+    if section.get("status") != "compared":
+        return [f"**Drift:** unknown ({esc(section.get('reason') or 'no previous state', 200)}).", ""]
+    findings, reach = section["findings"], section["reachability"]
+
+    def by(side: dict) -> str:
+        shown = [f"{n} {s}" for s, n in side["by_severity"].items() if n]
+        return f" ({', '.join(shown)})" if shown else ""
+
+    lines = [f"**Drift since the previous run:** {findings['new']['count']} new{by(findings['new'])}, "
+             f"{findings['fixed']['count']} fixed{by(findings['fixed'])} finding(s); "
+             f"{len(reach['gained'])} tenant pair(s) newly reachable, {len(reach['lost'])} no longer.", ""]
+    if reach["gained"]:
+        shown = ", ".join(f"{esc(r['from_tenant'], 40)} → {esc(r['to_tenant'], 40)}" for r in reach["gained"][:10])
+        lines += [f"Newly reachable: {shown}.", ""]
+    return lines
 
 
 def _row(f) -> str:
