@@ -1,0 +1,93 @@
+"""The state ConfigMap's state.json: what this tool writes reads back the same; anything else
+is one line naming the ConfigMap and the field, never a value from it, and never a state."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from auditor.incluster.cycle import default_namespace
+from auditor.incluster.drift import SEVERITIES, RunState
+from auditor.incluster.state import MAX_FINDINGS, SCHEMA, Location, StateError, decode, encode, previous_state
+
+WHERE = Location("audit", "state")
+SECRET = "s3cr3t-value"  # planted in every bad input: no error may quote it
+
+runs = st.builds(
+    RunState,
+    st.floats(0, 2e9, allow_nan=False),
+    st.lists(st.tuples(st.text("0123456789abcdef", min_size=32, max_size=32), st.sampled_from(SEVERITIES)),
+             max_size=30).map(lambda xs: tuple(sorted(xs))),
+    st.sets(st.tuples(st.text(max_size=20), st.text(max_size=20)), max_size=10).map(lambda s: tuple(sorted(s))),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(runs)
+def test_what_is_written_reads_back_the_same(run):
+    assert decode(encode(run), WHERE) == run
+
+
+def good() -> dict:
+    return json.loads(encode(RunState(5.0, (("a" * 32, "high"),), (("x", "y"),))))
+
+
+BAD = {
+    "not json": SECRET + "{",
+    "a list": json.dumps([SECRET]),
+    "another schema": json.dumps({**good(), "schema": SECRET}),
+    "a string for finished": json.dumps({**good(), "finished": SECRET}),
+    "NaN for finished": json.dumps(good(), separators=(",", ":")).replace('"finished":5.0', '"finished":NaN'),
+    "true for finished": json.dumps({**good(), "finished": True}),
+    "truncated": json.dumps({**good(), "truncated": True}),
+    "findings not a list": json.dumps({**good(), "findings": {SECRET: 1}}),
+    "a finding not a pair": json.dumps({**good(), "findings": [[SECRET]]}),
+    "a fingerprint that is not one": json.dumps({**good(), "findings": [[SECRET, "high"]]}),
+    "an unknown severity": json.dumps({**good(), "findings": [["a" * 32, SECRET]]}),
+    "a pair of numbers": json.dumps({**good(), "reachable": [[1, 2]]}),
+    "too many findings": json.dumps({**good(), "findings": [["a" * 32, "high"]] * (MAX_FINDINGS + 1)}),
+    "too large": json.dumps({**good(), "pad": SECRET * 100_000}),
+    "nested too deep": "[" * 100_000,
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_a_state_this_tool_did_not_write_is_one_line_without_its_values(case):
+    with pytest.raises(StateError) as err:
+        decode(BAD[case], WHERE)
+    message = str(err.value)
+    assert message.startswith("configmap audit/state: state.json") and "\n" not in message
+    assert SECRET not in message and "s3cr3t" not in message
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=200),
+                 st.recursive(st.none() | st.booleans() | st.floats() | st.text(max_size=10),
+                              lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
+                              max_leaves=20).map(json.dumps),
+                 st.fixed_dictionaries({"schema": st.just(SCHEMA), "finished": st.floats(), "truncated": st.booleans(),
+                                        "findings": st.lists(st.lists(st.text(max_size=33), max_size=3), max_size=3),
+                                        "reachable": st.lists(st.lists(st.text(max_size=3), max_size=3), max_size=3)})
+                 .map(json.dumps)))
+def test_any_text_is_a_state_or_one_line_state_error(text):
+    try:
+        state = decode(text, WHERE)
+    except StateError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert isinstance(state, RunState)
+
+
+def test_the_configmap_without_the_key_or_with_a_non_string_is_unreadable_and_none_is_the_first_run():
+    assert previous_state(None, WHERE) is None
+    for data in ({}, {"state.json": 7}):
+        with pytest.raises(StateError):
+            previous_state({"data": data}, WHERE)
+
+
+def test_the_default_namespace_is_the_pods_else_the_charts(tmp_path):
+    (tmp_path / "namespace").write_text("tenant-audit\n")
+    assert default_namespace(str(tmp_path / "namespace")) == "tenant-audit"
+    assert default_namespace(str(tmp_path / "absent")) == "isolation-audit"
