@@ -30,6 +30,7 @@ PUBLISHER = [{"apiGroups": ["wgpolicyk8s.io"], "resources": ["policyreports", "c
              {"apiGroups": ["openreports.io"], "resources": ["reports", "clusterreports"],
               "verbs": ["get", "list", "create", "update", "patch", "delete"]}]
 IMAGE = "registry.example/app@sha256:" + "a" * 64
+CRD_API = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 SELECTOR = "app.kubernetes.io/managed-by=k8s-isolation-audit"
 
 
@@ -81,24 +82,25 @@ def namespaced_role(apiserver, user: str, namespace: str, rules: list[dict]) -> 
              lambda: allowed(apiserver, user, namespace, rule["verbs"][0], rule["resourceNames"][0]))
 
 
+def crd_served(apiserver, doc: dict) -> bool:
+    spec = doc["spec"]
+    return served(apiserver, f"{spec['group']}/{spec['versions'][0]['name']}", spec["names"]["plural"])
+
+
 @pytest.fixture(scope="module")
 def crds(apiserver) -> Iterator[None]:
     """The chart's four CRDs, served; deleted afterwards (with every report in them)."""
     docs = [d for f in sorted(CRDS.glob("*.yaml")) for d in yaml.safe_load_all(f.read_text()) if d]
     assert len(docs) == 4
     for doc in docs:
-        ok(apiserver, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", doc)
+        ok(apiserver, "POST", CRD_API, doc)
     for doc in docs:
-        spec = doc["spec"]
-        wait_for(f"{doc['metadata']['name']} not served",
-                 lambda: served(apiserver, f"{spec['group']}/{spec['versions'][0]['name']}", spec["names"]["plural"]))
+        wait_for(f"{doc['metadata']['name']} not served", lambda doc=doc: crd_served(apiserver, doc))
     yield
     for doc in docs:
-        apiserver.request("DELETE", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{doc['metadata']['name']}")
+        apiserver.request("DELETE", f"{CRD_API}/{doc['metadata']['name']}")
     for doc in docs:
-        spec = doc["spec"]
-        wait_for(f"{doc['metadata']['name']} still served",
-                 lambda: not served(apiserver, f"{spec['group']}/{spec['versions'][0]['name']}", spec["names"]["plural"]))
+        wait_for(f"{doc['metadata']['name']} still served", lambda doc=doc: not crd_served(apiserver, doc))
 
 
 class World:
@@ -175,7 +177,8 @@ def total(families, name: str, **labels: str) -> float:
 
 
 def fingerprints(report: dict, namespace: str) -> set[str]:
-    return {r["properties"]["fingerprint"] for r in report["results"] if r["resources"][0].get("namespace") == namespace}
+    return {r["properties"]["fingerprint"] for r in report["results"]
+            if r["resources"][0].get("namespace") == namespace}
 
 
 def test_a_missing_policy_report_api_is_one_line_and_exit_2(apiserver, tmp_path):
