@@ -302,6 +302,8 @@ def _scan(args: argparse.Namespace) -> int:
     live = not args.paths
     if getattr(args, "publish", False) and (not live or args.all_contexts or len(args.context) > 1):
         raise UsageError("--publish needs a live scan of one cluster: give no PATH and at most one --context")
+    if getattr(args, "publish", False) and args.baseline:
+        raise UsageError("--publish compares with the previous published run: it does not take --baseline")
     try:
         config = load_config(config_path) if config_path else Config()
     except ConfigError as exc:

@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from auditor.baseline import fingerprint
 from auditor.incluster.drift import SEVERITIES, RunState, drift, new_fingerprints, run_state, unknown
-from auditor.reports import markdown, policyreport, prometheus
+from auditor.reports import html, markdown, policyreport, prometheus
 from auditor.reports.json_report import to_dict
 
 SCHEMA = Draft202012Validator(json.loads(
@@ -83,6 +83,7 @@ def test_the_demo_with_drift_renders_in_every_output(demo):
 
     assert not list(SCHEMA.iter_errors(json.loads(json.dumps(to_dict(report)))))
     assert "**Drift since the previous run:**" in markdown.render(report)
+    assert f"<b>Since the previous run:</b> {section['findings']['new']['count']} new and 1 fixed" in html.render(report)
 
     families = {f.name: f for f in text_string_to_metric_families(prometheus.render(report, finished=10.0))}
     samples = {tuple(sorted(s.labels.items())): s.value for s in families["isolation_audit_drift_findings"].samples}
@@ -105,6 +106,19 @@ def test_the_demo_with_drift_renders_in_every_output(demo):
 
 def test_without_a_drift_section_no_output_mentions_drift(demo):
     assert "drift" not in prometheus.render(demo, finished=1.0)
-    assert "Drift" not in markdown.render(demo)
+    assert "Drift" not in markdown.render(demo) and 'id="drift"' not in html.render(demo)
     results = [r for item in policyreport.to_list(demo, now=1.0)["items"] for r in item["results"]]
     assert not any(r["policy"] == "drift" or "drift" in r.get("properties", {}) for r in results)
+
+
+def test_report_merge_accepts_the_reports_the_in_cluster_mode_writes(demo, tmp_path):
+    from auditor.fleet import merge
+    from auditor.reports.json_report import render
+
+    paths = []
+    for n, previous in enumerate((None, RunState(1.0, (), ()))):
+        report = with_drift(replace(demo, source={**demo.source, "type": "cluster", "cluster": f"c{n}"}), previous)
+        paths.append(tmp_path / f"c{n}.json")
+        paths[-1].write_text(render(report))
+    fleet = merge([str(p) for p in paths])
+    assert fleet.one_lines() == [] and len(fleet.clusters) == 2

@@ -111,7 +111,8 @@ def test_every_object_we_write_carries_our_label(demo):
 
 @pytest.mark.parametrize("argv", [["scan", "--publish", "fixtures/demo/cluster"],
                                   ["scan", "--publish", "--all-contexts"],
-                                  ["scan", "--publish", "--context", "a", "--context", "b"]])
-def test_publish_needs_a_live_scan_of_one_cluster(argv, capsys):
+                                  ["scan", "--publish", "--context", "a", "--context", "b"],
+                                  ["scan", "--publish", "--baseline", "old.json"]])
+def test_publish_needs_a_live_scan_of_one_cluster_and_is_its_own_baseline(argv, capsys):
     assert main(argv) == 2
-    assert "--publish needs a live scan of one cluster" in capsys.readouterr().err
+    assert "error: --publish " in capsys.readouterr().err
