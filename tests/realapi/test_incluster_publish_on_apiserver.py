@@ -296,3 +296,25 @@ def test_the_openreports_api_gets_the_same_reports_and_a_foreign_report_is_left_
         "by k8s-isolation-audit; left alone")
     kept = ok(apiserver, "GET", f"/apis/{OPEN}/namespaces/{world.a}/reports/k8s-isolation-audit")
     assert kept["source"] == "someone-else"
+
+
+def test_a_corrupted_state_makes_drift_unknown_for_one_run_and_never_echoes_it(apiserver, crds, tmp_path):
+    world = World(apiserver, tmp_path)
+    assert world.scan("--publish").returncode == 0
+    configmap = world.configmap()
+    configmap["data"]["state.json"] = '{"schema": "s3cr3t-planted", "findings": "s3cr3t"}'
+    ok(apiserver, "PUT", f"/api/v1/namespaces/{world.home}/configmaps/{world.state}", configmap)
+
+    broken = world.scan("--publish")
+    assert broken.returncode == 2  # partial: the drift is unknown, and says so
+    assert "s3cr3t" not in broken.stdout + broken.stderr
+    report = json.loads(broken.stdout)
+    assert report["drift"]["status"] == "unknown" and report["summary"]["partial"] is True
+    assert f"skipped configmap {world.home}/{world.state}: previous state unreadable, drift unknown" in broken.stderr
+    cluster = world.reports()[(None, "k8s-isolation-audit")]
+    assert [r["result"] for r in cluster["results"] if r["policy"] == "drift"] == ["error"]
+    # the findings were still published, and the state was rewritten: the next run compares again
+    assert world.reports()[(world.c, "k8s-isolation-audit")]["results"]
+    again = world.scan("--publish")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["drift"]["status"] == "compared"
