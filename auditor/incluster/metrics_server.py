@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from ..live.errors import ClusterError
 from ..reports.prometheus import CONTENT_TYPE, PREFIX
-from .state import MAX_METRICS_BYTES, METRICS_KEY, Location, StateError, read_configmap
+from .state import MAX_DATA_BYTES, METRICS_KEY, Location, StateError, read_configmap
 
 CACHE_SECONDS = 15.0
 CLIENT_TIMEOUT = 10.0
@@ -32,8 +32,8 @@ def configmap_source(api, where: Location) -> Source:
         if configmap is None:
             return None
         text = (configmap.get("data") or {}).get(METRICS_KEY)
-        if not isinstance(text, str) or len(text.encode("utf-8", "surrogatepass")) > MAX_METRICS_BYTES:
-            raise StateError(f"{where}: {METRICS_KEY} is not text of at most {MAX_METRICS_BYTES} bytes")
+        if not isinstance(text, str) or len(text.encode("utf-8", "surrogatepass")) > MAX_DATA_BYTES:
+            raise StateError(f"{where}: {METRICS_KEY} is not text of at most {MAX_DATA_BYTES} bytes")
         return text
 
     return read

@@ -20,10 +20,9 @@ from .drift import SEVERITIES, RunState
 STATE_KEY, METRICS_KEY = "state.json", "metrics"
 SCHEMA = "k8s-isolation-audit/state/v1"
 LABELS = {"app.kubernetes.io/managed-by": "k8s-isolation-audit"}
-MAX_STATE_BYTES = 640 * 1024
-MAX_METRICS_BYTES = 320 * 1024  # with the state: under the 1 MiB an object may take in etcd
-MAX_FINDINGS = 15_000  # 15,000 findings of ~45 bytes each fit MAX_STATE_BYTES
-MAX_PAIRS = 4_000
+# A ConfigMap's data may take at most 1 MiB (1,048,576 bytes); some room is left for the rest.
+MAX_DATA_BYTES = 1_000_000
+MAX_STATE_BYTES = 600_000  # about 12,000 findings; the metrics get the rest
 _FINGERPRINT = re.compile(r"^[0-9a-f]{32}$")
 _TENANT_MAX = 253
 
@@ -46,13 +45,16 @@ class Location:
 
 
 def encode(state: RunState) -> str:
-    """state.json; a run with more findings or pairs than fit is stored as `truncated`, and the
-    next run's drift is then unknown rather than wrong."""
-    truncated = len(state.findings) > MAX_FINDINGS or len(state.reachable) > MAX_PAIRS
-    doc = {"schema": SCHEMA, "finished": state.finished, "truncated": truncated,
-           "findings": [] if truncated else [list(f) for f in state.findings],
-           "reachable": [] if truncated else [list(p) for p in state.reachable]}
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=True)
+    """state.json; a run whose findings and pairs do not fit MAX_STATE_BYTES is stored as
+    `truncated`, and the next run's drift is then unknown rather than wrong."""
+    def doc(truncated: bool) -> str:
+        return json.dumps({"schema": SCHEMA, "finished": state.finished, "truncated": truncated,
+                           "findings": [] if truncated else [list(f) for f in state.findings],
+                           "reachable": [] if truncated else [list(p) for p in state.reachable]},
+                          separators=(",", ":"), ensure_ascii=True)
+
+    full = doc(False)
+    return full if len(full) <= MAX_STATE_BYTES else doc(True)
 
 
 def decode(text: str, where: Location) -> RunState:
@@ -70,11 +72,11 @@ def decode(text: str, where: Location) -> RunState:
         raise StateError(f"{where}: {STATE_KEY}: finished: not a time")
     if doc.get("truncated") is not False:
         raise StateError(f"{where}: {STATE_KEY}: the previous run had more findings than the state keeps")
-    findings = _pairs(doc.get("findings"), "findings", MAX_FINDINGS, where)
+    findings = _pairs(doc.get("findings"), "findings", where)
     for index, (fp, severity) in enumerate(findings):
         if not _FINGERPRINT.match(fp) or severity not in SEVERITIES:
             raise StateError(f"{where}: {STATE_KEY}: findings[{index}]: not a fingerprint and severity")
-    reachable = _pairs(doc.get("reachable"), "reachable", MAX_PAIRS, where)
+    reachable = _pairs(doc.get("reachable"), "reachable", where)
     if any(len(a) > _TENANT_MAX or len(b) > _TENANT_MAX for a, b in reachable):
         raise StateError(f"{where}: {STATE_KEY}: reachable: tenant name too long")
     return RunState(float(finished), tuple(sorted(findings)), tuple(sorted(set(reachable))))
@@ -84,9 +86,9 @@ def _no_constant(name: str) -> Any:
     raise ValueError(name)
 
 
-def _pairs(value: Any, field: str, limit: int, where: Location) -> list[tuple[str, str]]:
-    if not isinstance(value, list) or len(value) > limit:
-        raise StateError(f"{where}: {STATE_KEY}: {field}: not a list of at most {limit}")
+def _pairs(value: Any, field: str, where: Location) -> list[tuple[str, str]]:
+    if not isinstance(value, list):
+        raise StateError(f"{where}: {STATE_KEY}: {field}: not a list")
     out = []
     for index, item in enumerate(value):
         if not (isinstance(item, list) and len(item) == 2 and all(isinstance(x, str) for x in item)):
@@ -124,13 +126,16 @@ def write_configmap(api: Api, where: Location, existing: Mapping[str, Any] | Non
                     metrics: str) -> None:
     """Create the ConfigMap, or replace the one read at the start of the run (its
     resourceVersion: a concurrent run's write makes this one fail rather than interleave)."""
-    if len(metrics.encode("utf-8")) > MAX_METRICS_BYTES:
-        raise StateError(f"{where}: the run's metrics are larger than {MAX_METRICS_BYTES} bytes")
+    state_json = encode(state)
+    room = MAX_DATA_BYTES - len(state_json)
+    if len(metrics.encode("utf-8")) > room:
+        raise StateError(f"{where}: the run's metrics ({len(metrics.encode('utf-8'))} bytes) do not fit "
+                         f"the {room} bytes the ConfigMap has left")
     metadata: dict[str, Any] = {"name": where.name, "namespace": where.namespace, "labels": dict(LABELS)}
     if existing is not None:
         metadata["resourceVersion"] = str((existing.get("metadata") or {}).get("resourceVersion") or "")
     body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata,
-            "data": {STATE_KEY: encode(state), METRICS_KEY: metrics}}
+            "data": {STATE_KEY: state_json, METRICS_KEY: metrics}}
     try:
         if existing is None:
             api.create(f"/api/v1/namespaces/{where.namespace}/configmaps", body)

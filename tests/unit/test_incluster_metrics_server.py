@@ -9,7 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from auditor.incluster.metrics_server import CACHE_SECONDS, CachedMetrics, configmap_source, make_server
-from auditor.incluster.state import MAX_METRICS_BYTES, Location, StateError
+from auditor.incluster.state import MAX_DATA_BYTES, Location, StateError
 from auditor.live.errors import ApiStatusError
 
 RUN = "# HELP isolation_audit_objects Objects read.\n# TYPE isolation_audit_objects gauge\nisolation_audit_objects 42\n"
@@ -121,7 +121,7 @@ def test_the_configmap_source_reads_one_configmap_by_name_and_bounds_it():
     assert configmap_source(api, where)() == RUN
     assert api.paths == ["/api/v1/namespaces/audit/configmaps/state"]  # a GET by name: no list
     assert configmap_source(FakeApi(ApiStatusError("GET", "/x", 404, "NotFound", "")), where)() is None
-    for data in ({"metrics": 5}, {"metrics": "#" * (MAX_METRICS_BYTES + 1)}, {}):
+    for data in ({"metrics": 5}, {"metrics": "#" * (MAX_DATA_BYTES + 1)}, {}):
         with pytest.raises(StateError) as err:
             configmap_source(FakeApi({"data": data}), where)()
         assert "###" not in str(err.value)

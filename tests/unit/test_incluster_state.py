@@ -10,7 +10,17 @@ from hypothesis import strategies as st
 
 from auditor.incluster.cycle import default_namespace
 from auditor.incluster.drift import SEVERITIES, RunState
-from auditor.incluster.state import MAX_FINDINGS, SCHEMA, Location, StateError, decode, encode, previous_state
+from auditor.incluster.state import (
+    MAX_DATA_BYTES,
+    MAX_STATE_BYTES,
+    SCHEMA,
+    Location,
+    StateError,
+    decode,
+    encode,
+    previous_state,
+    write_configmap,
+)
 
 WHERE = Location("audit", "state")
 SECRET = "s3cr3t-value"  # planted in every bad input: no error may quote it
@@ -47,7 +57,7 @@ BAD = {
     "a fingerprint that is not one": json.dumps({**good(), "findings": [[SECRET, "high"]]}),
     "an unknown severity": json.dumps({**good(), "findings": [["a" * 32, SECRET]]}),
     "a pair of numbers": json.dumps({**good(), "reachable": [[1, 2]]}),
-    "too many findings": json.dumps({**good(), "findings": [["a" * 32, "high"]] * (MAX_FINDINGS + 1)}),
+    "too many findings": json.dumps({**good(), "findings": [["a" * 32, "high"]] * 20_000}),
     "too large": json.dumps({**good(), "pad": SECRET * 100_000}),
     "nested too deep": "[" * 100_000,
 }
@@ -80,6 +90,16 @@ def test_any_text_is_a_state_or_one_line_state_error(text):
         assert isinstance(state, RunState)
 
 
+def test_a_run_too_large_for_the_state_is_stored_truncated_and_read_back_as_unknown():
+    many = RunState(1.0, tuple((f"{n:032x}", "high") for n in range(MAX_STATE_BYTES // 40)), ())
+    text = encode(many)
+    assert len(text) < 200
+    with pytest.raises(StateError, match="more findings than the state keeps"):
+        decode(text, WHERE)
+    fits = RunState(1.0, many.findings[:MAX_STATE_BYTES // 60], ())
+    assert len(encode(fits)) <= MAX_STATE_BYTES and decode(encode(fits), WHERE) == fits
+
+
 def test_the_configmap_without_the_key_or_with_a_non_string_is_unreadable_and_none_is_the_first_run():
     assert previous_state(None, WHERE) is None
     for data in ({}, {"state.json": 7}):
@@ -91,3 +111,28 @@ def test_the_default_namespace_is_the_pods_else_the_charts(tmp_path):
     (tmp_path / "namespace").write_text("tenant-audit\n")
     assert default_namespace(str(tmp_path / "namespace")) == "tenant-audit"
     assert default_namespace(str(tmp_path / "absent")) == "isolation-audit"
+
+
+class RecordingApi:
+    def __init__(self) -> None:
+        self.calls = []
+
+    def create(self, path, body):
+        self.calls.append(("POST", path, body))
+
+    def json(self, method, path, query, body):
+        self.calls.append((method, path, body))
+
+
+def test_the_state_is_created_then_replaced_under_its_resource_version_and_metrics_that_do_not_fit_are_refused():
+    run = RunState(1.0, (), ())
+    api = RecordingApi()
+    write_configmap(api, WHERE, None, run, "m 1\n")
+    write_configmap(api, WHERE, {"metadata": {"resourceVersion": "41"}}, run, "m 1\n")
+    (create, _, first), (put, path, second) = api.calls
+    assert (create, put, path) == ("POST", "PUT", "/api/v1/namespaces/audit/configmaps/state")
+    assert "resourceVersion" not in first["metadata"] and second["metadata"]["resourceVersion"] == "41"
+    assert decode(second["data"]["state.json"], WHERE) == run and second["data"]["metrics"] == "m 1\n"
+    with pytest.raises(StateError, match="do not fit"):
+        write_configmap(api, WHERE, None, run, "#" * MAX_DATA_BYTES)
+    assert len(api.calls) == 2
