@@ -82,6 +82,24 @@ def _changes(new: list[tuple[str, str]] | tuple, fixed: list[tuple[str, str]] | 
             "reachability": {"gained": pairs(gained), "lost": pairs(lost)}}
 
 
+def describe(section: Mapping[str, Any]) -> str:
+    """The section in one line of plain text (renderers escape it for their format)."""
+    status = section.get("status")
+    if status == FIRST_RUN:
+        return "first run, nothing to compare with"
+    if status != COMPARED:
+        return f"unknown ({section.get('reason') or 'no previous state'})"
+    findings, reach = section.get("findings") or {}, section.get("reachability") or {}
+
+    def side(name: str) -> str:
+        counts = (findings.get(name) or {}).get("by_severity") or {}
+        shown = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        return f"{(findings.get(name) or {}).get('count', 0)} {name}" + (f" ({shown})" if shown else "")
+
+    return (f"{side('new')}, {side('fixed')} finding(s); {len(reach.get('gained') or ())} tenant pair(s) "
+            f"newly reachable, {len(reach.get('lost') or ())} no longer")
+
+
 def new_fingerprints(report: Report) -> frozenset[str]:
     """Fingerprints the report's drift section calls new (empty without one)."""
     section = report.sections.get("drift")

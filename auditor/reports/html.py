@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..incluster.drift import describe
 from ..model import Report, Severity
 from ..terminal import escape_lines
 from . import services
@@ -160,7 +161,7 @@ def _summary(report: Mapping[str, Any], summary: Mapping[str, Any]) -> str:
         out.append(f'<div class="partial"><b>Partial audit</b>: {len(cov["skipped"])} input(s) or object(s) '
                    f"were not audited.<ul>{items}</ul></div>")
     if isinstance(report.get("drift"), Mapping):
-        out.append(_drift(report["drift"]))
+        out.append(f'<p id="drift"><b>Since the previous run:</b> {e(describe(report["drift"]))}</p>')
     by_tenant = summary.get("by_tenant") or {}
     if by_tenant:
         head = "".join(f'<th class="num">{s}</th>' for s in SEVERITIES)
@@ -172,21 +173,6 @@ def _summary(report: Mapping[str, Any], summary: Mapping[str, Any]) -> str:
                    f"<tbody>{rows}</tbody></table>")
     out.append("</section>")
     return "\n".join(out)
-
-
-def _drift(drift: Mapping[str, Any]) -> str:
-    """What changed since the previous in-cluster run (`scan --publish`)."""
-    if drift.get("status") == "compared":
-        findings, reach = drift.get("findings") or {}, drift.get("reachability") or {}
-        text = (f"{e((findings.get('new') or {}).get('count', 0))} new and "
-                f"{e((findings.get('fixed') or {}).get('count', 0))} fixed finding(s); "
-                f"{len(reach.get('gained') or ())} tenant pair(s) newly reachable, "
-                f"{len(reach.get('lost') or ())} no longer")
-    elif drift.get("status") == "first_run":
-        text = "first run, nothing to compare with"
-    else:
-        text = f"unknown ({e(drift.get('reason'))})"
-    return f'<p id="drift"><b>Since the previous run:</b> {text}</p>'
 
 
 def report_tenants(report: Mapping[str, Any]) -> list[str]:

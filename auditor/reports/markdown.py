@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from ..incluster.drift import describe
 from ..model import Report, Severity
 from ..terminal import escape
 from . import services
@@ -95,24 +96,13 @@ def _header(report: Report) -> str:
 
 
 def _drift(section) -> list[str]:
-    """One line on what changed since the previous in-cluster run (`scan --publish`)."""
+    """What changed since the previous in-cluster run (`scan --publish`), and which tenant pairs."""
     if not isinstance(section, dict):
         return []
-    if section.get("status") == "first_run":
-        return ["**Drift:** first run, nothing to compare with.", ""]
-    if section.get("status") != "compared":
-        return [f"**Drift:** unknown ({esc(section.get('reason') or 'no previous state', 200)}).", ""]
-    findings, reach = section["findings"], section["reachability"]
-
-    def by(side: dict) -> str:
-        shown = [f"{n} {s}" for s, n in side["by_severity"].items() if n]
-        return f" ({', '.join(shown)})" if shown else ""
-
-    lines = [f"**Drift since the previous run:** {findings['new']['count']} new{by(findings['new'])}, "
-             f"{findings['fixed']['count']} fixed{by(findings['fixed'])} finding(s); "
-             f"{len(reach['gained'])} tenant pair(s) newly reachable, {len(reach['lost'])} no longer.", ""]
-    if reach["gained"]:
-        shown = ", ".join(f"{esc(r['from_tenant'], 40)} → {esc(r['to_tenant'], 40)}" for r in reach["gained"][:10])
+    lines = [f"**Drift since the previous run:** {esc(describe(section), 400)}.", ""]
+    gained = section.get("reachability", {}).get("gained") or []
+    if gained:
+        shown = ", ".join(f"{esc(r['from_tenant'], 40)} → {esc(r['to_tenant'], 40)}" for r in gained[:10])
         lines += [f"Newly reachable: {shown}.", ""]
     return lines
 

@@ -13,8 +13,8 @@ from jsonschema import Draft202012Validator
 from prometheus_client.parser import text_string_to_metric_families
 
 from auditor.baseline import fingerprint
-from auditor.incluster.drift import SEVERITIES, RunState, drift, new_fingerprints, run_state, unknown
-from auditor.reports import html, markdown, policyreport, prometheus
+from auditor.incluster.drift import SEVERITIES, RunState, describe, drift, new_fingerprints, run_state, unknown
+from auditor.reports import html, markdown, policyreport, prometheus, table
 from auditor.reports.json_report import to_dict
 
 SCHEMA = Draft202012Validator(json.loads(
@@ -82,8 +82,11 @@ def test_the_demo_with_drift_renders_in_every_output(demo):
     assert {"from_tenant": "nobody", "to_tenant": "shop"} in section["reachability"]["lost"]
 
     assert not list(SCHEMA.iter_errors(json.loads(json.dumps(to_dict(report)))))
-    assert "**Drift since the previous run:**" in markdown.render(report)
-    assert f"<b>Since the previous run:</b> {section['findings']['new']['count']} new and 1 fixed" in html.render(report)
+    line = describe(section)
+    assert line.startswith(f"{section['findings']['new']['count']} new (") and ", 1 fixed (1 high) finding(s); " in line
+    assert f"**Drift since the previous run:** {markdown.esc(line, 400)}." in markdown.render(report)
+    assert f"<b>Since the previous run:</b> {html.e(line)}</p>" in html.render(report)
+    assert "Since the previous run: " + line[:40] in table.render(report, width=400)
 
     families = {f.name: f for f in text_string_to_metric_families(prometheus.render(report, finished=10.0))}
     samples = {tuple(sorted(s.labels.items())): s.value for s in families["isolation_audit_drift_findings"].samples}
@@ -107,6 +110,7 @@ def test_the_demo_with_drift_renders_in_every_output(demo):
 def test_without_a_drift_section_no_output_mentions_drift(demo):
     assert "drift" not in prometheus.render(demo, finished=1.0)
     assert "Drift" not in markdown.render(demo) and 'id="drift"' not in html.render(demo)
+    assert "previous run" not in table.render(demo)
     results = [r for item in policyreport.to_list(demo, now=1.0)["items"] for r in item["results"]]
     assert not any(r["policy"] == "drift" or "drift" in r.get("properties", {}) for r in results)
 
