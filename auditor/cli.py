@@ -390,12 +390,14 @@ class _Publisher:
         from .live.errors import ClusterError
 
         try:
-            publish(self.api, report, rules, self.args.policyreport_api, self.where, self.previous,
-                    started, self.finished)
+            done = publish(self.api, report, rules, self.args.policyreport_api, self.where, self.previous,
+                           started, self.finished)
         except (PublishError, StateError, ClusterError) as exc:
             raise UsageError(f"publish: {exc}") from None
         finally:
             self.api.close()
+        _say(f"published policy reports ({done.created} created, {done.updated} replaced, {done.deleted} stale "
+             f"deleted) and the state in {self.where}")
 
 
 def _serve_metrics(args: argparse.Namespace) -> int:

@@ -54,7 +54,7 @@ def publish_reports(api: Api, report: Report, rules: Iterable[Rule], api_version
     created = updated = 0
     for obj in desired:
         key = _key(obj)
-        version = existing.get(key) or _adopt(api, api_version, obj, key)
+        version = existing[key] if key in existing else _adopt(api, api_version, obj, key)
         if version is None:
             created += 1
         else:

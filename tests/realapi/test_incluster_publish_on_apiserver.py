@@ -227,6 +227,7 @@ def test_publish_twice_then_a_change_to_the_cluster_shows_as_drift(apiserver, cr
     assert {"from_tenant": world.a, "to_tenant": world.b} in drift["reachability"]["gained"]
     reports = world.reports()
     assert (world.c, "k8s-isolation-audit") not in reports  # every finding of it fixed: its report is gone
+    assert f"1 stale deleted) and the state in configmap {world.home}/{world.state}" in second.stderr
     new_in_a = {r["properties"]["fingerprint"] for r in reports[(world.a, "k8s-isolation-audit")]["results"]
                 if r["properties"].get("drift") == "new"}
     assert new_in_a and new_in_a <= set(drift["findings"]["new"]["fingerprints"])
