@@ -3,9 +3,10 @@
 GET /metrics and GET /healthz only; every other path is 404, every other method 501 (http.server's answer).
 Read-only: one GET of one ConfigMap, at most once per CACHE_SECONDS however often it is
 scraped (a failed read is cached too, so a scrape storm never becomes an API storm). Bounded:
-a slow client is dropped after CLIENT_TIMEOUT, at most MAX_CONCURRENT requests are served at
-once (the rest get 503), the request line and headers are bounded by http.server, and a body
-larger than the state may hold is not served. Nothing a client sends is logged.
+at most MAX_CONNECTIONS connections are open at once (more are closed as soon as they are
+accepted, so idle sockets cannot pile up threads), a silent client is dropped after
+CLIENT_TIMEOUT, the request line and headers are bounded by http.server, and a body larger
+than the ConfigMap may hold is not served. Nothing a client sends is logged.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from .state import MAX_DATA_BYTES, METRICS_KEY, Location, StateError, read_confi
 
 CACHE_SECONDS = 15.0
 CLIENT_TIMEOUT = 10.0
-MAX_CONCURRENT = 8
+MAX_CONNECTIONS = 16
 AVAILABLE = f"{PREFIX}state_available"
 
 Source = Callable[[], str | None]  # the metrics text, None when there is no state yet; raises StateError
@@ -68,28 +69,45 @@ class CachedMetrics:
         return ((text or "") + gauge).encode("utf-8", "replace")
 
 
-def make_server(address: str, port: int, metrics: CachedMetrics) -> ThreadingHTTPServer:
-    slots = threading.BoundedSemaphore(MAX_CONCURRENT)
+class _BoundedServer(ThreadingHTTPServer):
+    daemon_threads = True
 
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], connections: int) -> None:
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(connections)
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)  # over the bound: closed unanswered
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+def make_server(address: str, port: int, metrics: CachedMetrics, *, client_timeout: float = CLIENT_TIMEOUT,
+                connections: int = MAX_CONNECTIONS) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
-        timeout = CLIENT_TIMEOUT
+        timeout = client_timeout
         server_version = "k8s-isolation-audit"
         sys_version = ""
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-            if not slots.acquire(blocking=False):
-                self._send(503, b"busy\n", "text/plain; charset=utf-8")
-                return
-            try:
-                path = self.path.split("?", 1)[0]
-                if path == "/metrics":
-                    self._send(200, metrics.body(), CONTENT_TYPE)
-                elif path == "/healthz":
-                    self._send(200, b"ok\n", "text/plain; charset=utf-8")
-                else:
-                    self._send(404, b"not found\n", "text/plain; charset=utf-8")
-            finally:
-                slots.release()
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._send(200, metrics.body(), CONTENT_TYPE)
+            elif path == "/healthz":
+                self._send(200, b"ok\n", "text/plain; charset=utf-8")
+            else:
+                self._send(404, b"not found\n", "text/plain; charset=utf-8")
 
         def _send(self, status: int, body: bytes, content_type: str) -> None:
             self.send_response(status)
@@ -101,6 +119,4 @@ def make_server(address: str, port: int, metrics: CachedMetrics) -> ThreadingHTT
         def log_message(self, format: str, *args) -> None:  # noqa: A002 (http.server's signature)
             pass  # request lines are the client's bytes: not echoed to the terminal
 
-    server = ThreadingHTTPServer((address, port), Handler)
-    server.daemon_threads = True
-    return server
+    return _BoundedServer((address, port), Handler, connections)

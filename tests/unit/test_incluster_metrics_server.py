@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import http.client
+import socket
 import threading
 from collections.abc import Iterator
 
@@ -40,8 +41,8 @@ class Clock:
 def serve() -> Iterator:
     servers = []
 
-    def start(metrics: CachedMetrics) -> int:
-        server = make_server("127.0.0.1", 0, metrics)
+    def start(metrics: CachedMetrics, **bounds) -> int:
+        server = make_server("127.0.0.1", 0, metrics, **bounds)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         return server.server_address[1]
@@ -102,6 +103,33 @@ def test_health_other_paths_and_other_methods(serve):
     for method in ("POST", "PUT", "DELETE", "HEAD"):
         assert get(port, "/metrics", method)[0] == 501
     assert source.reads == 1  # only the one GET /metrics read it
+
+
+def test_idle_connections_beyond_the_bound_are_closed_and_the_slots_come_back(serve):
+    # a long client timeout: the idle sockets hold their slots for the whole test
+    port = serve(CachedMetrics(Source(RUN), clock=Clock()), client_timeout=600.0, connections=3)
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as extra:
+            extra.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+            extra.settimeout(30)
+            try:
+                answer = extra.recv(100)
+            except ConnectionResetError:
+                answer = b""
+            assert answer == b""  # closed unanswered
+    finally:
+        for sock in idle:
+            sock.close()
+    # the idle connections' threads see their sockets close and give the slots back
+    for _ in range(600):
+        try:
+            if get(port, "/healthz")[0] == 200:
+                break
+        except (ConnectionError, http.client.HTTPException):
+            threading.Event().wait(0.05)
+    else:
+        raise AssertionError("the slots never came back")
 
 
 class FakeApi:
