@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -153,3 +154,24 @@ def test_the_configmap_source_reads_one_configmap_by_name_and_bounds_it():
         with pytest.raises(StateError) as err:
             configmap_source(FakeApi({"data": data}), where)()
         assert "###" not in str(err.value)
+
+
+def test_serve_metrics_without_credentials_or_a_port_is_one_line_and_exit_2(tmp_path, capsys):
+    from auditor.cli import main
+
+    assert main(["serve-metrics", "--kubeconfig", str(tmp_path / "absent")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve-metrics", "--kubeconfig", str(kubeconfig), "--address", "127.0.0.1",
+                     "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"k8s-isolation-audit: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
