@@ -112,11 +112,11 @@ def read_configmap(api: Api, where: Location) -> Mapping[str, Any] | None:
 
 
 def previous_state(configmap: Mapping[str, Any] | None, where: Location) -> RunState | None:
-    if configmap is None:
-        return None
-    text = (configmap.get("data") or {}).get(STATE_KEY)
+    """None for the first run: no ConfigMap, or one without state.json (made by a chart ahead
+    of the first run, so that uninstalling the chart removes it)."""
+    text = (configmap.get("data") or {}).get(STATE_KEY) if configmap is not None else None
     if text is None:
-        raise StateError(f"{where}: has no {STATE_KEY}")
+        return None
     if not isinstance(text, str):
         raise StateError(f"{where}: {STATE_KEY} is not a string")
     return decode(text, where)
@@ -133,7 +133,9 @@ def write_configmap(api: Api, where: Location, existing: Mapping[str, Any] | Non
                          f"the {room} bytes the ConfigMap has left")
     metadata: dict[str, Any] = {"name": where.name, "namespace": where.namespace, "labels": dict(LABELS)}
     if existing is not None:
-        metadata["resourceVersion"] = str((existing.get("metadata") or {}).get("resourceVersion") or "")
+        # read, modify, write: a ConfigMap a chart made keeps its labels and annotations (Helm's ownership)
+        before = {k: v for k, v in (existing.get("metadata") or {}).items() if k != "managedFields"}
+        metadata = {**before, **metadata, "labels": {**LABELS, **(before.get("labels") or {})}}
     body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata,
             "data": {STATE_KEY: state_json, METRICS_KEY: metrics}}
     try:

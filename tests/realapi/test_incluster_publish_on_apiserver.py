@@ -319,3 +319,16 @@ def test_a_corrupted_state_makes_drift_unknown_for_one_run_and_never_echoes_it(a
     again = world.scan("--publish")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["drift"]["status"] == "compared"
+
+
+def test_an_empty_state_configmap_a_chart_made_is_the_first_run_and_stays_the_charts(apiserver, crds, tmp_path):
+    world = World(apiserver, tmp_path)
+    helm = {"labels": {"app.kubernetes.io/managed-by": "Helm"},
+            "annotations": {"meta.helm.sh/release-name": "audit", "meta.helm.sh/release-namespace": world.home}}
+    ok(apiserver, "POST", f"/api/v1/namespaces/{world.home}/configmaps", {"metadata": {"name": world.state, **helm}})
+    done = world.scan("--publish")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["drift"]["status"] == "first_run"
+    metadata = world.configmap()["metadata"]
+    assert metadata["labels"] == helm["labels"] and helm["annotations"].items() <= metadata["annotations"].items()
+    assert json.loads(world.scan("--publish").stdout)["drift"]["status"] == "compared"

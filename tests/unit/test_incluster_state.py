@@ -100,11 +100,12 @@ def test_a_run_too_large_for_the_state_is_stored_truncated_and_read_back_as_unkn
     assert len(encode(fits)) <= MAX_STATE_BYTES and decode(encode(fits), WHERE) == fits
 
 
-def test_the_configmap_without_the_key_or_with_a_non_string_is_unreadable_and_none_is_the_first_run():
+def test_no_configmap_or_one_without_state_is_the_first_run_and_a_non_string_is_unreadable():
     assert previous_state(None, WHERE) is None
-    for data in ({}, {"state.json": 7}):
-        with pytest.raises(StateError):
-            previous_state({"data": data}, WHERE)
+    assert previous_state({"metadata": {"name": "state"}}, WHERE) is None  # made empty by a chart
+    assert previous_state({"data": {"metrics": "x 1\n"}}, WHERE) is None
+    with pytest.raises(StateError, match="state.json is not a string"):
+        previous_state({"data": {"state.json": 7}}, WHERE)
 
 
 def test_the_default_namespace_is_the_pods_else_the_charts(tmp_path):
@@ -128,10 +129,13 @@ def test_the_state_is_created_then_replaced_under_its_resource_version_and_metri
     run = RunState(1.0, (), ())
     api = RecordingApi()
     write_configmap(api, WHERE, None, run, "m 1\n")
-    write_configmap(api, WHERE, {"metadata": {"resourceVersion": "41"}}, run, "m 1\n")
+    helm = {"labels": {"app.kubernetes.io/managed-by": "Helm"}, "annotations": {"meta.helm.sh/release-name": "r"}}
+    write_configmap(api, WHERE, {"metadata": {"resourceVersion": "41", **helm}}, run, "m 1\n")
     (create, _, first), (put, path, second) = api.calls
     assert (create, put, path) == ("POST", "PUT", "/api/v1/namespaces/audit/configmaps/state")
+    assert first["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "k8s-isolation-audit"}
     assert "resourceVersion" not in first["metadata"] and second["metadata"]["resourceVersion"] == "41"
+    assert {k: second["metadata"][k] for k in helm} == helm  # a chart's ConfigMap stays the chart's
     assert decode(second["data"]["state.json"], WHERE) == run and second["data"]["metrics"] == "m 1\n"
     with pytest.raises(StateError, match="do not fit"):
         write_configmap(api, WHERE, None, run, "#" * MAX_DATA_BYTES)
