@@ -300,9 +300,10 @@ def _scan(args: argparse.Namespace) -> int:
         args.probe_results = [os.path.join(base, "probe-results"), *args.probe_results]
         config_path = config_path or str(root / "config.yaml")
     live = not args.paths
-    if getattr(args, "publish", False) and (not live or args.all_contexts or len(args.context) > 1):
+    publish = getattr(args, "publish", False)  # `demo` has no --publish
+    if publish and (not live or args.all_contexts or len(args.context) > 1):
         raise UsageError("--publish needs a live scan of one cluster: give no PATH and at most one --context")
-    if getattr(args, "publish", False) and args.baseline:
+    if publish and args.baseline:
         raise UsageError("--publish compares with the previous published run: it does not take --baseline")
     try:
         config = load_config(config_path) if config_path else Config()
@@ -345,7 +346,7 @@ def _scan(args: argparse.Namespace) -> int:
         except BaselineError as exc:
             raise UsageError(str(exc)) from None
     active = [r for r in ruleset.rules if config.active(r)]
-    publisher = _Publisher(args) if getattr(args, "publish", False) else None
+    publisher = _Publisher(args) if publish else None
     if publisher:
         report = publisher.with_drift(report)
     _emit(report, args, active, started)
