@@ -69,6 +69,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     scan.add_argument("--probe-namespace", default="isolation-audit", metavar="NS",
                       help="the tool's own namespace for node probes (default isolation-audit)")
+    scan.add_argument("--publish", action="store_true",
+                      help="after a live scan, apply policy reports and keep state and metrics in a ConfigMap "
+                           "for drift between runs (writes to the cluster; see SECURITY.md)")
+    _state_options(scan)
+
+    serve = sub.add_parser("serve-metrics", help="serve the last published run's metrics over HTTP (read-only)")
+    _state_options(serve)
+    serve.add_argument("--address", default="0.0.0.0", help="listen address (default 0.0.0.0)")
+    serve.add_argument("--port", type=int, default=9090, help="listen port (default 9090)")
+    serve.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig (default: in-cluster credentials)")
+    serve.add_argument("--context", metavar="NAME", help="kubeconfig context")
 
     snapshot = sub.add_parser("snapshot", help="write everything a scan reads (no Secrets) to a file for offline scans")
     _cluster_options(snapshot)
@@ -149,6 +160,13 @@ def _scan_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _state_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--state-namespace", metavar="NS",
+                   help="namespace of the state ConfigMap (default: the pod's namespace, else isolation-audit)")
+    p.add_argument("--state-name", default="k8s-isolation-audit-state", metavar="NAME",
+                   help="name of the state ConfigMap (default k8s-isolation-audit-state)")
+
+
 def _cluster_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig (default: $KUBECONFIG, then ~/.kube/config)")
     p.add_argument("--context", action="append", default=[], metavar="NAME", help="kubeconfig context (repeatable)")
@@ -207,6 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _snapshot(args)
         if args.command == "report":
             return _merge(args)
+        if args.command == "serve-metrics":
+            return _serve_metrics(args)
         return _rules(args)
     except UsageError as exc:
         _say(f"error: {exc}")
@@ -280,6 +300,11 @@ def _scan(args: argparse.Namespace) -> int:
         args.probe_results = [os.path.join(base, "probe-results"), *args.probe_results]
         config_path = config_path or str(root / "config.yaml")
     live = not args.paths
+    publish = getattr(args, "publish", False)  # `demo` has no --publish
+    if publish and (not live or args.all_contexts or len(args.context) > 1):
+        raise UsageError("--publish needs a live scan of one cluster: give no PATH and at most one --context")
+    if publish and args.baseline:
+        raise UsageError("--publish compares with the previous published run: it does not take --baseline")
     try:
         config = load_config(config_path) if config_path else Config()
     except ConfigError as exc:
@@ -321,15 +346,85 @@ def _scan(args: argparse.Namespace) -> int:
         except BaselineError as exc:
             raise UsageError(str(exc)) from None
     active = [r for r in ruleset.rules if config.active(r)]
+    publisher = _Publisher(args) if publish else None
+    if publisher:
+        report = publisher.with_drift(report)
     _emit(report, args, active, started)
     # what was not audited: unreadable inputs, and targets a rule could not be evaluated on
-    for skipped in report.coverage.skipped:  # before the evidence bundle, whose failure ends the scan
+    for skipped in report.coverage.skipped:  # before publishing and the evidence bundle, whose failures end the scan
         _say(f"skipped {skipped.one_line()}")
+    if publisher:
+        publisher.publish(report, active, started)
     if args.evidence_dir:
         _write_evidence(args, report, inventory, ruleset, config, active)
     if report.coverage.skipped:
         return EXIT_ERROR
     return EXIT_FINDINGS if report.failing() else EXIT_OK
+
+
+class _Publisher:
+    """`scan --publish`: the in-cluster cycle (auditor/incluster/cycle.py) with the CLI's errors."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from .incluster.cycle import connect_one, default_namespace
+        from .incluster.state import Location
+        from .live.errors import ClusterError
+
+        self.args = args
+        self.where = Location(args.state_namespace or default_namespace(), args.state_name)
+        try:
+            self.api = connect_one(args.kubeconfig, args.context[0] if args.context else None, args.request_timeout)
+        except ClusterError as exc:
+            raise UsageError(str(exc)) from None
+
+    def with_drift(self, report):
+        from .incluster.cycle import read_previous, with_drift
+
+        self.finished = time.time()
+        self.previous = read_previous(self.api, self.where)
+        return with_drift(report, self.previous, self.where, self.finished)
+
+    def publish(self, report, rules, started: float) -> None:
+        from .incluster.cycle import publish
+        from .incluster.publish import PublishError
+        from .incluster.state import StateError
+        from .live.errors import ClusterError
+
+        try:
+            done = publish(self.api, report, rules, self.args.policyreport_api, self.where, self.previous,
+                           started, self.finished)
+        except (PublishError, StateError, ClusterError) as exc:
+            raise UsageError(f"publish: {exc}") from None
+        finally:
+            self.api.close()
+        _say(f"published policy reports ({done.created} created, {done.updated} replaced, {done.deleted} stale "
+             f"deleted) and the state in {self.where}")
+
+
+def _serve_metrics(args: argparse.Namespace) -> int:
+    from .incluster.cycle import connect_one, default_namespace
+    from .incluster.metrics_server import CachedMetrics, configmap_source, make_server
+    from .incluster.state import Location
+    from .live.errors import ClusterError
+
+    where = Location(args.state_namespace or default_namespace(), args.state_name)
+    try:
+        api = connect_one(args.kubeconfig, args.context, 10.0)
+    except ClusterError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        server = make_server(args.address, args.port, CachedMetrics(configmap_source(api, where)))
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.address}:{args.port}: {exc.strerror or exc}") from None
+    _say(f"serving /metrics from {where} on {args.address}:{server.server_address[1]}")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        api.close()
+    return EXIT_OK
 
 
 def _load_rules(extra: Sequence[str]):

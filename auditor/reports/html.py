@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..incluster.drift import describe
 from ..model import Report, Severity
 from ..terminal import escape_lines
 from . import services
@@ -159,6 +160,8 @@ def _summary(report: Mapping[str, Any], summary: Mapping[str, Any]) -> str:
                         f"</span>: {e(s.get('reason'))}</li>" for s in cov["skipped"][:200])
         out.append(f'<div class="partial"><b>Partial audit</b>: {len(cov["skipped"])} input(s) or object(s) '
                    f"were not audited.<ul>{items}</ul></div>")
+    if isinstance(report.get("drift"), Mapping):
+        out.append(f'<p id="drift"><b>Since the previous run:</b> {e(describe(report["drift"]))}</p>')
     by_tenant = summary.get("by_tenant") or {}
     if by_tenant:
         head = "".join(f'<th class="num">{s}</th>' for s in SEVERITIES)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from ..incluster.drift import describe
 from ..model import Report, Severity
 from ..terminal import escape
 from . import services
@@ -76,6 +77,7 @@ def _header(report: Report) -> str:
     ]
     if not cov.complete:
         lines += [f"> ⚠️ **Partial audit**: {len(cov.skipped)} input(s) or object(s) could not be read.", ""]
+    lines += _drift(report.sections.get("drift"))
     lines += ["| " + " | ".join(f"{ICONS[s]} {s.label}" for s in sorted(Severity, reverse=True)) + " | total |",
               "|" + "---:|" * (len(Severity) + 1),
               "| " + " | ".join(str(counts[s.label]) for s in sorted(Severity, reverse=True))
@@ -91,6 +93,18 @@ def _header(report: Report) -> str:
             lines.append(f"\n_{len(by_tenant) - 100} more tenants in the full report._")
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def _drift(section) -> list[str]:
+    """What changed since the previous in-cluster run (`scan --publish`), and which tenant pairs."""
+    if not isinstance(section, dict):
+        return []
+    lines = [f"**Drift since the previous run:** {esc(describe(section), 400)}.", ""]
+    gained = section.get("reachability", {}).get("gained") or []
+    if gained:
+        shown = ", ".join(f"{esc(r['from_tenant'], 40)} → {esc(r['to_tenant'], 40)}" for r in gained[:10])
+        lines += [f"Newly reachable: {shown}.", ""]
+    return lines
 
 
 def _row(f) -> str:

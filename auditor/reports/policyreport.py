@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..baseline import fingerprint
+from ..incluster.drift import COMPARED, UNKNOWN, new_fingerprints
 from ..model import Finding, Report, Rule, Severity, Skipped
 from . import POLICYREPORT_APIS
 from .json_report import dumps
@@ -56,12 +57,17 @@ def to_list(report: Report, rules: Iterable[Rule] | None = None, api: str = DEFA
     # A scan of several contexts: each cluster's reports get their own names, or applying the
     # List would keep only the last of each.
     several = len({f.cluster or "" for f in report.findings}) > 1
+    new = new_fingerprints(report)
     groups: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
     for f in report.findings:
         namespace = f.namespace if f.namespace and _NAMESPACE.match(f.namespace) else None
         key = (f.cluster or "" if several else "", namespace)
-        groups.setdefault(key, []).append(_result(f, index, report.fail_on, timestamp))
-    groups.setdefault(("", None), []).extend(_not_audited(s, timestamp) for s in report.coverage.skipped)
+        groups.setdefault(key, []).append(_result(f, index, report.fail_on, timestamp, new))
+    cluster_wide = groups.setdefault(("", None), [])
+    cluster_wide.extend(_not_audited(s, timestamp) for s in report.coverage.skipped)
+    drift = report.sections.get("drift")
+    if isinstance(drift, Mapping):
+        cluster_wide.append(_drift(drift, timestamp))
     items = []
     for cluster, namespace in sorted(groups, key=lambda k: (k[0], k[1] or "")):
         items.extend(_reports(api, cluster, namespace, groups[(cluster, namespace)]))
@@ -95,7 +101,7 @@ def _reports(api: str, cluster: str, namespace: str | None, results: list[dict[s
 
 
 def _result(f: Finding, index: Mapping[str, Rule], fail_on: Severity | None,
-            timestamp: Mapping[str, int]) -> dict[str, Any]:
+            timestamp: Mapping[str, int], new: frozenset[str]) -> dict[str, Any]:
     rule = index[f.rule_id]
     resource = {"kind": f.kind, "name": f.name, **({"namespace": f.namespace} if f.namespace else {})}
     return {
@@ -110,12 +116,13 @@ def _result(f: Finding, index: Mapping[str, Rule], fail_on: Severity | None,
         "message": f.message,
         "timestamp": dict(timestamp),
         "resources": [resource],
-        "properties": _properties(f),
+        "properties": _properties(f, new),
     }
 
 
-def _properties(f: Finding) -> dict[str, str]:
+def _properties(f: Finding, new: frozenset[str]) -> dict[str, str]:
     """The finding's other fields as strings. Evidence was redacted when the finding was made."""
+    fp = fingerprint(f)
     props = {
         "title": f.title,
         "tenant": f.tenant or "",
@@ -125,11 +132,39 @@ def _properties(f: Finding) -> dict[str, str]:
         "controls": ", ".join(f.controls),
         "location": f"{f.location.path}:{f.location.line or ''}".rstrip(":") if f.location else "",
         "remediation": f.remediation,
-        "fingerprint": fingerprint(f),  # the baseline's id: the same finding keeps it from run to run
+        "fingerprint": fp,  # the baseline's id: the same finding keeps it from run to run
+        "drift": "new" if fp in new else "",  # not in the previous in-cluster run
     }
     for pointer, value in f.evidence.items():
         props[f"evidence {pointer}"] = value if isinstance(value, str) else json.dumps(value, default=str)
     return {k: v for k, v in props.items() if v}
+
+
+def _drift(section: Mapping[str, Any], timestamp: Mapping[str, int]) -> dict[str, Any]:
+    """One result on the cluster-scoped report for the change since the previous run (the
+    fixed findings have no object left to carry them): `pass` when nothing new appeared."""
+    findings, reach = section.get("findings") or {}, section.get("reachability") or {}
+    new, fixed = findings.get("new") or {}, findings.get("fixed") or {}
+    status = str(section.get("status"))
+    props = {"status": status, "new": str(new.get("count", 0)), "fixed": str(fixed.get("count", 0)),
+             "reachability gained": str(len(reach.get("gained") or ())),
+             "reachability lost": str(len(reach.get("lost") or ()))}
+    for side, counts in (("new", new), ("fixed", fixed)):
+        props.update({f"{side} {s}": str(n) for s, n in (counts.get("by_severity") or {}).items()})
+    if section.get("reason"):
+        props["reason"] = str(section["reason"])
+    worse = new.get("count", 0) or reach.get("gained")
+    return {
+        "source": SOURCE,
+        "policy": "drift",
+        "rule": "since-previous-run",
+        "result": "error" if status == UNKNOWN else "warn" if worse else "pass",
+        "message": (f"drift since the previous run: {props['new']} new, {props['fixed']} fixed findings; "
+                    f"{props['reachability gained']} tenant pairs gained, {props['reachability lost']} lost"
+                    if status == COMPARED else f"drift: {status}"),
+        "timestamp": dict(timestamp),
+        "properties": props,
+    }
 
 
 def _not_audited(skipped: Skipped, timestamp: Mapping[str, int]) -> dict[str, Any]:

@@ -33,7 +33,7 @@ def render(report: Report, started: float | None = None, finished: float | None 
     families are left out without them, the time of the call stands in for `finished`."""
     finished = time.time() if finished is None else finished
     families = [*_findings(report), *_nodes(report), *_placement(report), *_reachability(report),
-                *_coverage(report, started, finished)]
+                *_drift(report), *_coverage(report, started, finished)]
     return "".join(_family(*family) for family in families)
 
 
@@ -121,6 +121,25 @@ def _reachability(report: Report) -> list[Family]:
         ("reachable_tenant_pairs", "Ordered tenant pairs that reach each other.",
          [({"source": s}, float(sum(1 for (src, _, _), v in pairs.items() if src == s and v)))
           for s in ("intended", "observed")]),
+    ]
+
+
+def _drift(report: Report) -> list[Family]:
+    """Only a run that compared itself with a previous one (`scan --publish`) has a drift section."""
+    drift = report.sections.get("drift")
+    if not isinstance(drift, Mapping):
+        return []
+    findings, reach = drift.get("findings") or {}, drift.get("reachability") or {}
+    return [
+        ("drift_compared", "1 when this run was compared with the previous one (0: first run, or state unreadable).",
+         [({}, float(drift.get("status") == "compared"))]),
+        ("drift_findings", "Findings new or fixed since the previous run, by severity.",
+         [({"change": change, "severity": s.label}, float(((findings.get(change) or {}).get("by_severity") or {})
+                                                          .get(s.label, 0)))
+          for change in ("new", "fixed") for s in sorted(Severity, reverse=True)]),
+        ("reachability_drift_pairs", "Intended tenant pairs that reach each other and did not before (gained), "
+                                     "or no longer do (lost).",
+         [({"change": change}, float(len(reach.get(change) or ()))) for change in ("gained", "lost")]),
     ]
 
 

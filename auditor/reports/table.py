@@ -12,6 +12,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from ..incluster.drift import describe
 from ..model import Finding, Report, Severity
 from ..terminal import escape
 from . import services
@@ -89,6 +90,9 @@ def _header(console: Console, report: Report) -> None:
 
 
 def _summary(console: Console, report: Report) -> None:
+    drift = report.sections.get("drift")
+    if isinstance(drift, dict):
+        _print_hanging(console, Text(f"Since the previous run: {escape(describe(drift))}"))
     counts = report.counts()
     line = Text("Findings: ")
     for i, sev in enumerate(sorted(Severity, reverse=True)):

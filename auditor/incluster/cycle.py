@@ -1,0 +1,78 @@
+"""One `scan --publish` cycle around the audit: read the previous state, add the drift
+section, then apply the policy reports and write the new state (in that order: a run whose
+reports could not be applied leaves the previous state, so the next run's drift still
+compares with the last published run)."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..live.transport import Api
+from ..model import Report, Rule, Skipped
+from . import drift
+from .publish import Published, publish_reports
+from .state import Location, StateError, previous_state, read_configmap, write_configmap
+
+DEFAULT_NAME = "k8s-isolation-audit-state"
+FALLBACK_NAMESPACE = "isolation-audit"
+POD_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def default_namespace(path: str = POD_NAMESPACE_FILE) -> str:
+    """The pod's own namespace (the projected downward API file), else the chart's default."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read(254).strip()
+    except (OSError, UnicodeDecodeError):
+        return FALLBACK_NAMESPACE
+    return text or FALLBACK_NAMESPACE
+
+
+def connect_one(kubeconfig: str | None, context: str | None, timeout: float) -> Api:
+    """An Api for the context a live scan reads (the current one unless named)."""
+    from ..live.kubeconfig import load_kubeconfig, select_contexts
+    from ..live.transport import connect
+
+    config = load_kubeconfig(kubeconfig, os.environ)
+    name = select_contexts(config, [context] if context else None, False)[0]
+    return connect(config, name, timeout=timeout)
+
+
+@dataclass(frozen=True)
+class Previous:
+    configmap: Mapping[str, Any] | None  # as read: its resourceVersion guards the write
+    state: drift.RunState | None
+    problem: str | None  # why the previous state could not be used (one line, no values)
+
+
+def read_previous(api: Api, where: Location) -> Previous:
+    configmap = None
+    try:
+        configmap = read_configmap(api, where)
+        return Previous(configmap, previous_state(configmap, where), None)
+    except StateError as exc:
+        return Previous(configmap, None, str(exc).removeprefix(f"{where}: "))
+
+
+def with_drift(report: Report, previous: Previous, where: Location, finished: float) -> Report:
+    """The report with its `drift` section. An unreadable previous state makes the drift
+    unknown and the run partial (it is overwritten by this run's state, so the next run compares again)."""
+    current = drift.run_state(report, finished)
+    if previous.problem is None:
+        return replace(report, sections={**report.sections, "drift": drift.drift(previous.state, current)})
+    reason = f"previous state unreadable, drift unknown: {previous.problem}"
+    coverage = replace(report.coverage, skipped=(*report.coverage.skipped, Skipped(str(where), reason)))
+    return replace(report, coverage=coverage, sections={**report.sections, "drift": drift.unknown(previous.problem)})
+
+
+def publish(api: Api, report: Report, rules: Iterable[Rule], api_version: str, where: Location,
+            previous: Previous, started: float, finished: float) -> Published:
+    """Raises PublishError or StateError (one line each)."""
+    from ..reports.prometheus import render
+
+    published = publish_reports(api, report, rules, api_version, finished)
+    write_configmap(api, where, previous.configmap, drift.run_state(report, finished),
+                    render(report, started=started, finished=finished))
+    return published

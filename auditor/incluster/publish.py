@@ -1,0 +1,119 @@
+"""Apply this run's policy reports through the API: create or replace ours, delete the stale ones.
+
+"Ours" is the managed-by label the renderer sets. A report of that name that lacks the label
+belongs to someone else and is left alone (the run fails on it rather than overwrite it).
+Every failure is one line naming the object and the HTTP status, never a value from the cluster.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..live.errors import ApiStatusError
+from ..live.transport import Api
+from ..model import Report, Rule
+from ..reports.policyreport import APIS, LABELS, to_list
+
+SELECTOR = ",".join(f"{k}={v}" for k, v in LABELS.items())
+PLURALS = {"PolicyReport": "policyreports", "ClusterPolicyReport": "clusterpolicyreports",
+           "Report": "reports", "ClusterReport": "clusterreports"}
+
+
+class PublishError(Exception):
+    """One line naming the object or API that could not be written."""
+
+
+@dataclass(frozen=True)
+class Published:
+    created: int
+    updated: int
+    deleted: int
+
+
+def _collection(api_version: str, kind: str, namespace: str | None) -> str:
+    where = f"/namespaces/{namespace}" if namespace else ""
+    return f"/apis/{api_version}{where}/{PLURALS[kind]}"
+
+
+def _key(obj: Mapping[str, Any]) -> tuple[str, str | None, str]:
+    meta = obj.get("metadata") or {}
+    return str(obj.get("kind")), meta.get("namespace"), str(meta.get("name"))
+
+
+def _label(key: tuple[str, str | None, str]) -> str:
+    kind, namespace, name = key
+    return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+
+
+def publish_reports(api: Api, report: Report, rules: Iterable[Rule], api_version: str, now: float) -> Published:
+    desired = to_list(report, rules, api_version, now)["items"]
+    existing = {}
+    for kind in APIS[api_version]:
+        existing.update(_ours(api, api_version, kind))
+    created = updated = 0
+    for obj in desired:
+        key = _key(obj)
+        version = existing[key] if key in existing else _adopt(api, api_version, obj, key)
+        if version is None:
+            created += 1
+        else:
+            _replace(api, api_version, obj, key, version)
+            updated += 1
+    stale = set(existing) - {_key(o) for o in desired}
+    for key in sorted(stale, key=lambda k: (k[0], k[1] or "", k[2])):
+        kind, namespace, name = key
+        try:
+            api.delete(f"{_collection(api_version, kind, namespace)}/{name}")
+        except ApiStatusError as exc:
+            if exc.status != 404:  # gone already: what we wanted
+                raise PublishError(f"{_label(key)}: cannot delete: HTTP {exc.status} {exc.reason}") from None
+    return Published(created, updated, len(stale))
+
+
+def _ours(api: Api, api_version: str, kind: str) -> dict[tuple[str, str | None, str], str]:
+    """Our reports of this kind in every namespace: key -> resourceVersion."""
+    try:
+        page = api.list_items(_collection(api_version, kind, None), 500, labelSelector=SELECTOR)
+    except ApiStatusError as exc:
+        if exc.status == 404:
+            group = api_version.split("/")[0]
+            raise PublishError(f"policy report API {api_version} is not installed (no CRD "
+                               f"{PLURALS[kind]}.{group}); install the chart's CRDs or choose "
+                               f"--policyreport-api") from None
+        raise PublishError(f"{kind} ({api_version}): cannot list: HTTP {exc.status} {exc.reason}") from None
+    out = {}
+    for item in page:
+        if isinstance(item, dict):
+            item = {"kind": kind, **item}  # list items carry no kind
+            out[_key(item)] = str((item.get("metadata") or {}).get("resourceVersion") or "")
+    return out
+
+
+def _adopt(api: Api, api_version: str, obj: Mapping[str, Any], key) -> str | None:
+    """Create the object; None when created, else the resourceVersion of one of ours that a
+    concurrent run created meanwhile (the list did not show it)."""
+    kind, namespace, _ = key
+    try:
+        api.create(_collection(api_version, kind, namespace), obj)
+        return None
+    except ApiStatusError as exc:
+        if exc.status != 409:
+            raise PublishError(f"{_label(key)}: cannot create: HTTP {exc.status} {exc.reason}") from None
+    try:
+        current = api.get(f"{_collection(api_version, kind, namespace)}/{key[2]}")
+    except ApiStatusError as exc:
+        raise PublishError(f"{_label(key)}: cannot read: HTTP {exc.status} {exc.reason}") from None
+    meta = (current or {}).get("metadata") or {}
+    if not LABELS.items() <= dict(meta.get("labels") or {}).items():
+        raise PublishError(f"{_label(key)}: exists and is not managed by k8s-isolation-audit; left alone")
+    return str(meta.get("resourceVersion") or "")
+
+
+def _replace(api: Api, api_version: str, obj: Mapping[str, Any], key, version: str) -> None:
+    kind, namespace, name = key
+    body = {**obj, "metadata": {**obj["metadata"], "resourceVersion": version}}
+    try:
+        api.json("PUT", f"{_collection(api_version, kind, namespace)}/{name}", (), body)
+    except ApiStatusError as exc:
+        raise PublishError(f"{_label(key)}: cannot update: HTTP {exc.status} {exc.reason}") from None

@@ -1,0 +1,118 @@
+"""Publishing policy reports through an in-memory API: create, replace, delete stale ones of
+ours only, and one-line errors for a missing CRD or someone else's report."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from auditor.cli import main
+from auditor.incluster.publish import PublishError, publish_reports
+from auditor.live.errors import ApiStatusError
+from auditor.reports.policyreport import LABELS
+
+API = "wgpolicyk8s.io/v1alpha2"
+
+
+class MemoryApi:
+    """The few calls publishing makes, on a dict of path -> object; `served` lists the collections
+    whose CRD exists."""
+
+    def __init__(self, served=("policyreports", "clusterpolicyreports")) -> None:
+        self.objects: dict[str, dict] = {}
+        self.served, self.version, self.writes = served, 0, []
+
+    def _check(self, path: str) -> None:
+        if not any(f"/{plural}" in path for plural in self.served):
+            raise ApiStatusError("GET", path, 404, "NotFound", "the server could not find the requested resource")
+
+    def list_items(self, path: str, page_size: int, labelSelector: str) -> list[dict]:
+        self._check(path)
+        plural = path.rsplit("/", 1)[1]
+        key, value = labelSelector.split("=")
+        return [obj for p, obj in self.objects.items()
+                if p.split("/")[-2] == plural and obj["metadata"].get("labels", {}).get(key) == value]
+
+    def get(self, path: str):
+        self._check(path)
+        if path not in self.objects:
+            raise ApiStatusError("GET", path, 404, "NotFound", "")
+        return self.objects[path]
+
+    def create(self, path: str, body: dict):
+        self._check(path)
+        target = f"{path}/{body['metadata']['name']}"
+        if target in self.objects:
+            raise ApiStatusError("POST", path, 409, "AlreadyExists", "")
+        return self._store("POST", target, body)
+
+    def json(self, method: str, path: str, query, body: dict):
+        assert method == "PUT" and body["metadata"]["resourceVersion"] == \
+            self.objects[path]["metadata"]["resourceVersion"]
+        return self._store(method, path, body)
+
+    def delete(self, path: str):
+        self.writes.append(("DELETE", path))
+        del self.objects[path]
+
+    def _store(self, method: str, path: str, body: dict):
+        self.version += 1
+        self.writes.append((method, path))
+        self.objects[path] = {**body, "metadata": {**body["metadata"], "resourceVersion": str(self.version)}}
+        return self.objects[path]
+
+
+def namespaces(api: MemoryApi) -> set[str]:
+    return {p.split("/")[5] for p in api.objects if "/namespaces/" in p}
+
+
+def test_reports_are_created_then_replaced_and_a_fixed_namespace_loses_its_report(demo):
+    api = MemoryApi()
+    first = publish_reports(api, demo, None, API, 1.0)
+    before = namespaces(api)
+    assert first.created == len(api.objects) and first.updated == first.deleted == 0 and len(before) > 1
+    gone = sorted(before)[0]
+    fixed = replace(demo, findings=tuple(f for f in demo.findings if f.namespace != gone))
+    api.writes.clear()
+    second = publish_reports(api, fixed, None, API, 2.0)
+    assert namespaces(api) == before - {gone}
+    assert second.deleted == 1 and ("DELETE", f"/apis/{API}/namespaces/{gone}/policyreports/k8s-isolation-audit") \
+        in api.writes
+    assert second.created == 0 and second.updated == len(api.objects)
+
+
+def test_someone_elses_report_of_our_name_is_left_alone_and_named(demo):
+    api = MemoryApi()
+    path = f"/apis/{API}/clusterpolicyreports/k8s-isolation-audit"
+    theirs = {"metadata": {"name": "k8s-isolation-audit", "labels": {"owner": "s3cr3t"}, "resourceVersion": "7"}}
+    api.objects[path] = theirs
+    unlabelled_stale = f"/apis/{API}/namespaces/x/policyreports/other"
+    api.objects[unlabelled_stale] = {"metadata": {"name": "other", "namespace": "x", "resourceVersion": "8"}}
+    with pytest.raises(PublishError) as err:
+        publish_reports(api, demo, None, API, 1.0)
+    assert str(err.value) == ("ClusterPolicyReport k8s-isolation-audit: exists and is not managed by "
+                              "k8s-isolation-audit; left alone")
+    assert api.objects[path] is theirs and unlabelled_stale in api.objects
+
+
+def test_a_missing_crd_is_one_line_naming_the_api(demo):
+    api = MemoryApi(served=())
+    with pytest.raises(PublishError) as err:
+        publish_reports(api, demo, None, "openreports.io/v1alpha1", 1.0)
+    assert str(err.value).startswith("policy report API openreports.io/v1alpha1 is not installed (no CRD ")
+    assert api.writes == []
+
+
+def test_every_object_we_write_carries_our_label(demo):
+    api = MemoryApi()
+    publish_reports(api, demo, None, API, 1.0)
+    assert all(LABELS.items() <= obj["metadata"]["labels"].items() for obj in api.objects.values())
+
+
+@pytest.mark.parametrize("argv", [["scan", "--publish", "fixtures/demo/cluster"],
+                                  ["scan", "--publish", "--all-contexts"],
+                                  ["scan", "--publish", "--context", "a", "--context", "b"],
+                                  ["scan", "--publish", "--baseline", "old.json"]])
+def test_publish_needs_a_live_scan_of_one_cluster_and_is_its_own_baseline(argv, capsys):
+    assert main(argv) == 2
+    assert "error: --publish " in capsys.readouterr().err
