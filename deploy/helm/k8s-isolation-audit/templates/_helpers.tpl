@@ -31,9 +31,13 @@ helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version | replace "+" "_" }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 
-{{/* The arguments every publishing run shares: where the state lives, which report API. */}}
+{{/* The publishing arguments of the scan: where the state lives, which report API, and the
+owner of everything a run writes: the publisher ClusterRole, which `helm uninstall` deletes, and
+with it (by the garbage collector) the policy reports and the state ConfigMap. */}}
 {{- define "k8s-isolation-audit.publishArgs" -}}
 - --publish
+- --publish-owner
+- {{ include "k8s-isolation-audit.fullname" . }}-publisher
 - --format
 - json
 - --state-namespace
@@ -140,76 +144,15 @@ volumes:
   {{- end }}
 {{- end -}}
 
-{{/* A CronJob running one publishing scan. Arguments: root, component, serviceAccount, args,
-settings (scan or probe values). */}}
-{{- define "k8s-isolation-audit.cronJob" -}}
-{{- $root := .root -}}
-{{- $name := printf "%s-%s" (include "k8s-isolation-audit.fullname" $root) .component -}}
-apiVersion: batch/v1
-kind: CronJob
-metadata:
-  name: {{ $name }}
-  namespace: {{ include "k8s-isolation-audit.namespace" $root }}
-  labels:
-    {{- include "k8s-isolation-audit.labels" $root | nindent 4 }}
-    app.kubernetes.io/component: {{ .component }}
-spec:
-  schedule: {{ .settings.schedule | quote }}
-  {{- with .settings.timeZone }}
-  timeZone: {{ . }}
-  {{- end }}
-  # two runs at once would race on the state ConfigMap and the reports
-  concurrencyPolicy: Forbid
-  startingDeadlineSeconds: {{ .settings.startingDeadlineSeconds }}
-  successfulJobsHistoryLimit: {{ .settings.successfulJobsHistoryLimit }}
-  failedJobsHistoryLimit: {{ .settings.failedJobsHistoryLimit }}
-  jobTemplate:
-    metadata:
-      labels:
-        {{- include "k8s-isolation-audit.labels" $root | nindent 8 }}
-        app.kubernetes.io/component: {{ .component }}
-    spec:
-      backoffLimit: {{ .settings.backoffLimit }}
-      activeDeadlineSeconds: {{ .settings.activeDeadlineSeconds }}
-      ttlSecondsAfterFinished: {{ .settings.ttlSecondsAfterFinished }}
-      podFailurePolicy:
-        rules:
-          # findings at or above fail_on: the run is complete and published
-          - action: FailJob
-            onExitCodes:
-              containerName: {{ .component }}
-              operator: In
-              values: [1]
-          # a drained node is not the run's fault: run again without counting it
-          - action: Ignore
-            onPodConditions:
-              - type: DisruptionTarget
-      template:
-        metadata:
-          labels:
-            {{- include "k8s-isolation-audit.selectorLabels" $root | nindent 12 }}
-            app.kubernetes.io/component: {{ .component }}
-            {{- with $root.Values.podLabels }}
-            {{- toYaml . | nindent 12 }}
-            {{- end }}
-          {{- with $root.Values.podAnnotations }}
-          annotations:
-            {{- toYaml . | nindent 12 }}
-          {{- end }}
-        spec:
-          {{- include "k8s-isolation-audit.podSpec" (dict "root" $root "component" .component
-              "serviceAccount" .serviceAccount "args" .args "resources" .settings.resources
-              "restartPolicy" "Never") | nindent 10 }}
+{{/* The ServiceAccount of the scan CronJob's runs: the prober's (reader, publisher, state
+writer and prober) when the runs probe, else the scanner's (the same without the prober). */}}
+{{- define "k8s-isolation-audit.runAccount" -}}
+{{- include "k8s-isolation-audit.fullname" . }}-{{ ternary "prober" "scanner" .Values.probe.enabled }}
 {{- end -}}
 
-{{/* The ServiceAccounts of the publishing runs: the scan's, and the probe run's when enabled. */}}
-{{- define "k8s-isolation-audit.scanSubjects" -}}
+{{/* The binding subject of the runs' account. */}}
+{{- define "k8s-isolation-audit.runSubject" -}}
 - kind: ServiceAccount
-  name: {{ include "k8s-isolation-audit.fullname" . }}-scanner
+  name: {{ include "k8s-isolation-audit.runAccount" . }}
   namespace: {{ include "k8s-isolation-audit.namespace" . }}
-{{- if .Values.probe.enabled }}
-- kind: ServiceAccount
-  name: {{ include "k8s-isolation-audit.fullname" . }}-prober
-  namespace: {{ include "k8s-isolation-audit.namespace" . }}
-{{- end }}
 {{- end -}}
