@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--publish", action="store_true",
                       help="after a live scan, apply policy reports and keep state and metrics in a ConfigMap "
                            "for drift between runs (writes to the cluster; see SECURITY.md)")
+    scan.add_argument("--publish-owner", metavar="CLUSTERROLE",
+                      help="with --publish: every object written is owned by this ClusterRole, so deleting it "
+                           "(helm uninstall) garbage-collects them")
     _state_options(scan)
 
     serve = sub.add_parser("serve-metrics", help="serve the last published run's metrics over HTTP (read-only)")
@@ -305,6 +308,8 @@ def _scan(args: argparse.Namespace) -> int:
         raise UsageError("--publish needs a live scan of one cluster: give no PATH and at most one --context")
     if publish and args.baseline:
         raise UsageError("--publish compares with the previous published run: it does not take --baseline")
+    if getattr(args, "publish_owner", None) and not publish:
+        raise UsageError("--publish-owner needs --publish")
     try:
         config = load_config(config_path) if config_path else Config()
     except ConfigError as exc:
@@ -326,6 +331,7 @@ def _scan(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
 
     limits = Limits() if args.max_file_size is None else Limits(max_file_bytes=args.max_file_size)
+    publisher = _Publisher(args) if publish else None  # before the scan: a wrong owner or context writes nothing
     if live:
         inventory = _live_inventory(args, config)
     else:
@@ -346,7 +352,6 @@ def _scan(args: argparse.Namespace) -> int:
         except BaselineError as exc:
             raise UsageError(str(exc)) from None
     active = [r for r in ruleset.rules if config.active(r)]
-    publisher = _Publisher(args) if publish else None
     if publisher:
         report = publisher.with_drift(report)
     _emit(report, args, active, started)
@@ -359,7 +364,8 @@ def _scan(args: argparse.Namespace) -> int:
         _write_evidence(args, report, inventory, ruleset, config, active)
     if report.coverage.skipped:
         return EXIT_ERROR
-    return EXIT_FINDINGS if report.failing() else EXIT_OK
+    # a published run delivered its findings as reports: failing the Job too would only page twice
+    return EXIT_FINDINGS if report.failing() and not publisher else EXIT_OK
 
 
 class _Publisher:
@@ -376,6 +382,17 @@ class _Publisher:
             self.api = connect_one(args.kubeconfig, args.context[0] if args.context else None, args.request_timeout)
         except ClusterError as exc:
             raise UsageError(str(exc)) from None
+        self.owners = self._owners(args.publish_owner)
+
+    def _owners(self, name: str | None) -> tuple:
+        """Looked up before the scan: a wrong name fails the run before it writes anything."""
+        from .incluster.publish import PublishError, owner_references
+
+        try:
+            return owner_references(self.api, name) if name else ()
+        except PublishError as exc:
+            self.api.close()
+            raise UsageError(f"publish: {exc}") from None
 
     def with_drift(self, report):
         from .incluster.cycle import read_previous, with_drift
@@ -392,7 +409,7 @@ class _Publisher:
 
         try:
             done = publish(self.api, report, rules, self.args.policyreport_api, self.where, self.previous,
-                           started, self.finished)
+                           started, self.finished, self.owners)
         except (PublishError, StateError, ClusterError) as exc:
             raise UsageError(f"publish: {exc}") from None
         finally:

@@ -5,7 +5,7 @@ compares with the last published run)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -68,11 +68,13 @@ def with_drift(report: Report, previous: Previous, where: Location, finished: fl
 
 
 def publish(api: Api, report: Report, rules: Iterable[Rule], api_version: str, where: Location,
-            previous: Previous, started: float, finished: float) -> Published:
-    """Raises PublishError or StateError (one line each)."""
+            previous: Previous, started: float, finished: float,
+            owners: Sequence[Mapping[str, str]] = ()) -> Published:
+    """Raises PublishError or StateError (one line each). `owners`: ownerReferences every
+    object written carries (see publish.owner_references)."""
     from ..reports.prometheus import render
 
-    published = publish_reports(api, report, rules, api_version, finished)
+    published = publish_reports(api, report, rules, api_version, finished, owners)
     write_configmap(api, where, previous.configmap, drift.run_state(report, finished),
-                    render(report, started=started, finished=finished))
+                    render(report, started=started, finished=finished), owners)
     return published

@@ -6,7 +6,7 @@ Every failure is one line naming the object and the HTTP status, never a value f
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,8 +46,27 @@ def _label(key: tuple[str, str | None, str]) -> str:
     return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
 
 
-def publish_reports(api: Api, report: Report, rules: Iterable[Rule], api_version: str, now: float) -> Published:
+def owner_references(api: Api, cluster_role: str) -> tuple[dict[str, str], ...]:
+    """The ownerReference to a ClusterRole: a cluster-scoped owner is the only kind a report
+    in any namespace may have, and deleting it (helm uninstall deletes the chart's role) lets
+    the garbage collector delete every object of ours. No blockOwnerDeletion: that would need
+    delete rights on the role."""
+    try:
+        role = api.get(f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{cluster_role}")
+    except ApiStatusError as exc:
+        raise PublishError(f"ClusterRole {cluster_role} (--publish-owner): cannot read: "
+                           f"HTTP {exc.status} {exc.reason}") from None
+    uid = ((role or {}).get("metadata") or {}).get("uid") if isinstance(role, dict) else None
+    if not isinstance(uid, str) or not uid:
+        raise PublishError(f"ClusterRole {cluster_role} (--publish-owner): the server's answer has no uid")
+    return ({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "name": cluster_role, "uid": uid},)
+
+
+def publish_reports(api: Api, report: Report, rules: Iterable[Rule], api_version: str, now: float,
+                    owners: Sequence[Mapping[str, str]] = ()) -> Published:
     desired = to_list(report, rules, api_version, now)["items"]
+    if owners:
+        desired = [{**o, "metadata": {**o["metadata"], "ownerReferences": [dict(r) for r in owners]}} for o in desired]
     existing = {}
     for kind in APIS[api_version]:
         existing.update(_ours(api, api_version, kind))

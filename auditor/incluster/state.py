@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,7 +123,7 @@ def previous_state(configmap: Mapping[str, Any] | None, where: Location) -> RunS
 
 
 def write_configmap(api: Api, where: Location, existing: Mapping[str, Any] | None, state: RunState,
-                    metrics: str) -> None:
+                    metrics: str, owners: Sequence[Mapping[str, str]] = ()) -> None:
     """Create the ConfigMap, or replace the one read at the start of the run (its
     resourceVersion: a concurrent run's write makes this one fail rather than interleave)."""
     state_json = encode(state)
@@ -136,6 +136,8 @@ def write_configmap(api: Api, where: Location, existing: Mapping[str, Any] | Non
         # read, modify, write: a ConfigMap a chart made keeps its labels and annotations (Helm's ownership)
         before = {k: v for k, v in (existing.get("metadata") or {}).items() if k != "managedFields"}
         metadata = {**before, **metadata, "labels": {**LABELS, **(before.get("labels") or {})}}
+    if owners:
+        metadata["ownerReferences"] = [dict(r) for r in owners]
     body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata,
             "data": {STATE_KEY: state_json, METRICS_KEY: metrics}}
     try:

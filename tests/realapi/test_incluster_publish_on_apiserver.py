@@ -332,3 +332,27 @@ def test_an_empty_state_configmap_a_chart_made_is_the_first_run_and_stays_the_ch
     metadata = world.configmap()["metadata"]
     assert metadata["labels"] == helm["labels"] and helm["annotations"].items() <= metadata["annotations"].items()
     assert json.loads(world.scan("--publish").stdout)["drift"]["status"] == "compared"
+
+
+def test_every_object_a_run_writes_is_owned_by_the_named_cluster_role(apiserver, crds, tmp_path):
+    world = World(apiserver, tmp_path)
+    world.config.write_text("tenancy:\n  label: tenant\nfail_on: high\n")  # tenant c's privileged pod is at the gate
+    role = unique("publisher")
+    uid = ok(apiserver, "POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+             {"metadata": {"name": role}, "rules": []})["metadata"]["uid"]
+
+    missing = world.scan("--publish", "--publish-owner", role + "-absent")
+    assert missing.returncode == 2 and missing.stdout == ""  # refused before the scan: nothing written
+    assert missing.stderr.strip().splitlines()[-1] == (
+        f"k8s-isolation-audit: error: publish: ClusterRole {role}-absent (--publish-owner): cannot read: "
+        "HTTP 404 NotFound")
+
+    done = world.scan("--publish", "--publish-owner", role)
+    # findings at the gate are delivered as reports: the run itself succeeded
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["summary"]["failing"] > 0
+    owner = [{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "name": role, "uid": uid}]
+    ours = [r for (ns, _), r in world.reports().items() if ns in (None, world.a, world.b, world.c)]
+    assert ours and all(r["metadata"]["ownerReferences"] == owner for r in ours)
+    assert world.configmap()["metadata"]["ownerReferences"] == owner
+    assert world.scan("--publish-owner", role).returncode == 2  # only with --publish
