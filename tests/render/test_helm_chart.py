@@ -4,7 +4,6 @@ exactly what the in-cluster contract grants, every pod is hardened, and deploy/i
 is its current rendering."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -29,11 +28,9 @@ EVERYTHING = ("probe.enabled=true", "serviceMonitor.enabled=true", "prometheusRu
 CONFIG = {"tenancy": {"label": "tenant", "platform_namespaces": ["kube-system", "isolation-audit"]},
           "waivers": [{"rule": "IA103", "namespace": "ingress", "reason": "needs the host network",
                        "expires": "2027-06-30"}]}
-# `scan --publish` and `serve-metrics` (with the drift families) are built on another branch;
-# until it is merged these tests must fail, and afterwards they must pass
-PUBLISH_CLI = importlib.util.find_spec("auditor.incluster") is not None
-needs_publish_cli = pytest.mark.xfail(not PUBLISH_CLI, strict=True,
-                                      reason="scan --publish and serve-metrics come with the in-cluster CLI")
+PUBLISH = ["--publish", "--publish-owner", "audit-publisher", "--format", "json", "--state-namespace", NAMESPACE,
+           "--state-name", "audit-state", "--policyreport-api", "wgpolicyk8s.io/v1alpha2"]
+PROBE = ["--probe", "--probe-image", IMAGE, "--probe-timeout", "300"]
 
 
 def helm(tools: Path, *args: str) -> subprocess.CompletedProcess:
@@ -101,10 +98,24 @@ def test_the_chart_lints_strictly(tools, sets):
     ('networkPolicy.blockedEgress=["metadata"]', "/networkPolicy/blockedEgress/0"),
     ('namespace="Isolation_Audit"', "/namespace"),
     ("scna={}", "scna"),  # a misspelt key is not silently ignored
+    ('probe.schedule="43 3 * * *"', "/probe"),  # probes run in the scan's runs, on its schedule
 ])
 def test_the_values_schema_refuses_a_wrong_value_naming_its_field(tools, value, field):
     done = helm(tools, "template", RELEASE, str(CHART), "--set-json", value)
     assert done.returncode != 0 and field in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(("timeout", "deadline", "accepted"), [
+    (300, 600, True), (300, 599, False), (1, 301, True), (1, 300, False), (3600, 900, False), (3600, 3900, True)])
+def test_the_scan_deadline_must_cover_the_probe_timeout_and_the_run_around_it(tools, timeout, deadline, accepted):
+    sets = ["probe.enabled=true", f"probe.timeoutSeconds={timeout}", f"scan.activeDeadlineSeconds={deadline}"]
+    done = helm(tools, "template", RELEASE, str(CHART), *[a for s in sets for a in ("--set", s)])
+    assert (done.returncode == 0) is accepted, done.stderr
+    if not accepted:
+        assert "scan.activeDeadlineSeconds must be at least probe.timeoutSeconds + 300" in done.stderr
+    # without probes the deadline bounds the scan alone
+    assert helm(tools, "template", RELEASE, str(CHART), "--set", f"scan.activeDeadlineSeconds={deadline}",
+                "--set", f"probe.timeoutSeconds={timeout}").returncode == 0
 
 
 def test_a_service_monitor_without_the_metrics_service_is_refused(tools):
@@ -169,7 +180,7 @@ def test_no_object_carries_the_label_the_probe_clean_up_deletes_by(everything):
 def test_every_pod_is_hardened_and_mounts_only_its_projected_token(everything):
     accounts = by_kind(everything, "ServiceAccount")
     specs = pod_specs(everything)
-    assert set(specs) == {"audit-scan", "audit-probe", "audit-metrics"}
+    assert set(specs) == {"audit-scan", "audit-metrics"}
     for name, spec in specs.items():
         assert spec["automountServiceAccountToken"] is False, name
         assert accounts[spec["serviceAccountName"]]["automountServiceAccountToken"] is False
@@ -199,30 +210,42 @@ def test_every_pod_is_hardened_and_mounts_only_its_projected_token(everything):
             "/tmp": {"name": "tmp", "mountPath": "/tmp"}}
 
 
-def test_the_cron_jobs_run_one_publishing_scan_at_a_time_bounded(everything):
-    publish = ["--publish", "--format", "json", "--state-namespace", NAMESPACE, "--state-name", "audit-state",
-               "--policyreport-api", "wgpolicyk8s.io/v1alpha2", "--config", "/etc/k8s-isolation-audit/config.yaml"]
-    expected = {"audit-scan": (["scan", *publish], "audit-scanner"),
-                "audit-probe": (["scan", "--probe", "--probe-image", IMAGE, "--probe-timeout", "300", *publish],
-                                "audit-prober")}
-    cron_jobs = by_kind(everything, "CronJob")
-    assert set(cron_jobs) == set(expected)
-    for name, cron_job in cron_jobs.items():
-        spec = cron_job["spec"]
-        assert spec["concurrencyPolicy"] == "Forbid"
-        assert spec["successfulJobsHistoryLimit"] == 1 and spec["failedJobsHistoryLimit"] == 3
-        job = spec["jobTemplate"]["spec"]
-        assert job["activeDeadlineSeconds"] > 0 and job["ttlSecondsAfterFinished"] > 0
-        pod = job["template"]["spec"]
-        (container,) = pod["containers"]
-        assert (container["args"], pod["serviceAccountName"]) == expected[name]
-        assert container["image"] == IMAGE and pod["restartPolicy"] == "Never"
-        # exit 1 (findings at the gate) is a finished run: no retry
-        (fail,) = [r for r in job["podFailurePolicy"]["rules"] if r["action"] == "FailJob"]
-        assert fail["onExitCodes"] == {"containerName": container["name"], "operator": "In", "values": [1]}
+@pytest.mark.parametrize(("rendering", "args", "account"), [
+    ("defaults", ["scan", *PUBLISH], "audit-scanner"),
+    ("everything", ["scan", *PROBE, *PUBLISH, "--config", "/etc/k8s-isolation-audit/config.yaml"], "audit-prober")])
+def test_one_cron_job_publishes_and_probes_run_inside_it(rendering, args, account, request):
+    """A second publishing CronJob (a probe run) would write the same state and reports with
+    findings the plain scan lacks: new after each probe run, fixed after the next scan."""
+    objs = request.getfixturevalue(rendering)
+    publishing = [name for name, spec in pod_specs(objs).items() for c in spec["containers"] if "--publish" in c["args"]]
+    assert publishing == ["audit-scan"]
+    (cron_job,) = by_kind(objs, "CronJob").values()
+    spec = cron_job["spec"]
+    assert spec["concurrencyPolicy"] == "Forbid" and spec["schedule"] == "17 * * * *"
+    assert spec["successfulJobsHistoryLimit"] == 1 and spec["failedJobsHistoryLimit"] == 3
+    job = spec["jobTemplate"]["spec"]
+    assert (job["activeDeadlineSeconds"], job["ttlSecondsAfterFinished"]) == (900, 86400)
+    pod = job["template"]["spec"]
+    (container,) = pod["containers"]
+    assert (container["args"], pod["serviceAccountName"]) == (args, account)
+    assert container["image"] == IMAGE and pod["restartPolicy"] == "Never"
+    # a published run exits 0 whatever it found; only a drain's eviction is not counted as a failure
+    assert job["podFailurePolicy"]["rules"] == [{"action": "Ignore",
+                                                 "onPodConditions": [{"type": "DisruptionTarget"}]}]
 
 
-@needs_publish_cli
+@pytest.mark.parametrize("rendering", ["defaults", "everything"])
+def test_the_runs_output_is_owned_by_a_cluster_role_of_the_release_the_run_may_read(rendering, request):
+    """`helm uninstall` deletes the owner, and the garbage collector every report and the
+    state ConfigMap with it."""
+    objs = request.getfixturevalue(rendering)
+    (container,) = pod_specs(objs)["audit-scan"]["containers"]
+    owner = container["args"][container["args"].index("--publish-owner") + 1]
+    assert owner in by_kind(objs, "ClusterRole")
+    reader = by_kind(objs, "ClusterRole")["audit-reader"]
+    assert any("clusterroles" in r["resources"] and "get" in r["verbs"] for r in reader["rules"])
+
+
 def test_the_cron_jobs_and_the_metrics_server_use_options_the_cli_has(everything):
     from auditor.cli import _parser
 
@@ -267,11 +290,14 @@ def test_the_reader_and_prober_roles_are_those_of_deploy_rbac(everything):
     assert rules_of(roles["audit-prober"]) == rules_of(deploy["k8s-isolation-audit-prober"])
 
 
-def test_rbac_grants_exactly_what_the_contract_lists(everything):
+@pytest.mark.parametrize(("rendering", "run"), [("defaults", "audit-scanner"), ("everything", "audit-prober")])
+def test_rbac_grants_exactly_what_the_contract_lists_to_the_one_run_account(rendering, run, request):
+    objs = request.getfixturevalue(rendering)
     reports = ("get", "list", "create", "delete", "patch", "update")
+    probes = rendering == "everything"
     expected = {
         ("ClusterRole", "audit-reader"): rules_of(_deploy_rbac()["k8s-isolation-audit-reader"]),
-        ("ClusterRole", "audit-prober"): rules_of(_deploy_rbac()["k8s-isolation-audit-prober"]),
+        **({("ClusterRole", "audit-prober"): rules_of(_deploy_rbac()["k8s-isolation-audit-prober"])} if probes else {}),
         ("ClusterRole", "audit-publisher"): sorted([
             (("wgpolicyk8s.io",), ("clusterpolicyreports", "policyreports"), (), tuple(sorted(reports))),
             (("openreports.io",), ("clusterreports", "reports"), (), tuple(sorted(reports)))]),
@@ -279,20 +305,19 @@ def test_rbac_grants_exactly_what_the_contract_lists(everything):
                                                 (("",), ("configmaps",), (), ("create",))]),
         ("Role", "audit-state-reader"): [(("",), ("configmaps",), ("audit-state",), ("get",))],
     }
-    roles = {(o["kind"], o["metadata"]["name"]): rules_of(o) for o in everything
-             if o["kind"] in ("ClusterRole", "Role")}
+    roles = {(o["kind"], o["metadata"]["name"]): rules_of(o) for o in objs if o["kind"] in ("ClusterRole", "Role")}
     assert roles == expected
-    runs = {"audit-scanner", "audit-prober"}
-    bound = {(o["roleRef"]["kind"], o["roleRef"]["name"]): {(s["kind"], s["name"], s["namespace"])
-                                                            for s in o["subjects"]}
-             for o in everything if o["kind"] in ("ClusterRoleBinding", "RoleBinding")}
-    assert bound == {
-        **{("ClusterRole", r): {("ServiceAccount", sa, NAMESPACE) for sa in runs} for r in ("audit-reader",
-                                                                                           "audit-publisher")},
-        ("Role", "audit-state-writer"): {("ServiceAccount", sa, NAMESPACE) for sa in runs},
-        ("Role", "audit-state-reader"): {("ServiceAccount", "audit-metrics", NAMESPACE)},
-        ("ClusterRole", "audit-prober"): {("ServiceAccount", "audit-prober", NAMESPACE)},
-    }
+    bound = {(o["roleRef"]["kind"], o["roleRef"]["name"]): [(s["kind"], s["name"], s["namespace"])
+                                                            for s in o["subjects"]]
+             for o in objs if o["kind"] in ("ClusterRoleBinding", "RoleBinding")}
+    runs = [("ServiceAccount", run, NAMESPACE)]
+    assert bound == {("ClusterRole", "audit-reader"): runs, ("ClusterRole", "audit-publisher"): runs,
+                     ("Role", "audit-state-writer"): runs,
+                     ("Role", "audit-state-reader"): [("ServiceAccount", "audit-metrics", NAMESPACE)],
+                     **({("ClusterRole", "audit-prober"): runs} if probes else {})}
+    # no account is left over with roles and no pod
+    assert set(by_kind(objs, "ServiceAccount")) == {run, "audit-metrics"}
+    assert pod_specs(objs)["audit-scan"]["serviceAccountName"] == run
 
 
 def test_the_reader_writes_nothing():
@@ -335,6 +360,9 @@ def test_network_policies_admit_only_the_metrics_port_and_block_the_metadata_ser
     assert policies["audit-egress"]["spec"]["egress"] == [{"to": [
         {"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}},
         {"ipBlock": {"cidr": "::/0", "except": ["fd00:ec2::254/128"]}}]}]
+    # the scan's pods (probing ones too) get no ingress
+    scan_pod = by_kind(everything, "CronJob")["audit-scan"]["spec"]["jobTemplate"]["spec"]["template"]
+    assert policies["audit-runs"]["spec"]["podSelector"] == {"matchLabels": scan_pod["metadata"]["labels"]}
     # every pod of the release is selected by the egress policy
     selector = policies["audit-egress"]["spec"]["podSelector"]["matchLabels"].items()
     for o in everything:
@@ -354,7 +382,6 @@ def test_every_alert_is_complete(everything):
     assert 'severity=~"critical|high"' in alerts["IsolationAuditNewFindings"]["expr"]
 
 
-@needs_publish_cli
 def test_every_alert_reads_a_metric_the_tool_serves(everything):
     (rule,) = by_kind(everything, "PrometheusRule").values()
     read = {name for group in rule["spec"]["groups"] for a in group["rules"]
@@ -365,12 +392,18 @@ def test_every_alert_reads_a_metric_the_tool_serves(everything):
     assert read - served == {"isolation_audit_state_available"}  # serve-metrics' own gauge
 
 
-@pytest.mark.parametrize(("api", "kinds"), [("wgpolicyk8s.io/v1alpha2", "policyreports,clusterpolicyreports"),
-                                            ("openreports.io/v1alpha1", "reports,clusterreports")])
-def test_the_install_notes_say_where_the_results_appear_and_how_to_remove_them(tools, api, kinds):
-    done = helm(tools, "install", RELEASE, str(CHART), "--dry-run=client", "--set", f"policyReports.api={api}")
+@pytest.mark.parametrize(("api", "kinds"), [("wgpolicyk8s.io/v1alpha2", ("policyreports", "clusterpolicyreports")),
+                                            ("openreports.io/v1alpha1", ("reports", "clusterreports"))])
+@pytest.mark.parametrize("probes", [False, True])
+def test_the_install_notes_say_where_the_results_appear_and_what_uninstall_removes(tools, api, kinds, probes):
+    done = helm(tools, "install", RELEASE, str(CHART), "--dry-run=client", "--set", f"policyReports.api={api}",
+                "--set", f"probe.enabled={str(probes).lower()}")
     assert done.returncode == 0, done.stderr
     notes = done.stdout.split("NOTES:", 1)[1]
-    assert f"kubectl delete {kinds} -A -l app.kubernetes.io/managed-by=k8s-isolation-audit" in notes
+    assert f"kubectl get {kinds[0]} -A -l app.kubernetes.io/managed-by=k8s-isolation-audit" in notes
+    assert f"kubectl get {kinds[1]} -l app.kubernetes.io/managed-by=k8s-isolation-audit" in notes
     assert f"kubectl -n {NAMESPACE} create job --from=cronjob/audit-scan" in notes
     assert f"http://audit-metrics.{NAMESPACE}.svc:9090/metrics" in notes
+    assert "audit-publisher" in notes and "`helm uninstall` deletes that ClusterRole" in notes
+    assert "kubectl delete" not in notes  # nothing is left to delete by hand
+    assert ("Every scan run also probes" in notes) is probes
