@@ -1,7 +1,9 @@
 """The chart installed by the real helm on a real kube-apiserver: the API accepts every object
 as written (no field dropped), each ServiceAccount may do exactly what the in-cluster contract
-grants and nothing more, a scan with the scanner's own token reads everything it needs, and
-`helm uninstall` removes every object the chart made."""
+grants and nothing more, the scan CronJob's own command with its account's token reads
+everything it needs and publishes, and after `helm uninstall` the garbage collector of a real
+kube-controller-manager leaves nothing of the release: neither the chart's objects nor what the
+runs wrote."""
 from __future__ import annotations
 
 import json
@@ -14,13 +16,16 @@ import uuid
 from pathlib import Path
 
 import pytest
-from harness.apiserver import free_port
-from test_helm_chart import CHART, CONFIG, needs_publish_cli
+from harness import prereq
+from harness.apiserver import BuildError, _stop, build_binaries, free_port
+from test_helm_chart import CHART, CONFIG
 
 pytestmark = [pytest.mark.rendertools, pytest.mark.apiserver]
 
 REPO = Path(__file__).resolve().parents[2]
 REVIEWS = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
+OURS = "labelSelector=app.kubernetes.io/managed-by=k8s-isolation-audit"
+PROBE_ARGS = {"--probe": 0, "--probe-image": 1, "--probe-timeout": 1}  # option: how many values follow
 
 
 def unique(prefix: str) -> str:
@@ -75,6 +80,36 @@ class Release:
         path.write_text(json.dumps(config))
         return path
 
+    def run_scan_cron_job(self, directory: Path) -> subprocess.CompletedProcess:
+        """The scan CronJob's own command with its own account's token, less the probes (this
+        API server has no nodes to run probe Jobs on), the config file read from the release's
+        ConfigMap."""
+        scan = self.get(f"/apis/batch/v1/namespaces/{self.namespace}/cronjobs/{self.name}-scan")
+        pod = scan["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == f"{self.name}-prober"  # the release probes
+        (container,) = pod["containers"]
+        config_map = self.get(f"/api/v1/namespaces/{self.namespace}/configmaps/{self.name}-config")
+        (directory / "config.yaml").write_text(config_map["data"]["config.yaml"])
+        args, skip = [], 0
+        for arg in container["args"]:
+            if skip or arg in PROBE_ARGS:
+                skip = PROBE_ARGS[arg] if arg in PROBE_ARGS else skip - 1
+                continue
+            args.append(str(directory / "config.yaml") if arg == "/etc/k8s-isolation-audit/config.yaml" else arg)
+        assert len(args) == len(container["args"]) - 5
+        return subprocess.run([sys.executable, "-m", "auditor", *args, "--kubeconfig",
+                               str(self.token_kubeconfig("prober", directory))], capture_output=True, text=True,
+                              timeout=300, check=False, env={**os.environ, "PYTHONPATH": str(REPO)})
+
+    def published(self) -> list[dict]:
+        """Every object the runs wrote: reports in every namespace, and the state."""
+        found = [o for kind in ("policyreports", "clusterpolicyreports")  # the chart's default API
+                 for o in self.get(f"/apis/wgpolicyk8s.io/v1alpha2/{kind}?{OURS}")["items"]]
+        status, state = self.apiserver.request("GET", f"/api/v1/namespaces/{self.namespace}/configmaps/"
+                                                      f"{self.name}-state")
+        assert status in (200, 404), state
+        return found + ([state] if status == 200 else [])
+
 
 @pytest.fixture(scope="module")
 def release(apiserver, tools, tmp_path_factory):
@@ -98,8 +133,9 @@ def test_the_api_server_keeps_every_field_the_chart_sets(release):
     scan = release.get(f"/apis/batch/v1/namespaces/{release.namespace}/cronjobs/{release.name}-scan")
     job = scan["spec"]["jobTemplate"]["spec"]
     assert scan["spec"]["concurrencyPolicy"] == "Forbid"
-    assert [r["action"] for r in job["podFailurePolicy"]["rules"]] == ["FailJob", "Ignore"]
+    assert [r["action"] for r in job["podFailurePolicy"]["rules"]] == ["Ignore"]
     pod = job["template"]["spec"]
+    assert pod["serviceAccountName"] == f"{release.name}-prober"
     assert pod["automountServiceAccountToken"] is False
     assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
     metrics = release.get(f"/apis/apps/v1/namespaces/{release.namespace}/deployments/{release.name}-metrics")
@@ -107,28 +143,31 @@ def test_the_api_server_keeps_every_field_the_chart_sets(release):
         "serviceAccountToken": {"expirationSeconds": 3600, "path": "token"}}
 
 
+# with probes, the scan's runs use the prober account: reader, publisher, state writer and prober
 @pytest.mark.parametrize(("account", "request_", "expected"), [
-    ("scanner", ("list", "pods", None), True),
-    ("scanner", ("list", "clusterrolebindings", None, "rbac.authorization.k8s.io"), True),
-    ("scanner", ("get", "secrets", "tenant"), False),
-    ("scanner", ("list", "configmaps", "tenant"), False),
-    ("scanner", ("create", "pods", "tenant"), False),
-    ("scanner", ("create", "jobs", "tenant", "batch"), False),
-    ("scanner", ("create", "policyreports", "tenant", "wgpolicyk8s.io"), True),
-    ("scanner", ("delete", "clusterreports", None, "openreports.io"), True),
-    ("scanner", ("update", "configmaps", "{ns}", "", "{release}-state"), True),
-    ("scanner", ("update", "configmaps", "{ns}", "", "{release}-config"), False),
-    ("scanner", ("create", "configmaps", "{ns}"), True),
-    ("scanner", ("create", "configmaps", "tenant"), False),
-    ("metrics", ("get", "configmaps", "{ns}", "", "{release}-state"), True),
-    ("metrics", ("update", "configmaps", "{ns}", "", "{release}-state"), False),
-    ("metrics", ("get", "configmaps", "{ns}", "", "{release}-config"), False),
-    ("metrics", ("list", "pods", None), False),
+    ("prober", ("list", "pods", None), True),
+    ("prober", ("list", "clusterrolebindings", None, "rbac.authorization.k8s.io"), True),
+    ("prober", ("get", "clusterroles", None, "rbac.authorization.k8s.io", "{release}-publisher"), True),
+    ("prober", ("get", "secrets", "tenant"), False),
+    ("prober", ("list", "configmaps", "tenant"), False),
+    ("prober", ("create", "pods", "tenant"), False),
+    ("prober", ("create", "policyreports", "tenant", "wgpolicyk8s.io"), True),
+    ("prober", ("delete", "clusterreports", None, "openreports.io"), True),
+    ("prober", ("update", "configmaps", "{ns}", "", "{release}-state"), True),
+    ("prober", ("update", "configmaps", "{ns}", "", "{release}-config"), False),
+    ("prober", ("create", "configmaps", "{ns}"), True),
     ("prober", ("create", "jobs", "tenant", "batch"), True),
     ("prober", ("get", "pods", "tenant", "", "", "log"), True),
     ("prober", ("delete", "namespaces", None, "", "isolation-audit"), True),
     ("prober", ("delete", "namespaces", None, "", "tenant"), False),
-    ("prober", ("get", "secrets", "tenant"), False),
+    ("prober", ("delete", "clusterroles", None, "rbac.authorization.k8s.io", "{release}-publisher"), False),
+    # the plain scan's account is not made, and nothing is bound to its name
+    ("scanner", ("list", "pods", None), False),
+    ("scanner", ("create", "policyreports", "tenant", "wgpolicyk8s.io"), False),
+    ("metrics", ("get", "configmaps", "{ns}", "", "{release}-state"), True),
+    ("metrics", ("update", "configmaps", "{ns}", "", "{release}-state"), False),
+    ("metrics", ("get", "configmaps", "{ns}", "", "{release}-config"), False),
+    ("metrics", ("list", "pods", None), False),
 ])
 def test_each_account_may_do_what_the_contract_grants_and_no_more(release, account, request_, expected):
     verb, resource, namespace, *rest = request_
@@ -138,8 +177,14 @@ def test_each_account_may_do_what_the_contract_grants_and_no_more(release, accou
     assert release.allowed(account, verb, resource, namespace, group, name.format(**fill), subresource) is expected
 
 
-def test_a_scan_with_the_scanners_token_reads_everything_it_needs(release, tmp_path):
-    config = release.token_kubeconfig("scanner", tmp_path)
+def test_the_scan_account_is_the_only_run_account(release):
+    accounts = {a["metadata"]["name"] for a in release.get(f"/api/v1/namespaces/{release.namespace}/serviceaccounts")[
+        "items"]}
+    assert accounts == {f"{release.name}-prober", f"{release.name}-metrics"}
+
+
+def test_a_scan_with_the_run_accounts_token_reads_everything_it_needs(release, tmp_path):
+    config = release.token_kubeconfig("prober", tmp_path)
     done = subprocess.run([sys.executable, "-m", "auditor", "scan", "--kubeconfig", str(config), "--format", "json",
                            "--fail-on", "none"], capture_output=True, text=True, timeout=300, check=False,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -148,23 +193,17 @@ def test_a_scan_with_the_scanners_token_reads_everything_it_needs(release, tmp_p
     assert report["coverage"]["complete"] and not report["coverage"]["skipped"]
 
 
-@needs_publish_cli
-def test_the_scan_cron_jobs_own_command_publishes_with_the_scanners_token(release, tmp_path):
-    scan = release.get(f"/apis/batch/v1/namespaces/{release.namespace}/cronjobs/{release.name}-scan")
-    (container,) = scan["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
-    config_map = release.get(f"/api/v1/namespaces/{release.namespace}/configmaps/{release.name}-config")
-    (tmp_path / "config.yaml").write_text(config_map["data"]["config.yaml"])
-    args = [str(tmp_path / "config.yaml") if a == "/etc/k8s-isolation-audit/config.yaml" else a
-            for a in container["args"]]
-    done = subprocess.run([sys.executable, "-m", "auditor", *args, "--kubeconfig",
-                           str(release.token_kubeconfig("scanner", tmp_path))], capture_output=True, text=True,
-                          timeout=300, check=False, env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert done.returncode in (0, 1), done.stderr
+def test_the_scan_cron_jobs_own_command_publishes_owned_by_the_publisher_role(release, tmp_path):
+    done = release.run_scan_cron_job(tmp_path)
+    assert done.returncode == 0, done.stderr  # a published run succeeds whatever it found
     state = release.get(f"/api/v1/namespaces/{release.namespace}/configmaps/{release.name}-state")
     assert "isolation_audit_last_run_timestamp_seconds" in state["data"]["metrics"]
-    reports = release.get("/apis/wgpolicyk8s.io/v1alpha2/clusterpolicyreports?labelSelector="
-                          "app.kubernetes.io/managed-by=k8s-isolation-audit")
+    reports = release.get(f"/apis/wgpolicyk8s.io/v1alpha2/clusterpolicyreports?{OURS}")
     assert reports["items"]
+    role = release.get(f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{release.name}-publisher")
+    owner = [{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+              "name": f"{release.name}-publisher", "uid": role["metadata"]["uid"]}]
+    assert all(o["metadata"]["ownerReferences"] == owner for o in release.published())
     assert "isolation_audit_state_available 1" in served_metrics(release, tmp_path)
 
 
@@ -194,13 +233,34 @@ def served_metrics(release: Release, tmp_path: Path) -> str:
         server.wait(timeout=30)
 
 
-def test_uninstall_removes_every_object_of_the_chart(apiserver, tools, tmp_path):
+@pytest.fixture
+def garbage_collector(apiserver, tmp_path):
+    """kube-controller-manager running only its garbage collector, against the test API server."""
+    try:
+        bindir = build_binaries(target="node", names=("kube-controller-manager",))
+    except BuildError as err:
+        prereq.require(False, f"kube-controller-manager binary ({err})")
+        raise
+    with open(tmp_path / "kube-controller-manager.log", "ab") as log:
+        manager = subprocess.Popen([str(bindir / "kube-controller-manager"), f"--kubeconfig={apiserver.kubeconfig}",
+                                    "--leader-elect=false", "--use-service-account-credentials=false",
+                                    "--bind-address=127.0.0.1", "--secure-port=0",
+                                    "--controllers=garbagecollector"],
+                                   stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    yield manager
+    _stop(manager, 10.0)
+
+
+def test_uninstall_leaves_nothing_of_the_chart_nor_of_its_runs(apiserver, tools, tmp_path, garbage_collector):
     own = Release(apiserver, tools, tmp_path)
     assert apiserver.request("POST", "/api/v1/namespaces", {
         "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": own.namespace}})[0] == 201
     done = own.helm("install", own.name, str(CHART), "--namespace", own.namespace, "--set", "namespace=",
                     "--set", "probe.enabled=true", "--set-json", f"config={json.dumps(CONFIG)}")
     assert done.returncode == 0, done.stderr
+    run = own.run_scan_cron_job(tmp_path)
+    assert run.returncode == 0, run.stderr
     selector = f"labelSelector=app.kubernetes.io/instance={own.name}"
     kinds = ["/api/v1/serviceaccounts", "/api/v1/configmaps", "/api/v1/services", "/apis/batch/v1/cronjobs",
              "/apis/apps/v1/deployments", "/apis/networking.k8s.io/v1/networkpolicies",
@@ -208,8 +268,22 @@ def test_uninstall_removes_every_object_of_the_chart(apiserver, tools, tmp_path)
                                                                    "rolebindings"))]
     before = {k: len(own.get(f"{k}?{selector}")["items"]) for k in kinds}
     assert all(before.values()), before
+    # the runs' own objects: the state ConfigMap and reports in several namespaces, this run's
+    published = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in own.published()
+                 if [r["name"] for r in o["metadata"].get("ownerReferences", ())] == [f"{own.name}-publisher"]}
+    assert {"ConfigMap", "ClusterPolicyReport"} <= {kind for kind, _, _ in published}
     assert own.helm("uninstall", own.name, "--namespace", own.namespace).returncode == 0
     assert {k: len(own.get(f"{k}?{selector}")["items"]) for k in kinds} == dict.fromkeys(kinds, 0)
+
+    def left() -> set:
+        return published & {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"])
+                            for o in own.published()}
+
+    deadline = time.monotonic() + 120  # the collector works in the background
+    while left() and garbage_collector.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert garbage_collector.poll() is None, (tmp_path / "kube-controller-manager.log").read_text()[-3000:]
+    assert left() == set()
 
 
 def test_a_namespace_a_probe_run_would_delete_is_refused(apiserver, tools, tmp_path):
