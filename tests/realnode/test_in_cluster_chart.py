@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from scenario import REPO, finished_job, helm, ok, wait_for_no_containers
+from scenario import REPO, finished_job, helm, ok, tool_objects_left, wait_for_no_containers
 
 pytestmark = [pytest.mark.realnode, pytest.mark.slow, pytest.mark.rendertools]
 
@@ -56,14 +56,14 @@ class Release:
         assert done.returncode == 0, done.stderr[-3000:]
         return done
 
-    def install(self) -> None:
+    def install(self, *values: str) -> None:
         image = self.cluster.probe.ref
         repository, tag = image.rsplit(":", 1)
         config = {"tenancy": {"label": "tenant"}}
         self.helm("install", self.name, str(CHART), "--create-namespace", "--wait", "--timeout", "180s",
                   "--set", "namespace=", "--set", f"image.repository={repository}", "--set", f"image.tag={tag}",
                   "--set", "image.pullPolicy=Never", "--set", f"scan.schedule={NEVER}",
-                  "--set-json", f"config={json.dumps(config)}")
+                  "--set-json", f"config={json.dumps(config)}", *values)
 
     def run(self):
         """A Job made from the CronJob's template, as `kubectl create job --from=cronjob/…` does."""
@@ -188,4 +188,20 @@ def test_the_chart_publishes_reports_metrics_and_drift_and_uninstalls_without_a_
     state = f"/api/v1/namespaces/{release.namespace}/configmaps/{release.name}-state"
     until("the runs' reports and state garbage-collected after uninstall",
           lambda: not release.reports() and node_cluster.request("GET", state)[0] == 404)
+    until("nothing of the release left in its namespace", lambda: not release.left())
+
+
+def test_with_probes_enabled_the_one_run_probes_every_node_and_leaves_no_probe_behind(node_cluster, release):
+    release.install("--set", "probe.enabled=true", "--set", "probe.timeoutSeconds=240",
+                    "--set", "scan.activeDeadlineSeconds=600")
+    run = release.run()
+    assert run.exit_code == 0, run.stderr[-3000:]
+    report = json.loads(run.stdout)
+    assert report["coverage"]["complete"] is True, report["coverage"]
+    for node in node_cluster.nodes:  # observed by a probe pod on the node, not read from the Node object
+        assert f"probe node-{node.spec.name}" in report["coverage"]["inputs"]
+    state = f"configmap {release.namespace}/{release.name}-state"  # labelled like the probes' objects, and kept
+    assert [o for o in tool_objects_left(node_cluster, "isolation-audit") if o != state] == []
+    assert wait_for_no_containers(node_cluster, "isolation-audit") == []
+    release.helm("uninstall", release.name, "--wait")
     until("nothing of the release left in its namespace", lambda: not release.left())
