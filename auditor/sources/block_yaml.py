@@ -76,7 +76,9 @@ def block_documents(text: str, max_depth: int, plain: Callable[[str], Any]) -> I
     # each distinct line is read once. Its tokens hold only immutable values.
     read: dict[str, tuple] = {}
     tokens: list[tuple] = []
-    numbers: list[int] = []  # each token's line
+    # The line of each place in the document's line table after the root's: one a token but
+    # for the scalar entries of a sequence (the entry's dash has the place).
+    numbers: list[int] = []
     explicit = False  # the current document began with '---'
     done = 0
     for number, line in enumerate(lines):
@@ -94,7 +96,7 @@ def block_documents(text: str, max_depth: int, plain: Callable[[str], Any]) -> I
             raise LookupError(done)
         else:
             tokens += found
-            numbers += (number,) * len(found)
+            numbers += (number,) * (len(found) - (found[-1][0] == _VALUE))
     if tokens or explicit:
         if not tokens and lines[-1] != "":
             raise LookupError(done)  # an empty document ending the text without a line break
@@ -167,10 +169,8 @@ def _document(tokens: list[tuple], numbers: list[int], explicit: bool, end_line:
         raise LookupError(done) from None
     if at != len(tokens):
         raise LookupError(done)
-    # The table has the root, then a place for each token but the scalar entries of a
-    # sequence (an entry's dash has the place): each key's line, each entry's line.
     lines = array("I", [numbers[0]])
-    lines.extend(n for n, t in zip(numbers, tokens) if t[0] != _VALUE)
+    lines.extend(numbers)
     ends = builder.ends
     del ends[len(lines):]
     ends[0] = len(lines)
@@ -186,11 +186,9 @@ class _Builder:
     def __init__(self, tokens: list[tuple]) -> None:
         self.tokens = tokens
         self.ends = array("I", range(1, len(tokens) + 2))
-        self.scalar_entries = 0  # tokens so far without a place in the table
-
-    def place(self, at: int) -> int:
-        """The table place of token `at` (the root has place 0)."""
-        return at + 1 - self.scalar_entries
+        # Tokens so far without a place in the table: token `at` has place
+        # `at + 1 - scalar_entries` (the root has place 0).
+        self.scalar_entries = 0
 
     def mapping(self, at: int, column: int, room: int) -> tuple[dict, int]:
         if not room:
@@ -210,10 +208,10 @@ class _Builder:
                 if following is None or following[1] < column or following[1] == column and following[0] == _KEY:
                     value = None
                 elif following[0] == _KEY and following[1] > column or following[0] == _DASH:
-                    place = self.place(at - 1)
+                    place = at - self.scalar_entries  # the member's (see `__init__`)
                     nested = self.mapping if following[0] == _KEY else self.sequence
                     value, at = nested(at, following[1], room - 1)
-                    self.ends[place] = self.place(at)
+                    self.ends[place] = at + 1 - self.scalar_entries
                 else:
                     raise _Beyond
             elif kind != _SCALAR:
@@ -234,12 +232,12 @@ class _Builder:
             if token[1] != column or token[0] != _DASH:
                 break
             # A dash's token is followed by its value's, from the same line (see `_line`).
-            place = self.place(at)
+            place = at + 1 - self.scalar_entries
             at += 1
             type_, at_column, _, kind, value = tokens[at]
             if type_ == _KEY:
                 value, at = self.mapping(at, at_column, room - 1)
-                self.ends[place] = self.place(at)
+                self.ends[place] = at + 1 - self.scalar_entries
             else:
                 if kind != _SCALAR:
                     value = _empty(kind, room - 1)

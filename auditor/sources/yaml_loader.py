@@ -329,7 +329,10 @@ def _too_deep_to_compose(text: str) -> Any:
     reach it; only then are the parser's events counted, which needs no recursion.
     """
     plain = _with_line_feeds(text)
-    if not _has_long_line(plain, _COMPOSABLE_DEPTH) and _most_brackets_in_a_document(plain) < _COMPOSABLE_DEPTH:
+    if not _has_long_line(plain, _COMPOSABLE_DEPTH) and (
+        plain.count("[") + plain.count("{") < _COMPOSABLE_DEPTH  # then so in every document
+        or _most_brackets_in_a_document(plain) < _COMPOSABLE_DEPTH
+    ):
         return None
     parser = CParser(text)
     depth = 0
