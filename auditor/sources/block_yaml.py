@@ -71,9 +71,8 @@ def block_documents(text: str, max_depth: int, plain: Callable[[str], Any]) -> I
     `LookupError` with the number of documents yielded when it meets one that is not.
     `plain(text)` is a plain scalar's value; it raises for a scalar only the full loader
     builds. `text` must be `readable`."""
-    lines = text.split("\n")
     # Manifests repeat whole lines (`imagePullPolicy: IfNotPresent` at one indentation):
-    # each distinct line is read once. Its tokens hold only immutable values.
+    # each distinct line is read once, up to a bound. Its tokens hold only immutable values.
     read: dict[str, tuple] = {}
     tokens: list[tuple] = []
     # The line of each place in the document's line table after the root's: one a token but
@@ -81,7 +80,8 @@ def block_documents(text: str, max_depth: int, plain: Callable[[str], Any]) -> I
     numbers: list[int] = []
     explicit = False  # the current document began with '---'
     done = 0
-    for number, line in enumerate(lines):
+    number, line = 0, ""
+    for number, line in enumerate(_lines(text)):
         found = read.get(line)
         if found is None:
             found = read[line] = _line(line, plain)
@@ -92,15 +92,33 @@ def block_documents(text: str, max_depth: int, plain: Callable[[str], Any]) -> I
                 yield _document(tokens, numbers, explicit, number, max_depth, done)
                 done += 1
             tokens, numbers, explicit = [], [], True
+            if len(read) > _MOST_LINES_KEPT:
+                read.clear()
         elif found is _BEYOND:
             raise LookupError(done)
         else:
             tokens += found
             numbers += (number,) * (len(found) - (found[-1][0] == _VALUE))
     if tokens or explicit:
-        if not tokens and lines[-1] != "":
+        if not tokens and line != "":
             raise LookupError(done)  # an empty document ending the text without a line break
-        yield _document(tokens, numbers, explicit, len(lines) - 1, max_depth, done)
+        yield _document(tokens, numbers, explicit, number, max_depth, done)
+
+
+_MOST_LINES_KEPT = 50_000
+
+
+def _lines(text: str, chunk: int = 1 << 20) -> Iterator[str]:
+    """What `text.split("\n")` gives, split a chunk at a time: a list of every line of a large
+    file would take several times the text's own size."""
+    start = 0
+    while True:
+        end = text.find("\n", start + chunk)
+        if end == -1:
+            yield from text[start:].split("\n")
+            return
+        yield from text[start:end].split("\n")
+        start = end + 1
 
 
 def _line(line: str, plain: Callable[[str], Any]) -> tuple:

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from auditor.sources import yaml_loader
-from auditor.sources.block_yaml import Root
+from auditor.sources.block_yaml import Root, _lines
 from auditor.sources.yaml_loader import YAMLError, documents, has_alias
 
 GENERATE = Path(__file__).resolve().parents[2] / "benchmarks" / "generate.py"
@@ -241,3 +241,8 @@ def test_generated_benchmark_manifests_are_read_by_lines_with_the_same_result(tm
                     str(tmp_path / "repo")], check=True)
     for path in (tmp_path / "repo").glob("*.yaml"):
         assert same_as_full_loader(path.read_text()), path.name
+
+
+@given(st.text("ab\n", max_size=40), st.integers(0, 8))
+def test_lines_split_a_chunk_at_a_time_are_the_texts_lines(text: str, chunk: int):
+    assert list(_lines(text, chunk)) == text.split("\n")
