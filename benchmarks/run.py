@@ -332,8 +332,11 @@ def main() -> int:
         runs, targets = suite(args.quick, args.repeat, args.big_repeat, Path(work))
     host = machine(load_before)
     print(table(runs, targets))
-    print(f"machine: {host['cpus']} CPUs; load averages (1, 5, 15 min) "
-          f"{' '.join(f'{x:.2f}' for x in load_before)} before, {' '.join(f'{x:.2f}' for x in host['load_after'])} after")
+    def loads(averages) -> str:
+        return " ".join(f"{x:.2f}" for x in averages)
+
+    print(f"machine: {host['cpus']} CPUs; load averages (1, 5, 15 min) {loads(load_before)} before, "
+          f"{loads(host['load_after'])} after")
     Path(args.json).write_text(json.dumps({"machine": host, "runs": [asdict(r) for r in runs],
                                            "targets": [asdict(t) for t in targets]}, indent=2) + "\n")
     print(f"\nwritten to {args.json}")

@@ -10,8 +10,8 @@ import re
 import warnings
 from array import array
 from collections.abc import Iterator
-from itertools import islice
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from ruamel.yaml.constructor import SafeConstructor
