@@ -10,7 +10,8 @@ kernel's accounting of that child (wait4's ru_maxrss). Cases:
 - manifests: 2,000 Deployments in one YAML file, this tool against kube-score (Go, built
   from its module by tests/apiserver/build.sh), against checkov (installed here into its own
   venv) and against only loading the file's documents with this tool's YAML loader (and, for
-  information, parsing them without keeping them);
+  information, parsing them without keeping them, and loading them through libyaml alone,
+  the loader's fallback for YAML beyond the block style it reads a line at a time);
 - repository: a mixed-kind manifest repository (50 teams' Deployments, StatefulSets,
   DaemonSets, CronJobs, Services, NetworkPolicies, RBAC, ...; about 2,000 objects in 51
   files), this tool against kube-score;
@@ -60,6 +61,12 @@ YAML_FLOOR = ("import sys\nfrom auditor.sources.yaml_loader import load_document
               "docs = [d for _, d, _ in load_documents(open(sys.argv[1], encoding='utf-8').read(), 1_000_000)]\n")
 YAML_PARSE_ONLY = ("import sys\nfrom auditor.sources.yaml_loader import load_documents\n"
                    "for _ in load_documents(open(sys.argv[1], encoding='utf-8').read(), 1_000_000): pass\n")
+# The same documents through libyaml alone (the loader's fallback, and all of it before the
+# line-at-a-time reader of block YAML), for information.
+YAML_LIBYAML = ("import sys\nfrom auditor.sources.limits import MAX_DEPTH\n"
+                "from auditor.sources.yaml_loader import documents\n"
+                "docs = [d for _, d, _, _ in documents(open(sys.argv[1], encoding='utf-8').read(), 1_000_000, "
+                "MAX_DEPTH, trees=True)]\n")
 JSON_FLOOR = "import sys, orjson\norjson.loads(open(sys.argv[1], 'rb').read())\n"
 JSON_FLOOR_NO_GC = "import gc\ngc.disable()\n" + JSON_FLOOR
 
@@ -211,12 +218,15 @@ def suite(quick: bool, repeat: int, big_repeat: int, work: Path) -> tuple[list[R
     parse = measure(
         "manifests: YAML parse only, documents dropped", [PY, "-c", YAML_PARSE_ONLY, str(deployments)], repeat
     )
-    runs += [tool, floor, parse]
+    libyaml = measure("manifests: YAML load through libyaml alone", [PY, "-c", YAML_LIBYAML, str(deployments)], repeat)
+    runs += [tool, floor, parse, libyaml]
     peer("manifests", [deployments], tool)
     target("manifests", "time vs YAML-load floor", ratio(tool, floor), "<= 2x", lambda v: v <= 2)
     target(
         "manifests", "time vs YAML parse with documents dropped", ratio(tool, parse), "(information)", lambda v: True
     )
+    target("manifests", "time vs YAML load through libyaml alone", ratio(tool, libyaml), "(information)",
+           lambda v: True)
     if not quick:
         exe, what = checkov_venv()
         if exe is None:
