@@ -92,48 +92,70 @@ class Target:
     met: bool | None
 
 
+@dataclass(frozen=True)
+class Job:
+    label: str
+    command: list[str]
+    env: dict[str, str] | None = None
+    ok_codes: tuple[int, ...] = (0, 1)
+    timeout: float = 1800
+    stdout: Path | None = None  # receives the command's standard output (of its last run)
+
+
 def measure(label: str, command: list[str], repeat: int, env: dict[str, str] | None = None,
-            ok_codes: tuple[int, ...] = (0, 1), timeout: float = 1800, stdout: Path | None = None) -> Run:
-    """`stdout`, when given, receives the command's standard output (of the last run)."""
-    run = Run(label, command)
-    peaks = []
+            ok_codes: tuple[int, ...] = (0, 1), timeout: float = 1800) -> Run:
+    return measure_in_turns([Job(label, command, env, ok_codes, timeout)], repeat)[0]
+
+
+def measure_in_turns(jobs: list[Job], repeat: int) -> list[Run]:
+    """Each job `repeat` times, the jobs taking turns: on a machine shared with other work,
+    tools compared with each other see the same load."""
+    runs = [Run(job.label, job.command) for job in jobs]
+    peaks: list[list[float]] = [[] for _ in jobs]
     for _ in range(repeat):
-        errors = tempfile.TemporaryFile()
-        out = open(stdout, "wb") if stdout is not None else subprocess.DEVNULL
-        start = time.perf_counter()
-        try:
-            proc = subprocess.Popen(command, stdout=out, stderr=errors,
-                                    env={**os.environ, **(env or {})}, cwd=REPO)
-        except OSError as exc:
-            run.error = str(exc)
-            return run
-        finally:
-            if stdout is not None:
-                out.close()
-        deadline = start + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                proc.kill()
-                run.error = f"timed out after {timeout:.0f} s"
-                return run
-            time.sleep(0.005)
-        run.runs.append(time.perf_counter() - start)
-        peaks.append(usage.ru_maxrss / 1024)  # kilobytes on Linux
-        code = os.waitstatus_to_exitcode(status)
-        proc.returncode = code  # reaped by wait4: Popen must not think it still runs
-        run.exit_codes.append(code)
-        errors.seek(0)
-        stderr = errors.read().decode(errors="replace")
-        errors.close()
-        if code not in ok_codes:
-            run.error = f"exit {code}: {stderr.strip().splitlines()[-1] if stderr.strip() else ''}"
-            return run
-    run.wall_s = statistics.median(run.runs)
-    run.peak_mb = max(peaks)
-    return run
+        for job, run, peak in zip(jobs, runs, peaks, strict=True):
+            if run.error is None:
+                _once(job, run, peak)
+    for run, peak in zip(runs, peaks, strict=True):
+        if run.error is None:
+            run.wall_s = statistics.median(run.runs)
+            run.peak_mb = max(peak)
+    return runs
+
+
+def _once(job: Job, run: Run, peaks: list[float]) -> None:
+    errors = tempfile.TemporaryFile()
+    out = open(job.stdout, "wb") if job.stdout is not None else subprocess.DEVNULL
+    start = time.perf_counter()
+    try:
+        proc = subprocess.Popen(job.command, stdout=out, stderr=errors, env={**os.environ, **(job.env or {})},
+                                cwd=REPO)
+    except OSError as exc:
+        run.error = str(exc)
+        return
+    finally:
+        if job.stdout is not None:
+            out.close()
+    deadline = start + job.timeout
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.perf_counter() > deadline:
+            proc.kill()
+            run.error = f"timed out after {job.timeout:.0f} s"
+            return
+        time.sleep(0.005)
+    run.runs.append(time.perf_counter() - start)
+    peaks.append(usage.ru_maxrss / 1024)  # kilobytes on Linux
+    code = os.waitstatus_to_exitcode(status)
+    proc.returncode = code  # reaped by wait4: Popen must not think it still runs
+    run.exit_codes.append(code)
+    errors.seek(0)
+    stderr = errors.read().decode(errors="replace")
+    errors.close()
+    if code not in job.ok_codes:
+        run.error = f"exit {code}: {stderr.strip().splitlines()[-1] if stderr.strip() else ''}"
 
 
 # -- inputs ----------------------------------------------------------------------------------
@@ -189,38 +211,35 @@ def suite(quick: bool, repeat: int, big_repeat: int, work: Path) -> tuple[list[R
     def target(case: str, measure_: str, value: float | None, limit: str, ok) -> None:
         targets.append(Target(case, measure_, value, limit, None if value is None else bool(ok(value))))
 
-    def this_tool(label: str, inputs: list[Path], report: Path) -> Run:
-        run = measure(label, [*scan, *map(str, inputs), "--format", "json", "-o", str(report)], repeat)
-        if not run.error:
-            run.findings = peers.count_apart("this-tool", report)
-        return run
-
     kube_score, kube_score_name = peers.kube_score()
 
-    def peer(case: str, inputs: list[Path], tool: Run) -> None:
-        """kube-score on the same inputs, its time against this tool's."""
+    def beside_kube_score(case: str, inputs: Path, files: list[Path], also: tuple[Job, ...] = ()) -> list[Run]:
+        """This tool on `inputs`, kube-score on the same `files` and the jobs `also`, taking
+        turns; the tools with their findings. kube-score's time against this tool's."""
+        report, output = work / f"{case}.json", work / f"{case}-kube-score.json"
+        jobs = [Job(f"{case}: this tool", [*scan, str(inputs), "--format", "json", "-o", str(report)])]
+        if kube_score is not None:
+            jobs.append(Job(f"{case}: {kube_score_name}", peers.kube_score_command(kube_score, files), stdout=output))
+        measured = measure_in_turns([*jobs, *also], repeat)
         if kube_score is None:
-            runs.append(Run(f"{case}: kube-score", [], error=kube_score_name))
-            target(case, "time vs kube-score", None, "<= 1x", None)
-            return
-        output = work / f"kube-score-{len(runs)}.json"
-        run = measure(f"{case}: {kube_score_name}", peers.kube_score_command(kube_score, inputs), repeat,
-                      stdout=output)
-        if not run.error:
-            run.findings = peers.count_apart("kube-score", output)
-        runs.append(run)
-        target(case, "time vs kube-score", ratio(tool, run), "<= 1x", lambda v: v <= 1)
+            measured.insert(1, Run(f"{case}: kube-score", [], error=kube_score_name))
+        tool, peer = measured[:2]
+        if not tool.error:
+            tool.findings = peers.count_apart("this-tool", report)
+        if not peer.error:
+            peer.findings = peers.count_apart("kube-score", output)
+        target(case, "time vs kube-score", ratio(tool, peer), "<= 1x", lambda v: v <= 1)
+        return measured
 
     # manifests
     deployments = cached_input("deployments-2000.yaml", ["--deployments", "2000", "--format", "yaml"])
-    tool = this_tool("manifests: this tool", [deployments], work / "m.json")
-    floor = measure("manifests: YAML load only (same loader)", [PY, "-c", YAML_FLOOR, str(deployments)], repeat)
-    parse = measure(
-        "manifests: YAML parse only, documents dropped", [PY, "-c", YAML_PARSE_ONLY, str(deployments)], repeat
-    )
-    libyaml = measure("manifests: YAML load through libyaml alone", [PY, "-c", YAML_LIBYAML, str(deployments)], repeat)
-    runs += [tool, floor, parse, libyaml]
-    peer("manifests", [deployments], tool)
+    measured = beside_kube_score("manifests", deployments, [deployments], (
+        Job("manifests: YAML load only (same loader)", [PY, "-c", YAML_FLOOR, str(deployments)]),
+        Job("manifests: YAML parse only, documents dropped", [PY, "-c", YAML_PARSE_ONLY, str(deployments)]),
+        Job("manifests: YAML load through libyaml alone", [PY, "-c", YAML_LIBYAML, str(deployments)]),
+    ))
+    tool, _, floor, parse, libyaml = measured
+    runs += measured
     target("manifests", "time vs YAML-load floor", ratio(tool, floor), "<= 2x", lambda v: v <= 2)
     target(
         "manifests", "time vs YAML parse with documents dropped", ratio(tool, parse), "(information)", lambda v: True
@@ -243,9 +262,7 @@ def suite(quick: bool, repeat: int, big_repeat: int, work: Path) -> tuple[list[R
 
     # a mixed-kind repository: one directory for this tool, its files for kube-score
     repository = cached_input("repository-50", ["--repository", "50", "--format", "yaml-dir"])
-    tool = this_tool("repository: this tool", [repository], work / "r.json")
-    runs.append(tool)
-    peer("repository", sorted(repository.glob("*.yaml")), tool)
+    runs += beside_kube_score("repository", repository, sorted(repository.glob("*.yaml")))
 
     # snapshots
     # Every policy kind the evaluator reads is mixed in: NetworkPolicy, the cluster-wide kinds,
