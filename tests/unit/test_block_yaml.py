@@ -124,7 +124,7 @@ def stream(draw, tame: bool = False) -> str:
     return "\n".join(parts) + draw(st.sampled_from(["\n", "", "\n---\n", "\n---", "\n\n"]))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(stream())
 def test_any_text_reads_the_same_as_with_the_full_loader(text: str):
     same_as_full_loader(text)
@@ -149,7 +149,7 @@ NEAR_MISSES = ["a: b", "a:", "a:  b", "'x'#c", '"x"#c', "'x' y", '"x" y', "'it's
 _VALUE_LINE = re.compile(r"( *(?:- +)?[\w./-]+:) +\S.*")
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(stream(tame=True), st.sampled_from(NEAR_MISSES), st.integers(0, 10_000))
 def test_a_value_near_the_subset_reads_the_same_as_with_the_full_loader(text: str, value: str, pick: int):
     lines = text.split("\n")
@@ -246,3 +246,11 @@ def test_generated_benchmark_manifests_are_read_by_lines_with_the_same_result(tm
 @given(st.text("ab\n", max_size=40), st.integers(0, 8))
 def test_lines_split_a_chunk_at_a_time_are_the_texts_lines(text: str, chunk: int):
     assert list(_lines(text, chunk)) == text.split("\n")
+
+
+def test_every_yaml_fixture_of_the_repository_reads_the_same_as_with_the_full_loader():
+    repo = Path(__file__).resolve().parents[2]
+    paths = [p for d in ("fixtures", "examples", "rules", "deploy") for p in (repo / d).rglob("*.y*ml")]
+    assert len(paths) > 100
+    read_by_lines = sum(same_as_full_loader(p.read_text(encoding="utf-8-sig")) for p in paths)
+    assert read_by_lines > 50
