@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Mark", "Root", "readable", "block_documents"]
+__all__ = ["Mark", "Root", "Elsewhere", "readable", "block_documents"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +63,20 @@ class _Beyond(Exception):
     """Something this parser does not read: the full loader takes over."""
 
 
+class Elsewhere(Exception):
+    """A document beyond the subset: the full loader reads the text from it on."""
+
+    def __init__(self, read: int) -> None:
+        super().__init__(read)
+        self.read = read  # the documents before it, all yielded
+
+
 Table = tuple["array[int]", "array[int]"]  # a LineTable's lines and ends (see yaml_loader.LineTable)
 
 
 def block_documents(text: str, max_depth: int, plain: Callable[[str], Any]) -> Iterator[tuple[Root, Any, Table]]:
     """(root, data, table) per document while every one so far is in the subset; it raises
-    `LookupError` with the number of documents yielded when it meets one that is not.
+    `Elsewhere` when it meets one that is not.
     `plain(text)` is a plain scalar's value; it raises for a scalar only the full loader
     builds. `text` must be `readable`."""
     # Manifests repeat whole lines (`imagePullPolicy: IfNotPresent` at one indentation):
@@ -95,13 +103,13 @@ def block_documents(text: str, max_depth: int, plain: Callable[[str], Any]) -> I
             if len(read) > _MOST_LINES_KEPT:
                 read.clear()
         elif found is _BEYOND:
-            raise LookupError(done)
+            raise Elsewhere(done)
         else:
             tokens += found
             numbers += (number,) * (len(found) - (found[-1][0] == _VALUE))
     if tokens or explicit:
         if not tokens and line != "":
-            raise LookupError(done)  # an empty document ending the text without a line break
+            raise Elsewhere(done)  # an empty document ending the text without a line break
         yield _document(tokens, numbers, explicit, number, max_depth, done)
 
 
@@ -178,15 +186,15 @@ def _document(tokens: list[tuple], numbers: list[int], explicit: bool, end_line:
         return Root(Mark(end_line, 0)), None, (array("I", [end_line]), array("I", [1]))
     first = tokens[0]
     if first[0] == _VALUE:
-        raise LookupError(done)  # a scalar document: the full loader's
+        raise Elsewhere(done)  # a scalar document: the full loader's
     builder = _Builder(tokens)
     try:
         build = builder.mapping if first[0] == _KEY else builder.sequence
         data, at = build(0, first[1], max_depth)
     except _Beyond:
-        raise LookupError(done) from None
+        raise Elsewhere(done) from None
     if at != len(tokens):
-        raise LookupError(done)
+        raise Elsewhere(done)
     lines = array("I", [numbers[0]])
     lines.extend(numbers)
     ends = builder.ends

@@ -21,7 +21,7 @@ from ruamel.yaml.events import MappingEndEvent, MappingStartEvent, SequenceEndEv
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import BaseResolver
 
-from .block_yaml import block_documents, readable
+from .block_yaml import Elsewhere, block_documents, readable
 from .limits import MAX_DEPTH, MAX_EXPANDED_NODES
 
 __all__ = ["Node", "YAMLError", "Refused", "documents", "LineTable", "load_documents", "document_root"]
@@ -401,8 +401,8 @@ def documents(
             for root, data, (lines, ends) in block_documents(text, max_depth, resolver.plain):
                 yield root, data, LineTable(lines, ends), None  # type: ignore[misc]
             return
-        except LookupError as exc:
-            read = exc.args[0]
+        except Elsewhere as exc:
+            read = exc.read
         finally:
             resolver.dispose()
     # The full loader reads the text from the first document the subset does not hold.
