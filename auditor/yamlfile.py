@@ -25,7 +25,7 @@ def load_one(path: Path, what: str, error: type[Exception]) -> tuple[Node | None
         raise error(f"{path}: cannot read {what}: {exc}") from None
     except UnicodeDecodeError as exc:
         raise error(f"{path}: cannot read {what}: not UTF-8 text (byte {exc.start})") from None
-    docs = list(yaml_documents(text, LIMITS))
+    docs = list(yaml_documents(text, LIMITS, trees=True))  # errors in rule packs and config point into it
     for doc in docs:
         if isinstance(doc, ParseError):
             where = f"{path}:{doc.line}" if doc.line is not None else str(path)

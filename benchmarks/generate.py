@@ -3,6 +3,7 @@
     python benchmarks/generate.py --pods 150000 --namespaces 10000 --policies 20000 --nodes 5000 -o big.json
     python benchmarks/generate.py --pods 15000 --format yaml-dir -o cluster/
     python benchmarks/generate.py --deployments 2000 --format yaml -o deployments.yaml
+    python benchmarks/generate.py --repository 50 --format yaml-dir -o repo/
 
 Nodes of both substrates, tenant namespaces, Deployments with their ReplicaSets' Pods bound
 to nodes, NetworkPolicies (a default deny and allow rules per namespace, every tenth
@@ -10,7 +11,9 @@ namespace left open) and RuntimeClasses. Objects carry what `kubectl get -o json
 defaulted fields, managedFields, uids, status. `json` is a `List` indented like kubectl's
 output; `yaml-dir` is one manifest file per namespace plus one for cluster-scoped objects;
 `--deployments N` gives N Deployments alone, as a manifest repository holds them (no
-server-side fields). Same seed, same bytes.
+server-side fields); `--repository N` gives N teams' manifests of every common kind
+(workloads of each controller kind, Services, NetworkPolicies, RBAC, disruption budgets,
+autoscalers), also without server-side fields. Same seed, same bytes.
 """
 from __future__ import annotations
 
@@ -276,6 +279,92 @@ def deployments(count: int, seed: int) -> list[dict]:
     return found
 
 
+def repository(teams: int, seed: int) -> list[dict]:
+    """A platform repository: per team a namespace with Deployments, StatefulSets, a
+    DaemonSet, CronJobs, Services in front of the long-running workloads, NetworkPolicies,
+    a ServiceAccount with a Role, a disruption budget and an autoscaler; cluster-wide, a
+    ClusterRole per team bound to its ServiceAccount (every fifth one too broad)."""
+    rng = random.Random(seed)
+    found: list[dict] = []
+
+    def meta(name: str, ns: str, app: str | None = None) -> dict:
+        return {"name": name, "namespace": ns, **({"labels": {"app": app}} if app else {})}
+
+    def template(app: str) -> dict:
+        return {"metadata": {"labels": {"app": app, "tier": rng.choice(TIERS)}},
+                "spec": pod_spec(rng, rng.random() < 0.7)}
+
+    for t in range(teams):
+        ns = f"team-{t:03d}"
+        found.append({"apiVersion": "v1", "kind": "Namespace",
+                      "metadata": {"name": ns, "labels": {"tenant": f"t{t // 2:03d}"}}})
+        found.append({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta("deployer", ns)})
+        served = []
+        for i in range(10):
+            app = f"web-{i:02d}"
+            served.append(app)
+            found.append({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta(app, ns, app),
+                          "spec": {"replicas": 1 + i % 3, "selector": {"matchLabels": {"app": app}},
+                                   "template": template(app)}})
+        for i in range(3):
+            app = f"store-{i}"
+            served.append(app)
+            found.append({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta(app, ns, app),
+                          "spec": {"replicas": 3, "serviceName": app, "selector": {"matchLabels": {"app": app}},
+                                   "template": template(app),
+                                   "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+                                       "accessModes": ["ReadWriteOnce"],
+                                       "resources": {"requests": {"storage": "10Gi"}}}}]}})
+        agent = template("agent")
+        agent["spec"]["hostNetwork"] = t % 4 == 0  # node agents often share the host's network
+        agent["spec"]["volumes"].append({"name": "logs", "hostPath": {"path": "/var/log"}})
+        found.append({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": meta("agent", ns, "agent"),
+                      "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": agent}})
+        for i in range(3):
+            job = template(f"report-{i}")
+            job["spec"]["restartPolicy"] = "OnFailure"
+            found.append({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": meta(f"report-{i}", ns),
+                          "spec": {"schedule": f"{i * 10} 3 * * *", "jobTemplate": {"spec": {"template": job}}}})
+        for app in served:
+            found.append({"apiVersion": "v1", "kind": "Service", "metadata": meta(app, ns, app),
+                          "spec": {"selector": {"app": app}, "ports": [{"name": "http", "port": 80,
+                                                                        "targetPort": 8080}]}})
+        if t % 10:  # every tenth team stays open
+            found.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                          "metadata": meta("default-deny", ns),
+                          "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}})
+            found.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                          "metadata": meta("allow-web", ns),
+                          "spec": {"podSelector": {"matchLabels": {"tier": "web"}}, "policyTypes": ["Ingress"],
+                                   "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {
+                                       "tenant": f"t{t // 2:03d}"}}}], "ports": [{"port": "http"}]}]}})
+        found.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta("deployer", ns),
+                      "rules": [{"apiGroups": ["apps"], "resources": ["deployments", "statefulsets"],
+                                 "verbs": ["get", "list", "watch", "update", "patch"]}]})
+        found.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                      "metadata": meta("deployer", ns),
+                      "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "deployer"},
+                      "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": ns}]})
+        found.append({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta("web-00", ns),
+                      "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web-00"}}}})
+        found.append({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+                      "metadata": meta("web-01", ns),
+                      "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web-01"},
+                               "minReplicas": 2, "maxReplicas": 10}})
+        broad = t % 5 == 0
+        found.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                      "metadata": {"name": f"{ns}-reader"},
+                      "rules": [{"apiGroups": ["*"] if broad else [""],
+                                 "resources": ["*"] if broad else ["namespaces", "nodes"],
+                                 "verbs": ["get", "list", "watch"]}]})
+        found.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                      "metadata": {"name": f"{ns}-reader"},
+                      "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                  "name": f"{ns}-reader"},
+                      "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": ns}]})
+    return found
+
+
 def kubectl_json(doc: Any) -> bytes:
     """JSON indented by four spaces, as `kubectl get -o json` prints it.
 
@@ -327,12 +416,16 @@ def main() -> int:
     parser.add_argument("--engine-policies", type=int, default=0,
                         help="CiliumNetworkPolicies and Calico GlobalNetworkPolicies mixed in")
     parser.add_argument("--deployments", type=int, help="only this many Deployments, as manifests")
+    parser.add_argument("--repository", type=int, metavar="TEAMS",
+                        help="only a manifest repository of this many teams, every common kind mixed")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--format", choices=("json", "yaml", "yaml-dir"), default="json")
     parser.add_argument("-o", "--output", default="-")
     args = parser.parse_args()
     if args.deployments is not None:
         doc = {"apiVersion": "v1", "kind": "List", "items": deployments(args.deployments, args.seed)}
+    elif args.repository is not None:
+        doc = {"apiVersion": "v1", "kind": "List", "items": repository(args.repository, args.seed)}
     else:
         doc = generate(args.pods, args.namespaces, args.policies, args.nodes, args.seed,
                        admin_policies=args.admin_policies, engine_policies=args.engine_policies)

@@ -146,11 +146,12 @@ class YamlDocument:
     lines: LineTable | None  # see yaml_loader.documents
 
 
-def yaml_documents(text: str, limits: Limits = Limits()) -> Iterator[YamlDocument | ParseError]:
+def yaml_documents(text: str, limits: Limits = Limits(), trees: bool = False) -> Iterator[YamlDocument | ParseError]:
     """Each document, or a ParseError for one that cannot be built; loading goes on after
-    it. A syntax error ends the stream: it is the last item."""
+    it. A syntax error ends the stream: it is the last item. `trees`: each document's node
+    is its whole node tree (else perhaps only where it starts: see yaml_loader.documents)."""
     try:
-        for node, data, lines, error in documents(text, limits.max_expanded_nodes, limits.max_depth):
+        for node, data, lines, error in documents(text, limits.max_expanded_nodes, limits.max_depth, trees):
             yield YamlDocument(node, data, lines) if error is None else _yaml_error(error, node, limits)
     except YAMLError as exc:
         yield _yaml_error(exc, None, limits)

@@ -11,6 +11,7 @@ import warnings
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from ruamel.yaml.constructor import SafeConstructor
@@ -20,6 +21,7 @@ from ruamel.yaml.events import MappingEndEvent, MappingStartEvent, SequenceEndEv
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import BaseResolver
 
+from .block_yaml import Elsewhere, block_documents, readable
 from .limits import MAX_DEPTH, MAX_EXPANDED_NODES
 
 __all__ = ["Node", "YAMLError", "Refused", "documents", "LineTable", "load_documents", "document_root"]
@@ -171,17 +173,7 @@ class _KubeLoader(CParser, _KubeConstructor, _KubeResolver):
         past its last descendant to `ends` at the same index."""
         kind = node.__class__
         if kind is ScalarNode:
-            tag = node.ctag
-            if tag is self._str:
-                return node.value
-            construct = self._scalars.get(tag)
-            if construct is None:
-                raise _NotPlain
-            if construct is _construct_int:
-                text = node.value
-                if text.isdigit() and (text[0] != "0" or len(text) == 1):  # not octal: plain decimal
-                    return int(text)
-            return construct(self, node)
+            return self.scalar(node.ctag, node.value, node)
         if not room:
             raise Refused("too deep", node.start_mark)
         if kind is MappingNode:
@@ -209,6 +201,21 @@ class _KubeLoader(CParser, _KubeConstructor, _KubeResolver):
                 ends[at] = len(lines)
             return items
         raise _NotPlain
+
+    def scalar(self, tag: Any, text: str, node: ScalarNode | None) -> Any:
+        """The value of a scalar `text` resolved to `tag` (`node` is its node, if there is one)."""
+        if tag is self._str:
+            return text
+        construct = self._scalars.get(tag)
+        if construct is None:
+            raise _NotPlain
+        if construct is _construct_int and text.isdigit() and (text[0] != "0" or len(text) == 1):
+            return int(text)  # not octal: plain decimal
+        return construct(self, node or ScalarNode(tag, text))
+
+    def plain(self, text: str) -> Any:
+        """The value of a plain (unquoted, untagged) scalar; _NotPlain where `build` gives up."""
+        return self.scalar(self.resolve(ScalarNode, text, (True, False)), text, None)
 
 
 # Every line break libyaml accepts. The text pre-checks below see each as a line feed, so
@@ -322,7 +329,10 @@ def _too_deep_to_compose(text: str) -> Any:
     reach it; only then are the parser's events counted, which needs no recursion.
     """
     plain = _with_line_feeds(text)
-    if not _has_long_line(plain, _COMPOSABLE_DEPTH) and _most_brackets_in_a_document(plain) < _COMPOSABLE_DEPTH:
+    if not _has_long_line(plain, _COMPOSABLE_DEPTH) and (
+        plain.count("[") + plain.count("{") < _COMPOSABLE_DEPTH  # then so in every document
+        or _most_brackets_in_a_document(plain) < _COMPOSABLE_DEPTH
+    ):
         return None
     parser = CParser(text)
     depth = 0
@@ -361,12 +371,16 @@ def load_documents(
 
 
 def documents(
-    text: str, max_nodes: int, max_depth: int
+    text: str, max_nodes: int, max_depth: int, trees: bool = False
 ) -> Iterator[tuple[Node, Any, LineTable | None, YAMLError | None]]:
     """Yield (node, data, lines, error) per document.
 
     `lines` is the document's LineTable; it is None for a document built by ruamel's
     constructor (aliases, merge keys, tags), whose data need not follow its nodes.
+
+    Documents in the subset of YAML that block_yaml reads come from there, as long as every
+    document before them did, and their node is only a block_yaml.Root (where it starts);
+    `trees` asks for every node tree whole, which only libyaml's composer makes.
 
     A document that parses but cannot be constructed (a duplicate key, an unknown tag, more
     than `max_nodes` nodes once aliases are expanded, collections nested past `max_depth`)
@@ -377,7 +391,27 @@ def documents(
     deep = _too_deep_to_compose(text)
     if deep is not None:
         raise Refused("too deep", deep)
+    read = 0
     aliased = has_alias(text)
+    # Alias-free text only: the full loader reads every document of a text with an alias
+    # through ruamel's constructor, without line tables.
+    if not trees and not aliased and readable(text):
+        resolver = _KubeLoader("")
+        try:
+            for root, data, (lines, ends) in block_documents(text, max_depth, resolver.plain):
+                yield root, data, LineTable(lines, ends), None  # type: ignore[misc]
+            return
+        except Elsewhere as exc:
+            read = exc.read
+        finally:
+            resolver.dispose()
+    # The full loader reads the text from the first document the subset does not hold.
+    yield from islice(_composed(text, max_nodes, max_depth, aliased), read, None)
+
+
+def _composed(
+    text: str, max_nodes: int, max_depth: int, aliased: bool
+) -> Iterator[tuple[Node, Any, LineTable | None, YAMLError | None]]:
     loader = _KubeLoader(text)
     try:
         while loader.check_node():

@@ -5,6 +5,7 @@
 #   build.sh node             those + kubelet, kube-scheduler, kube-controller-manager
 #   build.sh kube-router      the NetworkPolicy controller, from its own module in kube-router/
 #   build.sh render-tools     helm, kustomize and kubectl (chart/overlay scanning), from render-tools/
+#   build.sh kube-score       the Go manifest linter the benchmark suite measures, from kube-score/
 # The last stdout line is always the directory holding the requested binaries.
 set -euo pipefail
 
@@ -18,7 +19,8 @@ case $what in
         binaries=(kube-apiserver etcd kubelet kube-scheduler kube-controller-manager) ;;
   kube-router) module=$here/kube-router; prefix=kube-router; binaries=(kube-router) ;;
   render-tools) module=$here/render-tools; prefix=render-tools; binaries=(helm kustomize kubectl) ;;
-  *) echo "build.sh: unknown target '$what' (control-plane, node, kube-router or render-tools)" >&2
+  kube-score) module=$here/kube-score; prefix=kube-score; binaries=(kube-score) ;;
+  *) echo "build.sh: unknown target '$what' (control-plane, node, kube-router, render-tools or kube-score)" >&2
      exit 2 ;;
 esac
 
@@ -53,6 +55,9 @@ if [[ $prefix == apiserver ]]; then
 elif [[ $prefix == kube-router ]]; then
   version=$(go list -m -f '{{.Version}}' github.com/cloudnativelabs/kube-router/v2)
   ldflags+=" -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$version"
+elif [[ $prefix == kube-score ]]; then
+  version=$(go list -m -f '{{.Version}}' github.com/zegl/kube-score)
+  ldflags+=" -X main.version=$version"
 else
   helm=$(go list -m -f '{{.Version}}' helm.sh/helm/v4)
   kubectl=$(go list -m -f '{{.Version}}' k8s.io/kubectl)   # v0.Y.Z is kubernetes v1.Y.Z
@@ -75,6 +80,7 @@ package_of() {
     etcd) echo ./cmd/etcd ;;
     kubectl) echo ./cmd/kubectl ;;  # render-tools/cmd/kubectl; the node target has no kubectl
     kube-router) echo github.com/cloudnativelabs/kube-router/v2/cmd/kube-router ;;
+    kube-score) echo github.com/zegl/kube-score/cmd/kube-score ;;
     helm) echo helm.sh/helm/v4/cmd/helm ;;
     kustomize) echo sigs.k8s.io/kustomize/kustomize/v5 ;;
     *) echo "k8s.io/kubernetes/cmd/$1" ;;

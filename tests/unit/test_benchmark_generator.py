@@ -47,3 +47,17 @@ def test_deployments_alone_are_manifests_without_server_fields(tmp_path: Path):
     text = out.read_text()
     assert text.count("kind: Deployment") == 25 and "managedFields" not in text and "%YAML" not in text
     assert len({f.name for f in scan([str(out)]).findings if f.kind == "Deployment"}) == 25
+
+
+def test_repository_mixes_every_common_kind_in_one_file_per_namespace(tmp_path: Path):
+    for name, seed in (("a", "7"), ("b", "7")):
+        subprocess.run([sys.executable, str(GENERATE), "--repository", "3", "--format", "yaml-dir", "--seed", seed,
+                        "-o", str(tmp_path / name)], check=True)
+    files = sorted(p.name for p in (tmp_path / "a").glob("*.yaml"))
+    assert files == ["_cluster.yaml", "team-000.yaml", "team-001.yaml", "team-002.yaml"]
+    assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files)
+    report = scan([str(tmp_path / "a")])
+    assert not report.coverage.skipped
+    kinds = {f.kind for f in report.findings}
+    assert {"Deployment", "StatefulSet", "DaemonSet", "CronJob", "ClusterRoleBinding", "Namespace"} <= kinds
+    assert all(f.location and f.location.line for f in report.findings)

@@ -194,13 +194,13 @@ def _pointers(value, prefix=""):
 @given(st.lists(documents, min_size=1, max_size=3), st.booleans())
 def test_the_line_table_agrees_with_the_node_tree(docs, flow):
     text = pyyaml.safe_dump_all(docs, default_flow_style=flow)
-    for document in yaml_documents(text):
-        assert not isinstance(document, ParseError)
+    for document, whole in zip(yaml_documents(text), yaml_documents(text, trees=True), strict=True):
+        assert not isinstance(document, ParseError) and not isinstance(whole, ParseError)
         if document.lines is None:
             continue
         pointers = set(_pointers(document.data))
         found = YamlLines(document.data, document.lines).resolve(pointers)
-        assert found == {p: line_of(document.node, [t for t in p[1:].split("/")] if p else []) for p in pointers}
+        assert found == {p: line_of(whole.node, [t for t in p[1:].split("/")] if p else []) for p in pointers}
 
 
 @pytest.mark.slow
