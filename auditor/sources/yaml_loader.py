@@ -12,7 +12,7 @@ from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import Any, cast
 
 from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.cyaml import CParser
@@ -173,7 +173,7 @@ class _KubeLoader(CParser, _KubeConstructor, _KubeResolver):
         past its last descendant to `ends` at the same index."""
         kind = node.__class__
         if kind is ScalarNode:
-            return self.scalar(node.ctag, node.value, node)
+            return self.scalar(node.ctag, node.value, cast(ScalarNode, node))  # `is` does not narrow
         if not room:
             raise Refused("too deep", node.start_mark)
         if kind is MappingNode:
