@@ -444,12 +444,19 @@ def _verify_evidence(args: argparse.Namespace) -> int:
 def _write(text: str, output: str | None, what: str) -> None:
     if output:
         try:
-            Path(output).write_text(text, encoding="utf-8")
+            with open(output, "w", encoding="utf-8") as out:
+                _write_slices(text, out)
         except OSError as exc:
             raise UsageError(f"{output}: cannot write {what}: {exc.strerror or exc}") from None
     else:
-        sys.stdout.write(text)
+        _write_slices(text, sys.stdout)
         sys.stdout.flush()
+
+
+def _write_slices(text: str, out) -> None:
+    """A slice at a time: a fleet's report encoded whole would be held twice."""
+    for start in range(0, len(text), 1 << 20):
+        out.write(text[start : start + (1 << 20)])
 
 
 def _merge(args: argparse.Namespace) -> int:

@@ -31,7 +31,8 @@ def finding_dict(f: Finding) -> dict[str, Any]:
     }
 
 
-def to_dict(report: Report) -> dict[str, Any]:
+def to_dict(report: Report, findings: bool = True) -> dict[str, Any]:
+    """`findings`: False leaves the list empty (`render` writes it a batch at a time)."""
     cov = report.coverage
     return {
         "schema_version": SCHEMA_VERSION,
@@ -45,7 +46,7 @@ def to_dict(report: Report) -> dict[str, Any]:
             "failing": len(report.failing()),
             "partial": not cov.complete,
         },
-        "findings": [finding_dict(f) for f in report.findings],
+        "findings": [finding_dict(f) for f in report.findings] if findings else [],
         **report.sections,  # nodes, placement, reachability: filled by the plugins that declare them
         "coverage": {
             "complete": cov.complete,
@@ -65,14 +66,35 @@ def to_dict(report: Report) -> dict[str, Any]:
     }
 
 
+_BATCH = 2048  # findings written at a time
+_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
+
+
 def render(report: Report) -> str:
-    return dumps(to_dict(report))
+    """`dumps(to_dict(report))`, with the findings written a batch at a time: a fleet's
+    findings held as dicts, as bytes and as text at once would take three times their text."""
+    if not report.findings or "findings" in report.sections:  # a plugin's section of that name replaces them
+        return dumps(to_dict(report))
+    try:
+        head = orjson.dumps(to_dict(report, findings=False), option=_OPTIONS).decode()
+        batches = [_nested(report.findings[i : i + _BATCH]) for i in range(0, len(report.findings), _BATCH)]
+    except orjson.JSONEncodeError:
+        return dumps(to_dict(report))
+    # No string holds a raw newline, so this is the top-level member, and the only one.
+    before, after = head.split('\n  "findings": []')
+    return "".join([before, '\n  "findings": [\n', ",\n".join(batches), "\n  ]", after, "\n"])
+
+
+def _nested(findings: Any) -> str:
+    """The findings as members of the top-level list: orjson's indented form moved in a level."""
+    text = orjson.dumps([finding_dict(f) for f in findings], option=_OPTIONS)
+    return "  " + text[2:-2].replace(b"\n", b"\n  ").decode()  # without its own "[\n" and "\n]"
 
 
 def dumps(data: Any) -> str:
     """Indented JSON, as every JSON this tool writes."""
     try:
-        return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n"
+        return orjson.dumps(data, option=_OPTIONS | orjson.OPT_APPEND_NEWLINE).decode()
     except orjson.JSONEncodeError:
         # Evidence copied from hostile input: integers past 64 bits, or deeper than orjson goes.
         return json.dumps(data, indent=2, default=str) + "\n"

@@ -6,13 +6,18 @@ distinct subtree once keeps the memory of a snapshot near the size of what diffe
 are read-only to every consumer (see `model`), so sharing is invisible to them.
 
 Two subtrees are equal when orjson writes them alike: JSON's own equality, so `1`, `1.0`
-and `true` stay apart (Python's == would merge them).
+and `true` stay apart (Python's == would merge them). A long text is known by its BLAKE2b
+digest, 256 bits: the text of a pod's spec repeats its containers', and keeping it would
+cost more than the spec; finding two texts with one digest is beyond any input's author.
 """
 from __future__ import annotations
 
+from hashlib import blake2b
 from typing import Any
 
 import orjson
+
+_DIGESTED = 64  # bytes of text past which its digest is kept instead
 
 
 class Shared:
@@ -36,13 +41,14 @@ class Shared:
             text = orjson.dumps(value)
         except (orjson.JSONEncodeError, TypeError):  # not JSON orjson writes (a 65-bit integer)
             return value
-        found = self._seen.get(text)
+        # A short text is copied: orjson's buffer keeps the capacity it grew to.
+        known = bytes(memoryview(text)) if len(text) <= _DIGESTED else blake2b(text, digest_size=32).digest()
+        found = self._seen.get(known)
         if found is not None:
             return found
         # New here, but its parts may not be: the template of a pod whose name is its own.
         for key, child in value.items() if type(value) is dict else enumerate(value):
             if type(child) is dict or type(child) is list:
                 value[key] = self._one(child)
-        # A copy: orjson's buffer keeps the capacity it grew to, several times the text.
-        self._seen[bytes(memoryview(text))] = value
+        self._seen[known] = value
         return value
