@@ -348,6 +348,7 @@ def _emit(report, args: argparse.Namespace, rules, started: float) -> None:
     from .reports import renderer
 
     render = renderer(args.format)
+    text: str | Sequence[str]
     if args.format == "policyreport":
         text = render(report, rules=rules, api=args.policyreport_api, now=time.time())
     elif args.format == "prometheus":
@@ -358,6 +359,10 @@ def _emit(report, args: argparse.Namespace, rules, started: float) -> None:
         text = render(report, width=width, color=tty and "NO_COLOR" not in os.environ)
     elif args.format in ("sarif", "junit"):
         text = render(report, rules=rules)  # rule metadata, and the rules that passed
+    elif args.format == "json":
+        from .reports.json_report import pieces
+
+        text = pieces(report)  # a fleet's report is written without ever being joined
     else:
         text = render(report)
     _write(text, args.output, "report")
@@ -441,22 +446,24 @@ def _verify_evidence(args: argparse.Namespace) -> int:
     return EXIT_ERROR if problems else EXIT_OK
 
 
-def _write(text: str, output: str | None, what: str) -> None:
+def _write(text: str | Sequence[str], output: str | None, what: str) -> None:
+    """`text`, or the pieces of one, written a slice at a time: a fleet's report encoded whole
+    would be held twice."""
     if output:
         try:
             with open(output, "w", encoding="utf-8") as out:
-                _write_slices(text, out)
+                _write_slices([text] if isinstance(text, str) else text, out)
         except OSError as exc:
             raise UsageError(f"{output}: cannot write {what}: {exc.strerror or exc}") from None
     else:
-        _write_slices(text, sys.stdout)
+        _write_slices([text] if isinstance(text, str) else text, sys.stdout)
         sys.stdout.flush()
 
 
-def _write_slices(text: str, out) -> None:
-    """A slice at a time: a fleet's report encoded whole would be held twice."""
-    for start in range(0, len(text), 1 << 20):
-        out.write(text[start : start + (1 << 20)])
+def _write_slices(pieces: Sequence[str], out) -> None:
+    for piece in pieces:
+        for start in range(0, len(piece), 1 << 20):
+            out.write(piece[start : start + (1 << 20)])
 
 
 def _merge(args: argparse.Namespace) -> int:

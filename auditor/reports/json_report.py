@@ -71,24 +71,32 @@ _OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
 
 
 def render(report: Report) -> str:
-    """`dumps(to_dict(report))`, with the findings written a batch at a time: a fleet's
-    findings held as dicts, as bytes and as text at once would take three times their text."""
+    return "".join(pieces(report))
+
+
+def pieces(report: Report) -> list[str]:
+    """`dumps(to_dict(report))` in pieces, the findings a batch at a time: a fleet's findings
+    held as dicts, as bytes and as text at once would take three times their text, and the
+    CLI writes the pieces without joining them. Whether orjson writes the report is known
+    once every piece is made, before any is written."""
     if not report.findings or "findings" in report.sections:  # a plugin's section of that name replaces them
-        return dumps(to_dict(report))
+        return [dumps(to_dict(report))]
     try:
         head = orjson.dumps(to_dict(report, findings=False), option=_OPTIONS).decode()
-        batches = [_nested(report.findings[i : i + _BATCH]) for i in range(0, len(report.findings), _BATCH)]
+        batches = [_members(report.findings[i : i + _BATCH]) for i in range(0, len(report.findings), _BATCH)]
     except orjson.JSONEncodeError:
-        return dumps(to_dict(report))
+        return [dumps(to_dict(report))]
     # No string holds a raw newline, so this is the top-level member, and the only one.
     before, after = head.split('\n  "findings": []')
-    return "".join([before, '\n  "findings": [\n', ",\n".join(batches), "\n  ]", after, "\n"])
+    separated = [text for batch in batches for text in (",\n", batch)][1:]
+    return [before, '\n  "findings": [\n', *separated, "\n  ]", after, "\n"]
 
 
-def _nested(findings: Any) -> str:
-    """The findings as members of the top-level list: orjson's indented form moved in a level."""
-    text = orjson.dumps([finding_dict(f) for f in findings], option=_OPTIONS)
-    return "  " + text[2:-2].replace(b"\n", b"\n  ").decode()  # without its own "[\n" and "\n]"
+def _members(findings: Any) -> str:
+    """The findings as members of the report's list, as `dumps` writes them there: wrapped
+    in two lists, they sit at the same depth (orjson's depth bound) and indentation."""
+    text = orjson.dumps([[finding_dict(f) for f in findings]], option=_OPTIONS)
+    return text[len(b"[\n  [\n") : -len(b"\n  ]\n]")].decode()
 
 
 def dumps(data: Any) -> str:

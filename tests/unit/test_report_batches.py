@@ -50,3 +50,18 @@ def test_the_demo_report_in_batches_is_the_demo_report_whole():
     with mock.patch.object(json_report, "_BATCH", 7):
         assert json_report.render(report) == _whole(report)
     assert orjson.loads(json_report.render(report))["findings"]
+
+
+def test_evidence_near_orjsons_depth_bound_is_written_as_the_whole_report_writes_it():
+    """A batch must fail where the whole report would (and fall back with it): its findings
+    sit as deep in their pieces as in the report."""
+    one = Finding("IA101", Severity.HIGH, "t", "m", None, "ns", "Pod", "p", None, None, (), {}, None, "r")
+    for depth in range(246, 256):
+        nested: object = 1
+        for _ in range(depth):
+            nested = [nested]
+        report = Report(tool_version="0", source={}, findings=(one, Finding(
+            "IA101", Severity.HIGH, "t", "m", None, "ns", "Pod", "q", None, None, (), {"/a": nested}, None, "r")),
+            coverage=Coverage(inputs=(), objects=0, audited_workloads=0, rules_run=0, skipped=()))
+        with mock.patch.object(json_report, "_BATCH", 1):
+            assert json_report.render(report) == _whole(report)
