@@ -21,19 +21,18 @@ _DIGESTED = 64  # bytes of text past which its digest is kept instead
 
 
 class Shared:
-    """The distinct subtrees seen so far, by their compact JSON."""
+    """The distinct subtrees seen so far, by their compact JSON, and the distinct strings."""
 
-    __slots__ = ("_seen",)
+    __slots__ = ("_seen", "_strings")
 
     def __init__(self) -> None:
         self._seen: dict[bytes, Any] = {}
+        self._strings: dict[str, str] = {}
 
     def members(self, obj: dict) -> dict:
         """`obj`, a freshly parsed object, with each member that repeats an earlier subtree
         replaced by that subtree. The object itself is not kept: it holds its name."""
-        for key, value in obj.items():
-            if type(value) is dict or type(value) is list:
-                obj[key] = self._one(value)
+        self._parts(obj)
         return obj
 
     def _one(self, value: dict | list) -> Any:
@@ -46,9 +45,15 @@ class Shared:
         found = self._seen.get(known)
         if found is not None:
             return found
-        # New here, but its parts may not be: the template of a pod whose name is its own.
+        self._parts(value)  # new here, but its parts may not be: the template of a pod named its own
+        self._seen[known] = value
+        return value
+
+    def _parts(self, value: dict | list) -> None:
+        """Each member of `value` replaced by the equal one seen before, strings too (a
+        pod's namespace, node and start time repeat among the members that differ)."""
         for key, child in value.items() if type(value) is dict else enumerate(value):
             if type(child) is dict or type(child) is list:
                 value[key] = self._one(child)
-        self._seen[known] = value
-        return value
+            elif type(child) is str:
+                value[key] = self._strings.setdefault(child, child)

@@ -142,6 +142,7 @@ def test_replicas_hold_their_template_once(tmp_path: Path):
     a, b, _, x = (r.obj for r in manifests.load([str(path)]).resources)
     assert a is not b and a["metadata"] is not b["metadata"] and a["spec"] is not b["spec"]
     assert a["spec"]["containers"] is b["spec"]["containers"] and a["metadata"]["labels"] is b["metadata"]["labels"]
+    assert a["metadata"]["namespace"] is b["metadata"]["namespace"] and a["kind"] is b["kind"]
     assert x["metadata"]["labels"] == {"app": 1} and x["metadata"]["labels"] is not a["metadata"]["labels"]
 
 
