@@ -85,11 +85,11 @@ class _Reader:
         self.buf = first
         self.more(0)
         start = _items_start(self.buf)
-        first = _FIRST_ITEM.match(self.buf, start + 1) if start is not None else None
-        if start is None or first is None:
+        opening = _FIRST_ITEM.match(self.buf, start + 1) if start is not None else None
+        if start is None or opening is None:
             return None
         head, pos = self.buf[:start], start + 1
-        closing = b"\n" + first.group(1) + b"}"
+        closing = b"\n" + opening.group(1) + b"}"
         item_limits = Limits(self.limits.max_file_bytes, self.limits.max_expanded_nodes, self.limits.max_depth - 2)
         items: list[Any] = []
         while True:
@@ -102,9 +102,10 @@ class _Reader:
                 end = self.buf.find(closing, pos)
             end += len(closing)
             items.append(self.shared.members(_item(json_document(self.buf[pos:end], item_limits))))
-            pos = self._non_space(end)
-            if pos is None or self.buf[pos] not in b",]":
+            after = self._non_space(end)
+            if after is None or self.buf[after] not in b",]":
                 return None
+            pos = after
             if self.buf[pos] == ord("]"):
                 break
             pos += 1
