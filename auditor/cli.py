@@ -11,7 +11,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -348,7 +348,7 @@ def _emit(report, args: argparse.Namespace, rules, started: float) -> None:
     from .reports import renderer
 
     render = renderer(args.format)
-    text: str | Sequence[str]
+    text: str | Iterable[str]
     if args.format == "policyreport":
         text = render(report, rules=rules, api=args.policyreport_api, now=time.time())
     elif args.format == "prometheus":
@@ -362,7 +362,7 @@ def _emit(report, args: argparse.Namespace, rules, started: float) -> None:
     elif args.format == "json":
         from .reports.json_report import pieces
 
-        text = pieces(report)  # a fleet's report is written without ever being joined
+        text = pieces(report)  # a fleet's report is written as it is made, never whole
     else:
         text = render(report)
     _write(text, args.output, "report")
@@ -446,7 +446,7 @@ def _verify_evidence(args: argparse.Namespace) -> int:
     return EXIT_ERROR if problems else EXIT_OK
 
 
-def _write(text: str | Sequence[str], output: str | None, what: str) -> None:
+def _write(text: str | Iterable[str], output: str | None, what: str) -> None:
     """`text`, or the pieces of one, written a slice at a time: a fleet's report encoded whole
     would be held twice."""
     if output:
@@ -460,7 +460,7 @@ def _write(text: str | Sequence[str], output: str | None, what: str) -> None:
         sys.stdout.flush()
 
 
-def _write_slices(pieces: Sequence[str], out) -> None:
+def _write_slices(pieces: Iterable[str], out) -> None:
     for piece in pieces:
         for start in range(0, len(piece), 1 << 20):
             out.write(piece[start : start + (1 << 20)])

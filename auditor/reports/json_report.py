@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -74,29 +75,34 @@ def render(report: Report) -> str:
     return "".join(pieces(report))
 
 
-def pieces(report: Report) -> list[str]:
-    """`dumps(to_dict(report))` in pieces, the findings a batch at a time: a fleet's findings
-    held as dicts, as bytes and as text at once would take three times their text, and the
-    CLI writes the pieces without joining them. Whether orjson writes the report is known
-    once every piece is made, before any is written."""
+def pieces(report: Report) -> Iterator[str]:
+    """`dumps(to_dict(report))` in pieces, the findings a batch at a time, so that a fleet's
+    report is never held whole (the CLI writes each piece as it comes). Whether orjson writes
+    the report is settled before the first piece: every batch is tried first, compact."""
     if not report.findings or "findings" in report.sections:  # a plugin's section of that name replaces them
-        return [dumps(to_dict(report))]
+        yield dumps(to_dict(report))
+        return
+    batches = range(0, len(report.findings), _BATCH)
     try:
         head = orjson.dumps(to_dict(report, findings=False), option=_OPTIONS).decode()
-        batches = [_members(report.findings[i : i + _BATCH]) for i in range(0, len(report.findings), _BATCH)]
+        for start in batches:
+            _dumped(report.findings[start : start + _BATCH], orjson.OPT_NON_STR_KEYS)
     except orjson.JSONEncodeError:
-        return [dumps(to_dict(report))]
+        yield dumps(to_dict(report))
+        return
     # No string holds a raw newline, so this is the top-level member, and the only one.
     before, after = head.split('\n  "findings": []')
-    separated = [text for batch in batches for text in (",\n", batch)][1:]
-    return [before, '\n  "findings": [\n', *separated, "\n  ]", after, "\n"]
+    yield before + '\n  "findings": [\n'
+    for start in batches:
+        text = _dumped(report.findings[start : start + _BATCH], _OPTIONS)
+        yield ("" if start == 0 else ",\n") + text[len(b"[\n  [\n") : -len(b"\n  ]\n]")].decode()
+    yield "\n  ]" + after + "\n"
 
 
-def _members(findings: Any) -> str:
-    """The findings as members of the report's list, as `dumps` writes them there: wrapped
-    in two lists, they sit at the same depth (orjson's depth bound) and indentation."""
-    text = orjson.dumps([[finding_dict(f) for f in findings]], option=_OPTIONS)
-    return text[len(b"[\n  [\n") : -len(b"\n  ]\n]")].decode()
+def _dumped(findings: Any, option: int) -> bytes:
+    """The findings wrapped in two lists: as deep as in the report (orjson's depth bound
+    falls where it falls for the whole report) and, indented, at the report's indentation."""
+    return orjson.dumps([[finding_dict(f) for f in findings]], option=option)
 
 
 def dumps(data: Any) -> str:
