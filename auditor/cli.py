@@ -11,7 +11,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -460,6 +460,7 @@ def _emit(report, args: argparse.Namespace, rules, started: float) -> None:
     from .reports import renderer
 
     render = renderer(args.format)
+    text: str | Iterable[str]
     if args.format == "policyreport":
         text = render(report, rules=rules, api=args.policyreport_api, now=time.time())
     elif args.format == "prometheus":
@@ -470,6 +471,10 @@ def _emit(report, args: argparse.Namespace, rules, started: float) -> None:
         text = render(report, width=width, color=tty and "NO_COLOR" not in os.environ)
     elif args.format in ("sarif", "junit"):
         text = render(report, rules=rules)  # rule metadata, and the rules that passed
+    elif args.format == "json":
+        from .reports.json_report import pieces
+
+        text = pieces(report)  # a fleet's report is written as it is made, never whole
     else:
         text = render(report)
     _write(text, args.output, "report")
@@ -553,15 +558,24 @@ def _verify_evidence(args: argparse.Namespace) -> int:
     return EXIT_ERROR if problems else EXIT_OK
 
 
-def _write(text: str, output: str | None, what: str) -> None:
+def _write(text: str | Iterable[str], output: str | None, what: str) -> None:
+    """`text`, or the pieces of one, written a slice at a time: a fleet's report encoded whole
+    would be held twice."""
     if output:
         try:
-            Path(output).write_text(text, encoding="utf-8")
+            with open(output, "w", encoding="utf-8") as out:
+                _write_slices([text] if isinstance(text, str) else text, out)
         except OSError as exc:
             raise UsageError(f"{output}: cannot write {what}: {exc.strerror or exc}") from None
     else:
-        sys.stdout.write(text)
+        _write_slices([text] if isinstance(text, str) else text, sys.stdout)
         sys.stdout.flush()
+
+
+def _write_slices(pieces: Iterable[str], out) -> None:
+    for piece in pieces:
+        for start in range(0, len(piece), 1 << 20):
+            out.write(piece[start : start + (1 << 20)])
 
 
 def _merge(args: argparse.Namespace) -> int:

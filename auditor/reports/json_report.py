@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -31,7 +32,8 @@ def finding_dict(f: Finding) -> dict[str, Any]:
     }
 
 
-def to_dict(report: Report) -> dict[str, Any]:
+def to_dict(report: Report, findings: bool = True) -> dict[str, Any]:
+    """`findings`: False leaves the list empty (`render` writes it a batch at a time)."""
     cov = report.coverage
     return {
         "schema_version": SCHEMA_VERSION,
@@ -45,7 +47,7 @@ def to_dict(report: Report) -> dict[str, Any]:
             "failing": len(report.failing()),
             "partial": not cov.complete,
         },
-        "findings": [finding_dict(f) for f in report.findings],
+        "findings": [finding_dict(f) for f in report.findings] if findings else [],
         **report.sections,  # nodes, placement, reachability: filled by the plugins that declare them
         "coverage": {
             "complete": cov.complete,
@@ -65,14 +67,48 @@ def to_dict(report: Report) -> dict[str, Any]:
     }
 
 
+_BATCH = 2048  # findings written at a time
+_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
+
+
 def render(report: Report) -> str:
-    return dumps(to_dict(report))
+    return "".join(pieces(report))
+
+
+def pieces(report: Report) -> Iterator[str]:
+    """`dumps(to_dict(report))` in pieces, the findings a batch at a time, so that a fleet's
+    report is never held whole (the CLI writes each piece as it comes). Whether orjson writes
+    the report is settled before the first piece: every batch is tried first, compact."""
+    if not report.findings or "findings" in report.sections:  # a plugin's section of that name replaces them
+        yield dumps(to_dict(report))
+        return
+    batches = range(0, len(report.findings), _BATCH)
+    try:
+        head = orjson.dumps(to_dict(report, findings=False), option=_OPTIONS).decode()
+        for start in batches:
+            _dumped(report.findings[start : start + _BATCH], orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        yield dumps(to_dict(report))
+        return
+    # No string holds a raw newline, so this is the top-level member, and the only one.
+    before, after = head.split('\n  "findings": []')
+    yield before + '\n  "findings": [\n'
+    for start in batches:
+        text = _dumped(report.findings[start : start + _BATCH], _OPTIONS)
+        yield ("" if start == 0 else ",\n") + text[len(b"[\n  [\n") : -len(b"\n  ]\n]")].decode()
+    yield "\n  ]" + after + "\n"
+
+
+def _dumped(findings: Any, option: int) -> bytes:
+    """The findings wrapped in two lists: as deep as in the report (orjson's depth bound
+    falls where it falls for the whole report) and, indented, at the report's indentation."""
+    return orjson.dumps([[finding_dict(f) for f in findings]], option=option)
 
 
 def dumps(data: Any) -> str:
     """Indented JSON, as every JSON this tool writes."""
     try:
-        return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n"
+        return orjson.dumps(data, option=_OPTIONS | orjson.OPT_APPEND_NEWLINE).decode()
     except orjson.JSONEncodeError:
         # Evidence copied from hostile input: integers past 64 bits, or deeper than orjson goes.
         return json.dumps(data, indent=2, default=str) + "\n"

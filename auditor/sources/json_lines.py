@@ -126,10 +126,12 @@ class Layout:
 
     __slots__ = ("newlines", "bare_start", "trailing_newline")
 
-    def __init__(self, data: bytes) -> None:
-        self.newlines = data.count(b"\n")
-        self.bare_start = data[:1] in (b"{", b"[")
-        self.trailing_newline = data.endswith(b"\n")
+    def __init__(self, newlines: int, bare_start: bool, trailing_newline: bool) -> None:
+        self.newlines, self.bare_start, self.trailing_newline = newlines, bare_start, trailing_newline
+
+    @classmethod
+    def of(cls, data: bytes) -> Layout:
+        return cls(data.count(b"\n"), data[:1] in (b"{", b"["), data.endswith(b"\n"))
 
 
 def layout_lines(doc: Any, layout: Layout, pointers: Collection[str]) -> dict[str, int] | None:

@@ -11,16 +11,18 @@ import re
 import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from ..model import Inventory, NotObject, Resource, Skipped
 from .files import walk
 from .json_lines import Layout
+from .json_stream import streamed_list
 from .lines import JsonLines, YamlSpans
 from .not_objects import set_aside, unparsed_json_with_comments
 from .objects import extract
 from .parsing import Limits, ParseError, TooLarge, json_document, read_input, yaml_documents
 from .render import MARKERS, Unit, is_unit, render, unit_at
+from .sharing import Shared
 
 __all__ = ["Limits", "load", "SUFFIXES"]
 
@@ -35,6 +37,7 @@ def load(paths: Iterable[str], stdin: BinaryIO | None = None, limits: Limits = L
     not_objects: list[NotObject] = []
     inputs: list[str] = []
     rendered: set[Path] = set()
+    shared = Shared()
     for display, source in _expand(paths, skipped):
         if isinstance(source, Unit):
             if source.directory.resolve() in rendered:
@@ -42,7 +45,7 @@ def load(paths: Iterable[str], stdin: BinaryIO | None = None, limits: Limits = L
             rendered.add(source.directory.resolve())
             items = render(source, limits)
         else:
-            items = _load_one(display, source, stdin, limits)
+            items = _load_one(display, source, stdin, limits, shared)
         inputs.append(display)
         for item in items:
             if isinstance(item, Resource):
@@ -114,8 +117,15 @@ def _walk(root: Path, skipped: list[Skipped]) -> list[Path]:
 
 
 def _load_one(
-    display: str, path: Path | None, stdin: BinaryIO | None, limits: Limits
+    display: str, path: Path | None, stdin: BinaryIO | None, limits: Limits, shared: Shared
 ) -> Iterator[Resource | Skipped | NotObject]:
+    # A List laid out one member per line (a snapshot, `kubectl get -o json`) is read an item
+    # at a time, its equal subtrees held once: never its whole text and whole tree at once.
+    streamed = streamed_list(path, limits, shared) if path is not None else None
+    if streamed is not None:
+        doc, layout = streamed
+        yield from _json_objects(display, path, None, doc, layout)
+        return
     try:
         data = read_input(path, stdin, limits.max_file_bytes)
     except TooLarge as exc:
@@ -138,12 +148,8 @@ def _load_one(
                        or Skipped(display, str(exc), exc.line))
                 return
         else:
-            aside = set_aside(display, doc, None) if path is not None else None
-            if aside is not None:
-                yield aside
-                return
-            lines = JsonLines(path=path, data=data if path is None else None, doc=doc, layout=Layout(data))
-            yield from extract(doc, display, lines)
+            _share_items(doc, shared)
+            yield from _json_objects(display, path, data if path is None else None, doc, Layout.of(data))
             return
     problem = _not_utf8(display, data)
     if problem is not None:
@@ -152,6 +158,24 @@ def _load_one(
     text = data.decode()
     del data  # this generator lives as long as the file's documents: not the bytes as well
     yield from _yaml(display, path, text, bom, limits)
+
+
+def _json_objects(
+    display: str, path: Path | None, data: bytes | None, doc: Any, layout: Layout
+) -> Iterator[Resource | Skipped | NotObject]:
+    """`data`: the bytes of an input that cannot be read again for lines (stdin)."""
+    aside = set_aside(display, doc, None) if path is not None else None
+    if aside is not None:
+        yield aside
+        return
+    yield from extract(doc, display, JsonLines(path=path, data=data, doc=doc, layout=layout))
+
+
+def _share_items(doc: Any, shared: Shared) -> None:
+    items = doc.get("items") if isinstance(doc, dict) else None
+    for item in items if isinstance(items, list) else ():
+        if type(item) is dict:
+            shared.members(item)
 
 
 def _not_utf8(display: str, data: bytes) -> Skipped | None:

@@ -136,7 +136,7 @@ def test_lines_from_the_layout_model_equal_lines_from_walking_the_text(doc, inde
 
     text = json.dumps(doc, indent=indent, ensure_ascii=False) + ("\n" if trailing else "")
     pointers = set(_pointers(doc)) | {"/missing", next(iter(_pointers(doc))) + "/x/y"}
-    modelled = layout_lines(orjson.loads(text), Layout(text.encode()), pointers)
+    modelled = layout_lines(orjson.loads(text), Layout.of(text.encode()), pointers)
     walked = json_lines(text, pointers)
     if indent is None or indent == 0 and "\n" not in text.rstrip("\n"):
         assert modelled == {p: 1 for p in pointers} or modelled == walked
@@ -144,7 +144,7 @@ def test_lines_from_the_layout_model_equal_lines_from_walking_the_text(doc, inde
         assert modelled == walked  # json.dumps(indent=0) still puts a member per line
     squeezed = text.replace(",\n", ", ", 1)  # two members on one line: the model must step aside
     if squeezed != text:
-        assert layout_lines(orjson.loads(squeezed), Layout(squeezed.encode()), pointers) in (
+        assert layout_lines(orjson.loads(squeezed), Layout.of(squeezed.encode()), pointers) in (
             None,
             json_lines(squeezed, pointers),
         )
@@ -156,4 +156,4 @@ def test_layout_lines_of_a_long_list_summed_member_by_member():
     doc = {"kind": "List", "items": [{"a": i, "b": {"c": [i] * (i % 3)}, "d": {}} for i in range(_SUMMED + 200)]}
     text = json.dumps(doc, indent=4) + "\n"
     pointers = {f"/items/{i}/b/c/{j}" for i in range(0, len(doc["items"]), 97) for j in range(2)} | {"/items/5/d/x"}
-    assert layout_lines(json.loads(text), Layout(text.encode()), pointers) == json_lines(text, pointers)
+    assert layout_lines(json.loads(text), Layout.of(text.encode()), pointers) == json_lines(text, pointers)
