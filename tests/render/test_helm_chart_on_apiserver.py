@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 from harness import prereq
 from harness.apiserver import BuildError, _stop, build_binaries, free_port
 from test_helm_chart import CHART, CONFIG
@@ -125,6 +126,18 @@ def release(apiserver, tools, tmp_path_factory):
     assert done.returncode == 0, done.stderr
     yield installed
     installed.helm("uninstall", installed.name, "--namespace", installed.namespace)
+    remove_crds(apiserver)
+
+
+def remove_crds(apiserver) -> None:
+    """Helm keeps a chart's CRDs; the shared apiserver must not: a later test may need an API absent."""
+    names = [yaml.safe_load(f.read_text())["metadata"]["name"] for f in sorted((CHART / "crds").glob("*.yaml"))]
+    for name in names:
+        apiserver.request("DELETE", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+    deadline = time.monotonic() + 60
+    while any(apiserver.request("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{n}")[0] != 404
+              for n in names) and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def test_the_api_server_keeps_every_field_the_chart_sets(release):
