@@ -8,12 +8,14 @@ audit is partial; the scan never writes anything (the two reviews create nothing
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..model import Inventory, Origin, Resource, Skipped
+from ..sources.sharing import Shared
 from .errors import ApiStatusError, ClusterError
 from .kinds import SCAN_KINDS, ApiKind
 from .retry import RetryPolicy
@@ -114,13 +116,14 @@ def read_context(api: Any, page_size: int = DEFAULT_PAGE_SIZE, kinds: Sequence[A
     kinds = [k for k in kinds if k not in absent]
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(kinds))), thread_name_prefix="review") as pool:
         verdicts = dict(zip(kinds, pool.map(lambda k: may_list(api, k), kinds), strict=True))
+    kept = SharedPages()
 
     def fetch(kind: ApiKind) -> tuple[ApiKind, list[dict] | Skipped | None]:
         allowed, why = verdicts[kind]
         if allowed is False:
             return kind, _forbidden(api.context, kind, user, why)
         try:
-            items = api.list_items(kind.list_path, page_size)
+            items = api.list_items(kind.list_path, page_size, each_page=kept)
         except ApiStatusError as exc:
             if exc.status == 403:
                 return kind, _forbidden(api.context, kind, user or _user_in(exc.message), "")
@@ -211,14 +214,32 @@ def may_list(api: Any, kind: ApiKind) -> tuple[bool | None, str]:
     return bool(status.get("allowed")), reason
 
 
+class SharedPages:
+    """The `each_page` of one context's lists: each item as kept, its managedFields gone
+    (kubectl hides them too; they are bookkeeping, large, and never evidence) and its
+    subtrees equal to earlier ones, of any kind, held once (see sources.sharing)."""
+
+    def __init__(self) -> None:
+        self._shared = Shared()
+        self._lock = threading.Lock()  # kinds are listed concurrently; Shared is one table
+
+    def __call__(self, items: list) -> list:
+        with self._lock:
+            for item in items:
+                if type(item) is dict:
+                    meta = item.get("metadata")
+                    if type(meta) is dict:
+                        meta.pop("managedFields", None)
+                    self._shared.members(item)
+        return items
+
+
 def _resource(item: Any, kind: ApiKind, context: str) -> Resource | None:
     if not isinstance(item, dict):
         return None
     meta = item.get("metadata")
     if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta["name"]:
         return None
-    # kubectl hides managedFields too; they are bookkeeping, large, and never evidence
-    meta.pop("managedFields", None)
     obj = {"apiVersion": kind.api_version, "kind": kind.kind, **item}
     namespace = meta.get("namespace")
     return Resource(

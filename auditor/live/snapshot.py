@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 
@@ -61,10 +62,10 @@ def write_snapshot(inventory: Inventory, path: str | os.PathLike, now: datetime 
 
     Indented JSON, so findings on the snapshot point at useful lines; written to a temporary
     file beside `path` and renamed, so a failed write never leaves half a snapshot. The file
-    is private (0600): a cluster's inventory is sensitive even without secrets.
+    is private (0600): a cluster's inventory is sensitive even without secrets. Written one
+    item at a time: the text of a large cluster is several times its shared objects' size.
     """
     doc = snapshot_document(inventory, now)
-    data = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
     try:
@@ -73,16 +74,34 @@ def write_snapshot(inventory: Inventory, path: str | os.PathLike, now: datetime 
         raise ClusterError(f"{target}: cannot write snapshot: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as out:
-            out.write(data)
+            _write_document(doc, out)
         os.chmod(tmp, 0o600)
         os.replace(tmp, target)
-    except OSError as exc:
+    except BaseException as exc:  # items are written as they are encoded: any failure leaves a part
         try:
             os.unlink(tmp)
         except OSError:
             pass
-        raise ClusterError(f"{target}: cannot write snapshot: {exc.strerror or exc}") from None
+        if isinstance(exc, OSError):
+            raise ClusterError(f"{target}: cannot write snapshot: {exc.strerror or exc}") from None
+        raise
     return len(doc["items"])
+
+
+def _write_document(doc: dict, out: BinaryIO) -> None:
+    """The bytes of `orjson.dumps(doc, OPT_INDENT_2 | OPT_APPEND_NEWLINE)`, whose last member
+    is "items", written one item at a time. No JSON text holds a raw newline (strings escape
+    it), so indenting an item's lines is indenting the item."""
+    items = doc["items"]
+    if not items:
+        out.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
+        return
+    head = orjson.dumps({**doc, "items": []}, option=orjson.OPT_INDENT_2)
+    out.write(head.removesuffix(b"[]\n}") + b"[")
+    for at, item in enumerate(items):
+        out.write(b",\n    " if at else b"\n    ")
+        out.write(orjson.dumps(item, option=orjson.OPT_INDENT_2).replace(b"\n", b"\n    "))
+    out.write(b"\n  ]\n}\n")
 
 
 def snapshot(

@@ -84,9 +84,13 @@ class Api:
     def delete(self, path: str, **query: Any) -> Any:
         return self.json("DELETE", path, [(k, v) for k, v in query.items() if v is not None])
 
-    def list_items(self, path: str, page_size: int, **query: Any) -> list[dict]:
+    def list_items(self, path: str, page_size: int, *, each_page: Callable[[list], list] | None = None,
+                   **query: Any) -> list[dict]:
         """Every item of a list call, page by page (`limit` + `continue`). A continue token
-        that expired (410 Gone) restarts the list from the beginning, at most twice."""
+        that expired (410 Gone) restarts the list from the beginning, at most twice.
+
+        `each_page` is given each page's items as they arrive and returns what to keep of
+        them: a long list is then held in its kept form, never whole as the server sent it."""
         if page_size < 1:
             raise ValueError("page size must be at least 1")
         items: list[dict] = []
@@ -106,7 +110,8 @@ class Api:
                 raise
             if not isinstance(page, dict) or not isinstance(page.get("items", []), list):
                 raise ClusterError(f"context {self.context}: GET {path}: not a list answer")
-            items.extend(page.get("items") or ())
+            got = page.get("items") or []
+            items.extend(each_page(got) if each_page is not None else got)
             token = (page.get("metadata") or {}).get("continue") or None
             if not token:
                 return items

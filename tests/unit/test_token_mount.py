@@ -146,8 +146,8 @@ class Api:
     def get(self, path: str, **query: Any) -> dict:
         return {}
 
-    def list_items(self, path: str, page_size: int) -> list:
-        return json.loads(json.dumps(self.lists.get(path.rsplit("/", 1)[-1], [])))
+    def list_items(self, path: str, page_size: int, *, each_page: Any) -> list:
+        return each_page(json.loads(json.dumps(self.lists.get(path.rsplit("/", 1)[-1], []))))
 
 
 def _live_inventory() -> Inventory:
