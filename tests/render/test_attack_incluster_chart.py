@@ -76,3 +76,13 @@ def _containers(doc: dict) -> list[dict]:
     spec = doc.get("spec") or {}
     pod = ((spec.get("jobTemplate") or {}).get("spec") or spec).get("template", {}).get("spec") or {}
     return pod.get("containers") or []
+
+
+def test_the_publisher_may_do_to_reports_only_what_publishing_does(tools):
+    """list (ours, by label), get (one a concurrent run made), create, update (PUT under the
+    resourceVersion), delete (stale ones): no patch, which no run sends."""
+    done = helm(tools, "template", RELEASE, str(CHART))
+    roles = [d for d in yaml.safe_load_all(done.stdout) if d and d["kind"] == "ClusterRole"
+             and d["metadata"]["name"].endswith("-publisher")]
+    assert [sorted(rule["verbs"]) for role in roles for rule in role["rules"]] == \
+        [["create", "delete", "get", "list", "update"]] * 2
