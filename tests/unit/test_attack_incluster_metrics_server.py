@@ -6,29 +6,18 @@ from __future__ import annotations
 import select
 import socket
 import threading
-from collections.abc import Iterator
 
 import pytest
+import test_incluster_metrics_server
 
-from auditor.incluster.metrics_server import MAX_REQUEST_BYTES, CachedMetrics, make_server
+from auditor.incluster.metrics_server import MAX_REQUEST_BYTES, CachedMetrics
 
 RUN = "isolation_audit_objects 42\n"
+serve = test_incluster_metrics_server.serve  # the fixture: a server on 127.0.0.1, shut down after the test
 
 
-@pytest.fixture
-def serve() -> Iterator:
-    servers = []
-
-    def start(**bounds) -> int:
-        server = make_server("127.0.0.1", 0, CachedMetrics(lambda: RUN), **bounds)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return server.server_address[1]
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+def metrics() -> CachedMetrics:
+    return CachedMetrics(lambda: RUN)
 
 
 def closed_by_server(sock: socket.socket) -> bool:
@@ -41,7 +30,7 @@ def closed_by_server(sock: socket.socket) -> bool:
 
 
 def test_a_client_trickling_its_request_is_cut_at_its_deadline_however_often_it_sends(serve):
-    port = serve(client_timeout=0.5)
+    port = serve(metrics(), client_timeout=0.5)
     trickle = b"GET /healthz HTTP/1.0\r\nX-Slow: " + b"a" * 600
     with socket.create_connection(("127.0.0.1", port)) as sock:
         for byte in trickle:  # every 50 ms: well inside the per-read timeout, 30 s in all: 60 deadlines
@@ -74,7 +63,7 @@ def answer(port: int, request: bytes) -> bytes:
 @pytest.mark.parametrize("header_bytes", [0, 1_000, MAX_REQUEST_BYTES // 2, MAX_REQUEST_BYTES,
                                           4 * MAX_REQUEST_BYTES, 99 * 1000])
 def test_a_request_is_answered_only_within_the_request_bound(serve, header_bytes):
-    port = serve()
+    port = serve(metrics())
     # headers of up to 1000 bytes each: below http.server's own limits of line length and count
     headers = b"".join(b"X-Pad: " + b"p" * 990 + b"\r\n" for _ in range(header_bytes // 1000))
     request = b"GET /metrics HTTP/1.0\r\n" + headers + b"\r\n"
@@ -92,13 +81,13 @@ def test_a_request_is_answered_only_within_the_request_bound(serve, header_bytes
     (b"*", 404), (b"/metrics#f", 404),
 ])
 def test_only_the_exact_path_is_the_metrics(serve, target, status):
-    port = serve()
+    port = serve(metrics())
     first = answer(port, b"GET " + target + b" HTTP/1.0\r\n\r\n").split(b"\r\n", 1)[0]
     assert first.split(b" ")[1] == str(status).encode()
 
 
 def test_pipelined_requests_get_one_answer_and_the_connection_closes(serve):
-    port = serve()
+    port = serve(metrics())
     out = answer(port, b"GET /metrics HTTP/1.1\r\nHost: h\r\n\r\n" * 3)
     assert out.count(b"HTTP/1.0 200 OK") == 1 and out.endswith(RUN.encode() + b"# HELP isolation_audit_state_available"
                                                               b" 1 when the state ConfigMap held a run's metrics.\n"

@@ -11,8 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditor.incluster.drift import RunState
-from auditor.incluster.state import SCHEMA, Location, StateError, decode, previous_state, read_configmap, \
-    write_configmap
+from auditor.incluster.state import (
+    SCHEMA,
+    Location,
+    StateError,
+    decode,
+    previous_state,
+    read_configmap,
+    write_configmap,
+)
 
 WHERE = Location("audit", "state")
 SECRET = "s3cr3t"
