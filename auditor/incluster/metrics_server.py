@@ -11,6 +11,7 @@ body larger than the ConfigMap may hold is not served. Nothing a client sends is
 """
 from __future__ import annotations
 
+import io
 import socket
 import sys
 import threading
@@ -73,12 +74,16 @@ class CachedMetrics:
         return ((text or "") + gauge).encode("utf-8", "replace")
 
 
-class _Capped:
+class _Capped(io.BufferedIOBase):
     """The request's input, of which at most `budget` bytes are read: the server answers GET
     only, so nothing past the headers is ever wanted."""
 
-    def __init__(self, stream, budget: int) -> None:
+    def __init__(self, stream: io.BufferedIOBase, budget: int) -> None:
+        super().__init__()
         self._stream, self.left = stream, budget
+
+    def readable(self) -> bool:
+        return True
 
     def readline(self, size: int | None = -1) -> bytes:
         return self._take(self._stream.readline, size)
@@ -95,6 +100,7 @@ class _Capped:
 
     def close(self) -> None:
         self._stream.close()
+        super().close()
 
 
 class _BoundedServer(ThreadingHTTPServer):
@@ -134,7 +140,8 @@ def make_server(address: str, port: int, metrics: CachedMetrics, *, client_timeo
 
         def setup(self) -> None:
             super().setup()
-            self.rfile = _Capped(self.rfile, MAX_REQUEST_BYTES + 1)
+            self.capped = _Capped(self.rfile, MAX_REQUEST_BYTES + 1)
+            self.rfile = self.capped
 
         def handle(self) -> None:
             # the socket timeout bounds each read, not the request: a byte every few seconds
@@ -155,7 +162,7 @@ def make_server(address: str, port: int, metrics: CachedMetrics, *, client_timeo
         def parse_request(self) -> bool:
             if not super().parse_request():
                 return False
-            if self.rfile.left <= 0:
+            if self.capped.left <= 0:
                 self.send_error(431, "Request too large")
                 return False
             return True
