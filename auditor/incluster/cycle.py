@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..live.errors import ClusterError
 from ..live.transport import Api
 from ..model import Report, Rule, Skipped
 from . import drift
@@ -52,7 +53,7 @@ def read_previous(api: Api, where: Location) -> Previous:
     try:
         configmap = read_configmap(api, where)
         return Previous(configmap, previous_state(configmap, where), None)
-    except StateError as exc:
+    except (StateError, ClusterError) as exc:  # ClusterError: no answer, or one that is not JSON
         return Previous(configmap, None, str(exc).removeprefix(f"{where}: "))
 
 

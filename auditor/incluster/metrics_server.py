@@ -4,12 +4,16 @@ GET /metrics and GET /healthz only; every other path is 404, every other method 
 Read-only: one GET of one ConfigMap, at most once per CACHE_SECONDS however often it is
 scraped (a failed read is cached too, so a scrape storm never becomes an API storm). Bounded:
 at most MAX_CONNECTIONS connections are open at once (more are closed as soon as they are
-accepted, so idle sockets cannot pile up threads), a silent client is dropped after
-CLIENT_TIMEOUT, the request line and headers are bounded by http.server, and a body larger
-than the ConfigMap may hold is not served. Nothing a client sends is logged.
+accepted, so idle sockets cannot pile up threads), every connection is cut CLIENT_TIMEOUT
+after it was accepted (a client trickling a byte at a time keeps no slot longer), a request
+of more than MAX_REQUEST_BYTES (request line and headers) is refused with 431 unread, and a
+body larger than the ConfigMap may hold is not served. Nothing a client sends is logged.
 """
 from __future__ import annotations
 
+import io
+import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +26,7 @@ from .state import MAX_DATA_BYTES, METRICS_KEY, Location, StateError, read_confi
 CACHE_SECONDS = 15.0
 CLIENT_TIMEOUT = 10.0
 MAX_CONNECTIONS = 16
+MAX_REQUEST_BYTES = 16 * 1024  # a scrape's request is a few hundred bytes
 AVAILABLE = f"{PREFIX}state_available"
 
 Source = Callable[[], str | None]  # the metrics text, None when there is no state yet; raises StateError
@@ -69,8 +74,41 @@ class CachedMetrics:
         return ((text or "") + gauge).encode("utf-8", "replace")
 
 
+class _Capped(io.BufferedIOBase):
+    """The request's input, of which at most `budget` bytes are read: the server answers GET
+    only, so nothing past the headers is ever wanted."""
+
+    def __init__(self, stream: io.BufferedIOBase, budget: int) -> None:
+        super().__init__()
+        self._stream, self.left = stream, budget
+
+    def readable(self) -> bool:
+        return True
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self._take(self._stream.readline, size)
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._take(self._stream.read, size)
+
+    def _take(self, read: Callable[[int], bytes], size: int | None) -> bytes:
+        if self.left <= 0:
+            return b""
+        data = read(self.left if size is None or size < 0 else min(size, self.left))
+        self.left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._stream.close()
+        super().close()
+
+
 class _BoundedServer(ThreadingHTTPServer):
     daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], OSError):  # a client gone mid-answer, or cut at its deadline
+            super().handle_error(request, client_address)
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], connections: int) -> None:
         super().__init__(address, handler)
@@ -99,6 +137,35 @@ def make_server(address: str, port: int, metrics: CachedMetrics, *, client_timeo
         timeout = client_timeout
         server_version = "k8s-isolation-audit"
         sys_version = ""
+
+        def setup(self) -> None:
+            super().setup()
+            self.capped = _Capped(self.rfile, MAX_REQUEST_BYTES + 1)
+            self.rfile = self.capped
+
+        def handle(self) -> None:
+            # the socket timeout bounds each read, not the request: a byte every few seconds
+            # would hold a slot for ever
+            deadline = threading.Timer(client_timeout, self._cut)
+            deadline.start()
+            try:
+                super().handle()
+            finally:
+                deadline.cancel()
+
+        def _cut(self) -> None:
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:  # closed already
+                pass
+
+        def parse_request(self) -> bool:
+            if not super().parse_request():
+                return False
+            if self.capped.left <= 0:
+                self.send_error(431, "Request too large")
+                return False
+            return True
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             path = self.path.split("?", 1)[0]

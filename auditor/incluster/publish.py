@@ -1,11 +1,14 @@
 """Apply this run's policy reports through the API: create or replace ours, delete the stale ones.
 
-"Ours" is the managed-by label the renderer sets. A report of that name that lacks the label
-belongs to someone else and is left alone (the run fails on it rather than overwrite it).
+"Ours" is a report with the managed-by label the renderer sets and a name the renderer gives.
+A report of that name that lacks the label belongs to someone else and is left alone (the run
+fails on it rather than overwrite it); so is a labelled report of another name: the label is
+anyone's to set, and whoever may only update a report (relabel it) must not get it deleted.
 Every failure is one line naming the object and the HTTP status, never a value from the cluster.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,9 +16,11 @@ from typing import Any
 from ..live.errors import ApiStatusError
 from ..live.transport import Api
 from ..model import Report, Rule
-from ..reports.policyreport import APIS, LABELS, to_list
+from ..reports.policyreport import APIS, LABELS, SOURCE, to_list
 
 SELECTOR = ",".join(f"{k}={v}" for k, v in LABELS.items())
+# policyreport._reports' names: SOURCE, with a cluster's hash when one scan read several, then -2, -3, …
+OUR_NAME = re.compile(rf"^{re.escape(SOURCE)}(-[0-9a-f]{{10}})?(-[0-9]+)?$")
 PLURALS = {"PolicyReport": "policyreports", "ClusterPolicyReport": "clusterpolicyreports",
            "Report": "reports", "ClusterReport": "clusterreports"}
 
@@ -91,7 +96,7 @@ def publish_reports(api: Api, report: Report, rules: Iterable[Rule], api_version
 
 
 def _ours(api: Api, api_version: str, kind: str) -> dict[tuple[str, str | None, str], str]:
-    """Our reports of this kind in every namespace: key -> resourceVersion."""
+    """Our reports of this kind in every namespace (labelled, and named as we name them): key -> resourceVersion."""
     try:
         page = api.list_items(_collection(api_version, kind, None), 500, labelSelector=SELECTOR)
     except ApiStatusError as exc:
@@ -104,8 +109,9 @@ def _ours(api: Api, api_version: str, kind: str) -> dict[tuple[str, str | None, 
     out = {}
     for item in page:
         if isinstance(item, dict):
-            item = {"kind": kind, **item}  # list items carry no kind
-            out[_key(item)] = str((item.get("metadata") or {}).get("resourceVersion") or "")
+            key = _key({"kind": kind, **item})  # list items carry no kind
+            if OUR_NAME.match(key[2]):
+                out[key] = str((item.get("metadata") or {}).get("resourceVersion") or "")
     return out
 
 

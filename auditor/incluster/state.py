@@ -67,8 +67,8 @@ def decode(text: str, where: Location) -> RunState:
         raise StateError(f"{where}: {STATE_KEY} is not JSON") from None
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
         raise StateError(f"{where}: {STATE_KEY}: not a state of this tool (schema is not {SCHEMA})")
-    finished = doc.get("finished")
-    if isinstance(finished, bool) or not isinstance(finished, (int, float)) or not math.isfinite(finished):
+    finished = _time(doc.get("finished"))
+    if finished is None:
         raise StateError(f"{where}: {STATE_KEY}: finished: not a time")
     if doc.get("truncated") is not False:
         raise StateError(f"{where}: {STATE_KEY}: the previous run had more findings than the state keeps")
@@ -79,7 +79,18 @@ def decode(text: str, where: Location) -> RunState:
     reachable = _pairs(doc.get("reachable"), "reachable", where)
     if any(len(a) > _TENANT_MAX or len(b) > _TENANT_MAX for a, b in reachable):
         raise StateError(f"{where}: {STATE_KEY}: reachable: tenant name too long")
-    return RunState(float(finished), tuple(sorted(findings)), tuple(sorted(set(reachable))))
+    return RunState(finished, tuple(sorted(findings)), tuple(sorted(set(reachable))))
+
+
+def _time(value: Any) -> float | None:
+    """A finite number of seconds, else None (an integer beyond a float's range included)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return None
+    return seconds if math.isfinite(seconds) else None
 
 
 def _no_constant(name: str) -> Any:
@@ -106,7 +117,9 @@ def read_configmap(api: Api, where: Location) -> Mapping[str, Any] | None:
         if exc.status == 404:
             return None
         raise StateError(f"{where}: cannot read: HTTP {exc.status} {exc.reason}") from None
-    if not isinstance(obj, dict) or not isinstance(obj.get("data") or {}, dict):
+    metadata = obj.get("metadata") or {} if isinstance(obj, dict) else None
+    if not (isinstance(metadata, dict) and isinstance(obj.get("data") or {}, dict)
+            and all(isinstance(metadata.get(k) or {}, dict) for k in ("labels", "annotations"))):
         raise StateError(f"{where}: the server's answer is not a ConfigMap")
     return obj
 

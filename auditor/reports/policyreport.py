@@ -35,8 +35,13 @@ CLUSTER_ANNOTATION = "isolation-audit.io/cluster"  # an annotation: a cluster's 
 # kind of the namespaced report, kind of the cluster-scoped one
 APIS = dict(zip(POLICYREPORT_APIS, (("PolicyReport", "ClusterPolicyReport"), ("Report", "ClusterReport")), strict=True))
 DEFAULT_API = POLICYREPORT_APIS[0]
-# An object in etcd is at most 1.5 MiB; a finding's result is well under 1.5 kB.
+# An object in etcd is at most 1.5 MiB. A report holds at most MAX_RESULTS results and
+# MAX_REPORT_BYTES of them; a message or property is cut at MAX_TEXT characters, because
+# evidence is a value of the audited object, whose size its author (a tenant) chooses, and one
+# report too large for etcd would fail the whole publish.
 MAX_RESULTS = 500
+MAX_REPORT_BYTES = 1_000_000
+MAX_TEXT = 2048
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # DNS-1123 label
 OUTCOMES = ("pass", "fail", "warn", "error", "skip")
 
@@ -78,7 +83,7 @@ def _reports(api: str, cluster: str, namespace: str | None, results: list[dict[s
     """One report, or several of MAX_RESULTS each: `k8s-isolation-audit`, `k8s-isolation-audit-2`, …
     (`k8s-isolation-audit-<hash of the cluster name>-…` when the scan read several clusters)."""
     namespaced, cluster_kind = APIS[api]
-    chunks = [results[i:i + MAX_RESULTS] for i in range(0, len(results), MAX_RESULTS)] or [[]]
+    chunks = _chunks(results)
     base = f"{SOURCE}-{hashlib.sha256(cluster.encode('utf-8', 'surrogatepass')).hexdigest()[:10]}" if cluster \
         else SOURCE
     out = []
@@ -100,10 +105,28 @@ def _reports(api: str, cluster: str, namespace: str | None, results: list[dict[s
     return out
 
 
+def _chunks(results: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The results in order, in runs of at most MAX_RESULTS and MAX_REPORT_BYTES (one at least)."""
+    chunks: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for result in results:
+        n = len(json.dumps(result))  # ASCII-escaped: never less than its UTF-8 size
+        if chunks[-1] and (len(chunks[-1]) == MAX_RESULTS or size + n > MAX_REPORT_BYTES):
+            chunks.append([])
+            size = 0
+        chunks[-1].append(result)
+        size += n
+    return chunks
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT - 1] + "\u2026"
+
+
 def _result(f: Finding, index: Mapping[str, Rule], fail_on: Severity | None,
             timestamp: Mapping[str, int], new: frozenset[str]) -> dict[str, Any]:
     rule = index[f.rule_id]
-    resource = {"kind": f.kind, "name": f.name, **({"namespace": f.namespace} if f.namespace else {})}
+    resource = {"kind": f.kind, "name": _clip(f.name), **({"namespace": _clip(f.namespace)} if f.namespace else {})}
     return {
         "source": SOURCE,
         "policy": f.rule_id,
@@ -113,7 +136,7 @@ def _result(f: Finding, index: Mapping[str, Rule], fail_on: Severity | None,
         "result": "fail" if fail_on is not None and f.severity >= fail_on else "warn",
         "severity": f.severity.label,  # the five labels are the CRDs' enum
         "scored": True,
-        "message": f.message,
+        "message": _clip(f.message),
         "timestamp": dict(timestamp),
         "resources": [resource],
         "properties": _properties(f, new),
@@ -137,7 +160,7 @@ def _properties(f: Finding, new: frozenset[str]) -> dict[str, str]:
     }
     for pointer, value in f.evidence.items():
         props[f"evidence {pointer}"] = value if isinstance(value, str) else json.dumps(value, default=str)
-    return {k: v for k, v in props.items() if v}
+    return {k: _clip(v) for k, v in props.items() if v}
 
 
 def _drift(section: Mapping[str, Any], timestamp: Mapping[str, int]) -> dict[str, Any]:
@@ -173,7 +196,7 @@ def _not_audited(skipped: Skipped, timestamp: Mapping[str, int]) -> dict[str, An
         "policy": "coverage",
         "rule": "input-audited",
         "result": "error",
-        "message": f"not audited: {skipped.one_line()}",
+        "message": _clip(f"not audited: {skipped.one_line()}"),
         "timestamp": dict(timestamp),
-        "properties": {"input": skipped.source, "reason": skipped.reason},
+        "properties": {"input": _clip(skipped.source), "reason": _clip(skipped.reason)},
     }

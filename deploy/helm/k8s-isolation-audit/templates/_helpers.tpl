@@ -14,7 +14,7 @@ for a CronJob's name, whose Jobs add 11. */}}
 {{- end -}}
 
 {{- define "k8s-isolation-audit.image" -}}
-{{- .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
 {{- end -}}
 
 {{- define "k8s-isolation-audit.selectorLabels" -}}
@@ -69,7 +69,7 @@ imagePullSecrets:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- with $values.priorityClassName }}
-priorityClassName: {{ . }}
+priorityClassName: {{ . | quote }}
 {{- end }}
 {{- with $values.nodeSelector }}
 nodeSelector:
@@ -85,7 +85,7 @@ affinity:
 {{- end }}
 containers:
   - name: {{ .component }}
-    image: {{ include "k8s-isolation-audit.image" $root }}
+    image: {{ include "k8s-isolation-audit.image" $root | quote }}
     imagePullPolicy: {{ $values.image.pullPolicy }}
     args:
       {{- toYaml .args | nindent 6 }}
