@@ -61,9 +61,7 @@ V = TypeVar("V")
 # too, which no one asks about. "Every class but a few" is then as small as the few, where a
 # mask of every bit set is as wide as the fleet (the baseline's deny-all, every deny's rest).
 EVERY = -1
-# Recent verdict lists kept by their rules (see Evaluator.verdicts), by the bytes their
-# masks hold: a fixed count of answers would hold 100 times the bytes at 10 times the classes.
-ANSWER_BYTES = 64 << 20
+ANSWER_WINDOW = 16384  # recent verdict lists kept by their rules (see Evaluator.verdicts)
 CILIUM_DENY = "CiliumDeny"
 
 
@@ -259,24 +257,18 @@ class _Cell:
 
 
 class Recent(dict[K, V]):
-    """The last answers put in, as many as `size` allows by their `weight` (one each unless
-    told), the oldest dropped first: classes that share an answer are usually asked about
-    one after another, so a window keeps most of the gain of a cache without holding an
-    answer (bitmasks over every class) per class."""
+    """The last `size` answers put in, the oldest dropped first: classes that share an
+    answer are usually asked about one after another, so a window keeps most of the gain
+    of a cache without holding an answer (bitmasks over every class) per class."""
 
-    def __init__(self, size: int, weight: Callable[[V], int] = lambda _: 1) -> None:
+    def __init__(self, size: int) -> None:
         super().__init__()
         self.size = size
-        self._weight = weight
-        self._held = 0
 
     def put(self, key: K, value: V) -> V:
-        if key in self:  # put again: the newest now
-            self._held -= self._weight(self.pop(key))
+        if key not in self and len(self) >= self.size:
+            del self[next(iter(self))]
         self[key] = value
-        self._held += self._weight(value)
-        while self._held > self.size and len(self) > 1:
-            self._held -= self._weight(self.pop(next(iter(self))))
         return value
 
 
@@ -365,7 +357,7 @@ class Evaluator:
         # Recent answers by what decides them: the class's rules in every tier and, for
         # ingress (named ports), its container ports. Classes of one namespace usually share
         # them and are asked for one after another, so a window of answers serves most.
-        self._by_rules: Recent[tuple[Any, ...], list[Verdict]] = Recent(ANSWER_BYTES, _answer_bytes)
+        self._by_rules: Recent[tuple[Any, ...], list[Verdict]] = Recent(ANSWER_WINDOW)
         self._open_cache: dict[tuple[str, int], bool] = {}
         self._keys: dict[tuple[str, int], tuple[Any, ...]] = {}
         self._address_answers: dict[tuple[Any, ...], PortSet] = {}
@@ -892,11 +884,6 @@ class Evaluator:
         while found >= 0:
             yield found
             found = digits.find("1", found + 1)
-
-
-def _answer_bytes(verdicts: list[Verdict]) -> int:
-    """About what an answer holds: its masks, and a verdict's own few dozen bytes."""
-    return sum(64 + v.mask.bit_length() // 8 for v in verdicts)
 
 
 def verdict_for(verdicts: list[Verdict], other: int) -> Verdict:

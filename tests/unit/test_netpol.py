@@ -8,7 +8,7 @@ from netpol_conformance import Namespace, Pod, fixture_paths, load_fixture
 from netpol_reference import allowed as reference_allowed
 from netpol_reference import resolve_port
 
-from auditor.netpol import ALL_PORTS, Endpoint, Evaluator, PortSet, Recent
+from auditor.netpol import ALL_PORTS, Endpoint, Evaluator, PortSet
 
 PATHS = fixture_paths()
 
@@ -376,21 +376,3 @@ def test_an_answers_verdicts_partition_the_classes(world):
             assert all(held)
             assert sum(map(len, held)) == len(set().union(*held)) == len(ev.classes)
             assert [ev.size(v.mask) for v in verdicts] == [len(h) for h in held]
-
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.integers(1, 20), st.lists(st.tuples(st.integers(0, 9), st.integers(0, 8)), max_size=40))
-def test_a_window_keeps_the_newest_answers_that_fit_its_size(size, puts):
-    """Answers weigh what their masks hold: the window keeps the newest that fit, oldest out
-    first and no more out than needed, and a newest answer heavier than the window alone."""
-    window: Recent[int, int] = Recent(size, weight=lambda w: w)
-    for key, weight in puts:
-        before = dict(window)
-        window.put(key, weight)
-        held = {**{k: w for k, w in before.items() if k != key}, key: weight}  # put again: the newest
-        kept = list(window)
-        assert kept == list(held)[len(held) - len(kept):] and key in window
-        assert sum(window.values()) <= size or kept == [key]
-        if len(kept) < len(held):  # the newest it dropped would not have fitted
-            assert held[list(held)[len(held) - len(kept) - 1]] + sum(window.values()) > size
