@@ -56,6 +56,11 @@ MAX_PORT = 65535
 NETWORK_POLICY = "NetworkPolicy"
 K = TypeVar("K")
 V = TypeVar("V")
+# Every class, as a mask: -1 in two's complement. Masks are sets of class ids, held by
+# Python's infinite two's complement: a negative mask holds every id past the classes' count
+# too, which no one asks about. "Every class but a few" is then as small as the few, where a
+# mask of every bit set is as wide as the fleet (the baseline's deny-all, every deny's rest).
+EVERY = -1
 ANSWER_WINDOW = 16384  # recent verdict lists kept by their rules (see Evaluator.verdicts)
 CILIUM_DENY = "CiliumDeny"
 
@@ -310,7 +315,8 @@ class Evaluator:
             PodClass(c.id, c.namespace, c.labels, c.ports, c.host_network, c.ip_signature, tuple(members[c.id]))
             for c in self.classes
         ]
-        self._all = (1 << len(self.classes)) - 1
+        self._all = (1 << len(self.classes)) - 1  # every class, for counting and listing members
+        self._none = ~self._all  # a negative mask that holds no class
         self._ip_masks = [
             sum(1 << c.id for c in self.classes if c.ip_signature and c.ip_signature[k])
             for k in range(len(self._blocks))
@@ -417,7 +423,7 @@ class Evaluator:
         if not isinstance(rule, Mapping):
             return None
         peers = _list(rule.get(peers_key))
-        mask = self._all if not peers else 0
+        mask = EVERY if not peers else 0
         for peer in peers:
             mask |= self._peer_mask(peer, namespace)
         ports = tuple(s for p in _list(rule.get("ports")) if isinstance(p, Mapping) for s in _np_port(p))
@@ -460,7 +466,11 @@ class Evaluator:
                     pod_selector is None or self._selects_class(pod_selector, cid)
                 ):
                     mask |= 1 << cid
-        return mask
+        return self._compact(mask)
+
+    def _compact(self, mask: int) -> int:
+        """A mask of every class as EVERY, so that what is left besides it stays small."""
+        return EVERY if mask == self._all else mask
 
     # -- AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy -----------
 
@@ -490,7 +500,7 @@ class Evaluator:
                 mask |= self._ip_masks[self._blocks.index(block)]
         action, ports = rule.action, rule.ports
         if deny_all and action != "Allow":  # fail closed: a peer we cannot read denies all
-            return Rule(self._all, (), label, (), True, "Deny", rule.index, tier, priority, direction)
+            return Rule(EVERY, (), label, (), True, "Deny", rule.index, tier, priority, direction)
         return Rule(mask, ports, label, tuple(blocks), False, action, rule.index, tier, priority, direction)
 
     # -- CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy ----------------------------
@@ -512,13 +522,13 @@ class Evaluator:
 
     def _cilium_rule(self, rule: netpol_cilium.CiliumRule, policy: str, where: str) -> Rule:
         peers, blocks = rule.peers, list(rule.peers.blocks)
-        mask = self._all if peers.wildcard or "all" in peers.entities else 0
+        mask = EVERY if peers.wildcard or "all" in peers.entities else 0
         for selector, namespace in peers.endpoints:
             mask |= self._cilium_pods(selector, namespace)
         if "world" in peers.entities:
             blocks += [("0.0.0.0/0", ()), ("::/0", ())]
         if peers.entities & {"cluster", "host", "remote-node"}:
-            mask |= self._all if "cluster" in peers.entities else self._host_network_mask()
+            mask |= EVERY if "cluster" in peers.entities else self._host_network_mask()
             blocks += [(address, ()) for _, addresses in self._nodes.values() for address in addresses]
         tier = NETWORK_POLICY if rule.action == "Allow" else CILIUM_DENY
         return Rule(mask, rule.ports, policy, tuple(blocks), peers.wildcard or "all" in peers.entities,
@@ -591,8 +601,8 @@ class Evaluator:
         if match.nothing:
             return 0
         if match.anything:
-            return self._all
-        mask = self._all
+            return EVERY
+        mask = EVERY
         if match.pods_only:
             scope = match.namespace if match.namespace is not None else match.namespace_selector
             mask = self._calico_pods(scope, match.selector, match.not_selector)
@@ -664,7 +674,7 @@ class Evaluator:
                         c.namespace, c.labels, self._namespace_labels.get(c.namespace, {}))
                 if matches(labels):
                     mask |= 1 << cid
-        return mask
+        return self._compact(mask)
 
     # Thousands of classes and namespaces meet the same few selectors: results are memoised
     # by the selector's canonical form.
@@ -720,14 +730,14 @@ class Evaluator:
             if found is None:
                 # an egress answer does not depend on the source beyond its rules
                 key: tuple[Any, ...] = ("egress", self.rules_key("egress", cid))
-                found = self._by_rules.get(key) or self._walk("egress", cid, self._all, self._parts_by_destination)
+                found = self._by_rules.get(key) or self._walk("egress", cid, EVERY, self._parts_by_destination)
                 self._verdicts[cid] = self._by_rules.put(key, found)
             return found
         dst = self.classes[cid]
         key = ("ingress", self.rules_key("ingress", cid), dst.ports)  # named ports resolve on dst
         found = self._by_rules.get(key)
         if found is None:
-            found = self._walk("ingress", cid, self._all, lambda rule: self._parts(rule, dst))
+            found = self._walk("ingress", cid, EVERY, lambda rule: self._parts(rule, dst))
             self._by_rules.put(key, found)
         return found
 
@@ -768,11 +778,11 @@ class Evaluator:
 
     def sources(self, dst: PodClass) -> int:
         """Bitmask of classes whose pods the destination's ingress admits on some port."""
-        return union(v.mask for v in self.verdicts("ingress", dst.id) if v.allowed)
+        return union(v.mask for v in self.verdicts("ingress", dst.id) if v.allowed) & self._all
 
     def targets(self, src: PodClass) -> int:
         """Bitmask of classes the source's egress admits on some port."""
-        return union(v.mask for v in self.verdicts("egress", src.id) if v.allowed)
+        return union(v.mask for v in self.verdicts("egress", src.id) if v.allowed) & self._all
 
     def open_ingress(self, dst: PodClass) -> bool:
         return self._open("ingress", dst.id)
@@ -822,7 +832,7 @@ class Evaluator:
         cells = [_Cell(universe, ALL_PORTS, NO_PORTS)]
         for tier, rules, ends in self._slots(direction, cid):
             for _, rule in rules:
-                cells = _ordered(cells, rule, parts(rule))
+                cells = _ordered(cells, rule, parts(rule), self._none)
             cells = _merged(c.end_of_tier(tier.default if ends is not None else "Pass", tuple(ends or ()))
                             for c in cells)
         merged: dict[tuple[PortSet, tuple[Rule, ...]], Verdict] = {}
@@ -862,11 +872,14 @@ class Evaluator:
         for cid in self.members_ids(mask):
             yield self.classes[cid]
 
-    @staticmethod
-    def members_ids(mask: int) -> Iterator[int]:
+    def size(self, mask: int) -> int:
+        """How many classes the mask holds."""
+        return len(self.classes) - (~mask).bit_count() if mask < 0 else mask.bit_count()
+
+    def members_ids(self, mask: int) -> Iterator[int]:
         # One pass over the digits: peeling the lowest bit off a big integer would copy it
         # once per member.
-        digits = bin(mask)[:1:-1]
+        digits = bin(mask & self._all if mask < 0 else mask)[:1:-1]
         found = digits.find("1")
         while found >= 0:
             yield found
@@ -882,9 +895,11 @@ def verdict_for(verdicts: list[Verdict], other: int) -> Verdict:
 
 
 def _split(
-    cells: list[_Cell], parts: list[tuple[int, PortSet]], change: Callable[[_Cell, int, PortSet], _Cell | None]
+    cells: list[_Cell], parts: list[tuple[int, PortSet]], change: Callable[[_Cell, int, PortSet], _Cell | None],
+    none: int,
 ) -> list[_Cell]:
-    """Apply `change(cell, mask, ports)` to the classes of each part; the rest keep their cell."""
+    """Apply `change(cell, mask, ports)` to the classes of each part; the rest keep their cell.
+    `none` is the negative mask that holds no class (see EVERY)."""
     if not parts:
         return cells
     out: list[_Cell] = []
@@ -892,14 +907,14 @@ def _split(
         rest = cell.mask
         for mask, ports in parts:
             hit = rest & mask
-            if not hit:
+            if not hit or hit == none:
                 continue
             changed = change(cell, hit, ports)
             if changed is None:
                 continue
             rest &= ~mask
             out.append(changed)
-        if rest:
+        if rest and rest != none:
             out.append(cell if rest == cell.mask else cell.with_mask(rest))
     if len(out) == len(cells):
         return out
@@ -915,7 +930,7 @@ def _merged(cells: Iterable[_Cell]) -> list[_Cell]:
     return list(merged.values())
 
 
-def _ordered(cells: list[_Cell], rule: Rule, parts: list[tuple[int, PortSet]]) -> list[_Cell]:
+def _ordered(cells: list[_Cell], rule: Rule, parts: list[tuple[int, PortSet]], none: int) -> list[_Cell]:
     """The first rule of a tier matching a port decides it (a Pass hands it to the next tier)."""
     def change(cell: _Cell, mask: int, ports: PortSet) -> _Cell | None:
         matched = ports & cell.undecided
@@ -927,7 +942,7 @@ def _ordered(cells: list[_Cell], rule: Rule, parts: list[tuple[int, PortSet]]) -
             cell.passed | matched if rule.action == "Pass" else cell.passed,
             cell.deciders if rule.action == "Pass" else cell.deciders + (rule,),
         )
-    return _split(cells, parts, change)
+    return _split(cells, parts, change, none)
 
 
 def union(masks: Iterable[int]) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 from auditor import cni, netpol_admin, netpol_cilium
 from auditor.analysis import WORKLOADS, AnalysisContext, AnalysisResult, Check, Hit, Section
 from auditor.model import Resource, Rule
-from auditor.netpol import ALL_PORTS, NO_PORTS, Endpoint, Evaluator, PodClass, PortSet, Recent, Verdict, union
+from auditor.netpol import ALL_PORTS, EVERY, NO_PORTS, Endpoint, Evaluator, PodClass, PortSet, Recent, Verdict, union
 from auditor.netpol import Rule as NpRule
 from auditor.workloads import items
 from checks import services
@@ -327,7 +327,7 @@ def intended_matrices(ev: Evaluator, labelings: Sequence[Mapping[int, str | None
                 found_sources = sources.put(key, (ingress, _members_with(ev, ingress, candidates)))  # held: ids stay
             for s, into in found_sources[1]:
                 consider(s, d, into)
-    everything = Verdict(-1, ALL_PORTS)
+    everything = Verdict(EVERY, ALL_PORTS)
     # Neighbouring classes usually share their egress answer: keep the targets of the last
     # few answers (each entry holds its answer, so its id stays its own).
     reached: Recent[int, tuple[list[Verdict], list[tuple[PodClass, Verdict]]]] = Recent(REACHED_WINDOW)
@@ -368,7 +368,7 @@ def _denials(ev: Evaluator, tenant: Mapping[int, str | None], matrix: Matrix) ->
     def at_other_end(verdict: Verdict) -> frozenset[str]:
         found = named.get(id(verdict))
         if found is None:
-            if verdict.mask.bit_count() > DENIED_DETAIL:
+            if ev.size(verdict.mask) > DENIED_DETAIL:
                 tenants = frozenset({"*"})
             else:
                 members = (tenant[o.id] for o in ev.members(verdict.mask) if not o.host_network)

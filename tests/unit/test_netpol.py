@@ -357,3 +357,22 @@ def test_class_based_equals_brute_force_with_engine_policies(clusters):
         namespaces, pods, policies = world
         assert_agrees(namespaces, pods, policies, NODES)
     agrees()
+
+
+# -- the answers' masks: kept in two's complement, every class as -1 ------------------------
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mixed_cluster())
+def test_an_answers_verdicts_partition_the_classes(world):
+    """Whatever form a mask takes ("every class but these" is negative), the verdicts of an
+    answer each hold some class, hold no class twice, and together hold every class."""
+    namespaces, pods, policies = world
+    ev = evaluator(namespaces, pods, policies, NODES)
+    for c in ev.classes:
+        for direction in ("ingress", "egress"):
+            verdicts = ev.verdicts(direction, c.id)
+            held = [set(ev.members_ids(v.mask)) for v in verdicts]
+            assert all(held)
+            assert sum(map(len, held)) == len(set().union(*held)) == len(ev.classes)
+            assert [ev.size(v.mask) for v in verdicts] == [len(h) for h in held]
