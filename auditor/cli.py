@@ -414,8 +414,9 @@ class _Publisher:
             raise UsageError(f"publish: {exc}") from None
         finally:
             self.api.close()
+        gone = f", {done.gone} not written: namespace being deleted" if done.gone else ""
         _say(f"published policy reports ({done.created} created, {done.updated} replaced, {done.deleted} stale "
-             f"deleted) and the state in {self.where}")
+             f"deleted{gone}) and the state in {self.where}")
 
 
 def _serve_metrics(args: argparse.Namespace) -> int:

@@ -34,6 +34,10 @@ class Published:
     created: int
     updated: int
     deleted: int
+    gone: int = 0  # not written: their namespace is being deleted (its report would go with it)
+
+
+GONE = "<namespace gone>"  # _adopt's answer for a report whose namespace is going away
 
 
 def _collection(api_version: str, kind: str, namespace: str | None) -> str:
@@ -75,12 +79,14 @@ def publish_reports(api: Api, report: Report, rules: Iterable[Rule], api_version
     existing = {}
     for kind in APIS[api_version]:
         existing.update(_ours(api, api_version, kind))
-    created = updated = 0
+    created = updated = gone = 0
     for obj in desired:
         key = _key(obj)
         version = existing[key] if key in existing else _adopt(api, api_version, obj, key)
         if version is None:
             created += 1
+        elif version is GONE:
+            gone += 1
         else:
             _replace(api, api_version, obj, key, version)
             updated += 1
@@ -92,7 +98,7 @@ def publish_reports(api: Api, report: Report, rules: Iterable[Rule], api_version
         except ApiStatusError as exc:
             if exc.status != 404:  # gone already: what we wanted
                 raise PublishError(f"{_label(key)}: cannot delete: HTTP {exc.status} {exc.reason}") from None
-    return Published(created, updated, len(stale))
+    return Published(created, updated, len(stale), gone)
 
 
 def _ours(api: Api, api_version: str, kind: str) -> dict[tuple[str, str | None, str], str]:
@@ -123,6 +129,8 @@ def _adopt(api: Api, api_version: str, obj: Mapping[str, Any], key) -> str | Non
         api.create(_collection(api_version, kind, namespace), obj)
         return None
     except ApiStatusError as exc:
+        if namespace and exc.status in (403, 404) and _going_away(api, namespace):
+            return GONE  # findings of pods still terminating: the API refuses new content there
         if exc.status != 409:
             raise PublishError(f"{_label(key)}: cannot create: HTTP {exc.status} {exc.reason}") from None
     try:
@@ -133,6 +141,17 @@ def _adopt(api: Api, api_version: str, obj: Mapping[str, Any], key) -> str | Non
     if not LABELS.items() <= dict(meta.get("labels") or {}).items():
         raise PublishError(f"{_label(key)}: exists and is not managed by k8s-isolation-audit; left alone")
     return str(meta.get("resourceVersion") or "")
+
+
+def _going_away(api: Api, namespace: str) -> bool:
+    try:
+        found = api.get(f"/api/v1/namespaces/{namespace}")
+    except ApiStatusError as exc:
+        return exc.status == 404
+    meta = found.get("metadata") if isinstance(found, dict) else None
+    status = found.get("status") if isinstance(found, dict) else None
+    return bool((isinstance(meta, dict) and meta.get("deletionTimestamp"))
+                or (isinstance(status, dict) and status.get("phase") == "Terminating"))
 
 
 def _replace(api: Api, api_version: str, obj: Mapping[str, Any], key, version: str) -> None:

@@ -116,3 +116,45 @@ def test_every_object_we_write_carries_our_label(demo):
 def test_publish_needs_a_live_scan_of_one_cluster_and_is_its_own_baseline(argv, capsys):
     assert main(argv) == 2
     assert "error: --publish " in capsys.readouterr().err
+
+
+class TerminatingApi(MemoryApi):
+    """The API refuses new content in namespaces being deleted (403), as the NamespaceLifecycle
+    admission plugin does; `/api/v1/namespaces/NS` answers with the namespace's phase."""
+
+    def __init__(self, terminating: set[str]) -> None:
+        super().__init__()
+        self.terminating = terminating
+
+    def get(self, path: str):
+        if path.startswith("/api/v1/namespaces/"):
+            name = path.rsplit("/", 1)[1]
+            return {"metadata": {"name": name}, "status": {"phase": "Terminating" if name in self.terminating
+                                                           else "Active"}}
+        return super().get(path)
+
+    def create(self, path: str, body: dict):
+        if any(f"/namespaces/{ns}/" in path for ns in self.terminating):
+            raise ApiStatusError("POST", path, 403, "Forbidden", "namespace is being terminated")
+        return super().create(path, body)
+
+
+def test_a_namespace_being_deleted_gets_no_report_and_the_rest_are_published(demo):
+    dying = sorted({f.namespace for f in demo.findings if f.namespace})[0]
+    api = TerminatingApi({dying})
+    done = publish_reports(api, demo, None, API, 1.0)
+    assert done.gone == 1 and dying not in namespaces(api) and done.created == len(api.objects) > 1
+    # a 403 anywhere else is still the run's failure
+    api.terminating = set()
+    other = sorted(namespaces(api))[0]
+    api.objects = {p: o for p, o in api.objects.items() if f"/namespaces/{other}/" not in p}
+    refused = MemoryApi.create
+
+    def forbidden(self, path, body):
+        if f"/namespaces/{other}/" in path:
+            raise ApiStatusError("POST", path, 403, "Forbidden", "no")
+        return refused(self, path, body)
+
+    api.create = forbidden.__get__(api)
+    with pytest.raises(PublishError, match="cannot create: HTTP 403 Forbidden"):
+        publish_reports(api, demo, None, API, 2.0)
