@@ -19,7 +19,8 @@ from .drift import SEVERITIES, RunState
 
 STATE_KEY, METRICS_KEY = "state.json", "metrics"
 SCHEMA = "k8s-isolation-audit/state/v1"
-LABELS = {"app.kubernetes.io/managed-by": "k8s-isolation-audit"}
+# part-of, not managed-by: the probe clean-up and its leftover checks own the managed-by label
+LABELS = {"app.kubernetes.io/part-of": "k8s-isolation-audit"}
 # A ConfigMap's data may take at most 1 MiB (1,048,576 bytes); some room is left for the rest.
 MAX_DATA_BYTES = 1_000_000
 MAX_STATE_BYTES = 600_000  # about 12,000 findings; the metrics get the rest

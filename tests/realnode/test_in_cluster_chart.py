@@ -200,8 +200,7 @@ def test_with_probes_enabled_the_one_run_probes_every_node_and_leaves_no_probe_b
     assert report["coverage"]["complete"] is True, report["coverage"]
     for node in node_cluster.nodes:  # observed by a probe pod on the node, not read from the Node object
         assert f"probe node-{node.spec.name}" in report["coverage"]["inputs"]
-    state = f"configmap {release.namespace}/{release.name}-state"  # labelled like the probes' objects, and kept
-    assert [o for o in tool_objects_left(node_cluster, "isolation-audit") if o != state] == []
+    assert tool_objects_left(node_cluster, "isolation-audit") == []
     assert wait_for_no_containers(node_cluster, "isolation-audit") == []
     release.helm("uninstall", release.name, "--wait")
     until("nothing of the release left in its namespace", lambda: not release.left())

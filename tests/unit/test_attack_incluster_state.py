@@ -89,7 +89,7 @@ def test_any_answer_is_read_as_a_configmap_or_refused_and_what_was_read_can_be_w
         assert "\n" not in str(exc) and SECRET not in str(exc) and str(exc).startswith(str(WHERE))
         configmap = None
     write_configmap(api, WHERE, configmap, RunState(1.0, (), ()), "m 1\n")
-    assert api.writes[-1]["metadata"]["labels"]["app.kubernetes.io/managed-by"]
+    assert api.writes[-1]["metadata"]["labels"]["app.kubernetes.io/part-of"]
 
 
 @pytest.mark.parametrize("metadata", ["x", ["labels"], {"labels": "x"}, {"labels": ["a"]}, {"annotations": 1}])

@@ -133,9 +133,11 @@ def test_the_state_is_created_then_replaced_under_its_resource_version_and_metri
     write_configmap(api, WHERE, {"metadata": {"resourceVersion": "41", **helm}}, run, "m 1\n")
     (create, _, first), (put, path, second) = api.calls
     assert (create, put, path) == ("POST", "PUT", "/api/v1/namespaces/audit/configmaps/state")
-    assert first["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "k8s-isolation-audit"}
+    assert first["metadata"]["labels"] == {"app.kubernetes.io/part-of": "k8s-isolation-audit"}
     assert "resourceVersion" not in first["metadata"] and second["metadata"]["resourceVersion"] == "41"
-    assert {k: second["metadata"][k] for k in helm} == helm  # a chart's ConfigMap stays the chart's
+    # a chart's ConfigMap stays the chart's: its labels and annotations kept, ours added
+    assert helm["labels"].items() <= second["metadata"]["labels"].items()
+    assert second["metadata"]["annotations"] == helm["annotations"]
     assert decode(second["data"]["state.json"], WHERE) == run and second["data"]["metrics"] == "m 1\n"
     with pytest.raises(StateError, match="do not fit"):
         write_configmap(api, WHERE, None, run, "#" * MAX_DATA_BYTES)
