@@ -372,9 +372,10 @@ class _Publisher:
     """`scan --publish`: the in-cluster cycle (auditor/incluster/cycle.py) with the CLI's errors."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        from .incluster.cycle import connect_one, default_namespace
+        from .incluster.cycle import default_namespace
         from .incluster.state import Location
         from .live.errors import ClusterError
+        from .live.transport import connect_one
 
         self.args = args
         self.where = Location(args.state_namespace or default_namespace(), args.state_name)
@@ -420,10 +421,11 @@ class _Publisher:
 
 
 def _serve_metrics(args: argparse.Namespace) -> int:
-    from .incluster.cycle import connect_one, default_namespace
+    from .incluster.cycle import default_namespace
     from .incluster.metrics_server import CachedMetrics, configmap_source, make_server
     from .incluster.state import Location
     from .live.errors import ClusterError
+    from .live.transport import connect_one
 
     where = Location(args.state_namespace or default_namespace(), args.state_name)
     try:

@@ -4,7 +4,6 @@ reports could not be applied leaves the previous state, so the next run's drift 
 compares with the last published run)."""
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -29,16 +28,6 @@ def default_namespace(path: str = POD_NAMESPACE_FILE) -> str:
     except (OSError, UnicodeDecodeError):
         return FALLBACK_NAMESPACE
     return text or FALLBACK_NAMESPACE
-
-
-def connect_one(kubeconfig: str | None, context: str | None, timeout: float) -> Api:
-    """An Api for the context a live scan reads (the current one unless named)."""
-    from ..live.kubeconfig import load_kubeconfig, select_contexts
-    from ..live.transport import connect
-
-    config = load_kubeconfig(kubeconfig, os.environ)
-    name = select_contexts(config, [context] if context else None, False)[0]
-    return connect(config, name, timeout=timeout)
 
 
 @dataclass(frozen=True)

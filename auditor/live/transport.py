@@ -243,3 +243,14 @@ def connect(config: Any, context: str, *, timeout: float = 30.0, policy: RetryPo
     client = ApiClient(cfg)
     client.user_agent = "k8s-isolation-audit"
     return Api(context, client, timeout=timeout, policy=policy, sleep=sleep)
+
+
+def connect_one(kubeconfig: str | None, context: str | None, timeout: float,
+                environ: Mapping[str, str] | None = None) -> Api:
+    """An Api for one context (the current one unless named), for the commands that write:
+    a publish or a probe run acts on exactly one cluster."""
+    from .kubeconfig import load_kubeconfig, select_contexts
+
+    config = load_kubeconfig(kubeconfig, environ)
+    name = select_contexts(config, [context] if context else None, False)[0]
+    return connect(config, name, timeout=timeout)

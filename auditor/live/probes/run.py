@@ -50,12 +50,9 @@ def run_probes(
     """
     own_api = api is None
     if own_api:
-        from ..kubeconfig import load_kubeconfig, select_contexts
-        from ..transport import connect
+        from ..transport import connect_one
 
-        config = load_kubeconfig(kubeconfig, environ)
-        name = select_contexts(config, [context] if context else None, False)[0]
-        api = connect(config, name, timeout=min(30.0, max(5.0, options.timeout)))
+        api = connect_one(kubeconfig, context, min(30.0, max(5.0, options.timeout)), environ)
     run = ProbeRun(run_id or new_run_id(), api.context, options.namespace)
     notify = notifier(progress)
     restore = trap_sigterm()
