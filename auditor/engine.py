@@ -1,6 +1,7 @@
 """Inventory + rules + analyses + config -> Report. Pure: no I/O, no clock but `today`."""
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -388,33 +389,45 @@ def _resolve_locations(drafts: Iterable[_Draft]) -> None:
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
+@functools.cache
+def _parts(template: str) -> tuple[str, ...]:
+    """The template split at its placeholders: literal text at even places, names at odd."""
+    return tuple(_PLACEHOLDER.split(template))
+
+
 def _format(template: str, fields: Mapping[str, Any]) -> str:
     """`{name}` placeholders only: a rule pack is data, so no attribute or index access."""
-    return _PLACEHOLDER.sub(lambda m: str(fields.get(m.group(1), m.group(0))), template)
+    parts = _parts(template)
+    if len(parts) == 1:
+        return template
+    return "".join(part if i % 2 == 0 else str(fields.get(part, "{" + part + "}")) for i, part in enumerate(parts))
 
 
 def _finding(d: _Draft, config: Config, tenancy: Tenancy, cluster: str | None) -> Finding:
     kind, name, namespace = d.kind, d.name, d.namespace
     if kind == "Namespace":
         namespace = name  # a namespace's findings belong to its tenant and match its waivers
-    fields = {
-        "kind": kind,
-        "name": name,
-        "namespace": namespace or "-",
-        "container": d.container or "-",
-        "node": d.node or "-",
-        "tenant": tenancy.tenant_of(namespace) or "platform",
-    }
-    template = d.condition.message if d.condition is not None and d.condition.message else d.rule.message
-    if not d.message and "{value}" in template:  # serialising evidence is the costly part
-        fields["value"] = next((_short(v) for v in d.evidence.values()), "-")
-    message = d.message or _format(template, fields)
+    tenant = tenancy.tenant_of(namespace)
+    message = d.message
+    if not message:
+        template = d.condition.message if d.condition is not None and d.condition.message else d.rule.message
+        fields = {
+            "kind": kind,
+            "name": name,
+            "namespace": namespace or "-",
+            "container": d.container or "-",
+            "node": d.node or "-",
+            "tenant": tenant or "platform",
+        }
+        if "{value}" in template:  # serialising evidence is the costly part
+            fields["value"] = next((_short(v) for v in d.evidence.values()), "-")
+        message = _format(template, fields)
     return Finding(
         rule_id=d.rule.id,
         severity=config.severity_of(d.rule),
         title=d.rule.title,
         message=message,
-        tenant=tenancy.tenant_of(namespace),
+        tenant=tenant,
         namespace=namespace,
         kind=kind,
         name=name,

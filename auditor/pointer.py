@@ -22,7 +22,8 @@ def unescape(token: str) -> str:
 def split_pointer(pointer: str) -> list[str]:
     if not pointer:
         return []
-    return [unescape(t) for t in pointer[1:].split("/")]
+    tokens = pointer[1:].split("/")
+    return [unescape(t) for t in tokens] if "~" in pointer else tokens
 
 
 def join(tokens: Iterable[Any]) -> str:

@@ -63,6 +63,12 @@ def service_accounts(ctx: AnalysisContext) -> ServiceAccounts:
     return ServiceAccounts(found)
 
 
+def token_mounts(ctx: AnalysisContext) -> tuple[TokenMount, ...]:
+    """For `ctx.shared`: each of `ctx.workloads`' verdicts, in its order (two checks read them)."""
+    accounts = ctx.shared(service_accounts)
+    return tuple(token_mount(view, accounts) for view in ctx.workloads)
+
+
 @dataclass(frozen=True, slots=True)
 class TokenMount:
     """The verdict for one pod template, with what decided it."""

@@ -25,7 +25,7 @@ from typing import Any
 
 from auditor.analysis import AnalysisContext, AnalysisResult, Check, Hit
 from auditor.model import Rule
-from auditor.token_mount import service_accounts, token_mount
+from auditor.token_mount import token_mounts
 from auditor.workloads import ContainerView, PodView
 
 # Compared with the name's last word, and with its last two words joined (`API_KEY` -> apikey).
@@ -117,9 +117,7 @@ def _plain_text(ctx: AnalysisContext, rule: Rule) -> Iterator[Hit]:
 
 
 def _token_automount(ctx: AnalysisContext, rule: Rule) -> Iterator[Hit]:
-    accounts = ctx.shared(service_accounts)
-    for view in ctx.workloads:
-        mount = token_mount(view, accounts)
+    for view, mount in zip(ctx.workloads, ctx.shared(token_mounts), strict=True):
         if mount.mounted:
             r = view.resource
             message = f"{r.kind} {r.name} mounts a token of ServiceAccount {mount.account_name}: {mount.reason}"

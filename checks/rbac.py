@@ -26,7 +26,7 @@ from auditor.rbac import (
     build,
     owners,
 )
-from auditor.token_mount import service_accounts, token_mount
+from auditor.token_mount import token_mounts
 
 from .fleet import fleet
 
@@ -361,12 +361,10 @@ def _escape(scene: Scene, tenant: str, bindings: Sequence[Binding], path: list) 
 def _exposed_tokens(scene: Scene, rule: Rule) -> Iterator[Hit]:
     """Running pods holding a token whose ServiceAccount may do one of `requests` cluster-wide."""
     requests = [_request(r) for r in rule.params["requests"]]
-    accounts = scene.ctx.shared(service_accounts)
-    for view in scene.ctx.workloads:
+    for view, mount in zip(scene.ctx.workloads, scene.ctx.shared(token_mounts), strict=True):
         ns = view.resource.namespace
         if ns is None or scene.ctx.tenancy.tenant_of(ns) is None:
             continue
-        mount = token_mount(view, accounts)
         account = mount.account
         if account is None or not mount.mounted:
             continue

@@ -77,32 +77,34 @@ def render(report: Report) -> str:
 
 def pieces(report: Report) -> Iterator[str]:
     """`dumps(to_dict(report))` in pieces, the findings a batch at a time, so that a fleet's
-    report is never held whole (the CLI writes each piece as it comes). Whether orjson writes
-    the report is settled before the first piece: every batch is tried first, compact."""
+    report is never held whole (the CLI writes each piece as it comes)."""
     if not report.findings or "findings" in report.sections:  # a plugin's section of that name replaces them
         yield dumps(to_dict(report))
         return
-    batches = range(0, len(report.findings), _BATCH)
     try:
         head = orjson.dumps(to_dict(report, findings=False), option=_OPTIONS).decode()
-        for start in batches:
-            _dumped(report.findings[start : start + _BATCH], orjson.OPT_NON_STR_KEYS)
     except orjson.JSONEncodeError:
         yield dumps(to_dict(report))
         return
     # No string holds a raw newline, so this is the top-level member, and the only one.
     before, after = head.split('\n  "findings": []')
     yield before + '\n  "findings": [\n'
-    for start in batches:
-        text = _dumped(report.findings[start : start + _BATCH], _OPTIONS)
-        yield ("" if start == 0 else ",\n") + text[len(b"[\n  [\n") : -len(b"\n  ]\n]")].decode()
+    for start in range(0, len(report.findings), _BATCH):
+        yield ("" if start == 0 else ",\n") + _batch(report.findings[start : start + _BATCH])
     yield "\n  ]" + after + "\n"
 
 
-def _dumped(findings: Any, option: int) -> bytes:
-    """The findings wrapped in two lists: as deep as in the report (orjson's depth bound
-    falls where it falls for the whole report) and, indented, at the report's indentation."""
-    return orjson.dumps([[finding_dict(f) for f in findings]], option=option)
+def _batch(findings: Any) -> str:
+    """The findings as they sit in the report's list. They are wrapped in two lists: as deep
+    as in the report (orjson's depth bound falls where it falls for the whole report) and,
+    indented, at the report's indentation. A batch orjson refuses (evidence from hostile
+    input) is written as `dumps` writes such a report: by the standard library."""
+    wrapped = [[finding_dict(f) for f in findings]]
+    try:
+        text = orjson.dumps(wrapped, option=_OPTIONS).decode()
+    except orjson.JSONEncodeError:
+        text = json.dumps(wrapped, indent=2, default=str)
+    return text[len("[\n  [\n") : -len("\n  ]\n]")]
 
 
 def dumps(data: Any) -> str:
