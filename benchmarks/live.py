@@ -2,7 +2,9 @@
 
 Starts its own kube-apiserver + etcd (tests/harness/apiserver.py), creates the objects with a
 bounded thread pool, builds kubectl at the apiserver's exact version from the Go module cache
-(cached beside the apiserver binaries), then times both readers over the same cluster.
+(cached beside the apiserver binaries), then times both readers over the same cluster, and a
+whole `scan` of it as a fresh process (its peak memory from the kernel's accounting of that
+child, taken before kubectl runs).
 
     python benchmarks/live.py --pods 5000 --namespaces 50 --repeat 3
 """
@@ -149,6 +151,24 @@ def populate(server: ApiServer, pods: int, namespaces: int, workers: int) -> dic
     return counts
 
 
+def cli_scan(kubeconfig: str, page_size: int, report: Path) -> tuple[float, float, int]:
+    """`scan` of the cluster as a user runs it, a fresh process writing its JSON report:
+    (seconds, peak RSS in MiB from the kernel's accounting of that child, findings)."""
+    cmd = [sys.executable, "-m", "auditor", "scan", "--kubeconfig", kubeconfig, "--page-size", str(page_size),
+           "--format", "json", "-o", str(report)]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = code = os.waitstatus_to_exitcode(status)  # reaped by wait4
+    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if code not in (0, 1):
+        raise SystemExit(f"scan exited {code}: {stderr.strip()[-2000:]}")
+    import orjson
+
+    return seconds, usage.ru_maxrss / 1024, len(orjson.loads(report.read_bytes())["findings"])
+
+
 def time_it(fn, repeat: int) -> tuple[float, list[float]]:
     runs = []
     for _ in range(repeat):
@@ -194,6 +214,7 @@ def main() -> int:
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         ours, our_runs = time_it(lambda: load_cluster(server.kubeconfig, page_size=args.page_size), args.repeat)
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        scan_s, scan_mb, findings = cli_scan(server.kubeconfig, args.page_size, Path(cache) / "report.json")
         theirs, their_runs = time_it(run_kubectl, args.repeat)
         # the whole CLI path, cold: a fresh interpreter that imports the client and reads the cluster
         cold_cmd = [
@@ -210,6 +231,8 @@ def main() -> int:
           f"+ namespaces); {len(SCAN_KINDS)} kinds; page size {args.page_size}; best of {args.repeat}")
     print(f"load_cluster (in process)      : {ours:6.2f} s  runs {', '.join(f'{r:.2f}' for r in our_runs)}"
           f"  (peak RSS {rss_after / 1024:.0f} MiB, before {rss_before / 1024:.0f} MiB)")
+    print(f"scan, whole CLI, JSON report   : {scan_s:6.2f} s  peak RSS {scan_mb:.0f} MiB, {findings} findings "
+          f"({findings / max(counts['pods'], 1):.1f} a pod)")
     print(f"load_cluster (fresh python)    : {cold:6.2f} s  runs {', '.join(f'{r:.2f}' for r in cold_runs)}")
     print(f"kubectl get {len(SCAN_KINDS)} kinds -A -o json : {theirs:6.2f} s  runs "
           f"{', '.join(f'{r:.2f}' for r in their_runs)}")

@@ -51,15 +51,34 @@ def read_input(path: Path | None, stdin: BinaryIO | None, limit: int) -> bytes:
     A FIFO, device or socket is refused without being opened (see `files.open_regular`)."""
     if path is not None:
         with open_regular(path) as f:
-            if os.fstat(f.fileno()).st_size > limit:
+            size = os.fstat(f.fileno()).st_size
+            if size > limit:
                 raise TooLarge(f"file larger than the {limit}-byte input limit")
-            data = f.read(limit + 1)
+            data = _read_bounded(f, limit, size)
     else:
         assert stdin is not None, "stdin requested but none given"
-        data = stdin.read(limit + 1)
+        data = _read_bounded(stdin, limit, 0)
     if len(data) > limit:
         raise TooLarge(f"input larger than the {limit}-byte input limit")
     return data
+
+
+_CHUNK = 1 << 20
+
+
+def _read_bounded(f: BinaryIO, limit: int, expected: int) -> bytes:
+    """At most `limit + 1` bytes, asked for as they are expected: `read(limit + 1)` reserves
+    that much memory before reading a byte (2 GiB for every file under the default limit,
+    which fails under an address-space limit). Past `expected` (a pipe, or a file that grew),
+    the rest comes a chunk at a time."""
+    data = f.read(min(expected, limit) + 1)
+    if len(data) <= expected or len(data) > limit:
+        return data
+    parts, total = [data], len(data)
+    while total <= limit and (chunk := f.read(min(max(total, _CHUNK), limit + 1 - total))):
+        parts.append(chunk)
+        total += len(chunk)
+    return b"".join(parts)
 
 
 # -- YAML ---------------------------------------------------------------------------------------
