@@ -331,7 +331,7 @@ def _scan(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
 
     limits = Limits() if args.max_file_size is None else Limits(max_file_bytes=args.max_file_size)
-    publisher = _Publisher(args) if publish else None  # before the scan: a wrong owner or context writes nothing
+    publisher = _cycle(args) if publish else None
     if live:
         inventory = _live_inventory(args, config)
     else:
@@ -359,7 +359,12 @@ def _scan(args: argparse.Namespace) -> int:
     for skipped in report.coverage.skipped:  # before publishing and the evidence bundle, whose failures end the scan
         _say(f"skipped {skipped.one_line()}")
     if publisher:
-        publisher.publish(report, active, started)
+        from .incluster.cycle import CycleError
+
+        try:
+            _say(publisher.publish(report, active, started))
+        except CycleError as exc:
+            raise UsageError(str(exc)) from None
     if args.evidence_dir:
         _write_evidence(args, report, inventory, ruleset, config, active)
     if report.coverage.skipped:
@@ -368,56 +373,16 @@ def _scan(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if report.failing() and not publisher else EXIT_OK
 
 
-class _Publisher:
-    """`scan --publish`: the in-cluster cycle (auditor/incluster/cycle.py) with the CLI's errors."""
+def _cycle(args: argparse.Namespace):
+    from .incluster.cycle import Cycle, CycleError, default_namespace
+    from .incluster.state import Location
 
-    def __init__(self, args: argparse.Namespace) -> None:
-        from .incluster.cycle import default_namespace
-        from .incluster.state import Location
-        from .live.errors import ClusterError
-        from .live.transport import connect_one
-
-        self.args = args
-        self.where = Location(args.state_namespace or default_namespace(), args.state_name)
-        try:
-            self.api = connect_one(args.kubeconfig, args.context[0] if args.context else None, args.request_timeout)
-        except ClusterError as exc:
-            raise UsageError(str(exc)) from None
-        self.owners = self._owners(args.publish_owner)
-
-    def _owners(self, name: str | None) -> tuple:
-        """Looked up before the scan: a wrong name fails the run before it writes anything."""
-        from .incluster.publish import PublishError, owner_references
-
-        try:
-            return owner_references(self.api, name) if name else ()
-        except PublishError as exc:
-            self.api.close()
-            raise UsageError(f"publish: {exc}") from None
-
-    def with_drift(self, report):
-        from .incluster.cycle import read_previous, with_drift
-
-        self.finished = time.time()
-        self.previous = read_previous(self.api, self.where)
-        return with_drift(report, self.previous, self.where, self.finished)
-
-    def publish(self, report, rules, started: float) -> None:
-        from .incluster.cycle import publish
-        from .incluster.publish import PublishError
-        from .incluster.state import StateError
-        from .live.errors import ClusterError
-
-        try:
-            done = publish(self.api, report, rules, self.args.policyreport_api, self.where, self.previous,
-                           started, self.finished, self.owners)
-        except (PublishError, StateError, ClusterError) as exc:
-            raise UsageError(f"publish: {exc}") from None
-        finally:
-            self.api.close()
-        gone = f", {done.gone} not written: namespace being deleted" if done.gone else ""
-        _say(f"published policy reports ({done.created} created, {done.updated} replaced, {done.deleted} stale "
-             f"deleted{gone}) and the state in {self.where}")
+    where = Location(args.state_namespace or default_namespace(), args.state_name)
+    try:
+        return Cycle(args.kubeconfig, args.context[0] if args.context else None, args.request_timeout, where,
+                     args.publish_owner, args.policyreport_api)
+    except CycleError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _serve_metrics(args: argparse.Namespace) -> int:

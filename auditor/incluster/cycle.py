@@ -4,15 +4,16 @@ reports could not be applied leaves the previous state, so the next run's drift 
 compares with the last published run)."""
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from ..live.errors import ClusterError
-from ..live.transport import Api
+from ..live.transport import Api, connect_one
 from ..model import Report, Rule, Skipped
 from . import drift
-from .publish import Published, publish_reports
+from .publish import Published, PublishError, owner_references, publish_reports
 from .state import Location, StateError, previous_state, read_configmap, write_configmap
 
 DEFAULT_NAME = "k8s-isolation-audit-state"
@@ -68,3 +69,43 @@ def publish(api: Api, report: Report, rules: Iterable[Rule], api_version: str, w
     write_configmap(api, where, previous.configmap, drift.run_state(report, finished),
                     render(report, started=started, finished=finished), owners)
     return published
+
+
+class CycleError(Exception):
+    """One line: what the cycle could not do (the CLI's usage error)."""
+
+
+class Cycle:
+    """`scan --publish` around one audit. Connected, and the owner looked up, before the scan:
+    a wrong context or owner fails the run before it writes anything."""
+
+    def __init__(self, kubeconfig: str | None, context: str | None, timeout: float, where: Location,
+                 owner: str | None, api_version: str) -> None:
+        self.where, self.api_version = where, api_version
+        try:
+            self.api = connect_one(kubeconfig, context, timeout)
+        except ClusterError as exc:
+            raise CycleError(str(exc)) from None
+        try:
+            self.owners = owner_references(self.api, owner) if owner else ()
+        except PublishError as exc:
+            self.api.close()
+            raise CycleError(f"publish: {exc}") from None
+
+    def with_drift(self, report: Report) -> Report:
+        self.finished = time.time()
+        self.previous = read_previous(self.api, self.where)
+        return with_drift(report, self.previous, self.where, self.finished)
+
+    def publish(self, report: Report, rules: Iterable[Rule], started: float) -> str:
+        """The reports and the state written; the line saying so."""
+        try:
+            done = publish(self.api, report, rules, self.api_version, self.where, self.previous, started,
+                           self.finished, self.owners)
+        except (PublishError, StateError, ClusterError) as exc:
+            raise CycleError(f"publish: {exc}") from None
+        finally:
+            self.api.close()
+        gone = f", {done.gone} not written: namespace being deleted" if done.gone else ""
+        return (f"published policy reports ({done.created} created, {done.updated} replaced, {done.deleted} stale "
+                f"deleted{gone}) and the state in {self.where}")
