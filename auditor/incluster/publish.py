@@ -90,22 +90,42 @@ def publish_reports(api: Api, report: Report, rules: Iterable[Rule], api_version
         else:
             _replace(api, api_version, obj, key, version)
             updated += 1
-    stale = set(existing) - {_key(o) for o in desired}
-    for key in sorted(stale, key=lambda k: (k[0], k[1] or "", k[2])):
+    deleted = _delete(api, api_version, set(existing) - {_key(o) for o in desired})
+    for other in APIS:
+        if other != api_version:
+            deleted += _withdraw(api, other)
+    return Published(created, updated, deleted, gone)
+
+
+def _withdraw(api: Api, api_version: str) -> int:
+    """Our reports under a report API this run does not write (an earlier run's
+    --policyreport-api): as stale as a report whose findings are fixed, and deleted. An API the
+    cluster does not serve, or this account may not list, has none of ours to delete."""
+    found: dict[tuple[str, str | None, str], str] = {}
+    for kind in APIS[api_version]:
+        found.update(_ours(api, api_version, kind, required=False))
+    return _delete(api, api_version, set(found))
+
+
+def _delete(api: Api, api_version: str, keys: set[tuple[str, str | None, str]]) -> int:
+    for key in sorted(keys, key=lambda k: (k[0], k[1] or "", k[2])):
         kind, namespace, name = key
         try:
             api.delete(f"{_collection(api_version, kind, namespace)}/{name}")
         except ApiStatusError as exc:
             if exc.status != 404:  # gone already: what we wanted
                 raise PublishError(f"{_label(key)}: cannot delete: HTTP {exc.status} {exc.reason}") from None
-    return Published(created, updated, len(stale), gone)
+    return len(keys)
 
 
-def _ours(api: Api, api_version: str, kind: str) -> dict[tuple[str, str | None, str], str]:
-    """Our reports of this kind in every namespace (labelled, and named as we name them): key -> resourceVersion."""
+def _ours(api: Api, api_version: str, kind: str, required: bool = True) -> dict[tuple[str, str | None, str], str]:
+    """Our reports of this kind in every namespace (labelled, and named as we name them): key -> resourceVersion.
+    Not `required`: none when the API is not served or not ours to list."""
     try:
         page = api.list_items(_collection(api_version, kind, None), 500, labelSelector=SELECTOR)
     except ApiStatusError as exc:
+        if not required and exc.status in (403, 404):
+            return {}
         if exc.status == 404:
             group = api_version.split("/")[0]
             raise PublishError(f"policy report API {api_version} is not installed (no CRD "

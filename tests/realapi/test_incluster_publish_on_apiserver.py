@@ -293,13 +293,26 @@ def test_the_openreports_api_gets_the_same_reports_and_a_foreign_report_is_left_
     world.pod(world.a, "intruder", privileged=True)
     ok(apiserver, "DELETE", f"/apis/{OPEN}/namespaces/{world.a}/reports/k8s-isolation-audit", expect=(200, 404))
     ok(apiserver, "POST", f"/apis/{OPEN}/namespaces/{world.a}/reports", foreign)
-    again = world.scan("--publish", "--policyreport-api", OPEN)
-    assert again.returncode == 2
-    assert again.stderr.strip().splitlines()[-1] == (
-        f"k8s-isolation-audit: error: publish: Report {world.a}/k8s-isolation-audit: exists and is not managed "
-        "by k8s-isolation-audit; left alone")
-    kept = ok(apiserver, "GET", f"/apis/{OPEN}/namespaces/{world.a}/reports/k8s-isolation-audit")
-    assert kept["source"] == "someone-else"
+    try:
+        again = world.scan("--publish", "--policyreport-api", OPEN)
+        assert again.returncode == 2
+        assert again.stderr.strip().splitlines()[-1] == (
+            f"k8s-isolation-audit: error: publish: Report {world.a}/k8s-isolation-audit: exists and is not managed "
+            "by k8s-isolation-audit; left alone")
+        kept = ok(apiserver, "GET", f"/apis/{OPEN}/namespaces/{world.a}/reports/k8s-isolation-audit")
+        assert kept["source"] == "someone-else"
+    finally:  # every later run on this cluster would stop at it
+        ok(apiserver, "DELETE", f"/apis/{OPEN}/namespaces/{world.a}/reports/k8s-isolation-audit", expect=(200, 404))
+
+
+def test_switching_the_report_api_withdraws_the_reports_under_the_old_one(apiserver, crds, tmp_path):
+    world = World(apiserver, tmp_path)
+    mine = (world.c, "k8s-isolation-audit")
+    for api_version, old in ((WG, OPEN), (OPEN, WG), (WG, OPEN)):
+        done = world.scan("--publish", "--policyreport-api", api_version)
+        assert done.returncode == 0, done.stderr
+        assert mine in world.reports(api_version)
+        assert world.reports(old) == {}  # none of ours left where nobody updates them
 
 
 def test_a_corrupted_state_makes_drift_unknown_for_one_run_and_never_echoes_it(apiserver, crds, tmp_path):

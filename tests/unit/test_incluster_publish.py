@@ -158,3 +158,28 @@ def test_a_namespace_being_deleted_gets_no_report_and_the_rest_are_published(dem
     api.create = forbidden.__get__(api)
     with pytest.raises(PublishError, match="cannot create: HTTP 403 Forbidden"):
         publish_reports(api, demo, None, API, 2.0)
+
+
+class ForbiddenApi(MemoryApi):
+    """Serves both report APIs but lets this account list only `allowed`."""
+
+    def __init__(self, allowed: str) -> None:
+        super().__init__(served=("policyreports", "clusterpolicyreports", "reports", "clusterreports"))
+        self.allowed = allowed
+
+    def list_items(self, path: str, page_size: int, labelSelector: str) -> list[dict]:
+        if self.allowed not in path:
+            raise ApiStatusError("GET", path, 403, "Forbidden", "")
+        return super().list_items(path, page_size, labelSelector)
+
+
+def test_the_other_report_api_is_withdrawn_from_where_it_may_be_read(demo):
+    """Ours under the API not written are deleted; an API not served (404) or not ours to
+    list (403) has none, and the run is published all the same."""
+    both = MemoryApi(served=("policyreports", "clusterpolicyreports", "reports", "clusterreports"))
+    old = publish_reports(both, demo, None, "openreports.io/v1alpha1", 1.0)
+    assert old.created and all("/openreports.io/" in p for p in both.objects)
+    switched = publish_reports(both, demo, None, API, 2.0)
+    assert switched.deleted == old.created and all(f"/{API}/" in p for p in both.objects)
+    for api in (MemoryApi(), ForbiddenApi(allowed=API)):
+        assert publish_reports(api, demo, None, API, 1.0).deleted == 0 and api.objects
