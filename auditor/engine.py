@@ -98,9 +98,9 @@ def audit(
             raise PluginError(f"analysis plugin '{name}' filled report section {undeclared[0]!r} it does not declare")
         sections.update(result.sections)
     _resolve_locations(drafts)
-    findings = [_finding(d, config, tenancy, inventory.cluster) for d in drafts if d.rule.waivable]
+    findings, unwaivable = _findings(drafts, config, tenancy, inventory.cluster)
     findings, waiver_statuses = _apply_waivers(findings, config, today)
-    findings.extend(_finding(d, config, tenancy, inventory.cluster) for d in drafts if not d.rule.waivable)
+    findings.extend(unwaivable)
     findings.sort(key=lambda f: f.sort_key)
     for name, section in declared.items():
         if section.finish is not None:
@@ -170,16 +170,17 @@ def _declarative(
     container_rules = _Matcher(by_target.get("container", []))
     observed = _observed_capabilities(workloads, inventory.facts) if container_rules else {}
     runtimes = _node_runtimes(inventory.resources) if container_rules else {}
+    rebased = _Rebased()
     for view in workloads:
         resource, node = view.resource, view.node_name
         for rule, condition, found in pod_rules.matching(view.template):
-            yield _draft(rule, condition, resource, _rebased(found, view.pointer, {}), view.pointer, None, node)
+            yield _draft(rule, condition, resource, rebased(found, view.pointer, {}), view.pointer, None, node)
         if container_rules:
             for container in view.containers():
                 joined = {"_observed": observed.get((resource.key, container.pointer)),
                           "_node": runtimes.get(node) if node is not None else None}
                 for rule, condition, found in container_rules.matching(_as_read(container.target, joined)):
-                    evidence = _rebased(found, container.pointer, container.sources)
+                    evidence = rebased(found, container.pointer, container.sources)
                     yield _draft(rule, condition, resource, evidence, container.pointer, container.name, node)
     by_kind: dict[str, list[Resource]] = defaultdict(list)
     for resource in inventory.resources:
@@ -338,6 +339,22 @@ def _evidence(target: Any, pointers: Sequence[Scoped]) -> tuple[tuple[str, Any],
                  for path, value in pointer.walk(target))
 
 
+class _Rebased:
+    """`_rebased`, one dict for every finding of the same evidence at the same place: a fleet's
+    replicas match alike, and their findings then share it (evidence is never changed once
+    made). Each key holds its `found`, so its id is not reused while the key lives."""
+
+    def __init__(self) -> None:
+        self.made: dict[tuple[Any, ...], tuple[Sequence[tuple[str, Any]], dict[str, Any]]] = {}
+
+    def __call__(self, found: Sequence[tuple[str, Any]], base: str, redirects: Mapping[str, str]) -> dict[str, Any]:
+        key = (id(found), base, *redirects.items())
+        made = self.made.get(key)
+        if made is None:
+            made = self.made[key] = (found, _rebased(found, base, redirects))
+        return made[1]
+
+
 def _rebased(found: Sequence[tuple[str, Any]], base: str, redirects: Mapping[str, str]) -> dict[str, Any]:
     """Evidence keyed by pointer in the object the target was taken from."""
     return {_object_pointer(path, base, redirects): value for path, value in found}
@@ -439,6 +456,20 @@ def _finding(d: _Draft, config: Config, tenancy: Tenancy, cluster: str | None) -
         remediation=d.rule.remediation,
         cluster=(d.origin.cluster if d.origin is not None else None) or cluster,
     )
+
+
+def _findings(drafts: list[_Draft], config: Config, tenancy: Tenancy,
+              cluster: str | None) -> tuple[list[Finding], list[Finding]]:
+    """(the findings a waiver may cover, the others), in the drafts' order. The drafts are
+    consumed, each dropped as its finding is made: at fleet scale, holding both for every
+    finding costs hundreds of megabytes."""
+    waivable: list[Finding] = []
+    unwaivable: list[Finding] = []
+    drafts.reverse()
+    while drafts:
+        d = drafts.pop()
+        (waivable if d.rule.waivable else unwaivable).append(_finding(d, config, tenancy, cluster))
+    return waivable, unwaivable
 
 
 def _short(value: Any, limit: int = 80) -> str:
