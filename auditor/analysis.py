@@ -112,6 +112,12 @@ class AnalysisContext:
         computed: T = self._shared[compute]
         return computed
 
+    def release(self) -> None:
+        """Drop what was shared, at the end of the audit. Some of it holds the context (a
+        scene of the RBAC checks), a cycle that would outlive the audit, and hold every
+        workload view with it, while the cyclic collector is off for the scan."""
+        self._shared.clear()
+
     def of_kind(self, kind: str) -> tuple[Resource, ...]:
         return self.by_kind.get(kind, ())
 

@@ -97,6 +97,7 @@ def audit(
         if undeclared:
             raise PluginError(f"analysis plugin '{name}' filled report section {undeclared[0]!r} it does not declare")
         sections.update(result.sections)
+    ctx.release()
     _resolve_locations(drafts)
     findings, unwaivable = _findings(drafts, config, tenancy, inventory.cluster)
     findings, waiver_statuses = _apply_waivers(findings, config, today)

@@ -206,3 +206,7 @@ def layout_lines(doc: Any, layout: Layout, pointers: Collection[str]) -> dict[st
         return {pointer: locate(pointer)[1] for pointer in pointers}
     except (orjson.JSONEncodeError, TypeError):  # integers past 64 bits and the like
         return None
+    finally:  # `locate` holds itself, a cycle the scan's collector (off) would never free, nor these
+        spans.clear()
+        starts.clear()
+        located.clear()

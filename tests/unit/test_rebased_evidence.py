@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from auditor.engine import _rebased, _Rebased
+from auditor.engine import _Rebased, _rebased
 
 paths = st.sampled_from(["/securityContext/privileged", "/_pod/hostPID", "/_effectiveSecurityContext/runAsUser",
                          "/image", "/_pod"])
