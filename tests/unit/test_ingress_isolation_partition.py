@@ -78,6 +78,8 @@ def test_a_namespace_without_policy_is_ia201_only(tmp_path):
 def test_a_policy_selecting_none_of_the_pods_is_ia201_only(tmp_path, kind):
     found = _findings(tmp_path, _deployment("api"), _deployment("worker"), _policy(kind, ("db",)))
     assert found == [("IA201", "shop")]
+    (finding,) = scan([str(tmp_path / "m.yaml")], select=["IA201"]).findings
+    assert finding.evidence == {"workloads": 2, "policies": 1}
 
 
 @settings(max_examples=20, deadline=None)
