@@ -1,25 +1,22 @@
-"""Namespaces as tenant boundaries: NetworkPolicy coverage, resource guards, use of `default`."""
+"""Namespaces as tenant boundaries: resource guards, use of `default` (network isolation is the
+reachability analysis's: it weighs policies of every kind)."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
 
 from auditor.analysis import WORKLOADS, AnalysisContext, AnalysisResult, Check, Hit
 from auditor.model import Rule
-from auditor.selectors import selects
 
 
 class NamespacePosture:
     # every check is about the namespaces audited workloads run in
-    checks = {name: Check(reads=(WORKLOADS,)) for name in ("network-policy", "resource-guard", "default-namespace")}
+    checks = {name: Check(reads=(WORKLOADS,)) for name in ("resource-guard", "default-namespace")}
 
     def run(self, ctx: AnalysisContext, rules: Sequence[Rule]) -> AnalysisResult:
         hits: list[Hit] = []
         for rule in rules:
             check = rule.check
-            if check == "network-policy":
-                hits.extend(_unprotected_namespaces(ctx, rule))
-            elif check == "resource-guard":
+            if check == "resource-guard":
                 hits.extend(_unguarded_namespaces(ctx, rule))
             elif check == "default-namespace":
                 hits.extend(
@@ -41,28 +38,9 @@ def _tenant_pod_labels(ctx: AnalysisContext) -> dict[str, list[Mapping[str, str]
     return dict(sorted(found.items()))
 
 
-def _unprotected_namespaces(ctx: AnalysisContext, rule: Rule) -> Iterator[Hit]:
-    policies: dict[str, list[Mapping[str, Any]]] = {}
-    for policy in ctx.of_kind("NetworkPolicy"):
-        spec = policy.obj.get("spec")
-        if policy.namespace and isinstance(spec, dict) and _governs_ingress(spec):
-            selector = spec.get("podSelector")
-            policies.setdefault(policy.namespace, []).append(selector if isinstance(selector, dict) else {})
-    for namespace, pod_labels in _tenant_pod_labels(ctx).items():
-        selectors = policies.get(namespace, [])
-        if not any(selects(s, labels) for s in selectors for labels in pod_labels):
-            evidence = {"workloads": len(pod_labels), "network_policies": len(selectors)}
-            yield Hit(rule.id, ctx.namespace_subject(namespace), "", evidence=evidence)
-
-
 def _unguarded_namespaces(ctx: AnalysisContext, rule: Rule) -> Iterator[Hit]:
     guarded = {r.namespace for kind in ("LimitRange", "ResourceQuota") for r in ctx.of_kind(kind)}
     for namespace, pod_labels in _tenant_pod_labels(ctx).items():
         if namespace not in guarded:
             yield Hit(rule.id, ctx.namespace_subject(namespace), "", evidence={"workloads": len(pod_labels)})
 
-
-def _governs_ingress(spec: Mapping[str, Any]) -> bool:
-    """policyTypes defaults to Ingress (plus Egress when egress rules exist)."""
-    types = spec.get("policyTypes")
-    return "Ingress" in types if isinstance(types, list) else True

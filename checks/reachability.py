@@ -8,7 +8,7 @@ end" block is handled per tenant, never per pod pair.
 from __future__ import annotations
 
 import ipaddress
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -103,7 +103,6 @@ class _Scene:
     ev: Evaluator
     tenant: dict[int, str | None]
     matrix: Matrix
-    policy_namespaces: set[str]
 
     @cached_property
     def by_name(self) -> dict[tuple[str, str], Endpoint]:
@@ -141,6 +140,7 @@ class Reachability:
     checks = {
         # between the audited workloads
         "default-deny-ingress": Check(reads=(WORKLOADS,)),
+        "namespace-ingress-open": Check(reads=(WORKLOADS,)),
         "default-deny-egress": Check(reads=(WORKLOADS,)),
         "cross-tenant": Check(reads=(WORKLOADS,)),
         "reachable-from-every-tenant": Check(reads=(WORKLOADS,)),
@@ -162,10 +162,7 @@ class Reachability:
         by_namespace = {c.id: None if tenant[c.id] is None else c.namespace for c in ev.classes}
         matrix, namespace_matrix = intended_matrices(ev, [tenant, by_namespace])
         _denials(ev, tenant, matrix)
-        scene = _Scene(
-            ctx, endpoints, owners, ev, tenant, matrix,
-            {r.namespace for kind in POLICY_KINDS for r in ctx.of_kind(kind) if r.namespace},
-        )
+        scene = _Scene(ctx, endpoints, owners, ev, tenant, matrix)
         hits: list[Hit] = []
         for rule in rules:
             assert rule.check is not None  # the engine hands a plugin only its analysis rules
@@ -393,20 +390,41 @@ def _denials(ev: Evaluator, tenant: Mapping[int, str | None], matrix: Matrix) ->
 
 
 def _ingress_gaps(scene: _Scene, rule: Rule) -> Iterator[Hit]:
-    # a namespace without any policy is IA201's finding; this one is about the gaps
-    return _unisolated(scene, rule, scene.ev.open_ingress, only_with_policies=True)
+    # a namespace with no pod isolated is IA201's finding; this one is about the gaps
+    return _unisolated(scene, rule, scene.ev.open_ingress, _ingress_isolated(scene))
+
+
+def _open_namespaces(scene: _Scene, rule: Rule) -> Iterator[Hit]:
+    """Tenant namespaces whose pods no policy of any kind (namespaced or cluster-wide, Kubernetes,
+    Cilium or Calico) applies to for ingress: the complement of IA401's namespaces."""
+    ctx, isolated = scene.ctx, _ingress_isolated(scene)
+    found = sorted({c.namespace for c in _tenant_pod_classes(scene)} - isolated)
+    workloads = Counter(v.resource.namespace for v in ctx.workloads)
+    policies = Counter(r.namespace for kind in POLICY_KINDS for r in ctx.of_kind(kind) if r.namespace)
+    for namespace in found:
+        yield Hit(rule.id, ctx.namespace_subject(namespace), "",
+                  {"workloads": workloads[namespace], "policies": policies[namespace]})
+
+
+def _tenant_pod_classes(scene: _Scene) -> Iterator[PodClass]:
+    """The classes network policies can isolate: tenant pods off the host network."""
+    return (c for c in scene.ev.classes if scene.tenant[c.id] is not None and not c.host_network)
+
+
+def _ingress_isolated(scene: _Scene) -> set[str]:
+    """Namespaces where a policy of any kind applies to some tenant pod for ingress."""
+    return {c.namespace for c in _tenant_pod_classes(scene) if not scene.ev.open_ingress(c)}
 
 
 def _open_egress(scene: _Scene, rule: Rule) -> Iterator[Hit]:
-    return _unisolated(scene, rule, scene.ev.open_egress, only_with_policies=False)
+    return _unisolated(scene, rule, scene.ev.open_egress)
 
 
-def _unisolated(scene: _Scene, rule: Rule, is_open, only_with_policies: bool) -> Iterator[Hit]:
+def _unisolated(scene: _Scene, rule: Rule, is_open, within: set[str] | None = None) -> Iterator[Hit]:
+    """Namespaces (of `within`, when given) with tenant pods open in this direction."""
     exposed: dict[str, set[str]] = defaultdict(set)
-    for c in scene.ev.classes:
-        if scene.tenant[c.id] is None or c.host_network or not is_open(c):
-            continue
-        if only_with_policies and c.namespace not in scene.policy_namespaces:
+    for c in _tenant_pod_classes(scene):
+        if not is_open(c) or (within is not None and c.namespace not in within):
             continue
         exposed[c.namespace].update(c.members)
     for namespace, members in sorted(exposed.items()):
@@ -711,6 +729,7 @@ def _policy_groups(ctx: AnalysisContext, chosen) -> Iterator[tuple[Resource, int
 
 CHECKS = {
     "default-deny-ingress": _ingress_gaps,
+    "namespace-ingress-open": _open_namespaces,
     "default-deny-egress": _open_egress,
     "cross-tenant": _cross_tenant,
     "reachable-from-every-tenant": _open_to_all,
