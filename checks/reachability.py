@@ -17,7 +17,19 @@ from typing import Any
 from auditor import cni, netpol_admin, netpol_cilium
 from auditor.analysis import WORKLOADS, AnalysisContext, AnalysisResult, Check, Hit, Section
 from auditor.model import Resource, Rule
-from auditor.netpol import ALL_PORTS, EVERY, NO_PORTS, Endpoint, Evaluator, PodClass, PortSet, Recent, Verdict, union
+from auditor.netpol import (
+    ALL_PORTS,
+    EVERY,
+    NO_PORTS,
+    Endpoint,
+    Evaluator,
+    PodClass,
+    PortSet,
+    Recent,
+    Verdict,
+    mask_from,
+    union,
+)
 from auditor.netpol import Rule as NpRule
 from auditor.workloads import items
 from checks import services
@@ -263,7 +275,7 @@ def intended_matrices(ev: Evaluator, labelings: Sequence[Mapping[int, str | None
     matrices = [Matrix() for _ in labelings]
     open_in = [ev.open_to_pods("ingress", c.id) for c in ev.classes]
     open_out = [ev.open_to_pods("egress", c.id) for c in ev.classes]
-    open_in_mask = sum(1 << c.id for c in ev.classes if open_in[c.id])
+    open_in_mask = mask_from(c.id for c in ev.classes if open_in[c.id])
     pod_classes = [c for c in ev.classes if not c.host_network]
     for matrix, label in zip(matrices, labelings, strict=True):
         labels_open_in = {x for c in pod_classes if open_in[c.id] and (x := label[c.id]) is not None}
@@ -302,12 +314,12 @@ def intended_matrices(ev: Evaluator, labelings: Sequence[Mapping[int, str | None
             if (owner := label[c.id]) is not None:
                 ids[owner].append(c.id)
         of_label.append(ids)
-    eligible = [_mask(i for ids in owners.values() for i in ids) for owners in of_label]
+    eligible = [mask_from(i for ids in owners.values() for i in ids) for owners in of_label]
     label_masks: Recent[tuple[int, str], int] = Recent(REACHED_WINDOW)
 
     def mask_of(k: int, owner: str) -> int:
         found = label_masks.get((k, owner))
-        return found if found is not None else label_masks.put((k, owner), _mask(of_label[k][owner]))
+        return found if found is not None else label_masks.put((k, owner), mask_from(of_label[k][owner]))
 
     def others(d: PodClass) -> int:
         return union(eligible[k] & ~mask_of(k, ld) for k, label in enumerate(labelings)
@@ -340,17 +352,6 @@ def intended_matrices(ev: Evaluator, labelings: Sequence[Mapping[int, str | None
             for d, out in found[1]:
                 consider(s, d, everything, out)
     return matrices
-
-
-def _mask(ids: Iterable[int]) -> int:
-    """The bitmask of these class ids, its bits set in a bytearray: or-ing each into an int
-    would copy the growing int once per id."""
-    bits = bytearray()
-    for i in ids:
-        if i >> 3 >= len(bits):
-            bits.extend(bytes((i >> 3) + 1 - len(bits)))
-        bits[i >> 3] |= 1 << (i & 7)
-    return int.from_bytes(bits, "little")
 
 
 def _members_with(ev: Evaluator, verdicts: list[Verdict], within: int) -> list[tuple[PodClass, Verdict]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from checks.reachability import _mask
+from auditor.netpol import mask_from as _mask
 
 
 @settings(max_examples=200, deadline=None)
