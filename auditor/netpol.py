@@ -355,6 +355,13 @@ class Evaluator:
         for calico_policy in calico.policies:
             self._add_calico(calico_policy)
         self._tiers.sort(key=lambda t: t.order)
+        # per direction, the tiers with rules or isolation for some class, in order: a cluster
+        # without policies asks none of them about each class
+        self._tables: dict[str, list[tuple[Tier, Mapping[int, list[tuple[RuleOrder, Rule]]], Mapping[int, list[Rule]]]]]
+        self._tables = {direction: [
+            (tier, self._rules.get((tier.name, direction), {}), self._applies.get((tier.name, direction), {}))
+            for tier in self._tiers if (tier.name, direction) in self._rules or (tier.name, direction) in self._applies
+        ] for direction in ("ingress", "egress")}
         for table in self._rules.values():
             for entries in table.values():
                 entries.sort(key=lambda e: e[0])
@@ -826,10 +833,9 @@ class Evaluator:
                ) -> Iterator[tuple[Tier, list[tuple[RuleOrder, Rule]], list[Rule] | None]]:
         """Each tier's rules for this class, and its isolating rules (None: no policy of
         the tier isolates the class), for the tiers that have either."""
-        for tier in self._tiers:
-            table, applies = self._rules.get((tier.name, direction)), self._applies.get((tier.name, direction))
-            rules = table.get(cid, []) if table is not None else []
-            ends = applies.get(cid) if applies is not None else None
+        for tier, table, applies in self._tables[direction]:
+            rules = table.get(cid, [])
+            ends = applies.get(cid)
             if rules or ends is not None:
                 yield tier, rules, ends
 
