@@ -28,7 +28,6 @@ from auditor.netpol import (
     Recent,
     Verdict,
     mask_from,
-    union,
 )
 from auditor.netpol import Rule as NpRule
 from auditor.workloads import items
@@ -303,27 +302,16 @@ def intended_matrices(ev: Evaluator, labelings: Sequence[Mapping[int, str | None
                     matrix.add(ls, ld, ports, into.deciders + out.deciders)
                     matrix.incoming[d.id].add(ls)
 
-    # Only classes of another label in some labeling can make a row: leave out the rest
-    # before walking bits. A label's mask is made when asked, the last few kept (classes of
-    # one label come together): a mask per label, each as wide as all the classes, would
-    # hold 10,000 namespaces x 10 KB per labeling in a fleet.
-    of_label: list[dict[str, list[int]]] = []
-    for label in labelings:
-        ids: dict[str, list[int]] = defaultdict(list)
-        for c in pod_classes:
-            if (owner := label[c.id]) is not None:
-                ids[owner].append(c.id)
-        of_label.append(ids)
-    eligible = [mask_from(i for ids in owners.values() for i in ids) for owners in of_label]
-    label_masks: Recent[tuple[int, str], int] = Recent(REACHED_WINDOW)
+    # Only classes of another label in some labeling can make a row: the rest are left out
+    # of each destination's sources as they are listed. (A mask of "every class but this
+    # label's" per destination would cost a pass over masks as wide as the fleet each time.)
+    labelled = mask_from(c.id for c in pod_classes if any(label[c.id] is not None for label in labelings))
 
-    def mask_of(k: int, owner: str) -> int:
-        found = label_masks.get((k, owner))
-        return found if found is not None else label_masks.put((k, owner), mask_from(of_label[k][owner]))
-
-    def others(d: PodClass) -> int:
-        return union(eligible[k] & ~mask_of(k, ld) for k, label in enumerate(labelings)
-                      if (ld := label[d.id]) is not None)
+    def others(d: PodClass, found: list[tuple[PodClass, Verdict]]) -> list[tuple[PodClass, Verdict]]:
+        mine = [label[d.id] for label in labelings]
+        return [(s, into) for s, into in found
+                if any(ld is not None and (ls := label[s.id]) is not None and ls != ld
+                       for label, ld in zip(labelings, mine, strict=True))]
 
     # Classes of one namespace usually share their ingress answer and their labels, hence
     # their sources: keep the sources (with the verdict admitting each) of the last few.
@@ -335,8 +323,7 @@ def intended_matrices(ev: Evaluator, labelings: Sequence[Mapping[int, str | None
             key = (id(ingress), tuple(label[d.id] for label in labelings))
             found_sources = sources.get(key)
             if found_sources is None:
-                candidates = others(d)
-                found_sources = sources.put(key, (ingress, _members_with(ev, ingress, candidates)))  # held: ids stay
+                found_sources = sources.put(key, (ingress, others(d, _members_with(ev, ingress, labelled))))  # held
             for s, into in found_sources[1]:
                 consider(s, d, into)
     everything = Verdict(EVERY, ALL_PORTS)
