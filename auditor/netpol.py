@@ -41,7 +41,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -62,6 +62,10 @@ V = TypeVar("V")
 # mask of every bit set is as wide as the fleet (the baseline's deny-all, every deny's rest).
 EVERY = -1
 ANSWER_WINDOW = 16384  # recent verdict lists kept by their rules (see Evaluator.verdicts)
+# Up to this many members, a mask's members are taken off its top one by one: each step is a
+# pass over the mask's digits (30 classes each), where spelling it out in binary is a
+# character per class, and masks are as wide as the fleet. Past it, the binary is cheaper.
+FEW_MEMBERS = 64
 CILIUM_DENY = "CiliumDeny"
 
 
@@ -256,10 +260,12 @@ class _Cell:
         return _Cell(self.mask, self.undecided | self.passed, self.allowed, NO_PORTS, self.deciders)
 
 
-class Recent(dict[K, V]):
+class Recent(OrderedDict[K, V]):
     """The last `size` answers put in, the oldest dropped first: classes that share an
     answer are usually asked about one after another, so a window keeps most of the gain
-    of a cache without holding an answer (bitmasks over every class) per class."""
+    of a cache without holding an answer (bitmasks over every class) per class. Ordered, so
+    that dropping the oldest is one step: a dict's first live key comes after every key
+    deleted before it, a walk as long as the window."""
 
     def __init__(self, size: int) -> None:
         super().__init__()
@@ -267,7 +273,7 @@ class Recent(dict[K, V]):
 
     def put(self, key: K, value: V) -> V:
         if key not in self and len(self) >= self.size:
-            del self[next(iter(self))]
+            self.popitem(last=False)
         self[key] = value
         return value
 
@@ -318,7 +324,7 @@ class Evaluator:
         self._all = (1 << len(self.classes)) - 1  # every class, for counting and listing members
         self._none = ~self._all  # a negative mask that holds no class
         self._ip_masks = [
-            sum(1 << c.id for c in self.classes if c.ip_signature and c.ip_signature[k])
+            mask_from(c.id for c in self.classes if c.ip_signature and c.ip_signature[k])
             for k in range(len(self._blocks))
         ]
         self._tiers = [ADMIN_TIER, CILIUM_DENY_TIER, NETWORK_POLICY_TIER, BASELINE_TIER]
@@ -349,14 +355,24 @@ class Evaluator:
         for calico_policy in calico.policies:
             self._add_calico(calico_policy)
         self._tiers.sort(key=lambda t: t.order)
+        # per direction, the tiers with rules or isolation for some class, in order: a cluster
+        # without policies asks none of them about each class
+        self._tables: dict[str, list[tuple[Tier, Mapping[int, list[tuple[RuleOrder, Rule]]], Mapping[int, list[Rule]]]]]
+        self._tables = {direction: [
+            (tier, self._rules.get((tier.name, direction), {}), self._applies.get((tier.name, direction), {}))
+            for tier in self._tiers if (tier.name, direction) in self._rules or (tier.name, direction) in self._applies
+        ] for direction in ("ingress", "egress")}
         for table in self._rules.values():
             for entries in table.values():
                 entries.sort(key=lambda e: e[0])
         self._resolved: dict[tuple[int, int, int], PortSet] = {}
-        self._verdicts: dict[int, list[Verdict]] = {}  # egress, by class
-        # Recent answers by what decides them: the class's rules in every tier and, for
-        # ingress (named ports), its container ports. Classes of one namespace usually share
-        # them and are asked for one after another, so a window of answers serves most.
+        # Egress answers, by class and by the rules that decide them: each class holds its
+        # answer, so the window below would save no memory on them, only lose its room.
+        self._verdicts: dict[int, list[Verdict]] = {}
+        self._egress: dict[tuple[Any, ...], list[Verdict]] = {}
+        # Recent ingress answers by what decides them: the class's rules in every tier and its
+        # container ports (named ports). Classes of one namespace usually share them and are
+        # asked for one after another, so a window of answers serves most.
         self._by_rules: Recent[tuple[Any, ...], list[Verdict]] = Recent(ANSWER_WINDOW)
         self._open_cache: dict[tuple[str, int], bool] = {}
         self._keys: dict[tuple[str, int], tuple[Any, ...]] = {}
@@ -459,14 +475,10 @@ class Evaluator:
 
     def _pods_in(self, namespaces: Iterable[str], pod_selector: _Selector | None) -> int:
         """Classes of pods (never hostNetwork ones) in these namespaces that the selector picks."""
-        mask = 0
-        for ns in namespaces:
-            for cid in self._by_namespace.get(ns, ()):
-                if not self.classes[cid].host_network and (
-                    pod_selector is None or self._selects_class(pod_selector, cid)
-                ):
-                    mask |= 1 << cid
-        return self._compact(mask)
+        return self._compact(mask_from(
+            cid for ns in namespaces for cid in self._by_namespace.get(ns, ())
+            if not self.classes[cid].host_network and (pod_selector is None or self._selects_class(pod_selector, cid))
+        ))
 
     def _compact(self, mask: int) -> int:
         """A mask of every class as EVERY, so that what is left besides it stays small."""
@@ -550,7 +562,7 @@ class Evaluator:
         return found
 
     def _host_network_mask(self) -> int:
-        return sum(1 << c.id for c in self.classes if c.host_network)
+        return mask_from(c.id for c in self.classes if c.host_network)
 
     # -- Calico NetworkPolicy, GlobalNetworkPolicy -------------------------------------
 
@@ -622,8 +634,8 @@ class Evaluator:
             namespaces: Iterable[str] = self._namespaces_with(
                 {k.removeprefix("pcns."): v for k, v in required.items() if k.startswith("pcns.")},
                 scope if isinstance(scope, str) else required.get("projectcalico.org/namespace"))
-            if isinstance(scope, CalicoSelector):
-                namespaces = set(namespaces) & set(self._calico_namespaces(scope))
+            if isinstance(scope, CalicoSelector):  # the fewer first: `namespaces` may be every one
+                namespaces = [ns for ns in self._calico_namespaces(scope) if ns in namespaces]
             found = self._pods_cache[key] = self._pods_where(
                 namespaces, "calico",
                 lambda labels: (selector is None or selector.matches(labels))
@@ -653,7 +665,7 @@ class Evaluator:
         """Classes of these namespaces (never hostNetwork ones) whose labels, as the engine sees
         a pod (its own plus its namespace's, under the engine's keys), match; a selector that
         reads only namespace labels is asked once per namespace."""
-        mask = 0
+        found: list[int] = []
         for ns in namespaces:
             classes = self._by_namespace.get(ns, ())
             if namespace_only:
@@ -662,7 +674,7 @@ class Evaluator:
                     view = self._namespace_views[(engine, ns)] = ENGINE_LABELS[engine](
                         ns, {}, self._namespace_labels.get(ns, {}))
                 if classes and matches(view):
-                    mask |= self._pods_in([ns], None)
+                    found += (cid for cid in classes if not self.classes[cid].host_network)
                 continue
             for cid in classes:
                 c = self.classes[cid]
@@ -673,8 +685,8 @@ class Evaluator:
                     labels = self._engine_labels[(engine, cid)] = ENGINE_LABELS[engine](
                         c.namespace, c.labels, self._namespace_labels.get(c.namespace, {}))
                 if matches(labels):
-                    mask |= 1 << cid
-        return self._compact(mask)
+                    found.append(cid)
+        return self._compact(mask_from(found))
 
     # Thousands of classes and namespaces meet the same few selectors: results are memoised
     # by the selector's canonical form.
@@ -729,12 +741,14 @@ class Evaluator:
             found = self._verdicts.get(cid)
             if found is None:
                 # an egress answer does not depend on the source beyond its rules
-                key: tuple[Any, ...] = ("egress", self.rules_key("egress", cid))
-                found = self._by_rules.get(key) or self._walk("egress", cid, EVERY, self._parts_by_destination)
-                self._verdicts[cid] = self._by_rules.put(key, found)
+                rules = self.rules_key("egress", cid)
+                found = self._egress.get(rules)
+                if found is None:
+                    found = self._egress[rules] = self._walk("egress", cid, EVERY, self._parts_by_destination)
+                self._verdicts[cid] = found
             return found
         dst = self.classes[cid]
-        key = ("ingress", self.rules_key("ingress", cid), dst.ports)  # named ports resolve on dst
+        key = (self.rules_key("ingress", cid), dst.ports)  # named ports resolve on dst
         found = self._by_rules.get(key)
         if found is None:
             found = self._walk("ingress", cid, EVERY, lambda rule: self._parts(rule, dst))
@@ -819,10 +833,9 @@ class Evaluator:
                ) -> Iterator[tuple[Tier, list[tuple[RuleOrder, Rule]], list[Rule] | None]]:
         """Each tier's rules for this class, and its isolating rules (None: no policy of
         the tier isolates the class), for the tiers that have either."""
-        for tier in self._tiers:
-            table, applies = self._rules.get((tier.name, direction)), self._applies.get((tier.name, direction))
-            rules = table.get(cid, []) if table is not None else []
-            ends = applies.get(cid) if applies is not None else None
+        for tier, table, applies in self._tables[direction]:
+            rules = table.get(cid, [])
+            ends = applies.get(cid)
             if rules or ends is not None:
                 yield tier, rules, ends
 
@@ -852,11 +865,10 @@ class Evaluator:
             return []
         if not any(s.name for s in rule.ports + rule.not_ports):
             return [(rule.peers, self._ports_of(rule, None))]
-        groups: dict[PortSet, int] = {}
+        groups: dict[PortSet, list[int]] = {}
         for c in self.members(rule.peers):
-            ports = self._ports_of(rule, c)
-            groups[ports] = groups.get(ports, 0) | (1 << c.id)
-        return [(mask, ports) for ports, mask in groups.items()]
+            groups.setdefault(self._ports_of(rule, c), []).append(c.id)
+        return [(mask_from(ids), ports) for ports, ids in groups.items()]
 
     def _ports_of(self, rule: Rule, dst: PodClass | None) -> PortSet:
         if not rule.ports and not rule.not_ports:
@@ -877,13 +889,23 @@ class Evaluator:
         return len(self.classes) - (~mask).bit_count() if mask < 0 else mask.bit_count()
 
     def members_ids(self, mask: int) -> Iterator[int]:
-        # One pass over the digits: peeling the lowest bit off a big integer would copy it
-        # once per member.
-        digits = bin(mask & self._all if mask < 0 else mask)[:1:-1]
-        found = digits.find("1")
-        while found >= 0:
-            yield found
-            found = digits.find("1", found + 1)
+        """The classes in the mask, by id."""
+        if mask < 0:
+            mask &= self._all
+        if mask.bit_count() <= FEW_MEMBERS:
+            found = []
+            while mask:
+                top = mask.bit_length() - 1
+                found.append(top)
+                mask ^= 1 << top
+            yield from reversed(found)
+            return
+        # One pass over the digits: peeling bits off a big integer would copy it once per member.
+        digits = bin(mask)[:1:-1]
+        at = digits.find("1")
+        while at >= 0:
+            yield at
+            at = digits.find("1", at + 1)
 
 
 def verdict_for(verdicts: list[Verdict], other: int) -> Verdict:
@@ -943,6 +965,17 @@ def _ordered(cells: list[_Cell], rule: Rule, parts: list[tuple[int, PortSet]], n
             cell.deciders if rule.action == "Pass" else cell.deciders + (rule,),
         )
     return _split(cells, parts, change, none)
+
+
+def mask_from(ids: Iterable[int]) -> int:
+    """The bitmask of these class ids, its bits set in a bytearray: or-ing each into an int
+    would copy the growing int once per id."""
+    bits = bytearray()
+    for i in ids:
+        if i >> 3 >= len(bits):
+            bits.extend(bytes((i >> 3) + 1 - len(bits)))
+        bits[i >> 3] |= 1 << (i & 7)
+    return int.from_bytes(bits, "little")
 
 
 def union(masks: Iterable[int]) -> int:

@@ -17,7 +17,18 @@ from typing import Any
 from auditor import cni, netpol_admin, netpol_cilium
 from auditor.analysis import WORKLOADS, AnalysisContext, AnalysisResult, Check, Hit, Section
 from auditor.model import Resource, Rule
-from auditor.netpol import ALL_PORTS, EVERY, NO_PORTS, Endpoint, Evaluator, PodClass, PortSet, Recent, Verdict, union
+from auditor.netpol import (
+    ALL_PORTS,
+    EVERY,
+    NO_PORTS,
+    Endpoint,
+    Evaluator,
+    PodClass,
+    PortSet,
+    Recent,
+    Verdict,
+    mask_from,
+)
 from auditor.netpol import Rule as NpRule
 from auditor.workloads import items
 from checks import services
@@ -260,7 +271,7 @@ def intended_matrices(ev: Evaluator, labelings: Sequence[Mapping[int, str | None
     matrices = [Matrix() for _ in labelings]
     open_in = [ev.open_to_pods("ingress", c.id) for c in ev.classes]
     open_out = [ev.open_to_pods("egress", c.id) for c in ev.classes]
-    open_in_mask = sum(1 << c.id for c in ev.classes if open_in[c.id])
+    open_in_mask = mask_from(c.id for c in ev.classes if open_in[c.id])
     pod_classes = [c for c in ev.classes if not c.host_network]
     for matrix, label in zip(matrices, labelings, strict=True):
         labels_open_in = {x for c in pod_classes if open_in[c.id] and (x := label[c.id]) is not None}
@@ -288,27 +299,16 @@ def intended_matrices(ev: Evaluator, labelings: Sequence[Mapping[int, str | None
                     matrix.add(ls, ld, ports, into.deciders + out.deciders)
                     matrix.incoming[d.id].add(ls)
 
-    # Only classes of another label in some labeling can make a row: leave out the rest
-    # before walking bits. A label's mask is made when asked, the last few kept (classes of
-    # one label come together): a mask per label, each as wide as all the classes, would
-    # hold 10,000 namespaces x 10 KB per labeling in a fleet.
-    of_label: list[dict[str, list[int]]] = []
-    for label in labelings:
-        ids: dict[str, list[int]] = defaultdict(list)
-        for c in pod_classes:
-            if (owner := label[c.id]) is not None:
-                ids[owner].append(c.id)
-        of_label.append(ids)
-    eligible = [_mask(i for ids in owners.values() for i in ids) for owners in of_label]
-    label_masks: Recent[tuple[int, str], int] = Recent(REACHED_WINDOW)
+    # Only classes of another label in some labeling can make a row: the rest are left out
+    # of each destination's sources as they are listed. (A mask of "every class but this
+    # label's" per destination would cost a pass over masks as wide as the fleet each time.)
+    labelled = mask_from(c.id for c in pod_classes if any(label[c.id] is not None for label in labelings))
 
-    def mask_of(k: int, owner: str) -> int:
-        found = label_masks.get((k, owner))
-        return found if found is not None else label_masks.put((k, owner), _mask(of_label[k][owner]))
-
-    def others(d: PodClass) -> int:
-        return union(eligible[k] & ~mask_of(k, ld) for k, label in enumerate(labelings)
-                      if (ld := label[d.id]) is not None)
+    def others(d: PodClass, found: list[tuple[PodClass, Verdict]]) -> list[tuple[PodClass, Verdict]]:
+        mine = [label[d.id] for label in labelings]
+        return [(s, into) for s, into in found
+                if any(ld is not None and (ls := label[s.id]) is not None and ls != ld
+                       for label, ld in zip(labelings, mine, strict=True))]
 
     # Classes of one namespace usually share their ingress answer and their labels, hence
     # their sources: keep the sources (with the verdict admitting each) of the last few.
@@ -320,8 +320,7 @@ def intended_matrices(ev: Evaluator, labelings: Sequence[Mapping[int, str | None
             key = (id(ingress), tuple(label[d.id] for label in labelings))
             found_sources = sources.get(key)
             if found_sources is None:
-                candidates = others(d)
-                found_sources = sources.put(key, (ingress, _members_with(ev, ingress, candidates)))  # held: ids stay
+                found_sources = sources.put(key, (ingress, others(d, _members_with(ev, ingress, labelled))))  # held
             for s, into in found_sources[1]:
                 consider(s, d, into)
     everything = Verdict(EVERY, ALL_PORTS)
@@ -337,17 +336,6 @@ def intended_matrices(ev: Evaluator, labelings: Sequence[Mapping[int, str | None
             for d, out in found[1]:
                 consider(s, d, everything, out)
     return matrices
-
-
-def _mask(ids: Iterable[int]) -> int:
-    """The bitmask of these class ids, its bits set in a bytearray: or-ing each into an int
-    would copy the growing int once per id."""
-    bits = bytearray()
-    for i in ids:
-        if i >> 3 >= len(bits):
-            bits.extend(bytes((i >> 3) + 1 - len(bits)))
-        bits[i >> 3] |= 1 << (i & 7)
-    return int.from_bytes(bits, "little")
 
 
 def _members_with(ev: Evaluator, verdicts: list[Verdict], within: int) -> list[tuple[PodClass, Verdict]]:

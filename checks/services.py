@@ -23,7 +23,7 @@ from typing import Any
 
 from auditor.analysis import AnalysisContext, Hit
 from auditor.model import Resource, Rule
-from auditor.netpol import PROTOCOLS, Endpoint, Evaluator, PodClass, PortSet
+from auditor.netpol import PROTOCOLS, Endpoint, Evaluator, PodClass, PortSet, mask_from
 from auditor.workloads import items
 
 EXPOSED_TYPES = ("NodePort", "LoadBalancer")
@@ -253,10 +253,10 @@ class _Reach:
     def __init__(self, ev: Evaluator, tenant: Mapping[int, str | None]) -> None:
         self.ev, self.tenant = ev, tenant
         tenants = [c for c in ev.classes if tenant[c.id] is not None and not c.host_network]
-        self._eligible = sum(1 << c.id for c in tenants)
+        self._eligible = mask_from(c.id for c in tenants)
         # classes that may open every port anywhere: whom they reach depends on the destination's
         # ingress alone, so their tenants are counted once per ingress group, not per class
-        self._open_out = sum(1 << c.id for c in tenants if ev.open_to_pods("egress", c.id))
+        self._open_out = mask_from(c.id for c in tenants if ev.open_to_pods("egress", c.id))
         self._open_tenants: dict[int, frozenset[str]] = {}
         self._cache: dict[tuple[int, PortSet], frozenset[str]] = {}
         self._opened: dict[tuple[str, ...], list[PortSet]] = {}  # per address list: ports open, by group
@@ -318,10 +318,10 @@ class _Reach:
         restricted-egress classes, or of every class of a tenant. The evaluator answers alike
         for classes under the same rules."""
         if everyone not in self._groups:
-            groups: dict[tuple, list] = {}
+            groups: dict[tuple, list[PodClass]] = {}
             for c in self.ev.members(self._eligible if everyone else self._eligible & ~self._open_out):
-                groups.setdefault(self.ev.rules_key("egress", c.id), [c, 0])[1] |= 1 << c.id
-            self._groups[everyone] = [(c, mask) for c, mask in groups.values()]
+                groups.setdefault(self.ev.rules_key("egress", c.id), []).append(c)
+            self._groups[everyone] = [(found[0], mask_from(c.id for c in found)) for found in groups.values()]
         return self._groups[everyone]
 
 
