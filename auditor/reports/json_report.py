@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -103,7 +104,7 @@ def _batch(findings: Any) -> str:
     try:
         text = orjson.dumps(wrapped, option=_OPTIONS).decode()
     except orjson.JSONEncodeError:
-        text = json.dumps(wrapped, indent=2, default=str)
+        text = _standard(wrapped)
     return text[len("[\n  [\n") : -len("\n  ]\n]")]
 
 
@@ -112,5 +113,21 @@ def dumps(data: Any) -> str:
     try:
         return orjson.dumps(data, option=_OPTIONS | orjson.OPT_APPEND_NEWLINE).decode()
     except orjson.JSONEncodeError:
-        # Evidence copied from hostile input: integers past 64 bits, or deeper than orjson goes.
-        return json.dumps(data, indent=2, default=str) + "\n"
+        return _standard(data) + "\n"
+
+
+def _standard(data: Any) -> str:
+    """What orjson refuses (evidence copied from hostile input: integers past 64 bits, or
+    deeper than orjson goes), by the standard library, with infinities written as orjson
+    writes them (null): its `Infinity` is no JSON."""
+    return json.dumps(_finite(data), indent=2, default=str)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

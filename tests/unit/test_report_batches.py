@@ -30,10 +30,15 @@ def _whole(report: Report) -> str:
     return json_report.dumps(json_report.to_dict(report))
 
 
+def _no_constants(name: str) -> None:
+    raise AssertionError(f"{name} is no JSON")
+
+
 def _same(written: str, report: Report) -> None:
     """Byte for byte the report written whole; where orjson refuses a batch's evidence (that
     batch, not the whole report, falls back to the standard library), the same JSON."""
     whole = _whole(report)
+    json.loads(written, parse_constant=_no_constants)  # strict JSON: no Infinity or NaN
     try:
         orjson.dumps(json_report.to_dict(report), option=orjson.OPT_NON_STR_KEYS)
     except orjson.JSONEncodeError:
