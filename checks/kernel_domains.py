@@ -106,13 +106,15 @@ def _privileged_neighbour(ctx, f: Fleet, rule: Rule) -> Iterator[Hit]:
     reported: set[tuple] = set()
     for name in sorted({p.node for p in f.placements}):
         sharing = _sharing(f, name)
+        tenants = _tenants(sharing)  # once a node: asked of each pod, the node's pods times its pods
         for p in sharing:
             if p.tenant is None:
                 continue  # the platform's own agents are the platform's responsibility
-            reasons = escape_grade(p.pod)
-            others = sorted({q.tenant for q in sharing if q.tenant not in (None, p.tenant)})
             key = (p.workload.key, name)
-            if reasons and others and key not in reported:
+            if key in reported or not (reasons := escape_grade(p.pod)):
+                continue
+            others = [t for t in tenants if t != p.tenant]
+            if others:
                 reported.add(key)
                 yield Hit(
                     rule.id,
