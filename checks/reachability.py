@@ -116,6 +116,12 @@ class _Scene:
     matrix: Matrix
 
     @cached_property
+    def ingress_isolated(self) -> set[str]:
+        """Namespaces where a policy of any kind applies to some tenant pod for ingress (IA201
+        and IA401 both split on it)."""
+        return {c.namespace for c in _tenant_pod_classes(self) if not self.ev.open_ingress(c)}
+
+    @cached_property
     def by_name(self) -> dict[tuple[str, str], Endpoint]:
         return {(e.namespace, e.name): e for e in self.endpoints}
 
@@ -379,13 +385,13 @@ def _denials(ev: Evaluator, tenant: Mapping[int, str | None], matrix: Matrix) ->
 
 def _ingress_gaps(scene: _Scene, rule: Rule) -> Iterator[Hit]:
     # a namespace with no pod isolated is IA201's finding; this one is about the gaps
-    return _unisolated(scene, rule, scene.ev.open_ingress, _ingress_isolated(scene))
+    return _unisolated(scene, rule, scene.ev.open_ingress, scene.ingress_isolated)
 
 
 def _open_namespaces(scene: _Scene, rule: Rule) -> Iterator[Hit]:
     """Tenant namespaces whose pods no policy of any kind (namespaced or cluster-wide, Kubernetes,
     Cilium or Calico) applies to for ingress: the complement of IA401's namespaces."""
-    ctx, isolated = scene.ctx, _ingress_isolated(scene)
+    ctx, isolated = scene.ctx, scene.ingress_isolated
     found = sorted({c.namespace for c in _tenant_pod_classes(scene)} - isolated)
     workloads = Counter(v.resource.namespace for v in ctx.workloads)
     policies = Counter(r.namespace for kind in POLICY_KINDS for r in ctx.of_kind(kind) if r.namespace)
@@ -399,9 +405,6 @@ def _tenant_pod_classes(scene: _Scene) -> Iterator[PodClass]:
     return (c for c in scene.ev.classes if scene.tenant[c.id] is not None and not c.host_network)
 
 
-def _ingress_isolated(scene: _Scene) -> set[str]:
-    """Namespaces where a policy of any kind applies to some tenant pod for ingress."""
-    return {c.namespace for c in _tenant_pod_classes(scene) if not scene.ev.open_ingress(c)}
 
 
 def _open_egress(scene: _Scene, rule: Rule) -> Iterator[Hit]:
