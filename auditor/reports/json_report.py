@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -68,7 +68,7 @@ def to_dict(report: Report, findings: bool = True) -> dict[str, Any]:
     }
 
 
-_BATCH = 2048  # findings written at a time
+_BATCH = 2048  # items of a list written at a time
 _OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
 
 
@@ -77,30 +77,40 @@ def render(report: Report) -> str:
 
 
 def pieces(report: Report) -> Iterator[str]:
-    """`dumps(to_dict(report))` in pieces, the findings a batch at a time, so that a fleet's
-    report is never held whole (the CLI writes each piece as it comes)."""
-    if not report.findings or "findings" in report.sections:  # a plugin's section of that name replaces them
-        yield dumps(to_dict(report))
-        return
+    """`dumps(to_dict(report))` in pieces: a member at a time, and a long list (the findings, a
+    fleet's placement) a batch of items at a time, so that a fleet's report is never held
+    whole, as dicts or as text (the CLI writes each piece as it comes)."""
+    yield "{\n"
+    for n, (key, value) in enumerate(to_dict(report, findings=False).items()):
+        yield "" if n == 0 else ",\n"
+        findings = key == "findings" and "findings" not in report.sections  # a plugin's section may take the name
+        items = report.findings if findings else value
+        if not isinstance(items, (list, tuple)) or not items:
+            yield _member(key, value)
+            continue
+        yield f"  {orjson.dumps(key).decode()}: [\n"
+        for start in range(0, len(items), _BATCH):
+            batch = items[start : start + _BATCH]
+            yield ("" if start == 0 else ",\n") + _batch([finding_dict(f) for f in batch] if findings else batch)
+        yield "\n  ]"
+    yield "\n}\n"
+
+
+def _member(key: str, value: Any) -> str:
+    """One member, indented as in the report."""
     try:
-        head = orjson.dumps(to_dict(report, findings=False), option=_OPTIONS).decode()
+        text = orjson.dumps({key: value}, option=_OPTIONS).decode()
     except orjson.JSONEncodeError:
-        yield dumps(to_dict(report))
-        return
-    # No string holds a raw newline, so this is the top-level member, and the only one.
-    before, after = head.split('\n  "findings": []')
-    yield before + '\n  "findings": [\n'
-    for start in range(0, len(report.findings), _BATCH):
-        yield ("" if start == 0 else ",\n") + _batch(report.findings[start : start + _BATCH])
-    yield "\n  ]" + after + "\n"
+        text = _standard({key: value})
+    return text[len("{\n") : -len("\n}")]
 
 
-def _batch(findings: Any) -> str:
-    """The findings as they sit in the report's list. They are wrapped in two lists: as deep
-    as in the report (orjson's depth bound falls where it falls for the whole report) and,
-    indented, at the report's indentation. A batch orjson refuses (evidence from hostile
-    input) is written as `dumps` writes such a report: by the standard library."""
-    wrapped = [[finding_dict(f) for f in findings]]
+def _batch(items: Sequence[Any]) -> str:
+    """Items of a member's list as they sit in it. Written as a list inside one more, they are as
+    deep as in the report (orjson's depth bound falls where it falls for the whole report) and,
+    indented, at the report's indentation. A batch orjson refuses (evidence from hostile input) is
+    written as `dumps` writes such a report: by the standard library."""
+    wrapped = [list(items)]
     try:
         text = orjson.dumps(wrapped, option=_OPTIONS).decode()
     except orjson.JSONEncodeError:
