@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -78,9 +79,9 @@ def audit(
     rules = [r for r in ruleset.rules if config.active(r)]
     tenancy = resolve_tenancy(inventory.resources, config.tenancy)
     workloads = top_level_workloads(inventory.resources)
-    drafts: list[_Draft] = []
+    made = _Made(config, tenancy, inventory.cluster)
     unevaluated: dict[str, int] = {}
-    drafts.extend(_declarative(inventory, workloads, [r for r in rules if r.declarative], unevaluated))
+    made.add(_declarative(inventory, workloads, [r for r in rules if r.declarative], unevaluated))
     ctx = AnalysisContext(inventory, tenancy, workloads, config, today)
     by_plugin: dict[str, list[Rule]] = defaultdict(list)
     for rule in rules:
@@ -92,14 +93,13 @@ def audit(
         plugin = plugins[name]
         result = plugin.analysis.run(ctx, by_plugin[name])
         wanted = {r.id: r for r in by_plugin[name]}
-        drafts.extend(_from_hit(wanted[h.rule_id], h) for h in result.hits if h.rule_id in wanted)
+        made.add(_from_hit(wanted[h.rule_id], h) for h in result.hits if h.rule_id in wanted)
         undeclared = sorted(set(result.sections) - set(plugin.sections))
         if undeclared:
             raise PluginError(f"analysis plugin '{name}' filled report section {undeclared[0]!r} it does not declare")
         sections.update(result.sections)
     ctx.release()
-    _resolve_locations(drafts)
-    findings, unwaivable = _findings(drafts, config, tenancy, inventory.cluster)
+    findings, unwaivable = made.findings()
     findings, waiver_statuses = _apply_waivers(findings, config, today)
     findings.extend(unwaivable)
     _sort_findings(findings)
@@ -387,33 +387,6 @@ def _from_hit(rule: Rule, hit: Hit) -> _Draft:
 # -- findings --------------------------------------------------------------------------
 
 
-def _resolve_locations(drafts: Iterable[_Draft]) -> None:
-    # Findings at one place share its Location: a live object has no lines, and its dozen
-    # findings would otherwise hold a dozen equal ones (over 100 MB at two million findings).
-    shared: dict[tuple[str, int | None], Location] = {}
-    by_document: dict[int, tuple[LineIndex, list[_Draft]]] = {}
-    for draft in drafts:
-        origin = draft.origin
-        if origin is None or origin.path is None or draft.location is not None:
-            continue
-        if origin.lines is None:
-            draft.location = _shared_location(shared, origin.path, None)
-        else:
-            by_document.setdefault(id(origin.lines), (origin.lines, []))[1].append(draft)
-    for lines, group in by_document.values():
-        found = lines.resolve({d.origin.pointer + d.pointer for d in group if d.origin is not None})
-        for d in group:
-            assert d.origin is not None and d.origin.path is not None
-            d.location = _shared_location(shared, d.origin.path, found.get(d.origin.pointer + d.pointer))
-
-
-def _shared_location(shared: dict[tuple[str, int | None], Location], path: str, line: int | None) -> Location:
-    location = shared.get((path, line))
-    if location is None:
-        location = shared[path, line] = Location(path, line)
-    return location
-
-
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
@@ -469,18 +442,57 @@ def _finding(d: _Draft, config: Config, tenancy: Tenancy, cluster: str | None) -
     )
 
 
-def _findings(drafts: list[_Draft], config: Config, tenancy: Tenancy,
-              cluster: str | None) -> tuple[list[Finding], list[Finding]]:
-    """(the findings a waiver may cover, the others), in the drafts' order. The drafts are
-    consumed, each dropped as its finding is made: at fleet scale, holding both for every
-    finding costs hundreds of megabytes."""
-    waivable: list[Finding] = []
-    unwaivable: list[Finding] = []
-    drafts.reverse()
-    while drafts:
-        d = drafts.pop()
-        (waivable if d.rule.waivable else unwaivable).append(_finding(d, config, tenancy, cluster))
-    return waivable, unwaivable
+class _Made:
+    """The findings, in their drafts' order, a waiver may cover and not. A draft whose place
+    needs no line (a live object, a document without lines) becomes its finding as it comes;
+    the others wait for their lines, found in one batch per document at the end. A fleet's
+    two million drafts held until then cost a quarter of a gigabyte, and more in the
+    fragments they left."""
+
+    def __init__(self, config: Config, tenancy: Tenancy, cluster: str | None) -> None:
+        self.config, self.tenancy, self.cluster = config, tenancy, cluster
+        self.waivable: list[Finding | _Draft] = []
+        self.unwaivable: list[Finding | _Draft] = []
+        # Findings at one place share its Location: a document without lines gives every
+        # finding in it the same one.
+        self.places: dict[tuple[str, int | None], Location] = {}
+
+    def add(self, drafts: Iterable[_Draft]) -> None:
+        for d in drafts:
+            origin = d.origin
+            if d.location is None and origin is not None and origin.path is not None and origin.lines is None:
+                d.location = self._place(origin.path, None)
+            waits = d.location is None and origin is not None and origin.path is not None
+            (self.waivable if d.rule.waivable else self.unwaivable).append(d if waits else self._finding(d))
+
+    def findings(self) -> tuple[list[Finding], list[Finding]]:
+        """(waivable, not), each draft given its line and made a finding; drafts are dropped
+        as their findings are made."""
+        by_document: dict[int, tuple[LineIndex, list[_Draft]]] = {}
+        for d in chain(self.waivable, self.unwaivable):
+            if isinstance(d, _Draft):
+                assert d.origin is not None and d.origin.lines is not None
+                by_document.setdefault(id(d.origin.lines), (d.origin.lines, []))[1].append(d)
+        for lines, group in by_document.values():
+            found = lines.resolve({d.origin.pointer + d.pointer for d in group if d.origin is not None})
+            for d in group:
+                assert d.origin is not None and d.origin.path is not None
+                d.location = self._place(d.origin.path, found.get(d.origin.pointer + d.pointer))
+        by_document.clear()
+        for made in (self.waivable, self.unwaivable):
+            for i, d in enumerate(made):
+                if isinstance(d, _Draft):
+                    made[i] = self._finding(d)
+        return self.waivable, self.unwaivable  # type: ignore[return-value]  # every draft is now a finding
+
+    def _place(self, path: str, line: int | None) -> Location:
+        location = self.places.get((path, line))
+        if location is None:
+            location = self.places[path, line] = Location(path, line)
+        return location
+
+    def _finding(self, d: _Draft) -> Finding:
+        return _finding(d, self.config, self.tenancy, self.cluster)
 
 
 def _sort_findings(findings: list[Finding]) -> None:

@@ -25,12 +25,13 @@ _ANNOTATIONS = frozenset({"$schema", "$id", "$defs", "definitions", "$comment", 
 
 
 class Reads:
-    __slots__ = ("whole", "members", "elements")
+    __slots__ = ("whole", "members", "elements", "every")
 
     def __init__(self) -> None:
         self.whole = False
         self.members: dict[str, Reads] = {}
         self.elements: Reads | None = None
+        self.every = False  # an object here is read whole: a pointer's `*` walks all its members
 
     @classmethod
     def of(cls, schemas: Iterable[Any], pointers: Iterable[Sequence[str]] = ()) -> Reads:
@@ -42,8 +43,12 @@ class Reads:
         for tokens in pointers:
             node = reads
             for token in tokens:
-                if token == "*" or node.whole:
+                if node.whole:
                     break
+                if token == "*":  # every member of an object; of a list, each item down the rest of the path
+                    node.every = True
+                    node = node.element()
+                    continue
                 if token.isdigit():
                     node.element().whole = True  # a list's item, or a member named by digits
                 node = node.member(token)
@@ -69,6 +74,8 @@ def project(value: Any, reads: Reads) -> Any:
     if reads.whole:
         return value
     if isinstance(value, dict):
+        if reads.every:
+            return value
         return {name: project(value[name], sub) for name, sub in reads.members.items() if name in value}
     if isinstance(value, list):
         sub = reads.elements or _NOTHING

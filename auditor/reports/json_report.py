@@ -68,7 +68,9 @@ def to_dict(report: Report, findings: bool = True) -> dict[str, Any]:
     }
 
 
-_BATCH = 2048  # items of a list written at a time
+_BATCH = 2048  # items of a list written at a time, at most
+_FIRST = 16  # in the first batch of a list, or of a rule's findings
+_BATCH_BYTES = 2 << 20
 _OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
 
 
@@ -89,9 +91,18 @@ def pieces(report: Report) -> Iterator[str]:
             yield _member(key, value)
             continue
         yield f"  {orjson.dumps(key).decode()}: [\n"
-        for start in range(0, len(items), _BATCH):
-            batch = items[start : start + _BATCH]
-            yield ("" if start == 0 else ",\n") + _batch([finding_dict(f) for f in batch] if findings else batch)
+        start, count = 0, min(_FIRST, _BATCH)
+        while start < len(items):
+            end = min(len(items), start + count)
+            if findings:  # one rule's findings at a time, since their size goes with the rule
+                end = next((i for i in range(start + 1, end) if items[i].rule_id != items[start].rule_id), end)
+            text = _batch([finding_dict(f) for f in items[start:end]] if findings else items[start:end])
+            yield ("" if start == 0 else ",\n") + text
+            # as many items as about _BATCH_BYTES of text at the last ones' size (a reachability
+            # finding listing a fleet's namespaces weighs a thousand others); a new rule starts small
+            new_rule = findings and end < len(items) and items[end].rule_id != items[start].rule_id
+            count = min(_FIRST, _BATCH) if new_rule else max(1, min(_BATCH, (end - start) * _BATCH_BYTES // len(text)))
+            start = end
         yield "\n  ]"
     yield "\n}\n"
 

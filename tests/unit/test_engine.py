@@ -142,4 +142,6 @@ def test_reads_keep_what_evidence_pointers_show():
 
     reads = Reads.of([{"required": ["a"]}], [["a", "b"], ["c", "*", "d"], ["e", "0"]])
     target = {"a": {"b": {"deep": 1}, "x": 2}, "c": [{"d": 1, "y": 2}], "e": ["kept", "also"], "f": 3}
-    assert project(target, reads) == {"a": {"b": {"deep": 1}}, "c": target["c"], "e": ["kept", "also"]}
+    assert project(target, reads) == {"a": {"b": {"deep": 1}}, "c": [{"d": 1}], "e": ["kept", "also"]}
+    members = {"a": {}, "c": {"k": {"d": 1, "y": 2}}}  # `*` over an object: every member, whole
+    assert project(members, reads) == {"a": {}, "c": members["c"]}

@@ -48,15 +48,16 @@ def _same(written: str, report: Report) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(findings, max_size=9), st.sampled_from([1, 2, 4, 2048]),
+@given(st.lists(findings, max_size=9), st.sampled_from([1, 2, 4, 2048]), st.sampled_from([1, 400, 2 << 20]),
        st.dictionaries(st.sampled_from(["nodes", "placement", "findings"]), evidence, max_size=2))
-def test_findings_written_in_batches_are_the_report_written_whole(found, batch, sections):
-    """Any count across batch edges, evidence orjson refuses (65-bit integers: the standard
-    library writes it), a plugin section that takes the findings' name."""
+def test_findings_written_in_batches_are_the_report_written_whole(found, batch, batch_bytes, sections):
+    """Any count across batch edges (batches sized by the text of the last), evidence orjson
+    refuses (65-bit integers: the standard library writes it), a plugin section that takes
+    the findings' name."""
     report = Report(tool_version="0", source={"type": "files"}, findings=tuple(found),
                     coverage=Coverage(inputs=("a",), objects=1, audited_workloads=1, rules_run=1, skipped=()),
                     sections=sections)
-    with mock.patch.object(json_report, "_BATCH", batch):
+    with mock.patch.object(json_report, "_BATCH", batch), mock.patch.object(json_report, "_BATCH_BYTES", batch_bytes):
         written = json_report.render(report)
     _same(written, report)
 
@@ -82,3 +83,18 @@ def test_evidence_near_orjsons_depth_bound_is_written_as_the_whole_report_writes
         with mock.patch.object(json_report, "_BATCH", 1):
             written = json_report.render(report)
         _same(written, report)
+
+
+def test_a_batch_holds_about_its_bytes_however_large_the_findings():
+    """Findings that list a fleet's namespaces are written a few at a time, small ones by
+    the thousand: no batch's text is much over _BATCH_BYTES (plus one finding)."""
+    small = Finding("IA101", Severity.HIGH, "t", "m", None, "ns", "Pod", "p", None, None, (), {}, None, "r")
+    big = Finding("IA402", Severity.CRITICAL, "t", "m", None, "ns", "Namespace", "n", None, None, (),
+                  {"/reached_from": [f"tenant-{i:04d}" for i in range(2000)]}, None, "r")
+    report = Report(tool_version="0", source={}, findings=(small,) * 3000 + (big,) * 300 + (small,) * 5000,
+                    coverage=Coverage(inputs=(), objects=0, audited_workloads=0, rules_run=0, skipped=()))
+    sizes = [len(p) for p in json_report.pieces(report)]
+    one_big = len(json_report._batch([json_report.finding_dict(big)]))
+    assert max(sizes) <= max(json_report._BATCH_BYTES, json_report._FIRST * one_big) + one_big
+    assert len(sizes) < 300  # the small ones still go by the thousand
+    assert "".join(json_report.pieces(report)) == _whole(report)
