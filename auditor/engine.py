@@ -459,10 +459,12 @@ class _Made:
 
     def add(self, drafts: Iterable[_Draft]) -> None:
         for d in drafts:
-            origin = d.origin
-            if d.location is None and origin is not None and origin.path is not None and origin.lines is None:
-                d.location = self._place(origin.path, None)
-            waits = d.location is None and origin is not None and origin.path is not None
+            origin, waits = d.origin, False
+            if d.location is None and origin is not None and origin.path is not None:
+                if origin.lines is None:
+                    d.location = self._place(origin.path, None)
+                else:
+                    waits = True
             (self.waivable if d.rule.waivable else self.unwaivable).append(d if waits else self._finding(d))
 
     def findings(self) -> tuple[list[Finding], list[Finding]]:

@@ -405,8 +405,6 @@ def _tenant_pod_classes(scene: _Scene) -> Iterator[PodClass]:
     return (c for c in scene.ev.classes if scene.tenant[c.id] is not None and not c.host_network)
 
 
-
-
 def _open_egress(scene: _Scene, rule: Rule) -> Iterator[Hit]:
     return _unisolated(scene, rule, scene.ev.open_egress)
 
